@@ -1,0 +1,5 @@
+"""`python -m sftmask` runs the CLI."""
+
+from sftmask.cli import app
+
+app()

@@ -1,0 +1,135 @@
+"""The typed build configuration, from CLI flags and/or a YAML or TOML file (flags win)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sftmask.errors import ConfigError
+from sftmask.masking import STRATEGIES
+
+InputFormat = Literal["jsonl", "csv", "tsv"]
+Truncation = Literal["prompt", "response", "drop"]
+OutputFormat = Literal["parquet", "arrow"]
+OnError = Literal["fail", "skip"]
+
+
+class BuildConfig(BaseModel):
+    """Everything `sftmask build` needs; the same keys work as flags and in a config file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inputs: list[str] = Field(min_length=1)
+    """Input files or globs, read in the order given; `-` reads JSONL from stdin."""
+    tokenizer: str
+    """Hugging Face Hub name or local folder, loaded with `AutoTokenizer.from_pretrained`."""
+    output: str
+    """Output directory (created; refused if it exists and is not empty, unless `overwrite`)."""
+    input_format: InputFormat | None = None
+    """Overrides the format guessed from each input's suffix."""
+    prompt_field: str = "prompt"
+    """Record field holding the prompt (masked with -100)."""
+    response_field: str = "response"
+    """Record field holding the response (trained)."""
+    strategy: str = "response-only"
+    """Masking strategy; see `sftmask.masking.STRATEGIES`."""
+    max_length: int | None = Field(default=None, gt=0)
+    """Maximum tokens per row; longer rows are truncated as `truncation` says."""
+    truncation: Truncation = "prompt"
+    """`prompt`: drop prompt tokens from the left (keeping leading specials such as BOS), then
+    cut the response end; `response`: cut the row's end; `drop`: reject the record."""
+    add_eos: bool = True
+    """Append the tokenizer's EOS after the response and train on it."""
+    format: OutputFormat = "parquet"
+    """`parquet` shards, or `arrow` as written by `Dataset.save_to_disk`."""
+    rows_per_shard: int = Field(default=100_000, gt=0)
+    """Rows per output shard."""
+    keep_columns: list[str] = Field(default_factory=list)
+    """Original record fields passed through to the output."""
+    on_error: OnError = "fail"
+    """`fail` stops at the first bad record; `skip` writes it to rejects.jsonl and goes on."""
+    overwrite: bool = False
+    """Replace an existing non-empty output directory."""
+    trust_remote_code: bool = False
+    """Allow a tokenizer whose code lives in its Hub repository."""
+    batch_size: int = Field(default=1000, gt=0)
+    """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
+    split: str = "train"
+    """Split name used in shard file names (`train-00000-of-00001.parquet`)."""
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(STRATEGIES)}")
+        return value
+
+    @field_validator("keep_columns", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (`.yaml`/`.yml`) or TOML (`.toml`) config file into a dict of options.
+
+    Keys may be written with dashes (`max-length`) or underscores (`max_length`).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    try:
+        if path.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        msg = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not a valid config file: {msg}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of option: value")
+    return {str(key).replace("-", "_"): value for key, value in data.items()}
+
+
+def make_config(options: dict[str, Any], config_file: str | Path | None = None) -> BuildConfig:
+    """Merge a config file with explicitly given options (options win) and validate once.
+
+    Args:
+        options: options given on the command line; `None` values count as not given.
+        config_file: optional YAML/TOML file with the same keys.
+
+    Raises:
+        ConfigError: listing every invalid or unknown key at once.
+    """
+    merged: dict[str, Any] = read_config_file(config_file) if config_file else {}
+    merged.update({key: value for key, value in options.items() if value is not None})
+    try:
+        return BuildConfig(**merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_file)) from exc
+
+
+def _describe(exc: ValidationError, config_file: str | Path | None) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "config"
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(name.replace("_", "-") for name in BuildConfig.model_fields)
+            problems.append(f"unknown option '{key}' (valid options: {valid})")
+        elif err["type"] == "missing":
+            problems.append(f"missing option '{key.replace('_', '-')}'")
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{key.replace('_', '-')}: {msg}")
+    where = f"{config_file}: " if config_file else ""
+    return where + "; ".join(problems)

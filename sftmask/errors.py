@@ -1,0 +1,55 @@
+"""User-facing error types: each kind of user error has its own class and exit code."""
+
+from __future__ import annotations
+
+
+class SftmaskError(Exception):
+    """Base class for errors caused by input, configuration or environment, not by a bug.
+
+    The CLI prints ``Error: <message>`` and exits with ``exit_code``; anything that is not a
+    ``SftmaskError`` is a bug and may show a traceback.
+    """
+
+    exit_code = 1
+
+
+class ConfigError(SftmaskError):
+    """Invalid options or config file (unknown key, unknown strategy, bad value)."""
+
+    exit_code = 2
+
+
+class InputDataError(SftmaskError):
+    """A problem in the input data: unreadable file, malformed record, missing field."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.detail = message
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        super().__init__(where + message)
+
+
+class TokenizerError(SftmaskError):
+    """The tokenizer cannot be loaded or cannot do what the strategy needs."""
+
+    exit_code = 4
+
+
+class OutputError(SftmaskError):
+    """The output directory cannot be written (exists, not empty, permissions)."""
+
+    exit_code = 5
+
+
+class RecordRejected(Exception):
+    """Raised internally for one record that cannot be used; becomes a reject or an error."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

@@ -1,0 +1,330 @@
+"""Input readers: JSONL / CSV / TSV (optionally .gz / .zst, or stdin) -> Arrow record batches.
+
+Each record keeps its file and line, so errors and rejects point at the exact line.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+
+from sftmask.errors import ConfigError, InputDataError
+
+FILE_COLUMN = "_sftmask_file"
+LINE_COLUMN = "_sftmask_line"
+STDIN = "-"
+
+SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+COMPRESSIONS = (".gz", ".zst")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One record that was not written, with where it came from and why."""
+
+    file: str
+    line: int
+    reason: str
+    message: str
+    record: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "reason": self.reason, "message": self.message, "record": self.record}
+
+
+@dataclass
+class ReadBatch:
+    """Up to `batch_size` records as columns, plus the records of the same span that failed."""
+
+    table: pa.RecordBatch
+    rejects: list[Reject] = field(default_factory=list)
+    bytes_read: int = 0
+    """Bytes of input consumed so far, over all files (compressed size for .gz/.zst)."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    name: str
+    format: str
+    size: int | None
+
+
+def resolve_inputs(patterns: Iterable[str], input_format: str | None) -> list[InputFile]:
+    """Expand globs in the order given and decide each file's format.
+
+    Raises:
+        InputDataError: a path or glob matches no file.
+        ConfigError: a file's format cannot be told from its name.
+    """
+    files: list[InputFile] = []
+    for pattern in patterns:
+        if pattern == STDIN:
+            files.append(InputFile(STDIN, input_format or "jsonl", None))
+            continue
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise InputDataError(f"no file matches {pattern!r}")
+        for name in matches:
+            path = Path(name)
+            if not path.is_file():
+                raise InputDataError("no such file" if not path.exists() else "not a file", file=name)
+            files.append(InputFile(name, input_format or _format_of(name), path.stat().st_size))
+    return files
+
+
+def _format_of(name: str) -> str:
+    stem = name
+    for suffix in COMPRESSIONS:
+        stem = stem.removesuffix(suffix)
+    fmt = SUFFIX_FORMATS.get(os.path.splitext(stem)[1].lower())
+    if fmt is None:
+        raise ConfigError(f"{name}: cannot tell the input format from the file name; pass --input-format jsonl|csv|tsv")
+    return fmt
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts bytes pulled from the underlying (compressed) file, for progress."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.count += n or 0
+        return n or 0
+
+
+def _open_binary(inp: InputFile) -> tuple[IO[bytes], _CountingReader]:
+    raw: IO[bytes] = sys.stdin.buffer if inp.name == STDIN else open(inp.name, "rb")  # noqa: SIM115
+    counter = _CountingReader(raw)
+    buffered: IO[bytes] = io.BufferedReader(counter, buffer_size=1 << 20)
+    if inp.name.endswith(".gz"):
+        return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
+    if inp.name.endswith(".zst"):
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(buffered)
+        return io.BufferedReader(stream, buffer_size=1 << 20), counter  # type: ignore[arg-type]
+    return buffered, counter
+
+
+class RecordReader:
+    """Streams records from input files as Arrow batches of the wanted fields.
+
+    Args:
+        files: resolved inputs, read in order.
+        text_fields: fields every record must hold as strings (e.g. prompt and response).
+        keep_fields: fields passed through as they are (null where a record lacks them).
+        batch_size: records per batch.
+        skip_errors: send bad records to the batch's rejects instead of raising.
+    """
+
+    def __init__(
+        self,
+        files: list[InputFile],
+        *,
+        text_fields: list[str],
+        keep_fields: list[str],
+        batch_size: int,
+        skip_errors: bool,
+    ) -> None:
+        self.files = files
+        self.text_fields = text_fields
+        self.keep_fields = [f for f in keep_fields if f not in text_fields]
+        self.batch_size = batch_size
+        self.skip_errors = skip_errors
+        self.records_read = 0
+        self._done_bytes = 0
+        self._keep_types: dict[str, pa.DataType] = {}
+        self._seen_keep: set[str] = set()
+
+    @property
+    def total_bytes(self) -> int | None:
+        sizes = [f.size for f in self.files]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+    def __iter__(self) -> Iterator[ReadBatch]:
+        columns: dict[str, list[Any]] = self._empty()
+        rejects: list[Reject] = []
+        for file_index, inp in enumerate(self.files):
+            stream, counter = _open_binary(inp)
+            try:
+                parse = self._jsonl if inp.format == "jsonl" else self._delimited
+                for line, record in parse(inp, stream):
+                    self.records_read += 1
+                    problem = self._check(record, inp.name, line)
+                    if problem is not None:
+                        rejects.append(problem)
+                    else:
+                        assert isinstance(record, dict)
+                        for name in self.text_fields:
+                            columns[name].append(record[name])
+                        for name in self.keep_fields:
+                            columns[name].append(record.get(name))
+                        columns[FILE_COLUMN].append(file_index)
+                        columns[LINE_COLUMN].append(line)
+                    if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size:
+                        yield self._batch(columns, rejects, self._done_bytes + counter.count)
+                        columns, rejects = self._empty(), []
+            except InputDataError:
+                raise
+            except (OSError, EOFError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
+                raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
+            finally:
+                self._done_bytes += counter.count
+                if inp.name != STDIN:
+                    stream.close()
+        if columns[LINE_COLUMN] or rejects:
+            yield self._batch(columns, rejects, self._done_bytes)
+
+    def _empty(self) -> dict[str, list[Any]]:
+        names = [*self.text_fields, *self.keep_fields, FILE_COLUMN, LINE_COLUMN]
+        return {name: [] for name in names}
+
+    def _batch(self, columns: dict[str, list[Any]], rejects: list[Reject], position: int) -> ReadBatch:
+        arrays: dict[str, pa.Array] = {}
+        for name in self.text_fields:
+            arrays[name] = pa.array(columns[name], type=pa.large_string())
+        for name in self.keep_fields:
+            arrays[name] = self._keep_array(name, columns[name])
+        arrays[FILE_COLUMN] = pa.array(columns[FILE_COLUMN], type=pa.int32())
+        arrays[LINE_COLUMN] = pa.array(columns[LINE_COLUMN], type=pa.int64())
+        return ReadBatch(pa.RecordBatch.from_pydict(arrays), rejects, position)
+
+    def _keep_array(self, name: str, values: list[Any]) -> pa.Array:
+        known = self._keep_types.get(name)
+        try:
+            array = pa.array(values, type=known)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise InputDataError(
+                f"kept column {name!r} changes type between records ({exc}); keep only columns with one type"
+            ) from exc
+        if known is None and not pa.types.is_null(array.type):
+            self._keep_types[name] = array.type
+        return array
+
+    def _check(self, record: Any, file: str, line: int) -> Reject | None:
+        """Validate one parsed record; a Reject when it is unusable (raised unless skipping)."""
+        if isinstance(record, Reject):
+            return self._reject_or_raise(record)
+        if not isinstance(record, dict):
+            kind = "array" if isinstance(record, list) else type(record).__name__
+            hint = " (a JSON array file? write one JSON object per line)" if kind == "array" else ""
+            return self._reject_or_raise(Reject(file, line, "not-an-object", f"record is a JSON {kind}, not an object{hint}", record))
+        for name in self.text_fields:
+            value = record.get(name)
+            if name not in record:
+                fields = ", ".join(map(str, record)) or "none"
+                return self._reject_or_raise(
+                    Reject(file, line, "missing-field", f"field {name!r} not found; fields are {fields}{_flag_hint(name, self.text_fields)}", record)
+                )
+            if not isinstance(value, str):
+                kind = "null" if value is None else type(value).__name__
+                return self._reject_or_raise(Reject(file, line, "not-a-string", f"field {name!r} is {kind}, not a string", record))
+        if not self._seen_keep:
+            missing = [name for name in self.keep_fields if name not in record]
+            if missing:
+                fields = ", ".join(map(str, record))
+                raise InputDataError(f"--keep-columns {','.join(missing)} not found; fields are {fields}", file=file, line=line)
+            self._seen_keep.add("checked")
+        return None
+
+    def _reject_or_raise(self, reject: Reject) -> Reject:
+        if not self.skip_errors:
+            raise InputDataError(reject.message + "; fix the record or pass --on-error skip", file=reject.file, line=reject.line)
+        return reject
+
+    def _jsonl(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
+        for line_no, raw in enumerate(stream, start=1):
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            try:
+                yield line_no, orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                yield line_no, _json_problem(inp.name, line_no, raw, exc)
+
+    def _delimited(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
+        delimiter = "\t" if inp.format == "tsv" else ","
+        lines = _decoded_lines(stream)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputDataError(f"malformed header: {exc}", file=inp.name, line=1) from exc
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
+        end = reader.line_num
+        while True:
+            start = end + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                end = reader.line_num
+                yield start, Reject(inp.name, start, "malformed-csv", f"malformed CSV: {exc}", None)
+                continue
+            end = reader.line_num
+            if not row:
+                continue
+            if len(row) != len(header):
+                yield start, Reject(
+                    inp.name, start, "ragged-row", f"row has {len(row)} fields but the header has {len(header)}", row
+                )
+                continue
+            try:
+                "".join(row).encode("utf-8")
+            except UnicodeEncodeError:
+                raw = "".join(row).encode("utf-8", "surrogateescape")
+                bad = raw.decode("utf-8", "backslashreplace")
+                yield start, Reject(inp.name, start, "invalid-utf8", _utf8_message(raw), bad)
+                continue
+            yield start, dict(zip(header, row, strict=True))
+
+
+def _flag_hint(name: str, text_fields: list[str]) -> str:
+    flags = {0: "--prompt-field", 1: "--response-field"}
+    flag = flags.get(text_fields.index(name)) if name in text_fields else None
+    return f"; pass {flag} NAME" if flag else ""
+
+
+def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
+    # Undecodable bytes survive as surrogates so the CSV parser keeps its line count; the
+    # record holding them is reported (see `_delimited`) instead of failing the whole file.
+    for raw in stream:
+        yield raw.decode("utf-8", "surrogateescape")
+
+
+def _utf8_message(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} is not valid UTF-8; re-encode the file as UTF-8"
+    return "not valid UTF-8"
+
+
+def _json_problem(name: str, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Reject:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Reject(name, line_no, "invalid-utf8", _utf8_message(raw), raw.decode("utf-8", "backslashreplace"))
+    return Reject(name, line_no, "invalid-json", f"not valid JSON ({exc.msg} at column {exc.colno})", text.rstrip("\r\n"))

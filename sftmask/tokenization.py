@@ -1,0 +1,314 @@
+"""Loading a Hugging Face tokenizer, and batch encoding of prompt/response columns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from sftmask.errors import TokenizerError
+from sftmask.masking import SegmentedBatch
+from sftmask.ragged import IntArray, Ragged
+
+log = logging.getLogger(__name__)
+
+# Files that define a tokenizer's behaviour; model weights are deliberately not hashed.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+
+# Characters of context on each side of the prompt/response boundary re-encoded to detect
+# tokens that a joint encoding would merge across it.
+BOUNDARY_WINDOW = 16
+
+
+@dataclass(frozen=True)
+class LoadedTokenizer:
+    """A fast tokenizer plus the pieces sftmask derives from it once, at start-up."""
+
+    hf: Any
+    """The `transformers` tokenizer, as `AutoTokenizer.from_pretrained` returned it."""
+    name: str
+    full: Tokenizer
+    """Rust tokenizer that encodes like ``tokenizer(text)``: special tokens added."""
+    continuation: Tokenizer
+    """Rust tokenizer for text that continues other text: no specials, no dummy prefix."""
+    eos_id: int | None
+    special_ids: IntArray
+    fingerprint: str
+    adjustments: tuple[str, ...]
+    """What was changed in `continuation` relative to `full`, for the manifest."""
+
+    @property
+    def eos_token(self) -> str | None:
+        return self.hf.eos_token  # type: ignore[no-any-return]
+
+
+def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> LoadedTokenizer:
+    """Load a fast tokenizer with `AutoTokenizer.from_pretrained` and prepare it for encoding.
+
+    Raises:
+        TokenizerError: the name or folder cannot be loaded, or the tokenizer is not fast.
+    """
+    from transformers import AutoTokenizer
+
+    local = Path(name_or_path).expanduser()
+    looks_local = local.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_local and not local.exists():
+        raise TokenizerError(f"tokenizer folder not found: {name_or_path}")
+    if local.exists() and not local.is_dir():
+        raise TokenizerError(f"--tokenizer must be a folder or a Hub name, not a file: {name_or_path}")
+    source = str(local) if local.exists() else name_or_path
+    try:
+        if local.exists():
+            hf = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        else:
+            hf = _from_hub(name_or_path, trust_remote_code)
+    except TokenizerError:
+        raise
+    except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors, ...
+        reason = " ".join(str(exc).split())[:300]
+        if local.exists():
+            raise TokenizerError(f"cannot load a tokenizer from folder {source}: {reason}") from exc
+        raise TokenizerError(
+            f"cannot load tokenizer {name_or_path!r}: not a local folder, and the Hugging Face Hub "
+            f"did not provide it ({reason}); check the name, or pass a local folder saved with "
+            "tokenizer.save_pretrained()"
+        ) from exc
+    if not getattr(hf, "is_fast", False) or getattr(hf, "backend_tokenizer", None) is None:
+        raise TokenizerError(
+            f"tokenizer {name_or_path!r} has no fast (Rust) implementation; sftmask needs one "
+            "(a folder with tokenizer.json, or a model whose tokenizer converts to it)"
+        )
+    full = _plain_copy(hf.backend_tokenizer)
+    if getattr(hf, "split_special_tokens", False):
+        full.encode_special_tokens = True
+    continuation, adjustments = _continuation_tokenizer(full)
+    special_ids = np.array(sorted(set(hf.all_special_ids)), dtype=np.int64)
+    return LoadedTokenizer(
+        hf=hf,
+        name=name_or_path,
+        full=full,
+        continuation=continuation,
+        eos_id=hf.eos_token_id,
+        special_ids=special_ids,
+        fingerprint=fingerprint_tokenizer(source, full),
+        adjustments=tuple(adjustments),
+    )
+
+
+def _from_hub(name: str, trust_remote_code: bool) -> Any:
+    """Load from the local Hub cache, or download when the Hub answers.
+
+    Without a network huggingface_hub retries for most of a minute before failing; a quick
+    connection probe turns that into an immediate, clear error.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, local_files_only=True)
+    except Exception:  # not cached (or incomplete): try the Hub below
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        raise TokenizerError(f"tokenizer {name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    from huggingface_hub import constants
+
+    host = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((host.hostname or "", host.port or 443), timeout=5).close()
+    except OSError as exc:
+        raise TokenizerError(
+            f"cannot download tokenizer {name!r}: the Hugging Face Hub ({constants.ENDPOINT}) is unreachable "
+            f"({exc.strerror or exc}) and the tokenizer is not in the local cache; pass a local folder "
+            "saved with tokenizer.save_pretrained(), or run where the Hub is reachable"
+        ) from exc
+    return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+
+
+def _plain_copy(backend: Tokenizer) -> Tokenizer:
+    # A tokenizer.json may ship with truncation or padding switched on; the transformers
+    # wrapper switches them off per call, so our copy must too.
+    tok = Tokenizer.from_str(backend.to_str())
+    tok.no_truncation()
+    tok.no_padding()
+    tok.encode_special_tokens = backend.encode_special_tokens
+    return tok
+
+
+def _continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, list[str]]:
+    """Derive a tokenizer that encodes text as it continues a preceding text.
+
+    SentencePiece-style tokenizers add a dummy "▁" before the first word (a Metaspace
+    pre-tokenizer with ``prepend_scheme``, or a ``Prepend`` normalizer); byte-level BPE may add
+    a prefix space. Inside a prompt+response text the response gets neither, so neither may be
+    added when the response is encoded on its own.
+    """
+    spec = json.loads(full.to_str())
+    adjustments: list[str] = []
+    spec["pre_tokenizer"] = _drop_prefix(spec.get("pre_tokenizer"), adjustments)
+    spec["normalizer"] = _drop_prefix(spec.get("normalizer"), adjustments)
+    spec["post_processor"] = None
+    tok = Tokenizer.from_str(json.dumps(spec))
+    tok.encode_special_tokens = full.encode_special_tokens
+    return tok, adjustments
+
+
+def _drop_prefix(component: Any, adjustments: list[str]) -> Any:
+    if not isinstance(component, dict):
+        return component
+    kind = component.get("type")
+    if kind == "Sequence":
+        key = "pretokenizers" if "pretokenizers" in component else "normalizers"
+        parts = [_drop_prefix(part, adjustments) for part in component.get(key, [])]
+        component[key] = [part for part in parts if part is not None]
+        return component
+    if kind == "Metaspace":
+        if component.get("prepend_scheme", "always") != "never":
+            adjustments.append("Metaspace prepend_scheme=never for response text")
+            component["prepend_scheme"] = "never"
+        if component.get("add_prefix_space"):
+            component["add_prefix_space"] = False
+        return component
+    if kind == "ByteLevel" and component.get("add_prefix_space"):
+        adjustments.append("ByteLevel add_prefix_space=false for response text")
+        component["add_prefix_space"] = False
+        return component
+    if kind == "Prepend":
+        adjustments.append(f"normalizer Prepend({component.get('prepend')!r}) removed for response text")
+        return None
+    return component
+
+
+def fingerprint_tokenizer(source: str, full: Tokenizer) -> str:
+    """SHA-256 over the tokenizer's files (local folder or Hub cache), weights excluded."""
+    digest = hashlib.sha256()
+    found = False
+    folder = Path(source)
+    for filename in TOKENIZER_FILES:
+        path: Path | None = folder / filename if folder.is_dir() else _cached_hub_file(source, filename)
+        if path is not None and path.is_file():
+            found = True
+            digest.update(filename.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    if not found:  # e.g. a tokenizer converted in memory: hash what it does instead
+        digest.update(full.to_str().encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:  # a name that is not a valid repo id has no cache entry
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def encode_ids(tokenizer: Tokenizer, texts: Sequence[str], *, add_special_tokens: bool) -> Ragged:
+    """Batch-encode with the Rust tokenizer (all cores, no offsets) into a Ragged."""
+    if not texts:
+        return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64))
+    encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)
+    return Ragged.from_lists([enc.ids for enc in encodings])
+
+
+def encode_prompts(tok: LoadedTokenizer, prompts: Sequence[str]) -> Ragged:
+    """Encode prompts exactly as ``tokenizer(prompt)`` does, encoding repeated prompts once."""
+    index: dict[str, int] = {}
+    rows = np.fromiter((index.setdefault(p, len(index)) for p in prompts), np.int64, len(prompts))
+    unique = encode_ids(tok.full, list(index), add_special_tokens=True)
+    return unique if len(index) == len(prompts) else unique.take(rows)
+
+
+def encode_responses(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> Ragged:
+    """Encode responses as they continue their prompts, then append EOS when asked."""
+    encoded = encode_ids(tok.continuation, responses, add_special_tokens=False)
+    starts = [i for i, p in enumerate(prompts) if not p]
+    if starts:
+        # With no prompt the response starts the text: encode it as the start of a text
+        # (dummy prefix and all), without special tokens, which the prompt part holds.
+        fresh = encode_ids(tok.full, [responses[i] for i in starts], add_special_tokens=False)
+        rows = [encoded.row(i) for i in range(len(responses))]
+        for k, i in enumerate(starts):
+            rows[i] = fresh.row(k)
+        encoded = Ragged.from_lists(rows)
+    if not add_eos:
+        return encoded
+    assert tok.eos_id is not None
+    values = np.insert(encoded.values, encoded.offsets[1:], np.int32(tok.eos_id))
+    return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64))
+
+
+def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
+    """Per row, how many tokens at its start are special tokens (BOS and the like)."""
+    ordinary = np.flatnonzero(~np.isin(rows.values, special_ids))
+    starts, ends = rows.offsets[:-1], rows.offsets[1:]
+    pos = np.searchsorted(ordinary, starts)
+    first = np.append(ordinary, len(rows.values))[pos]
+    return np.minimum(first, ends) - starts
+
+
+def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str]) -> int:
+    """Count records whose joint encoding would merge tokens across the prompt/response boundary.
+
+    Only a short window of text on each side is re-encoded: the joint window's tokens are
+    compared with the two halves' tokens.
+    """
+    rows = [i for i, (p, r) in enumerate(zip(prompts, responses, strict=True)) if p and r]
+    if not rows:
+        return 0
+    left = [prompts[i][-BOUNDARY_WINDOW:] for i in rows]
+    right = [responses[i][:BOUNDARY_WINDOW] for i in rows]
+    joint = encode_ids(tok.continuation, [a + b for a, b in zip(left, right, strict=True)], add_special_tokens=False)
+    first = encode_ids(tok.continuation, left, add_special_tokens=False)
+    second = encode_ids(tok.continuation, right, add_special_tokens=False)
+    same_len = joint.lengths == first.lengths + second.lengths
+    merges = int((~same_len).sum())
+    for k in np.flatnonzero(same_len).tolist():
+        if joint.row(k) != first.row(k) + second.row(k):
+            merges += 1
+    return merges
+
+
+def segment(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> SegmentedBatch:
+    """Tokenize a batch of prompt/response pairs into a `SegmentedBatch`."""
+    prompt_ids = encode_prompts(tok, prompts)
+    response_ids = encode_responses(tok, prompts, responses, add_eos=add_eos)
+    return SegmentedBatch(prompt_ids, response_ids, count_leading_specials(prompt_ids, tok.special_ids))
+
+
+def describe(tok: LoadedTokenizer) -> dict[str, Any]:
+    """What the manifest records about the tokenizer."""
+    return {
+        "name_or_path": tok.name,
+        "class": type(tok.hf).__name__,
+        "fingerprint": tok.fingerprint,
+        "eos_token": tok.eos_token,
+        "eos_token_id": tok.eos_id,
+        "bos_token": tok.hf.bos_token,
+        "pad_token": tok.hf.pad_token,
+        "vocab_size": tok.full.get_vocab_size(with_added_tokens=True),
+        "response_encoding": list(tok.adjustments) or ["as is"],
+        "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"),
+    }
