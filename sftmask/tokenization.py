@@ -101,7 +101,11 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
             f"tokenizer {name_or_path!r} has no fast (Rust) implementation; sftmask needs one "
             "(a folder with tokenizer.json, or a model whose tokenizer converts to it)"
         )
-    full = _plain_copy(hf.backend_tokenizer)
+    full = hf.backend_tokenizer
+    # A tokenizer.json may ship with truncation or padding switched on; the transformers
+    # wrapper switches them off per call, and so must we, since we call the backend directly.
+    full.no_truncation()
+    full.no_padding()
     if getattr(hf, "split_special_tokens", False):
         full.encode_special_tokens = True
     continuation, adjustments = _continuation_tokenizer(full)
@@ -146,16 +150,6 @@ def _from_hub(name: str, trust_remote_code: bool) -> Any:
     return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
 
 
-def _plain_copy(backend: Tokenizer) -> Tokenizer:
-    # A tokenizer.json may ship with truncation or padding switched on; the transformers
-    # wrapper switches them off per call, so our copy must too.
-    tok = Tokenizer.from_str(backend.to_str())
-    tok.no_truncation()
-    tok.no_padding()
-    tok.encode_special_tokens = backend.encode_special_tokens
-    return tok
-
-
 def _continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, list[str]]:
     """Derive a tokenizer that encodes text as it continues a preceding text.
 
@@ -164,14 +158,25 @@ def _continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, list[str]]:
     a prefix space. Inside a prompt+response text the response gets neither, so neither may be
     added when the response is encoded on its own.
     """
-    spec = json.loads(full.to_str())
     adjustments: list[str] = []
-    spec["pre_tokenizer"] = _drop_prefix(spec.get("pre_tokenizer"), adjustments)
-    spec["normalizer"] = _drop_prefix(spec.get("normalizer"), adjustments)
-    spec["post_processor"] = None
+    # Inspect only the two small components first: copying a 250k-token vocabulary takes
+    # seconds, and byte-level BPE tokenizers usually need no change at all.
+    parts = {name: _component_spec(getattr(full, name)) for name in ("pre_tokenizer", "normalizer")}
+    for spec in parts.values():
+        _drop_prefix(spec, adjustments)
+    if not adjustments:
+        return full, adjustments
+    spec = json.loads(full.to_str())
+    spec.update(parts)
     tok = Tokenizer.from_str(json.dumps(spec))
+    tok.no_truncation()
+    tok.no_padding()
     tok.encode_special_tokens = full.encode_special_tokens
     return tok, adjustments
+
+
+def _component_spec(component: Any) -> Any:
+    return None if component is None else json.loads(component.__getstate__())
 
 
 def _drop_prefix(component: Any, adjustments: list[str]) -> Any:

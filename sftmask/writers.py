@@ -21,12 +21,25 @@ MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
 
 
+def features_dict(schema: pa.Schema) -> dict[str, Any]:
+    """`datasets` features (as `Features.to_dict()` writes them) for an Arrow schema."""
+    features: dict[str, Any] = {}
+    other = []
+    for f in schema:
+        if pa.types.is_list(f.type) and pa.types.is_integer(f.type.value_type):
+            features[f.name] = {"feature": {"dtype": str(f.type.value_type), "_type": "Value"}, "_type": "List"}
+        else:
+            other.append(f)
+    if other:  # kept columns of any type: let `datasets` describe them (slower import)
+        from datasets import Features
+
+        features.update(Features.from_arrow_schema(pa.schema(other)).to_dict())
+    return {f.name: features[f.name] for f in schema}
+
+
 def features_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     """The `huggingface` schema metadata that `datasets` reads its features from."""
-    from datasets import Features
-
-    features = Features.from_arrow_schema(schema).to_dict()
-    return {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
+    return {b"huggingface": json.dumps({"info": {"features": features_dict(schema)}}).encode()}
 
 
 class OutputDir:
@@ -161,9 +174,7 @@ class ShardWriter:
 
     def _write_dataset_json(self, shards: list[dict[str, Any]]) -> None:
         assert self._schema is not None
-        from datasets import Features
-
-        features = Features.from_arrow_schema(self._schema).to_dict()
+        features = features_dict(self._schema)
         info = {"citation": "", "description": "", "features": features, "homepage": "", "license": ""}
         digest = hashlib.sha256("".join(s["sha256"] for s in shards).encode()).hexdigest()[:16]
         state = {
