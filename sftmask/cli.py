@@ -40,7 +40,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """sftmask: SFT dataset preprocessing with exact -100 masks."""
 
@@ -53,24 +55,86 @@ def _fail(exc: SftmaskError) -> typer.Exit:
 
 @app.command()
 def build(
-    inputs: Annotated[list[str] | None, typer.Argument(help="Input files or globs (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); '-' reads JSONL from stdin.", show_default=False)] = None,
-    tokenizer: Annotated[str | None, typer.Option("--tokenizer", "-t", help="Hugging Face Hub name or local tokenizer folder.", show_default=False)] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Input files or globs (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); '-' reads JSONL from stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option("--tokenizer", "-t", help="Hugging Face Hub name or local tokenizer folder.", show_default=False),
+    ] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output directory.", show_default=False)] = None,
-    input_format: Annotated[str | None, typer.Option(help="jsonl, csv or tsv; overrides the file suffix.", show_default=False)] = None,
-    prompt_field: Annotated[str | None, typer.Option(help="Field with the prompt (masked).  [default: prompt]", show_default=False)] = None,
-    response_field: Annotated[str | None, typer.Option(help="Field with the response (trained).  [default: response]", show_default=False)] = None,
-    strategy: Annotated[str | None, typer.Option(help="Masking strategy: response-only or all.  [default: response-only]", show_default=False)] = None,
+    input_format: Annotated[
+        str | None, typer.Option(help="jsonl, csv or tsv; overrides the file suffix.", show_default=False)
+    ] = None,
+    prompt_field: Annotated[
+        str | None, typer.Option(help="Field with the prompt (masked).  [default: prompt]", show_default=False)
+    ] = None,
+    response_field: Annotated[
+        str | None, typer.Option(help="Field with the response (trained).  [default: response]", show_default=False)
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="Masking strategy: response-only or all.  [default: response-only]", show_default=False),
+    ] = None,
     max_length: Annotated[int | None, typer.Option(help="Maximum tokens per row.", show_default=False)] = None,
-    truncation: Annotated[str | None, typer.Option(help="prompt (drop prompt from the left, keep BOS), response (cut the end) or drop (reject).  [default: prompt]", show_default=False)] = None,
-    add_eos: Annotated[bool | None, typer.Option("--add-eos/--no-add-eos", help="Append the tokenizer's EOS to the response and train on it.  [default: add-eos]", show_default=False)] = None,
-    output_format: Annotated[str | None, typer.Option("--format", help="parquet or arrow (Dataset.save_to_disk layout).  [default: parquet]", show_default=False)] = None,
-    rows_per_shard: Annotated[int | None, typer.Option(help="Rows per output shard.  [default: 100000]", show_default=False)] = None,
-    keep_columns: Annotated[str | None, typer.Option(help="Comma-separated input fields to pass through, e.g. id,source.", show_default=False)] = None,
-    on_error: Annotated[str | None, typer.Option(help="fail: stop at the first bad record; skip: write it to rejects.jsonl and go on.  [default: fail]", show_default=False)] = None,
-    overwrite: Annotated[bool | None, typer.Option("--overwrite", help="Replace a non-empty output directory.", show_default=False)] = None,
-    trust_remote_code: Annotated[bool | None, typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.", show_default=False)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Records per tokenization batch.  [default: 1000]", show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML or TOML file with the same keys as these options; flags win.", show_default=False)] = None,
+    truncation: Annotated[
+        str | None,
+        typer.Option(
+            help="prompt (drop prompt from the left, keep BOS), response (cut the end) or drop (reject).  [default: prompt]",
+            show_default=False,
+        ),
+    ] = None,
+    add_eos: Annotated[
+        bool | None,
+        typer.Option(
+            "--add-eos/--no-add-eos",
+            help="Append the tokenizer's EOS to the response and train on it.  [default: add-eos]",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="parquet or arrow (Dataset.save_to_disk layout).  [default: parquet]", show_default=False
+        ),
+    ] = None,
+    rows_per_shard: Annotated[
+        int | None, typer.Option(help="Rows per output shard.  [default: 100000]", show_default=False)
+    ] = None,
+    keep_columns: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated input fields to pass through, e.g. id,source.", show_default=False),
+    ] = None,
+    on_error: Annotated[
+        str | None,
+        typer.Option(
+            help="fail: stop at the first bad record; skip: write it to rejects.jsonl and go on.  [default: fail]",
+            show_default=False,
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool | None, typer.Option("--overwrite", help="Replace a non-empty output directory.", show_default=False)
+    ] = None,
+    trust_remote_code: Annotated[
+        bool | None,
+        typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.", show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Records per tokenization batch.  [default: 1000]", show_default=False)
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML or TOML file with the same keys as these options; flags win.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
 ) -> None:
@@ -131,7 +195,9 @@ def _summary_line(output: str, counts: dict[str, Any], shards: int) -> str:
 
 def _setup_logging(quiet: bool) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="sftmask: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.ERROR if quiet else logging.WARNING, format="sftmask: %(message)s", stream=sys.stderr
+    )
 
 
 class _progress:
@@ -162,7 +228,11 @@ class _progress:
         def update(p: Any) -> None:
             elapsed = self._bar.tasks[0].elapsed or 1e-9
             self._bar.update(
-                self._task, completed=p.bytes_read, total=p.total_bytes, records=p.records, rate=f"{p.tokens / elapsed:,.0f} tok/s"
+                self._task,
+                completed=p.bytes_read,
+                total=p.total_bytes,
+                records=p.records,
+                rate=f"{p.tokens / elapsed:,.0f} tok/s",
             )
 
         return update

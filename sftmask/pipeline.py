@@ -90,7 +90,9 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
     )
     stats = BuildStats()
     with output:
-        shard_writer = ShardWriter(output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard)
+        shard_writer = ShardWriter(
+            output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
+        )
         reject_writer = RejectWriter(output.tmp)
         try:
             for batch in _prefetch(iter(reader)):
@@ -155,8 +157,12 @@ def _assembly_rejects(
     out = []
     for row, reason in sorted(assembled.reject_reasons.items()):
         stats.rejected[reason] += 1
-        record = {name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")}
-        out.append(Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, messages.get(reason, reason), record))
+        record = {
+            name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
+        }
+        out.append(
+            Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, messages.get(reason, reason), record)
+        )
     return out
 
 
@@ -178,12 +184,20 @@ def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: Buil
 
 def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
     token_list = pa.list_(pa.int32())
-    fields = [pa.field("input_ids", token_list), pa.field("attention_mask", pa.list_(pa.int8())), pa.field("labels", token_list)]
-    fields += [pa.field(name, pa.large_string() if name in reader.text_fields else pa.null()) for name in config.keep_columns]
+    fields = [
+        pa.field("input_ids", token_list),
+        pa.field("attention_mask", pa.list_(pa.int8())),
+        pa.field("labels", token_list),
+    ]
+    fields += [
+        pa.field(name, pa.large_string() if name in reader.text_fields else pa.null()) for name in config.keep_columns
+    ]
     return pa.schema(fields)
 
 
-def _manifest(config: BuildConfig, tok: LoadedTokenizer, stats: BuildStats, shards: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest(
+    config: BuildConfig, tok: LoadedTokenizer, stats: BuildStats, shards: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "sftmask_version": __version__,
         "config": config.model_dump(mode="json"),

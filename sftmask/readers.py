@@ -40,7 +40,13 @@ class Reject:
     record: Any
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "reason": self.reason, "message": self.message, "record": self.record}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "reason": self.reason,
+            "message": self.message,
+            "record": self.record,
+        }
 
 
 @dataclass
@@ -119,7 +125,7 @@ def _open_binary(inp: InputFile) -> tuple[IO[bytes], _CountingReader]:
         import zstandard
 
         stream = zstandard.ZstdDecompressor().stream_reader(buffered)
-        return io.BufferedReader(stream, buffer_size=1 << 20), counter  # type: ignore[arg-type]
+        return io.BufferedReader(stream, buffer_size=1 << 20), counter
     return buffered, counter
 
 
@@ -225,28 +231,42 @@ class RecordReader:
         if not isinstance(record, dict):
             kind = "array" if isinstance(record, list) else type(record).__name__
             hint = " (a JSON array file? write one JSON object per line)" if kind == "array" else ""
-            return self._reject_or_raise(Reject(file, line, "not-an-object", f"record is a JSON {kind}, not an object{hint}", record))
+            return self._reject_or_raise(
+                Reject(file, line, "not-an-object", f"record is a JSON {kind}, not an object{hint}", record)
+            )
         for name in self.text_fields:
             value = record.get(name)
             if name not in record:
                 fields = ", ".join(map(str, record)) or "none"
                 return self._reject_or_raise(
-                    Reject(file, line, "missing-field", f"field {name!r} not found; fields are {fields}{_flag_hint(name, self.text_fields)}", record)
+                    Reject(
+                        file,
+                        line,
+                        "missing-field",
+                        f"field {name!r} not found; fields are {fields}{_flag_hint(name, self.text_fields)}",
+                        record,
+                    )
                 )
             if not isinstance(value, str):
                 kind = "null" if value is None else type(value).__name__
-                return self._reject_or_raise(Reject(file, line, "not-a-string", f"field {name!r} is {kind}, not a string", record))
+                return self._reject_or_raise(
+                    Reject(file, line, "not-a-string", f"field {name!r} is {kind}, not a string", record)
+                )
         if not self._seen_keep:
             missing = [name for name in self.keep_fields if name not in record]
             if missing:
                 fields = ", ".join(map(str, record))
-                raise InputDataError(f"--keep-columns {','.join(missing)} not found; fields are {fields}", file=file, line=line)
+                raise InputDataError(
+                    f"--keep-columns {','.join(missing)} not found; fields are {fields}", file=file, line=line
+                )
             self._seen_keep.add("checked")
         return None
 
     def _reject_or_raise(self, reject: Reject) -> Reject:
         if not self.skip_errors:
-            raise InputDataError(reject.message + "; fix the record or pass --on-error skip", file=reject.file, line=reject.line)
+            raise InputDataError(
+                reject.message + "; fix the record or pass --on-error skip", file=reject.file, line=reject.line
+            )
         return reject
 
     def _jsonl(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
@@ -287,8 +307,15 @@ class RecordReader:
             if not row:
                 continue
             if len(row) != len(header):
-                yield start, Reject(
-                    inp.name, start, "ragged-row", f"row has {len(row)} fields but the header has {len(header)}", row
+                yield (
+                    start,
+                    Reject(
+                        inp.name,
+                        start,
+                        "ragged-row",
+                        f"row has {len(row)} fields but the header has {len(header)}",
+                        row,
+                    ),
                 )
                 continue
             try:
@@ -327,4 +354,6 @@ def _json_problem(name: str, line_no: int, raw: bytes, exc: orjson.JSONDecodeErr
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return Reject(name, line_no, "invalid-utf8", _utf8_message(raw), raw.decode("utf-8", "backslashreplace"))
-    return Reject(name, line_no, "invalid-json", f"not valid JSON ({exc.msg} at column {exc.colno})", text.rstrip("\r\n"))
+    return Reject(
+        name, line_no, "invalid-json", f"not valid JSON ({exc.msg} at column {exc.colno})", text.rstrip("\r\n")
+    )

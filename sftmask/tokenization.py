@@ -246,7 +246,9 @@ def encode_prompts(tok: LoadedTokenizer, prompts: Sequence[str]) -> Ragged:
     return unique if len(index) == len(prompts) else unique.take(rows)
 
 
-def encode_responses(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> Ragged:
+def encode_responses(
+    tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool
+) -> Ragged:
     """Encode responses as they continue their prompts, then append EOS when asked."""
     encoded = encode_ids(tok.continuation, responses, add_special_tokens=False)
     starts = [i for i, p in enumerate(prompts) if not p]
@@ -271,7 +273,8 @@ def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
     starts, ends = rows.offsets[:-1], rows.offsets[1:]
     pos = np.searchsorted(ordinary, starts)
     first = np.append(ordinary, len(rows.values))[pos]
-    return np.minimum(first, ends) - starts
+    head: IntArray = np.minimum(first, ends) - starts
+    return head
 
 
 def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str]) -> int:

@@ -55,7 +55,9 @@ class OutputDir:
             if not self.path.is_dir():
                 raise OutputError(f"output {self.path} exists and is not a directory")
             if any(self.path.iterdir()) and not overwrite:
-                raise OutputError(f"output directory {self.path} exists and is not empty; pass --overwrite to replace it")
+                raise OutputError(
+                    f"output directory {self.path} exists and is not empty; pass --overwrite to replace it"
+                )
         self.overwrite = overwrite
         self.tmp = self.path.parent / f".{self.path.name}.sftmask-tmp-{os.getpid()}"
 
@@ -69,7 +71,9 @@ class OutputDir:
             raise OutputError(f"cannot create output directory {self.path}: {exc.strerror or exc}") from exc
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -177,7 +181,7 @@ class ShardWriter:
         features = features_dict(self._schema)
         info = {"citation": "", "description": "", "features": features, "homepage": "", "license": ""}
         digest = hashlib.sha256("".join(s["sha256"] for s in shards).encode()).hexdigest()[:16]
-        state = {
+        state: dict[str, Any] = {
             "_data_files": [{"filename": s["file"]} for s in shards],
             "_fingerprint": digest,
             "_format_columns": None,

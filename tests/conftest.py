@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
-from tests import tokenizers_offline  # noqa: E402
+from tests import tokenizers_offline
 
 REPO = Path(__file__).resolve().parent.parent
 

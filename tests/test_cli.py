@@ -21,7 +21,11 @@ runner = CliRunner()
 RECORDS = [
     {"id": "a", "prompt": "What is 2+2?\n", "response": "4"},
     {"id": "b", "prompt": "Translate to French: Good morning", "response": "\nBonjour"},
-    {"id": "c", "prompt": "Écris un haïku sur la mer 🌊\n", "response": "Vagues sous la lune,\nle sel garde nos secrets —\nl'écume s'en va."},
+    {
+        "id": "c",
+        "prompt": "Écris un haïku sur la mer 🌊\n",
+        "response": "Vagues sous la lune,\nle sel garde nos secrets —\nl'écume s'en va.",
+    },
     {"id": "d", "prompt": "def add(a, b):\n", "response": "    return a + b\n"},
 ]
 
@@ -55,7 +59,7 @@ def test_every_command_has_help() -> None:
     for command in app.registered_commands:
         name = command.name or command.callback.__name__  # type: ignore[union-attr]
         sub = run(name, "--help")
-        assert sub.exit_code == 0 and "--tokenizer" in sub.stdout or name != "build"
+        assert sub.exit_code == 0 and "Usage:" in sub.stdout and len(sub.stdout) > 200, name
 
 
 def test_build_writes_loadable_shards_and_manifest(tmp_path: Path, qwen_path: Path) -> None:
@@ -63,10 +67,25 @@ def test_build_writes_loadable_shards_and_manifest(tmp_path: Path, qwen_path: Pa
 
     data = write_jsonl(tmp_path / "train.jsonl", RECORDS)
     out = tmp_path / "out"
-    result = run("build", str(data), "--tokenizer", str(qwen_path), "--output", str(out), "--keep-columns", "id", "--rows-per-shard", "3")
+    result = run(
+        "build",
+        str(data),
+        "--tokenizer",
+        str(qwen_path),
+        "--output",
+        str(out),
+        "--keep-columns",
+        "id",
+        "--rows-per-shard",
+        "3",
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("wrote 4 rows (") and "in 2 shards" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+    ]
     ds = load_dataset("parquet", data_dir=str(out))["train"]
     assert ds.column_names == ["input_ids", "attention_mask", "labels", "id"]
     assert ds["id"] == ["a", "b", "c", "d"]
@@ -110,9 +129,18 @@ def test_jsonl_csv_tsv_compressed_and_stdin_give_identical_rows(tmp_path: Path, 
     zst = tmp_path / "t.csv.zst"
     zst.write_bytes(zstandard.ZstdCompressor().compress(csv_path.read_bytes()))
     tsv = tmp_path / "t.tsv"
-    tsv.write_text("prompt\tresponse\n" + "".join(f"{r['prompt']}\t{r['response']}\n" for r in RECORDS[:2] if "\n" not in r["prompt"][:-1]))
+    tsv.write_text(
+        "prompt\tresponse\n"
+        + "".join(f"{r['prompt']}\t{r['response']}\n" for r in RECORDS[:2] if "\n" not in r["prompt"][:-1])
+    )
     outputs = {}
-    for name, source in {"jsonl": str(jsonl), "csv": str(csv_path), "gz": str(gz), "zst": str(zst), "stdin": "-"}.items():
+    for name, source in {
+        "jsonl": str(jsonl),
+        "csv": str(csv_path),
+        "gz": str(gz),
+        "zst": str(zst),
+        "stdin": "-",
+    }.items():
         out = tmp_path / f"out-{name}"
         stdin = jsonl.read_text() if source == "-" else None
         result = run("build", source, "-t", str(mistral_path), "-o", str(out), input=stdin)
@@ -127,14 +155,21 @@ def test_several_inputs_and_globs_keep_order(tmp_path: Path, qwen_path: Path) ->
         write_jsonl(tmp_path / f"part{i}.jsonl", [{**RECORDS[0], "id": f"p{i}"}])
     first = write_jsonl(tmp_path / "first.jsonl", [{**RECORDS[1], "id": "first"}])
     out = tmp_path / "o"
-    result = run("build", str(first), str(tmp_path / "part*.jsonl"), "-t", str(qwen_path), "-o", str(out), "--keep-columns", "id")
+    result = run(
+        "build", str(first), str(tmp_path / "part*.jsonl"), "-t", str(qwen_path), "-o", str(out), "--keep-columns", "id"
+    )
     assert result.exit_code == 0, result.output
     assert [r["id"] for r in rows_of(out)] == ["first", "p0", "p1", "p2"]
 
 
 BAD_INPUTS = [
     ("bad.jsonl", '{"prompt": "a", "response": "b"}\n{"prompt": "a", "response": \n', 2, "not valid JSON"),
-    ("bad.jsonl", '{"prompt": "a", "response": "b"}\n\n{"prompt": "a"}\n', 3, "field 'response' not found; fields are prompt; pass --response-field NAME"),
+    (
+        "bad.jsonl",
+        '{"prompt": "a", "response": "b"}\n\n{"prompt": "a"}\n',
+        3,
+        "field 'response' not found; fields are prompt; pass --response-field NAME",
+    ),
     ("bad.jsonl", '{"prompt": "a", "response": 7}\n', 1, "field 'response' is int, not a string"),
     ("bad.jsonl", b'{"prompt": "a", "response": "b"}\n{"prompt": "caf\xe9", "response": "b"}\n', 2, "byte 0xe9"),
     ("bad.jsonl", '[{"prompt": "a", "response": "b"}]\n', 1, "record is a JSON array"),
@@ -144,7 +179,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("name", "content", "line", "message"), BAD_INPUTS)
-def test_bad_input_fails_with_one_line_and_no_output(tmp_path: Path, qwen_path: Path, name: str, content: str | bytes, line: int, message: str) -> None:
+def test_bad_input_fails_with_one_line_and_no_output(
+    tmp_path: Path, qwen_path: Path, name: str, content: str | bytes, line: int, message: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     out = tmp_path / "out"
@@ -156,7 +193,9 @@ def test_bad_input_fails_with_one_line_and_no_output(tmp_path: Path, qwen_path: 
 
 
 @pytest.mark.parametrize(("name", "content", "line", "message"), BAD_INPUTS)
-def test_bad_input_with_skip_goes_to_rejects(tmp_path: Path, qwen_path: Path, name: str, content: str | bytes, line: int, message: str) -> None:
+def test_bad_input_with_skip_goes_to_rejects(
+    tmp_path: Path, qwen_path: Path, name: str, content: str | bytes, line: int, message: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     out = tmp_path / "out"
@@ -172,7 +211,9 @@ def test_bad_input_with_skip_goes_to_rejects(tmp_path: Path, qwen_path: Path, na
 def test_truncation_rejects_are_written_and_counted(tmp_path: Path, qwen_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", [*RECORDS, {"prompt": "x " * 50, "response": "y " * 50}])
     out = tmp_path / "o"
-    result = run("build", str(data), "-t", str(qwen_path), "-o", str(out), "--max-length", "64", "--truncation", "drop", "--json")
+    result = run(
+        "build", str(data), "-t", str(qwen_path), "-o", str(out), "--max-length", "64", "--truncation", "drop", "--json"
+    )
     summary = json.loads(result.stdout)
     assert summary["rejected_by_reason"] == {"too-long": 1} and summary["rows_written"] == 4
     reject = json.loads((out / "rejects.jsonl").read_text())
@@ -247,7 +288,9 @@ def test_config_file_yaml_and_toml_flags_win(tmp_path: Path, qwen_path: Path) ->
     yaml_cfg = tmp_path / "c.yaml"
     yaml_cfg.write_text(f"tokenizer: {qwen_path}\nprompt-field: q\nresponse_field: a\nmax-length: 8\nstrategy: all\n")
     toml_cfg = tmp_path / "c.toml"
-    toml_cfg.write_text(f'tokenizer = "{qwen_path}"\nprompt_field = "q"\nresponse-field = "a"\nmax_length = 8\nstrategy = "all"\n')
+    toml_cfg.write_text(
+        f'tokenizer = "{qwen_path}"\nprompt_field = "q"\nresponse-field = "a"\nmax_length = 8\nstrategy = "all"\n'
+    )
     for cfg in (yaml_cfg, toml_cfg):
         out = tmp_path / f"o-{cfg.suffix}"
         result = run("build", str(data), "-o", str(out), "--config", str(cfg), "--max-length", "16")
@@ -270,7 +313,12 @@ def test_builds_are_byte_identical(tmp_path: Path, qwen_path: Path) -> None:
     digests = []
     for i in range(2):
         out = tmp_path / f"o{i}"
-        assert run("build", str(data), "-t", str(qwen_path), "-o", str(out), "--rows-per-shard", "7", "--batch-size", "3").exit_code == 0
+        assert (
+            run(
+                "build", str(data), "-t", str(qwen_path), "-o", str(out), "--rows-per-shard", "7", "--batch-size", "3"
+            ).exit_code
+            == 0
+        )
         manifest = json.loads((out / "manifest.json").read_text())
         digests.append([s["sha256"] for s in manifest["shards"]])
         assert len(digests[-1]) == 3

@@ -11,27 +11,46 @@ from tests.helpers import build_rows, marked_tokens
 CASES = [
     # (tokenizer, prompt, response, expected tokens with trained ones in brackets)
     ("qwen", "What is 2+2?\n", "4", ["What", "Ġis", "Ġ", "2", "+", "2", "?", "Ċ", "[4]", "[<|im_end|>]"]),
-    ("qwen", "Translate to French: Good morning", "\nBonjour",
-     ["Translate", "Ġto", "ĠFrench", ":", "ĠGood", "Ġmorning", "[Ċ]", "[Bonjour]", "[<|im_end|>]"]),
+    (
+        "qwen",
+        "Translate to French: Good morning",
+        "\nBonjour",
+        ["Translate", "Ġto", "ĠFrench", ":", "ĠGood", "Ġmorning", "[Ċ]", "[Bonjour]", "[<|im_end|>]"],
+    ),
     ("qwen", "", "Hi there", ["[Hi]", "[Ġthere]", "[<|im_end|>]"]),
     # A joint encoding would merge "\n\n"; the prompt keeps the ids the model sees at inference.
     ("qwen", "Hello\n", "\nWorld", ["Hello", "Ċ", "[Ċ]", "[World]", "[<|im_end|>]"]),
-    ("qwen", "Use <|im_end|> literally:", " ok", ["Use", "Ġ", "<|im_end|>", "Ġliterally", ":", "[Ġok]", "[<|im_end|>]"]),
+    (
+        "qwen",
+        "Use <|im_end|> literally:",
+        " ok",
+        ["Use", "Ġ", "<|im_end|>", "Ġliterally", ":", "[Ġok]", "[<|im_end|>]"],
+    ),
     # SentencePiece: BOS once, masked; no dummy "▁" injected before "Bon" or "World".
     ("mistral", "What is 2+2?\n", "4", ["<s>", "▁What", "▁is", "▁", "2", "+", "2", "?", "<0x0A>", "[4]", "[</s>]"]),
-    ("mistral", "Translate to French: Good morning", "\nBonjour",
-     ["<s>", "▁Trans", "late", "▁to", "▁French", ":", "▁Good", "▁morning", "[<0x0A>]", "[Bon]", "[jour]", "[</s>]"]),
+    (
+        "mistral",
+        "Translate to French: Good morning",
+        "\nBonjour",
+        ["<s>", "▁Trans", "late", "▁to", "▁French", ":", "▁Good", "▁morning", "[<0x0A>]", "[Bon]", "[jour]", "[</s>]"],
+    ),
     # With no prompt the response starts the text, so it gets the start-of-text "▁" as in tokenizer(response).
     ("mistral", "", "Hi there", ["<s>", "[▁Hi]", "[▁there]", "[</s>]"]),
     ("mistral", "Say:", " 東京 😀", ["<s>", "▁Say", ":", "[▁]", "[東]", "[京]", "[▁]", "[😀]", "[</s>]"]),
     # WordPiece (no EOS): the prompt is tokenizer(prompt), i.e. [CLS] ... [SEP].
-    ("wordpiece", "Translate to French: Good morning", "\nBonjour",
-     ["[CLS]", "translate", "to", "french", ":", "good", "morning", "[SEP]", "[bonjour]"]),
+    (
+        "wordpiece",
+        "Translate to French: Good morning",
+        "\nBonjour",
+        ["[CLS]", "translate", "to", "french", ":", "good", "morning", "[SEP]", "[bonjour]"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("family", "prompt", "response", "expected"), CASES)
-def test_response_only_labels(request: pytest.FixtureRequest, family: str, prompt: str, response: str, expected: list[str]) -> None:
+def test_response_only_labels(
+    request: pytest.FixtureRequest, family: str, prompt: str, response: str, expected: list[str]
+) -> None:
     tok: Any = request.getfixturevalue(family)
     rows, _ = build_rows(tok, [prompt], [response], add_eos=tok.eos_id is not None)
     ids, labels = rows[0]
@@ -69,7 +88,16 @@ RESPONSE = "alpha beta gamma"  # mistral: alpha ▁beta ▁g amma + </s>  (5)
 
 def test_truncation_prompt_keeps_bos_and_drops_prompt_from_the_left(mistral: Any) -> None:
     rows, batch = build_rows(mistral, [PROMPT], [RESPONSE], max_length=8)
-    assert marked_tokens(mistral, *rows[0]) == ["<s>", "▁six", "<0x0A>", "[alpha]", "[▁beta]", "[▁g]", "[amma]", "[</s>]"]
+    assert marked_tokens(mistral, *rows[0]) == [
+        "<s>",
+        "▁six",
+        "<0x0A>",
+        "[alpha]",
+        "[▁beta]",
+        "[▁g]",
+        "[amma]",
+        "[</s>]",
+    ]
     assert batch.truncated == 1
 
 
@@ -80,7 +108,18 @@ def test_truncation_prompt_then_cuts_the_response_end(mistral: Any) -> None:
 
 def test_truncation_response_cuts_the_end(mistral: Any) -> None:
     rows, _ = build_rows(mistral, [PROMPT], [RESPONSE], max_length=10, truncation="response")
-    assert marked_tokens(mistral, *rows[0]) == ["<s>", "▁one", "▁two", "▁three", "▁four", "▁five", "▁six", "<0x0A>", "[alpha]", "[▁beta]"]
+    assert marked_tokens(mistral, *rows[0]) == [
+        "<s>",
+        "▁one",
+        "▁two",
+        "▁three",
+        "▁four",
+        "▁five",
+        "▁six",
+        "<0x0A>",
+        "[alpha]",
+        "[▁beta]",
+    ]
 
 
 def test_truncation_response_with_no_room_rejects(mistral: Any) -> None:

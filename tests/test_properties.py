@@ -14,7 +14,19 @@ from hypothesis import strategies as st
 
 from tests.helpers import build_rows
 
-SPECIAL_LOOKING = ["<|im_end|>", "<|im_start|>", "<s>", "</s>", "[INST]", "[CLS]", "▁", "<|endoftext|>", "\n\n", " ", "\t"]
+SPECIAL_LOOKING = [
+    "<|im_end|>",
+    "<|im_start|>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[CLS]",
+    "▁",
+    "<|endoftext|>",
+    "\n\n",
+    " ",
+    "\t",
+]
 pieces = st.one_of(
     st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
     st.sampled_from(["Hello", " world", "東京", "😀", "e\u0301", "def f(x):\n    return x", "Ünïcödé", "2+2=4"]),
@@ -79,7 +91,9 @@ def test_wordpiece_response_after_whitespace_is_encoded_as_alone(wordpiece: Any,
 
 @SETTINGS
 @given(pairs, st.integers(min_value=1, max_value=24), st.sampled_from(["prompt", "response", "drop"]))
-def test_truncation_bounds_and_keeps_labels_aligned(mistral: Any, data: list[tuple[str, str]], max_length: int, mode: str) -> None:
+def test_truncation_bounds_and_keeps_labels_aligned(
+    mistral: Any, data: list[tuple[str, str]], max_length: int, mode: str
+) -> None:
     prompts, responses = [p for p, _ in data], [r for _, r in data]
     full, _ = build_rows(mistral, prompts, responses)
     rows, batch = build_rows(mistral, prompts, responses, max_length=max_length, truncation=mode)

