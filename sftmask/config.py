@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sftmask.errors import ConfigError
 from sftmask.masking import STRATEGIES
@@ -60,6 +60,26 @@ class BuildConfig(BaseModel):
     """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
     split: str = "train"
     """Split name used in shard file names (`train-00000-of-00001.parquet`)."""
+    data_kind: str | None = None
+    """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first."""
+
+    @property
+    def resolved_data_kind(self) -> str:
+        """`data_kind`, or the first kind the strategy applies to."""
+        return self.data_kind or STRATEGIES[self.strategy].data_kinds[0]
+
+    @model_validator(mode="after")
+    def _strategy_fits_data(self) -> BuildConfig:
+        from sftmask.formatting import DATA_KINDS
+
+        kinds = STRATEGIES[self.strategy].data_kinds
+        if self.data_kind is not None and self.data_kind not in DATA_KINDS:
+            raise ValueError(f"unknown data kind {self.data_kind!r}; choose one of: {', '.join(DATA_KINDS)}")
+        if self.data_kind is not None and self.data_kind not in kinds:
+            raise ValueError(
+                f"strategy {self.strategy!r} does not apply to {self.data_kind!r} data; it applies to {', '.join(kinds)}"
+            )
+        return self
 
     @field_validator("strategy")
     @classmethod
@@ -122,7 +142,7 @@ def make_config(options: dict[str, Any], config_file: str | Path | None = None) 
 def _describe(exc: ValidationError, config_file: str | Path | None) -> str:
     problems = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "config"
+        key = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
             valid = ", ".join(name.replace("_", "-") for name in BuildConfig.model_fields)
             problems.append(f"unknown option '{key}' (valid options: {valid})")
@@ -130,6 +150,6 @@ def _describe(exc: ValidationError, config_file: str | Path | None) -> str:
             problems.append(f"missing option '{key.replace('_', '-')}'")
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{key.replace('_', '-')}: {msg}")
+            problems.append(f"{key.replace('_', '-')}: {msg}" if key else msg)
     where = f"{config_file}: " if config_file else ""
     return where + "; ".join(problems)

@@ -1,4 +1,4 @@
-"""Masking strategies (a registry of plain functions) and label assembly with truncation.
+"""Masking strategies (a registry of plain functions) and row assembly with truncation.
 
 Labels are unshifted: ``labels[i]`` belongs to ``input_ids[i]``; ``-100`` (PyTorch's
 ``ignore_index``) marks positions that add nothing to the loss. The model shifts.
@@ -7,7 +7,7 @@ Labels are unshifted: ``labels[i]`` belongs to ``input_ids[i]``; ``-100`` (PyTor
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -19,41 +19,48 @@ IGNORE_INDEX = -100
 REASON_TOO_LONG = "too-long"
 REASON_NO_TRAINABLE = "no-trainable-tokens"
 
+BoolArray = npt.NDArray[np.bool_]
+
 
 @dataclass(frozen=True)
-class SegmentedBatch:
-    """A batch of tokenized records, split into the masked-by-default prompt and the response.
+class EncodedBatch:
+    """A batch of tokenized records: full rows plus what strategies need to label them.
 
-    ``prompt`` rows are exactly ``tokenizer(prompt)["input_ids"]`` (special tokens included);
-    ``response`` rows are the response as it continues the prompt, EOS included when added.
-    ``prompt_head`` counts each prompt's leading special tokens (BOS), which truncation keeps.
+    Row ``i`` is ``ids.row(i)``: its first ``prompt_len[i]`` tokens are the prompt (exactly
+    ``tokenizer(prompt)["input_ids"]``), the rest the response as it continues the prompt, EOS
+    included when added. ``prompt_head[i]`` counts the prompt's leading special tokens (BOS),
+    which prompt truncation keeps. ``response_mask`` is True on response tokens (for chat data:
+    on assistant turns); strategies decide what of that is trained. ``invalid`` holds rows that
+    could not be encoded (row -> (reason, message)); their rows are empty.
     """
 
-    prompt: Ragged
-    response: Ragged
+    ids: Ragged
+    prompt_len: IntArray
     prompt_head: IntArray
+    response_mask: BoolArray
+    invalid: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
-LabelBuilder = Callable[[SegmentedBatch], tuple[TokenArray, TokenArray]]
+LabelBuilder = Callable[[EncodedBatch], TokenArray]
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """A masking strategy: how labels are built for the prompt and response tokens."""
+    """A masking strategy: a label builder, what it does, and the data kinds it applies to."""
 
     build_labels: LabelBuilder
     description: str
+    data_kinds: tuple[str, ...] = ("prompt-response",)
 
 
-def response_only(batch: SegmentedBatch) -> tuple[TokenArray, TokenArray]:
+def response_only(batch: EncodedBatch) -> TokenArray:
     """Prompt tokens are -100; response tokens (and EOS) are trained."""
-    prompt_labels = np.full(len(batch.prompt.values), IGNORE_INDEX, dtype=np.int32)
-    return prompt_labels, batch.response.values
+    return np.where(batch.response_mask, batch.ids.values, IGNORE_INDEX).astype(np.int32)
 
 
-def train_all(batch: SegmentedBatch) -> tuple[TokenArray, TokenArray]:
+def train_all(batch: EncodedBatch) -> TokenArray:
     """Every token is trained: labels equal input_ids."""
-    return batch.prompt.values, batch.response.values
+    return batch.ids.values.copy()
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -62,13 +69,20 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
+def response_mask_from_lengths(ids: Ragged, prompt_len: IntArray) -> BoolArray:
+    """True on each row's tokens from `prompt_len` on."""
+    position = np.arange(len(ids.values), dtype=np.int64) - np.repeat(ids.offsets[:-1], ids.lengths)
+    mask: BoolArray = position >= np.repeat(prompt_len, ids.lengths)
+    return mask
+
+
 @dataclass(frozen=True)
 class AssembledBatch:
     """Rows ready to write: ids and labels of the accepted records of one batch."""
 
     input_ids: Ragged
     labels: TokenArray
-    accepted: npt.NDArray[np.bool_]
+    accepted: BoolArray
     """Per input row of the batch: True when the row was written."""
     reject_reasons: dict[int, str]
     """Input row index -> reason, for rows not written."""
@@ -76,39 +90,32 @@ class AssembledBatch:
     trained_tokens: int
 
 
-def assemble(
-    batch: SegmentedBatch,
-    prompt_labels: TokenArray,
-    response_labels: TokenArray,
-    *,
-    max_length: int | None,
-    truncation: str,
-) -> AssembledBatch:
-    """Concatenate prompt and response per row, apply truncation, drop untrainable rows.
+def assemble(batch: EncodedBatch, labels: TokenArray, *, max_length: int | None, truncation: str) -> AssembledBatch:
+    """Apply truncation and drop untrainable rows, over the whole batch at once.
 
-    All work is array arithmetic over the whole batch: each output row is gathered from three
-    segments (the prompt's kept head, the prompt's kept tail, the response's kept start).
+    Each output row is gathered from three segments of its input row: the prompt's kept head
+    (leading specials), the prompt's kept tail, and the response's kept start.
 
     Args:
         batch: tokenized rows.
-        prompt_labels: flat labels aligned with ``batch.prompt.values``.
-        response_labels: flat labels aligned with ``batch.response.values``.
+        labels: flat labels aligned with ``batch.ids.values``.
         max_length: maximum row length, or None for no limit.
         truncation: ``prompt``, ``response`` or ``drop`` (see `BuildConfig.truncation`).
     """
-    p_len = batch.prompt.lengths
-    r_len = batch.response.lengths
+    starts = batch.ids.offsets[:-1]
+    p_len = batch.prompt_len
+    r_len = batch.ids.lengths - p_len
     n_rows = len(p_len)
     head = p_len.copy()
     tail = np.zeros(n_rows, dtype=np.int64)
     r_keep = r_len.copy()
-    reasons: dict[int, str] = {}
+    reasons: dict[int, str] = {row: reason for row, (reason, _) in batch.invalid.items()}
     too_long = np.zeros(n_rows, dtype=np.bool_)
     if max_length is not None:
         too_long = (p_len + r_len) > max_length
         if truncation == "drop":
             for row in np.flatnonzero(too_long).tolist():
-                reasons[row] = REASON_TOO_LONG
+                reasons.setdefault(row, REASON_TOO_LONG)
             head[too_long] = 0
             r_keep[too_long] = 0
         elif truncation == "response":
@@ -122,39 +129,27 @@ def assemble(
             r_keep = np.where(too_long, r_cut, r_keep)
             tail = np.where(too_long, tail_cut, tail)
 
-    n_prompt_values = len(batch.prompt.values)
-    starts = np.stack(
-        [
-            batch.prompt.offsets[:-1],
-            batch.prompt.offsets[1:] - tail,
-            n_prompt_values + batch.response.offsets[:-1],
-        ],
-        axis=1,
-    ).ravel()
+    seg_starts = np.stack([starts, starts + p_len - tail, starts + p_len], axis=1).ravel()
     lengths = np.stack([head, tail, r_keep], axis=1).ravel()
-    index, seg_offsets = segment_index(starts, lengths)
-    ids = np.concatenate([batch.prompt.values, batch.response.values])[index]
-    labels = np.concatenate([prompt_labels, response_labels]).astype(np.int32, copy=False)[index]
-
+    index, seg_offsets = segment_index(seg_starts, lengths)
     row_offsets = seg_offsets[::3]
-    trained_cum = np.zeros(len(labels) + 1, dtype=np.int64)
-    np.cumsum(labels != IGNORE_INDEX, out=trained_cum[1:])
+    out_labels = labels[index]
+    trained_cum = np.zeros(len(out_labels) + 1, dtype=np.int64)
+    np.cumsum(out_labels != IGNORE_INDEX, out=trained_cum[1:])
     trained = trained_cum[row_offsets[1:]] - trained_cum[row_offsets[:-1]]
 
     accepted = trained > 0
     for row in np.flatnonzero(~accepted).tolist():
         reasons.setdefault(row, REASON_NO_TRAINABLE)
     if not accepted.all():
-        # Rejected rows keep their tokens in `ids`; gather only the accepted rows' segments.
-        keep_rows = np.flatnonzero(accepted)
-        kept = Ragged(ids, row_offsets).take(keep_rows)
-        label_index, _ = segment_index(row_offsets[keep_rows], np.diff(row_offsets)[keep_rows])
-        ids_ragged, labels = kept, labels[label_index]
-    else:
-        ids_ragged = Ragged(ids, row_offsets)
+        # Gather again, with the rejected rows' segments emptied.
+        lengths = np.where(np.repeat(accepted, 3), lengths, 0)
+        index, seg_offsets = segment_index(seg_starts, lengths)
+        row_offsets = np.append(seg_offsets[:-1:3][accepted], seg_offsets[-1])
+        out_labels = labels[index]
     return AssembledBatch(
-        input_ids=ids_ragged,
-        labels=labels,
+        input_ids=Ragged(batch.ids.values[index], row_offsets),
+        labels=out_labels,
         accepted=accepted,
         reject_reasons=reasons,
         truncated=int((too_long & accepted).sum()),

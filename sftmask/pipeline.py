@@ -16,9 +16,10 @@ import pyarrow as pa
 from sftmask import __version__
 from sftmask.config import BuildConfig
 from sftmask.errors import InputDataError, TokenizerError
-from sftmask.masking import STRATEGIES, AssembledBatch, assemble
+from sftmask.formatting import DATA_KINDS
+from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, RecordReader, Reject, resolve_inputs
-from sftmask.tokenization import LoadedTokenizer, count_boundary_merges, describe, load_tokenizer, segment
+from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
 from sftmask.writers import OutputDir, RejectWriter, ShardWriter, write_manifest
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,11 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         raise TokenizerError(
             f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
         )
+    kind = DATA_KINDS[config.resolved_data_kind]
     reader = RecordReader(
         files,
-        text_fields=[config.prompt_field, config.response_field],
+        text_fields=kind.text_fields(config),
+        object_fields=kind.object_fields(config),
         keep_fields=config.keep_columns,
         batch_size=config.batch_size,
         skip_errors=config.on_error == "skip",
@@ -127,24 +130,31 @@ def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, stats:
         stats.rejected[reject.reason] += 1
     if table.num_rows == 0:
         return _Rows(pa.table({}), rejects)
-    prompts: list[str] = table.column(config.prompt_field).to_pylist()
-    responses: list[str] = table.column(config.response_field).to_pylist()
-    segmented = segment(tok, prompts, responses, add_eos=config.add_eos)
-    prompt_labels, response_labels = STRATEGIES[config.strategy].build_labels(segmented)
-    assembled = assemble(
-        segmented, prompt_labels, response_labels, max_length=config.max_length, truncation=config.truncation
-    )
-    stats.boundary_merges += count_boundary_merges(tok, prompts, responses)
+    encoded, extra = DATA_KINDS[config.resolved_data_kind].encode(tok, table, config)
+    if encoded.invalid and config.on_error == "fail":
+        row = min(encoded.invalid)
+        where = files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
+        raise InputDataError(
+            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", file=where[0], line=where[1]
+        )
+    labels = STRATEGIES[config.strategy].build_labels(encoded)
+    assembled = assemble(encoded, labels, max_length=config.max_length, truncation=config.truncation)
+    stats.boundary_merges += extra.get("boundary_merges", 0)
     stats.rows_written += len(assembled.input_ids)
     stats.tokens += len(assembled.input_ids.values)
     stats.trained_tokens += assembled.trained_tokens
     stats.truncated += assembled.truncated
-    rejects.extend(_assembly_rejects(assembled, table, config, files, stats))
+    rejects.extend(_assembly_rejects(assembled, encoded, table, config, files, stats))
     return _Rows(_output_table(assembled, table, config), rejects)
 
 
 def _assembly_rejects(
-    assembled: AssembledBatch, table: pa.RecordBatch, config: BuildConfig, files: list[str], stats: BuildStats
+    assembled: AssembledBatch,
+    encoded: EncodedBatch,
+    table: pa.RecordBatch,
+    config: BuildConfig,
+    files: list[str],
+    stats: BuildStats,
 ) -> list[Reject]:
     if not assembled.reject_reasons:
         return []
@@ -203,6 +213,7 @@ def _manifest(
         "config": config.model_dump(mode="json"),
         "tokenizer": describe(tok),
         "strategy": {"name": config.strategy, "description": STRATEGIES[config.strategy].description},
+        "data_kind": config.resolved_data_kind,
         "labels": {"ignore_index": -100, "shifted": False},
         "counts": stats.to_json(),
         "shards": shards,

@@ -135,6 +135,7 @@ class RecordReader:
     Args:
         files: resolved inputs, read in order.
         text_fields: fields every record must hold as strings (e.g. prompt and response).
+        object_fields: fields every record must hold, of any JSON type; passed on as JSON text.
         keep_fields: fields passed through as they are (null where a record lacks them).
         batch_size: records per batch.
         skip_errors: send bad records to the batch's rejects instead of raising.
@@ -145,13 +146,15 @@ class RecordReader:
         files: list[InputFile],
         *,
         text_fields: list[str],
+        object_fields: list[str] | None = None,
         keep_fields: list[str],
         batch_size: int,
         skip_errors: bool,
     ) -> None:
         self.files = files
         self.text_fields = text_fields
-        self.keep_fields = [f for f in keep_fields if f not in text_fields]
+        self.object_fields = object_fields or []
+        self.keep_fields = [f for f in keep_fields if f not in text_fields and f not in self.object_fields]
         self.batch_size = batch_size
         self.skip_errors = skip_errors
         self.records_read = 0
@@ -180,6 +183,8 @@ class RecordReader:
                         assert isinstance(record, dict)
                         for name in self.text_fields:
                             columns[name].append(record[name])
+                        for name in self.object_fields:
+                            columns[name].append(orjson.dumps(record[name]).decode())
                         for name in self.keep_fields:
                             columns[name].append(record.get(name))
                         columns[FILE_COLUMN].append(file_index)
@@ -199,12 +204,12 @@ class RecordReader:
             yield self._batch(columns, rejects, self._done_bytes)
 
     def _empty(self) -> dict[str, list[Any]]:
-        names = [*self.text_fields, *self.keep_fields, FILE_COLUMN, LINE_COLUMN]
+        names = [*self.text_fields, *self.object_fields, *self.keep_fields, FILE_COLUMN, LINE_COLUMN]
         return {name: [] for name in names}
 
     def _batch(self, columns: dict[str, list[Any]], rejects: list[Reject], position: int) -> ReadBatch:
         arrays: dict[str, pa.Array] = {}
-        for name in self.text_fields:
+        for name in [*self.text_fields, *self.object_fields]:
             arrays[name] = pa.array(columns[name], type=pa.large_string())
         for name in self.keep_fields:
             arrays[name] = self._keep_array(name, columns[name])
@@ -251,6 +256,12 @@ class RecordReader:
                 kind = "null" if value is None else type(value).__name__
                 return self._reject_or_raise(
                     Reject(file, line, "not-a-string", f"field {name!r} is {kind}, not a string", record)
+                )
+        for name in self.object_fields:
+            if name not in record:
+                fields = ", ".join(map(str, record)) or "none"
+                return self._reject_or_raise(
+                    Reject(file, line, "missing-field", f"field {name!r} not found; fields are {fields}", record)
                 )
         if not self._seen_keep:
             missing = [name for name in self.keep_fields if name not in record]

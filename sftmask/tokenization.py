@@ -17,8 +17,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from sftmask.errors import TokenizerError
-from sftmask.masking import SegmentedBatch
-from sftmask.ragged import IntArray, Ragged
+from sftmask.masking import EncodedBatch, response_mask_from_lengths
+from sftmask.ragged import IntArray, Ragged, segment_index
 
 log = logging.getLogger(__name__)
 
@@ -299,11 +299,26 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     return merges
 
 
-def segment(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> SegmentedBatch:
-    """Tokenize a batch of prompt/response pairs into a `SegmentedBatch`."""
+def segment(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> EncodedBatch:
+    """Tokenize a batch of prompt/response pairs: prompt exactly as at inference, then the response."""
     prompt_ids = encode_prompts(tok, prompts)
     response_ids = encode_responses(tok, prompts, responses, add_eos=add_eos)
-    return SegmentedBatch(prompt_ids, response_ids, count_leading_specials(prompt_ids, tok.special_ids))
+    ids = concat_rows(prompt_ids, response_ids)
+    prompt_len = prompt_ids.lengths
+    return EncodedBatch(
+        ids=ids,
+        prompt_len=prompt_len,
+        prompt_head=count_leading_specials(prompt_ids, tok.special_ids),
+        response_mask=response_mask_from_lengths(ids, prompt_len),
+    )
+
+
+def concat_rows(first: Ragged, second: Ragged) -> Ragged:
+    """Row-wise concatenation of two Ragged batches with the same number of rows."""
+    lengths = np.stack([first.lengths, second.lengths], axis=1).ravel()
+    starts = np.stack([first.offsets[:-1], len(first.values) + second.offsets[:-1]], axis=1).ravel()
+    index, offsets = segment_index(starts, lengths)
+    return Ragged(np.concatenate([first.values, second.values])[index], offsets[::2])
 
 
 def describe(tok: LoadedTokenizer) -> dict[str, Any]:

@@ -20,8 +20,8 @@ def build_rows(
 ) -> tuple[list[tuple[list[int], list[int]]], Any]:
     """(input_ids, labels) per accepted row, and the assembled batch."""
     seg = segment(tok, prompts, responses, add_eos=add_eos)
-    prompt_labels, response_labels = STRATEGIES[strategy].build_labels(seg)
-    batch = assemble(seg, prompt_labels, response_labels, max_length=max_length, truncation=truncation)
+    labels = STRATEGIES[strategy].build_labels(seg)
+    batch = assemble(seg, labels, max_length=max_length, truncation=truncation)
     rows = []
     offsets = batch.input_ids.offsets
     for i in range(len(batch.input_ids)):
