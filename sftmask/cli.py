@@ -126,6 +126,13 @@ def build(
     batch_size: Annotated[
         int | None, typer.Option(help="Records per tokenization batch.  [default: 1000]", show_default=False)
     ] = None,
+    num_proc: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes for tokenization (output is identical for any value).  [default: 1: the Rust tokenizer already uses all cores]",
+            show_default=False,
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -161,6 +168,7 @@ def build(
         "overwrite": overwrite,
         "trust_remote_code": trust_remote_code,
         "batch_size": batch_size,
+        "num_proc": num_proc,
     }
     try:
         cfg = make_config(options, config)

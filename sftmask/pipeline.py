@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import queue
-import threading
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,13 +17,12 @@ from sftmask.config import BuildConfig
 from sftmask.errors import InputDataError, TokenizerError
 from sftmask.formatting import DATA_KINDS
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
+from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, RecordReader, Reject, resolve_inputs
 from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
 from sftmask.writers import OutputDir, RejectWriter, ShardWriter, write_manifest
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -38,6 +36,16 @@ class BuildStats:
     tokens: int = 0
     trained_tokens: int = 0
     boundary_merges: int = 0
+
+    def add(self, other: BuildStats) -> None:
+        """Add another batch's counts to these."""
+        self.records_read += other.records_read
+        self.rows_written += other.rows_written
+        self.rejected.update(other.rejected)
+        self.truncated += other.truncated
+        self.tokens += other.tokens
+        self.trained_tokens += other.trained_tokens
+        self.boundary_merges += other.boundary_merges
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,24 +100,26 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         skip_errors=config.on_error == "skip",
     )
     stats = BuildStats()
+    file_names = [f.name for f in files]
     with output:
         shard_writer = ShardWriter(
             output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
         )
         reject_writer = RejectWriter(output.tmp)
+        writer = BackgroundWriter()
         try:
-            for batch in _prefetch(iter(reader)):
-                rows = _process(batch, config, tok, stats, [f.name for f in files])
-                reject_writer.write(rows.rejects)
-                if rows.table.num_rows:
-                    shard_writer.write(rows.table)
+            for rows in _process_all(prefetch(iter(reader)), config, tok, file_names):
+                stats.add(rows.stats)
+                writer.submit(_write_rows, rows, shard_writer, reject_writer)
                 if on_progress is not None:
-                    on_progress(Progress(reader.records_read, stats.tokens, batch.bytes_read, reader.total_bytes))
+                    on_progress(Progress(reader.records_read, stats.tokens, rows.bytes_read, reader.total_bytes))
+            writer.close()
         finally:
+            writer.close()
             reject_writer.close()
         stats.records_read = reader.records_read
         if stats.records_read == 0:
-            raise InputDataError(f"no records found in {', '.join(f.name for f in files)}")
+            raise InputDataError(f"no records found in {', '.join(file_names)}")
         shards = shard_writer.close(_output_schema(config, reader))
         manifest = _manifest(config, tok, stats, shards)
         write_manifest(output.tmp, manifest)
@@ -121,15 +131,56 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
 class _Rows:
     table: pa.Table
     rejects: list[Reject]
+    stats: BuildStats
+    bytes_read: int
 
 
-def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, stats: BuildStats, files: list[str]) -> _Rows:
+def _write_rows(rows: _Rows, shard_writer: ShardWriter, reject_writer: RejectWriter) -> None:
+    reject_writer.write(rows.rejects)
+    if rows.table.num_rows:
+        shard_writer.write(rows.table)
+
+
+def _process_all(
+    batches: Iterator[ReadBatch], config: BuildConfig, tok: LoadedTokenizer, files: list[str]
+) -> Iterator[_Rows]:
+    """Process batches here, or in `config.num_proc` worker processes (same rows, same order)."""
+    if config.num_proc <= 1:
+        for batch in batches:
+            yield _process(batch, config, tok, files)
+        return
+    threads = max(1, (os.cpu_count() or 1) // config.num_proc)
+    yield from ordered_map(
+        _worker_process,
+        batches,
+        workers=config.num_proc,
+        initializer=_worker_init,
+        initargs=(config.model_dump(), files, tok),
+        threads_per_worker=threads,
+    )
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(config: dict[str, Any], files: list[str], tok: LoadedTokenizer) -> None:
+    # The tokenizer arrives pickled (about a second) instead of loaded again (several seconds).
+    _WORKER.update(config=BuildConfig(**config), files=files, tok=tok)
+
+
+def _worker_process(batch: ReadBatch) -> _Rows:
+    return _process(batch, _WORKER["config"], _WORKER["tok"], _WORKER["files"])
+
+
+def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, files: list[str]) -> _Rows:
+    """Tokenize, label and assemble one batch; its rows, rejects and counts."""
+    stats = BuildStats()
     table = batch.table
     rejects = list(batch.rejects)
     for reject in batch.rejects:
         stats.rejected[reject.reason] += 1
     if table.num_rows == 0:
-        return _Rows(pa.table({}), rejects)
+        return _Rows(pa.table({}), rejects, stats, batch.bytes_read)
     encoded, extra = DATA_KINDS[config.resolved_data_kind].encode(tok, table, config)
     if encoded.invalid and config.on_error == "fail":
         row = min(encoded.invalid)
@@ -145,7 +196,7 @@ def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, stats:
     stats.trained_tokens += assembled.trained_tokens
     stats.truncated += assembled.truncated
     rejects.extend(_assembly_rejects(assembled, encoded, table, config, files, stats))
-    return _Rows(_output_table(assembled, table, config), rejects)
+    return _Rows(_output_table(assembled, table, config), rejects, stats, batch.bytes_read)
 
 
 def _assembly_rejects(
@@ -218,42 +269,3 @@ def _manifest(
         "counts": stats.to_json(),
         "shards": shards,
     }
-
-
-def _prefetch(source: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run `source` in a background thread, `depth` items ahead: parsing JSON for the next batch
-    overlaps the Rust tokenizer (which releases the GIL) working on this one."""
-    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(message: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(message, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in source:
-                if not put(("item", item)):
-                    return
-            put(("done", None))
-        except BaseException as exc:  # re-raised in the consumer thread
-            put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="sftmask-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = items.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        thread.join(timeout=5)

@@ -288,15 +288,18 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
         return 0
     left = [prompts[i][-BOUNDARY_WINDOW:] for i in rows]
     right = [responses[i][:BOUNDARY_WINDOW] for i in rows]
-    joint = encode_ids(tok.continuation, [a + b for a, b in zip(left, right, strict=True)], add_special_tokens=False)
-    first = encode_ids(tok.continuation, left, add_special_tokens=False)
-    second = encode_ids(tok.continuation, right, add_special_tokens=False)
-    same_len = joint.lengths == first.lengths + second.lengths
-    merges = int((~same_len).sum())
-    for k in np.flatnonzero(same_len).tolist():
-        if joint.row(k) != first.row(k) + second.row(k):
-            merges += 1
-    return merges
+    joint = [a + b for a, b in zip(left, right, strict=True)]
+    encoded = encode_ids(tok.continuation, joint + left + right, add_special_tokens=False)
+    k = len(rows)
+    together = encoded.take(np.arange(k))
+    apart = concat_rows(encoded.take(np.arange(k, 2 * k)), encoded.take(np.arange(2 * k, 3 * k)))
+    same_len = together.lengths == apart.lengths
+    keep = np.flatnonzero(same_len)
+    a, b = together.take(keep), apart.take(keep)
+    mismatches = np.zeros(len(a.values) + 1, dtype=np.int64)
+    np.cumsum(a.values != b.values, out=mismatches[1:])
+    differ = (mismatches[a.offsets[1:]] - mismatches[a.offsets[:-1]]) > 0
+    return int((~same_len).sum() + differ.sum())
 
 
 def segment(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> EncodedBatch:

@@ -334,3 +334,66 @@ def test_exit_codes_are_documented_in_readme() -> None:
 def test_module_entry_point_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "sftmask", "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("sftmask ")
+
+
+def test_num_proc_output_is_byte_identical(tmp_path: Path, qwen_path: Path) -> None:
+    records = [{"prompt": f"Question {i}: what is {i} + {i}?\n", "response": f"{2 * i} 😀"} for i in range(57)]
+    data = write_jsonl(tmp_path / "t.jsonl", records)
+    shas = []
+    for n in (1, 2):
+        out = tmp_path / f"o{n}"
+        args = ["build", str(data), "-t", str(qwen_path), "-o", str(out), "--batch-size", "10", "--num-proc", str(n)]
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["counts"]["rows_written"] == 57
+        shas.append([s["sha256"] for s in manifest["shards"]])
+    assert shas[0] == shas[1]
+
+
+def test_num_proc_reports_bad_records_like_one_process(tmp_path: Path, qwen_path: Path) -> None:
+    data = tmp_path / "t.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS * 5) + '{"prompt": 1, "response": "x"}\n')
+    result = run(
+        "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--num-proc", "2", "--batch-size", "4"
+    )
+    assert result.exit_code == 3 and f"{data}:21: field 'prompt' is int" in result.stderr
+
+
+def _run_with_tty_stderr(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sftmask", *args], stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    os.close(master)
+    return proc.wait(), stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_shows_on_a_terminal_only_and_quiet_silences_it(tmp_path: Path, qwen_path: Path) -> None:
+    import os
+
+    data = write_jsonl(tmp_path / "t.jsonl", RECORDS * 50)
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["COLUMNS"] = "120"
+    base = ["build", str(data), "-t", str(qwen_path), "--batch-size", "20"]
+    code, stdout, stderr = _run_with_tty_stderr([*base, "-o", str(tmp_path / "a")], env)
+    assert code == 0 and stdout.startswith("wrote 200 rows")
+    assert "building" in stderr and "records" in stderr and "tok/s" in stderr
+    code, stdout, stderr = _run_with_tty_stderr([*base, "-o", str(tmp_path / "b"), "--quiet"], env)
+    assert code == 0 and "building" not in stderr
+    piped = subprocess.run(
+        [sys.executable, "-m", "sftmask", *base, "-o", str(tmp_path / "c")], capture_output=True, text=True, env=env
+    )
+    assert piped.returncode == 0 and piped.stderr == ""

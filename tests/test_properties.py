@@ -106,3 +106,14 @@ def test_truncation_bounds_and_keeps_labels_aligned(
             assert ids[0] == mistral.hf.bos_token_id  # BOS survives prompt truncation
     if mode == "drop":
         assert all(len(ids) <= max_length for ids, _ in full if len(ids) <= max_length)
+
+
+@SETTINGS
+@given(texts, texts)
+def test_boundary_merge_window_agrees_with_full_joint_encoding(qwen: Any, prompt: str, response: str) -> None:
+    from sftmask.tokenization import count_boundary_merges
+
+    joint = qwen.hf(prompt + response)["input_ids"]
+    apart = qwen.hf(prompt)["input_ids"] + qwen.hf(response, add_special_tokens=False)["input_ids"]
+    expected = int(bool(prompt) and bool(response) and joint != apart)
+    assert count_boundary_merges(qwen, [prompt], [response]) == expected
