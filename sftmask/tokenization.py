@@ -256,15 +256,22 @@ def encode_responses(
         # With no prompt the response starts the text: encode it as the start of a text
         # (dummy prefix and all), without special tokens, which the prompt part holds.
         fresh = encode_ids(tok.full, [responses[i] for i in starts], add_special_tokens=False)
-        rows = [encoded.row(i) for i in range(len(responses))]
-        for k, i in enumerate(starts):
-            rows[i] = fresh.row(k)
-        encoded = Ragged.from_lists(rows)
+        encoded = replace_rows(encoded, np.array(starts, dtype=np.int64), fresh)
     if not add_eos:
         return encoded
     assert tok.eos_id is not None
     values = np.insert(encoded.values, encoded.offsets[1:], np.int32(tok.eos_id))
     return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64))
+
+
+def replace_rows(base: Ragged, rows: IntArray, replacement: Ragged) -> Ragged:
+    """`base` with `base.row(rows[k])` replaced by `replacement.row(k)`, without a Python loop."""
+    starts = base.offsets[:-1].copy()
+    lengths = base.lengths
+    starts[rows] = len(base.values) + replacement.offsets[:-1]
+    lengths[rows] = replacement.lengths
+    index, offsets = segment_index(starts, lengths)
+    return Ragged(np.concatenate([base.values, replacement.values])[index], offsets)
 
 
 def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
