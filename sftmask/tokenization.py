@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,10 @@ class LoadedTokenizer:
     fingerprint: str
     adjustments: tuple[str, ...]
     """What was changed in `continuation` relative to `full`, for the manifest."""
+    segment_prefix_texts: tuple[str, ...] = ()
+    """For tokenizers that prefix every text segment (a `Prepend` normalizer, Metaspace
+    `prepend_scheme="always"`): the added-token texts after which a joint encoding starts a new
+    prefixed segment. A response following one of them is encoded like the start of a text."""
 
     @property
     def eos_token(self) -> str | None:
@@ -119,6 +124,7 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
         special_ids=special_ids,
         fingerprint=fingerprint_tokenizer(source, full),
         adjustments=tuple(adjustments),
+        segment_prefix_texts=_segment_prefix_texts(full, adjustments),
     )
 
 
@@ -179,6 +185,15 @@ def _component_spec(component: Any) -> Any:
     return None if component is None else json.loads(component.__getstate__())
 
 
+def _segment_prefix_texts(full: Tokenizer, adjustments: list[str]) -> tuple[str, ...]:
+    if not any(PER_SEGMENT in note for note in adjustments):
+        return ()
+    return tuple(sorted({t.content for t in full.get_added_tokens_decoder().values() if t.content}))
+
+
+PER_SEGMENT = "(every segment)"
+
+
 def _drop_prefix(component: Any, adjustments: list[str]) -> Any:
     if not isinstance(component, dict):
         return component
@@ -190,7 +205,9 @@ def _drop_prefix(component: Any, adjustments: list[str]) -> Any:
         return component
     if kind == "Metaspace":
         if component.get("prepend_scheme", "always") != "never":
-            adjustments.append("Metaspace prepend_scheme=never for response text")
+            scheme = component.get("prepend_scheme", "always")
+            note = f" {PER_SEGMENT}" if scheme == "always" else ""
+            adjustments.append(f"Metaspace prepend_scheme={scheme}{note} -> never for response text")
             component["prepend_scheme"] = "never"
         if component.get("add_prefix_space"):
             component["add_prefix_space"] = False
@@ -200,7 +217,7 @@ def _drop_prefix(component: Any, adjustments: list[str]) -> Any:
         component["add_prefix_space"] = False
         return component
     if kind == "Prepend":
-        adjustments.append(f"normalizer Prepend({component.get('prepend')!r}) removed for response text")
+        adjustments.append(f"normalizer Prepend({component.get('prepend')!r}) {PER_SEGMENT} removed for response text")
         return None
     return component
 
@@ -251,17 +268,39 @@ def encode_responses(
 ) -> Ragged:
     """Encode responses as they continue their prompts, then append EOS when asked."""
     encoded = encode_ids(tok.continuation, responses, add_special_tokens=False)
-    starts = [i for i, p in enumerate(prompts) if not p]
+    after = tok.segment_prefix_texts
+    starts = [i for i, p in enumerate(prompts) if not p or (after and p.endswith(after))]
     if starts:
         # With no prompt the response starts the text: encode it as the start of a text
-        # (dummy prefix and all), without special tokens, which the prompt part holds.
+        # (dummy prefix and all), without special tokens, which the prompt part holds. So does a
+        # response after a special token when the tokenizer prefixes every segment.
         fresh = encode_ids(tok.full, [responses[i] for i in starts], add_special_tokens=False)
         encoded = replace_rows(encoded, np.array(starts, dtype=np.int64), fresh)
+    if after:
+        encoded = _prefix_later_segments(tok, encoded, responses, set(starts))
     if not add_eos:
         return encoded
     assert tok.eos_id is not None
     values = np.insert(encoded.values, encoded.offsets[1:], np.int32(tok.eos_id))
     return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64))
+
+
+def _prefix_later_segments(tok: LoadedTokenizer, encoded: Ragged, responses: Sequence[str], done: set[int]) -> Ragged:
+    """For tokenizers that prefix every segment: a response holding a special token has its
+    later segments prefixed, as in a joint encoding; only its first segment continues the prompt."""
+    pattern = re.compile("|".join(map(re.escape, sorted(tok.segment_prefix_texts, key=len, reverse=True))))
+    rows, heads, tails = [], [], []
+    for i, response in enumerate(responses):
+        match = pattern.search(response) if i not in done else None
+        if match is not None:
+            rows.append(i)
+            heads.append(response[: match.start()])
+            tails.append(response[match.start() :])
+    if not rows:
+        return encoded
+    head_ids = encode_ids(tok.continuation, heads, add_special_tokens=False)
+    tail_ids = encode_ids(tok.full, tails, add_special_tokens=False)
+    return replace_rows(encoded, np.array(rows, dtype=np.int64), concat_rows(head_ids, tail_ids))
 
 
 def replace_rows(base: Ragged, rows: IntArray, replacement: Ragged) -> Ragged:

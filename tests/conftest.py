@@ -45,6 +45,18 @@ def mistral_path(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
+def llama_legacy_path(request: pytest.FixtureRequest, mistral_path: Path) -> Path:
+    return _cached(request, "llama_legacy", lambda p: tokenizers_offline.build_llama_legacy(p, mistral_path))
+
+
+@pytest.fixture(scope="session")
+def llama_legacy(llama_legacy_path: Path) -> Any:
+    from sftmask.tokenization import load_tokenizer
+
+    return load_tokenizer(str(llama_legacy_path))
+
+
+@pytest.fixture(scope="session")
 def wordpiece_path(request: pytest.FixtureRequest) -> Path:
     return _cached(request, "wordpiece", tokenizers_offline.build_wordpiece)
 

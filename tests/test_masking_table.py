@@ -37,6 +37,10 @@ CASES = [
     # With no prompt the response starts the text, so it gets the start-of-text "▁" as in tokenizer(response).
     ("mistral", "", "Hi there", ["<s>", "[▁Hi]", "[▁there]", "[</s>]"]),
     ("mistral", "Say:", " 東京 😀", ["<s>", "▁Say", ":", "[▁]", "[東]", "[京]", "[▁]", "[😀]", "[</s>]"]),
+    # Legacy Llama-style SentencePiece prefixes every segment, also after a special token:
+    # the response after "[/INST]" is "▁Hello" in prompt+response, so here too.
+    ("llama_legacy", "[INST] Hi [/INST]", "Hello", ["<s>", "[INST]", "▁▁", "Hi", "▁", "[/INST]", "[▁Hello]", "[</s>]"]),
+    ("llama_legacy", "Q:", " yes", ["<s>", "▁Q", ":", "[▁yes]", "[</s>]"]),
     # WordPiece (no EOS): the prompt is tokenizer(prompt), i.e. [CLS] ... [SEP].
     (
         "wordpiece",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +36,9 @@ pieces = st.one_of(
 texts = st.lists(pieces, max_size=5).map("".join)
 pairs = st.lists(st.tuples(texts, texts), min_size=1, max_size=6)
 
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
 
 def check_common(tok: Any, prompts: list[str], responses: list[str], *, add_eos: bool = True) -> list[tuple[Any, ...]]:
@@ -67,9 +70,13 @@ def test_byte_level_bpe_trained_part_decodes_to_response_and_eos(qwen: Any, data
         assert ids[-1] == qwen.eos_id
 
 
+@pytest.mark.parametrize("family", ["mistral", "llama_legacy"])
 @SETTINGS
-@given(pairs)
-def test_sentencepiece_row_spells_prompt_plus_response_with_one_bos(mistral: Any, data: list[tuple[str, str]]) -> None:
+@given(data=pairs)
+def test_sentencepiece_row_spells_prompt_plus_response_with_one_bos(
+    request: pytest.FixtureRequest, family: str, data: list[tuple[str, str]]
+) -> None:
+    mistral = request.getfixturevalue(family)
     prompts, responses = [p for p, _ in data], [r for _, r in data]
     for prompt, response, ids, _labels, _n in check_common(mistral, prompts, responses):
         joint = mistral.hf(prompt + response)["input_ids"]

@@ -105,3 +105,26 @@ def build_wordpiece(folder: Path, corpus: list[str] | None = None) -> Path:
     )
     tok.save_pretrained(folder)
     return folder
+
+
+def build_llama_legacy(folder: Path, mistral_folder: Path) -> Path:
+    """A Llama-2-style legacy SentencePiece tokenizer.json: a `Prepend("▁")` normalizer that
+    prefixes every segment (also after special tokens), no pre-tokenizer. Loaded through the
+    generic fast tokenizer class so transformers keeps the file's components as they are."""
+    import json
+
+    shutil.copytree(mistral_folder, folder)
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    spec["pre_tokenizer"] = None
+    spec["normalizer"] = {
+        "type": "Sequence",
+        "normalizers": [
+            {"type": "Prepend", "prepend": "▁"},
+            {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        ],
+    }
+    (folder / "tokenizer.json").write_text(json.dumps(spec))
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
