@@ -71,20 +71,20 @@ def build(
         str | None, typer.Option(help="jsonl, csv or tsv; overrides the file suffix.", show_default=False)
     ] = None,
     prompt_field: Annotated[
-        str | None, typer.Option(help="Field with the prompt (masked).  [default: prompt]", show_default=False)
+        str | None, typer.Option(help="Field with the prompt (masked). (default: prompt)", show_default=False)
     ] = None,
     response_field: Annotated[
-        str | None, typer.Option(help="Field with the response (trained).  [default: response]", show_default=False)
+        str | None, typer.Option(help="Field with the response (trained). (default: response)", show_default=False)
     ] = None,
     strategy: Annotated[
         str | None,
-        typer.Option(help="Masking strategy: response-only or all.  [default: response-only]", show_default=False),
+        typer.Option(help="Masking strategy: response-only or all. (default: response-only)", show_default=False),
     ] = None,
     max_length: Annotated[int | None, typer.Option(help="Maximum tokens per row.", show_default=False)] = None,
     truncation: Annotated[
         str | None,
         typer.Option(
-            help="prompt (drop prompt from the left, keep BOS), response (cut the end) or drop (reject).  [default: prompt]",
+            help="prompt (drop prompt from the left, keep BOS), response (cut the end) or drop (reject). (default: prompt)",
             show_default=False,
         ),
     ] = None,
@@ -92,18 +92,18 @@ def build(
         bool | None,
         typer.Option(
             "--add-eos/--no-add-eos",
-            help="Append the tokenizer's EOS to the response and train on it.  [default: add-eos]",
+            help="Append the tokenizer's EOS to the response and train on it. (default: add-eos)",
             show_default=False,
         ),
     ] = None,
     output_format: Annotated[
         str | None,
         typer.Option(
-            "--format", help="parquet or arrow (Dataset.save_to_disk layout).  [default: parquet]", show_default=False
+            "--format", help="parquet or arrow (Dataset.save_to_disk layout). (default: parquet)", show_default=False
         ),
     ] = None,
     rows_per_shard: Annotated[
-        int | None, typer.Option(help="Rows per output shard.  [default: 100000]", show_default=False)
+        int | None, typer.Option(help="Rows per output shard. (default: 100000)", show_default=False)
     ] = None,
     keep_columns: Annotated[
         str | None,
@@ -112,7 +112,7 @@ def build(
     on_error: Annotated[
         str | None,
         typer.Option(
-            help="fail: stop at the first bad record; skip: write it to rejects.jsonl and go on.  [default: fail]",
+            help="fail: stop at the first bad record; skip: write it to rejects.jsonl and go on. (default: fail)",
             show_default=False,
         ),
     ] = None,
@@ -124,12 +124,12 @@ def build(
         typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.", show_default=False),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Records per tokenization batch.  [default: 1000]", show_default=False)
+        int | None, typer.Option(help="Records per tokenization batch. (default: 1000)", show_default=False)
     ] = None,
     num_proc: Annotated[
         int | None,
         typer.Option(
-            help="Worker processes for tokenization (output is identical for any value).  [default: 1: the Rust tokenizer already uses all cores]",
+            help="Worker processes for tokenization (output is identical for any value). (default: 1: the Rust tokenizer already uses all cores)",
             show_default=False,
         ),
     ] = None,
