@@ -266,7 +266,7 @@ def legend(rows: Sequence[RowView]) -> str:
     text = (
         f"legend: {TRAINED} tokens are trained (label != -100), {MASKED} tokens are not (label -100); "
         "| separates tokens; special tokens appear by name; "
-        "\\n newline, \\| a literal |, \\xNN a byte of a split character"
+        "\\n newline, \\| a literal |, \\xNN a byte of a split character, ␣ a token of only spaces"
     )
     if any(t.label_name is not None for row in rows for t in row.tokens):
         text += "; {TAG} after a token is its label"
@@ -275,6 +275,8 @@ def legend(rows: Sequence[RowView]) -> str:
 
 def _plain_token(token: TokenView) -> str:
     text = token.text if token.special else escape(token.text)  # special tokens by name, as is
+    if text and not text.strip(" "):
+        text = "␣" * len(text)  # a token of only spaces would be invisible, at a line end above all
     if token.label_name is not None:
         return f"{text}{{{token.label_name}}}"
     if token.trained and token.label != token.id:
