@@ -241,10 +241,11 @@ def validate(
     report = ValidationReport(str(output.path), max_problems)
     manifest = output.manifest
     id2label = output.id2label
-    vocab_size = tokenizer.full.get_vocab_size(with_added_tokens=True) if tokenizer else None
-    if vocab_size is None:
-        listed = (manifest.get("tokenizer") or {}).get("vocab_size")
-        vocab_size = listed if isinstance(listed, int) else None
+    # Ids must fit the vocabulary of the tokenizer the output was built with (the manifest's).
+    listed_vocab = (manifest.get("tokenizer") or {}).get("vocab_size")
+    vocab_size = listed_vocab if isinstance(listed_vocab, int) else None
+    if vocab_size is None and tokenizer is not None:
+        vocab_size = tokenizer.full.get_vocab_size(with_added_tokens=True)
     packed = bool((manifest.get("config") or {}).get("packing"))
     report.checks = [c for c in CHECKS if not (c == "attention-mask" and packed) and (c != "tokenizer" or tokenizer)]
     if id2label is None and output.manifest.get("data_kind") == "words":

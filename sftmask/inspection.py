@@ -359,8 +359,8 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 .tok { padding: 2px 0; border-right: 1px solid #fff; }
 .tok.trained { background: #7ee08a; color: #000; }
 .tok.trained.odd { background: #b4f0bb; }
-.tok.masked { background: #e4e4e4; color: #8a8a8a; }
-.tok.masked.odd { background: #f2f2f2; }
+.tok.masked { background: #dcdcdc; color: #808080; }
+.tok.masked.odd { background: #ececec; }
 .tok.special { font-style: italic; text-decoration: underline; }
 ruby rt { color: #a0208e; font-size: 70%; }
 .rejected { color: #b00020; }
