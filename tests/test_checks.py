@@ -266,3 +266,18 @@ def test_validate_words_output(tmp_path: Path, wordpiece_path: Path) -> None:
         "train-00000-of-00001.parquet row 0: labels[1] = 90 is neither -100 nor a label id of id2label [labels]",
         "train-00000-of-00001.parquet row 1: labels[2] = 7 is neither -100 nor a label id of id2label [labels]",
     ]
+
+
+def test_inspect_reads_rows_across_shards(built: Path) -> None:
+    result = run("inspect", str(built), "--index", "2", "-n", "5")
+    assert result.exit_code == 0, result.output
+    headers = [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("row ")]
+    assert headers == [
+        "row 2 (train-00000-of-00002.parquet row 2)",
+        "row 3 (train-00001-of-00002.parquet row 0)",
+        "row 4 (train-00001-of-00002.parquet row 1)",
+    ]
+    rows = all_rows(built)
+    assert f"row 4 (train-00001-of-00002.parquet row 1): {len(rows[4]['input_ids'])} tokens" in result.stdout
+    beyond = run("inspect", str(built), "--index", "5")
+    assert beyond.exit_code == 3 and "nothing to show" in beyond.stderr
