@@ -28,6 +28,7 @@ EXIT_CODES = {
     3: "bad input data (malformed record, missing field, unreadable or empty input)",
     4: "tokenizer cannot be loaded or cannot do what was asked",
     5: "output directory cannot be written (exists and not empty without --overwrite, permissions)",
+    6: "validate found problems in a built output",
     130: "interrupted",
 }
 
@@ -254,3 +255,266 @@ def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+# --- inspect, stats, validate: reading what build wrote --------------------------------------
+
+_BUILD_ONLY = "Build option for inspecting INPUT files"
+
+
+@app.command("inspect")
+def inspect_command(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Input files or globs to run the build stages on (nothing is written), "
+            "or a directory written by `sftmask build`.",
+            show_default=False,
+        ),
+    ],
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer",
+            "-t",
+            help="Tokenizer (needed for INPUT files; for a built DIR the manifest's is used unless given).",
+            show_default=False,
+        ),
+    ] = None,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many records or rows to show.")] = 3,
+    index: Annotated[
+        int, typer.Option("--index", min=0, help="First record (INPUT) or row (DIR) to show, from 0.")
+    ] = 0,
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the view as a self-contained HTML page instead.", show_default=False),
+    ] = None,
+    input_format: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: jsonl, csv or tsv.", show_default=False)
+    ] = None,
+    prompt_field: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt field.", show_default=False)] = None,
+    response_field: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: response field.", show_default=False)
+    ] = None,
+    strategy: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: masking strategy.", show_default=False)] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help=f"{_BUILD_ONLY}: maximum tokens per row.", show_default=False)
+    ] = None,
+    truncation: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt, response or drop.", show_default=False)
+    ] = None,
+    add_eos: Annotated[
+        bool | None,
+        typer.Option("--add-eos/--no-add-eos", help=f"{_BUILD_ONLY}: append and train EOS.", show_default=False),
+    ] = None,
+    on_error: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: fail or skip.", show_default=False)] = None,
+    trust_remote_code: Annotated[
+        bool | None,
+        typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.", show_default=False),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help=f"{_BUILD_ONLY}: YAML or TOML build config.", show_default=False),
+    ] = None,
+) -> None:
+    """Show, token by token, which tokens are trained: for INPUT records (as build would make them) or a built DIR."""
+    from sftmask.config import make_config
+    from sftmask.errors import ConfigError, TokenizerError
+    from sftmask.inspection import inspect_input, inspect_output, render_html, render_plain, render_rich
+    from sftmask.outputs import open_output
+    from sftmask.pipeline import open_tokenizer
+    from sftmask.tokenization import load_tokenizer
+
+    _setup_logging(quiet=False)
+    build_options: dict[str, Any] = {
+        "input_format": input_format,
+        "prompt_field": prompt_field,
+        "response_field": response_field,
+        "strategy": strategy,
+        "max_length": max_length,
+        "truncation": truncation,
+        "add_eos": add_eos,
+        "on_error": on_error,
+    }
+    try:
+        if len(sources) == 1 and Path(sources[0]).is_dir():
+            given = [f"--{k.replace('_', '-')}" for k, v in build_options.items() if v is not None]
+            if given or config is not None:
+                raise ConfigError(
+                    f"{', '.join(given) or '--config'}: build options apply to INPUT files, not to a built "
+                    f"directory ({sources[0]}), whose rows are read as written"
+                )
+            output = open_output(sources[0])
+            name = tokenizer or output.tokenizer_name
+            try:
+                tok = load_tokenizer(name, trust_remote_code=bool(trust_remote_code))
+            except TokenizerError as exc:
+                hint = "" if tokenizer else "; pass --tokenizer with the tokenizer the output was built with"
+                raise TokenizerError(f"{exc}{hint}") from exc
+            rows = inspect_output(output, tok, start=index, count=count)
+            title = f"sftmask inspect {output.path}"
+        else:
+            if tokenizer is None and config is None:
+                missing = not any(Path(src).exists() or src == "-" or "*" in src for src in sources)
+                what = f"{sources[0]} is neither a file nor a directory" if missing else "--tokenizer is needed"
+                raise ConfigError(
+                    f"{what}: pass a directory written by `sftmask build`, or input files with --tokenizer"
+                )
+            # The build config needs an output; inspect writes nothing, so any placeholder does.
+            options = {**build_options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
+            options["trust_remote_code"] = trust_remote_code
+            cfg = make_config(options, config)
+            rows = inspect_input(cfg, open_tokenizer(cfg), start=index, count=count)
+            title = f"sftmask inspect {' '.join(sources)} ({cfg.strategy})"
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    if not rows:
+        typer.echo(f"Error: nothing to show: fewer than {index + 1} records or rows", err=True)
+        raise typer.Exit(3)
+    if html_file is not None:
+        try:
+            html_file.write_text(render_html(rows, title=title), encoding="utf-8")
+        except OSError as exc:
+            typer.echo(f"Error: cannot write {html_file}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(5) from None
+        typer.echo(f"wrote {len(rows)} row{'s' if len(rows) != 1 else ''} to {html_file}")
+        return
+    if _colour():
+        from rich.console import Console
+
+        Console(highlight=False).print(render_rich(rows))
+    else:
+        typer.echo(render_plain(rows), nl=False)
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+@app.command()
+def stats(
+    directory: Annotated[str, typer.Argument(help="A directory written by `sftmask build`.", show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Also draw the length and trained-share histograms into a PNG.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Rows, tokens, trained share, length percentiles and histogram, truncation, rejects, shards of a built DIR."""
+    from sftmask.checks import compute_stats, write_plot
+    from sftmask.outputs import open_output
+
+    try:
+        result = compute_stats(open_output(directory))
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    if plot is not None:
+        try:
+            write_plot(result, plot)
+        except ImportError:
+            typer.echo("Error: --plot needs matplotlib; install it with: pip install 'sftmask[plot]'", err=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            typer.echo(f"Error: cannot write {plot}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(5) from None
+    if json_output:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(_stats_table(result), nl=False)
+    if plot is not None:
+        typer.echo(f"wrote {plot}", err=True)
+
+
+def _stats_table(s: dict[str, Any]) -> str:
+    def num(value: Any) -> str:
+        return "?" if value is None else f"{value:,}"
+
+    length = s["length"]
+    share = s["trained_share_per_row"]
+    lines = [
+        ("rows", num(s["rows"])),
+        ("tokens", num(s["tokens"])),
+        ("trained tokens", f"{num(s['trained_tokens'])} ({s['trained_share']:.1%})"),
+        ("row length", "  ".join(f"{k} {num(v)}" for k, v in length.items())),
+        (
+            "trained share/row",
+            "  ".join(f"{k} {'?' if v is None else f'{v:.0%}'}" for k, v in share.items() if k != "mean"),
+        ),
+        ("truncated", num(s["truncated"])),
+        (
+            "rejected",
+            num(s["rejected"])
+            + (f" ({', '.join(f'{k}: {v:,}' for k, v in s['rejected_by_reason'].items())})" if s["rejected"] else ""),
+        ),
+        ("boundary merges", num(s["boundary_merges"])),
+        ("shards", f"{len(s['shards'])} ({s['format']})"),
+    ]
+    out = [f"{key:<18} {value}" for key, value in lines]
+    for title, key, fmt in (
+        ("row length histogram (tokens: rows)", "length_histogram", "{:.0f}-{:.0f}"),
+        ("trained share histogram (share: rows)", "trained_share_histogram", "{:.0%}-{:.0%}"),
+    ):
+        hist = s[key]
+        top = max(hist["counts"], default=0) or 1
+        out.append(title)
+        edges = hist["edges"]
+        for i, n in enumerate(hist["counts"]):
+            upper = edges[i + 1] - 1 if key == "length_histogram" else edges[i + 1]
+            label = fmt.format(edges[i], upper)
+            out.append(f"  {label:>13} {n:>9,} {'#' * round(40 * n / top)}")
+    return "\n".join(out) + "\n"
+
+
+@app.command()
+def validate(
+    directory: Annotated[str, typer.Argument(help="A directory written by `sftmask build`.", show_default=False)],
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer",
+            "-t",
+            help="Also check that this tokenizer has the manifest's fingerprint.",
+            show_default=False,
+        ),
+    ] = None,
+    max_problems: Annotated[int, typer.Option(min=1, help="How many problems to list.")] = 20,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check every shard of a built DIR: schema, lengths, label rule, trained rows, attention mask, counts vs the manifest."""
+    from sftmask.checks import validate as run_validate
+    from sftmask.errors import ValidationFailed
+    from sftmask.outputs import open_output
+    from sftmask.tokenization import load_tokenizer
+
+    _setup_logging(quiet=False)
+    try:
+        output = open_output(directory)
+        tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code) if tokenizer else None
+        report = run_validate(output, tokenizer=tok, max_problems=max_problems)
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    if json_output:
+        typer.echo(json.dumps(report.to_json()))
+    elif report.ok:
+        typer.echo(
+            f"ok: {report.rows:,} rows in {report.shards} shard{'s' if report.shards != 1 else ''} of {directory} "
+            f"pass {len(report.checks)} checks ({', '.join(report.checks)})"
+        )
+    else:
+        for problem in report.problems:
+            typer.echo(f"{problem} [{problem.check}]")
+        if report.problem_count > len(report.problems):
+            typer.echo(f"... and {report.problem_count - len(report.problems):,} more")
+    if not report.ok:
+        listed = len(report.problems)
+        raise _fail(
+            ValidationFailed(
+                f"{directory} failed validation: {report.problem_count:,} problem"
+                f"{'s' if report.problem_count != 1 else ''} (first {listed} listed on stdout)"
+            )
+        )

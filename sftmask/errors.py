@@ -46,6 +46,24 @@ class OutputError(SftmaskError):
     exit_code = 5
 
 
+class NotAnOutputError(SftmaskError):
+    """A directory given to inspect/stats/validate is not something `sftmask build` wrote."""
+
+    exit_code = 3
+
+
+class ShardReadError(SftmaskError):
+    """A shard of a built output is missing or cannot be decoded."""
+
+    exit_code = 3
+
+
+class ValidationFailed(SftmaskError):
+    """`sftmask validate` found problems in a built output."""
+
+    exit_code = 6
+
+
 class RecordRejected(Exception):
     """Raised internally for one record that cannot be used; becomes a reject or an error."""
 

@@ -18,7 +18,7 @@ from sftmask.errors import InputDataError, TokenizerError
 from sftmask.formatting import DATA_KINDS
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, RecordReader, Reject, resolve_inputs
+from sftmask.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, RecordReader, Reject, resolve_inputs
 from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
 from sftmask.writers import OutputDir, RejectWriter, ShardWriter, write_manifest
 
@@ -85,20 +85,8 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
     """
     files = resolve_inputs(config.inputs, config.input_format)
     output = OutputDir(config.output, overwrite=config.overwrite)
-    tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    if config.add_eos and tok.eos_id is None:
-        raise TokenizerError(
-            f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
-        )
-    kind = DATA_KINDS[config.resolved_data_kind]
-    reader = RecordReader(
-        files,
-        text_fields=kind.text_fields(config),
-        object_fields=kind.object_fields(config),
-        keep_fields=config.keep_columns,
-        batch_size=config.batch_size,
-        skip_errors=config.on_error == "skip",
-    )
+    tok = open_tokenizer(config)
+    reader = make_reader(config, files)
     stats = BuildStats()
     file_names = [f.name for f in files]
     with output:
@@ -125,6 +113,63 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
+
+
+def open_tokenizer(config: BuildConfig) -> LoadedTokenizer:
+    """Load the configured tokenizer and check it can do what the config asks (EOS).
+
+    Raises:
+        TokenizerError: it cannot be loaded, or has no EOS while `add_eos` is on.
+    """
+    tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
+    if config.add_eos and tok.eos_id is None:
+        raise TokenizerError(
+            f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
+        )
+    return tok
+
+
+def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | None = None) -> RecordReader:
+    """A reader delivering the fields the configured data kind needs."""
+    kind = DATA_KINDS[config.resolved_data_kind]
+    return RecordReader(
+        files,
+        text_fields=kind.text_fields(config),
+        object_fields=kind.object_fields(config),
+        keep_fields=config.keep_columns,
+        batch_size=batch_size or config.batch_size,
+        skip_errors=config.on_error == "skip",
+    )
+
+
+@dataclass(frozen=True)
+class LabelledBatch:
+    """One batch through the encode -> label -> assemble stages (before writing)."""
+
+    encoded: EncodedBatch
+    assembled: AssembledBatch
+    extra: dict[str, int]
+    """Extra counts from the data kind's encoder (e.g. ``boundary_merges``)."""
+
+
+def label_batch(table: pa.RecordBatch, config: BuildConfig, tok: LoadedTokenizer, files: list[str]) -> LabelledBatch:
+    """Encode a batch of records, build labels with the strategy and assemble rows (truncation).
+
+    The stages `build` runs on every batch and `inspect` runs on a few records.
+
+    Raises:
+        InputDataError: a record cannot be encoded and `on_error` is ``fail``.
+    """
+    encoded, extra = DATA_KINDS[config.resolved_data_kind].encode(tok, table, config)
+    if encoded.invalid and config.on_error == "fail":
+        row = min(encoded.invalid)
+        where = files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
+        raise InputDataError(
+            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", file=where[0], line=where[1]
+        )
+    labels = STRATEGIES[config.strategy].build_labels(encoded)
+    assembled = assemble(encoded, labels, max_length=config.max_length, truncation=config.truncation)
+    return LabelledBatch(encoded, assembled, extra)
 
 
 @dataclass(frozen=True)
@@ -181,16 +226,9 @@ def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, files:
         stats.rejected[reject.reason] += 1
     if table.num_rows == 0:
         return _Rows(pa.table({}), rejects, stats, batch.bytes_read)
-    encoded, extra = DATA_KINDS[config.resolved_data_kind].encode(tok, table, config)
-    if encoded.invalid and config.on_error == "fail":
-        row = min(encoded.invalid)
-        where = files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
-        raise InputDataError(
-            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", file=where[0], line=where[1]
-        )
-    labels = STRATEGIES[config.strategy].build_labels(encoded)
-    assembled = assemble(encoded, labels, max_length=config.max_length, truncation=config.truncation)
-    stats.boundary_merges += extra.get("boundary_merges", 0)
+    labelled = label_batch(table, config, tok, files)
+    encoded, assembled = labelled.encoded, labelled.assembled
+    stats.boundary_merges += labelled.extra.get("boundary_merges", 0)
     stats.rows_written += len(assembled.input_ids)
     stats.tokens += len(assembled.input_ids.values)
     stats.trained_tokens += assembled.trained_tokens
