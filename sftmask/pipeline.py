@@ -78,7 +78,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
     files = resolve_inputs(config.inputs, config.input_format)
     output = OutputDir(config.output, overwrite=config.overwrite)
     tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    if config.add_eos and tok.eos_id is None:
+    if config.add_eos and tok.eos_id is None and not config.renders_chat:
         raise TokenizerError(
             f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
         )
@@ -87,6 +87,8 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         files,
         text_fields=kind.text_fields(config),
         object_fields=kind.object_fields(config),
+        optional_object_fields=kind.optional_object_fields(config),
+        field_hints=kind.field_hints(config),
         keep_fields=config.keep_columns,
         batch_size=config.batch_size,
         skip_errors=config.on_error == "skip",
@@ -167,11 +169,12 @@ def _assembly_rejects(
     out = []
     for row, reason in sorted(assembled.reject_reasons.items()):
         stats.rejected[reason] += 1
+        message = encoded.invalid[row][1] if row in encoded.invalid else messages.get(reason, reason)
         record = {
             name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
         }
         out.append(
-            Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, messages.get(reason, reason), record)
+            Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record)
         )
     return out
 
