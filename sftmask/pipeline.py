@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from sftmask import __version__
@@ -162,6 +163,8 @@ def _assembly_rejects(
         return []
     file_idx = table.column(FILE_COLUMN)
     lines = table.column(LINE_COLUMN)
+    kind = DATA_KINDS[config.resolved_data_kind]
+    json_fields = {*kind.object_fields(config), *kind.optional_object_fields(config)}
     messages = {
         "too-long": f"longer than --max-length {config.max_length} with --truncation drop",
         "no-trainable-tokens": "no token left to train on (empty response, or truncated away)",
@@ -173,6 +176,8 @@ def _assembly_rejects(
         record = {
             name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
         }
+        for name in json_fields & record.keys():  # passed on as JSON text: show the original value
+            record[name] = None if record[name] is None else orjson.loads(record[name])
         out.append(
             Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record)
         )
