@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
-from sftmask.masking import BoolArray, EncodedBatch
+from sftmask.masking import BoolArray
 from sftmask.ragged import IntArray, Ragged
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -125,7 +125,7 @@ class ChatRenderer:
             _compile_jinja_template(template)
         except Exception as exc:  # jinja2.TemplateSyntaxError and friends
             raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
-        self._render_jinja = render_jinja_template
+        self._render_jinja: Any = render_jinja_template  # annotated "-> str", returns (texts, indices)
         self.template = template
         self.has_markers = bool(_GENERATION_TAG.search(template))
         # apply_chat_template passes the special tokens (bos_token, eos_token, ...) to the template.
@@ -173,7 +173,10 @@ class ChatRenderer:
                 continue
             before = self.render(messages[:k], tools, generation_prompt=True)
             after = self.render(messages[: k + 1], tools)
-            for prefix, what in ((before, f"the first {k} messages with add_generation_prompt"), (after, f"the first {k + 1} messages")):
+            for prefix, what in (
+                (before, f"the first {k} messages with add_generation_prompt"),
+                (after, f"the first {k + 1} messages"),
+            ):
                 if not full.startswith(prefix):
                     at = next((i for i, (a, b) in enumerate(zip(prefix, full, strict=False)) if a != b), len(full))
                     raise RecordRejected(

@@ -109,7 +109,9 @@ def build(
     ] = None,
     tools_field: Annotated[
         str | None,
-        typer.Option(help="Chat data: field with tool schemas passed to the template.  [default: tools]", show_default=False),
+        typer.Option(
+            help="Chat data: field with tool schemas passed to the template.  [default: tools]", show_default=False
+        ),
     ] = None,
     chat_template: Annotated[
         str | None,

@@ -75,7 +75,9 @@ def encode_prompt_response(
     return encoded, {"boundary_merges": count_boundary_merges(tok, prompts, responses)}
 
 
-def encode_chat(tok: LoadedTokenizer, table: pa.RecordBatch, config: BuildConfig) -> tuple[EncodedBatch, dict[str, int]]:
+def encode_chat(
+    tok: LoadedTokenizer, table: pa.RecordBatch, config: BuildConfig
+) -> tuple[EncodedBatch, dict[str, int]]:
     """Conversations: rendered by the chat template, tokenized, assistant turns masked in."""
     fmt = MessageFormat.named(config.messages_format, config.role_key, config.content_key)
     conversations: list[list[dict[str, Any]] | None] = []

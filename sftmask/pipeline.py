@@ -178,9 +178,7 @@ def _assembly_rejects(
         }
         for name in json_fields & record.keys():  # passed on as JSON text: show the original value
             record[name] = None if record[name] is None else orjson.loads(record[name])
-        out.append(
-            Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record)
-        )
+        out.append(Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record))
     return out
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -63,7 +62,9 @@ def labelled(
     table = pa.RecordBatch.from_pydict(
         {
             "messages": pa.array([orjson.dumps(c).decode() for c in conversations], pa.large_string()),
-            "tools": pa.array([None if t is None else orjson.dumps(t).decode() for t in tools or [None] * n], pa.large_string()),
+            "tools": pa.array(
+                [None if t is None else orjson.dumps(t).decode() for t in tools or [None] * n], pa.large_string()
+            ),
             FILE_COLUMN: pa.array([0] * n, pa.int32()),
             LINE_COLUMN: pa.array(range(1, n + 1), pa.int64()),
         }
@@ -78,10 +79,17 @@ def labelled(
     return rows, (encoded, batch)
 
 
-def reference(tok: LoadedTokenizer, messages: list[dict[str, Any]], template: Path, **kwargs: Any) -> tuple[list[int], list[int]]:
+def reference(
+    tok: LoadedTokenizer, messages: list[dict[str, Any]], template: Path, **kwargs: Any
+) -> tuple[list[int], list[int]]:
     """transformers' own input_ids and assistant mask for a template with generation markers."""
     out = tok.hf.apply_chat_template(
-        messages, chat_template=template.read_text(), tokenize=True, return_dict=True, return_assistant_tokens_mask=True, **kwargs
+        messages,
+        chat_template=template.read_text(),
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+        **kwargs,
     )
     return list(out["input_ids"]), list(out["assistant_masks"])
 
@@ -93,7 +101,9 @@ def labels_from_mask(ids: list[int], mask: list[int]) -> list[int]:
 def last_turn_reference(tok: LoadedTokenizer, messages: list[dict[str, Any]], template: Path) -> list[int]:
     """transformers' assistant mask, kept only after the tokens of all but the final message."""
     ids, mask = reference(tok, messages, template)
-    before = tok.hf.apply_chat_template(messages[:-1], chat_template=template.read_text(), tokenize=True, return_dict=True)
+    before = tok.hf.apply_chat_template(
+        messages[:-1], chat_template=template.read_text(), tokenize=True, return_dict=True
+    )
     n = len(before["input_ids"])
     assert ids[:n] == list(before["input_ids"])  # the reference itself needs a token-exact prefix
     return [0] * n + mask[n:]
@@ -103,7 +113,7 @@ def last_turn_reference(tok: LoadedTokenizer, messages: list[dict[str, Any]], te
 
 
 def test_qwen_chatml_assistant_only_table(qwen: LoadedTokenizer) -> None:
-    (ids, labels), = labelled(qwen, [MULTI_TURN])[0]
+    ((ids, labels),) = labelled(qwen, [MULTI_TURN])[0]
     assert ids == qwen.hf.apply_chat_template(MULTI_TURN, tokenize=True, return_dict=True)["input_ids"]
     assert marked_tokens(qwen, ids, labels) == [
         "<|im_start|>", "system", "Ċ", "You", "Ġare", "Ġterse", ".", "<|im_end|>", "Ċ",
@@ -115,14 +125,16 @@ def test_qwen_chatml_assistant_only_table(qwen: LoadedTokenizer) -> None:
 
 
 def test_qwen_last_turn_table(qwen: LoadedTokenizer) -> None:
-    (ids, labels), = labelled(qwen, [MULTI_TURN], strategy="last-turn")[0]
+    ((ids, labels),) = labelled(qwen, [MULTI_TURN], strategy="last-turn")[0]
     trained = [t for t, lab in zip(marked_tokens(qwen, ids, labels), labels, strict=True) if lab != IGNORE_INDEX]
     assert trained == ["[4]", "[<|im_end|>]"]
 
 
 def test_mistral_template_writes_bos_once(mistral: LoadedTokenizer) -> None:
-    (ids, labels), = labelled(mistral, [MULTI_TURN], chat_template=MISTRAL)[0]
-    expected = mistral.hf.apply_chat_template(MULTI_TURN, chat_template=MISTRAL.read_text(), tokenize=True, return_dict=True)
+    ((ids, labels),) = labelled(mistral, [MULTI_TURN], chat_template=MISTRAL)[0]
+    expected = mistral.hf.apply_chat_template(
+        MULTI_TURN, chat_template=MISTRAL.read_text(), tokenize=True, return_dict=True
+    )
     assert ids == expected["input_ids"]
     assert ids[0] == mistral.hf.bos_token_id and ids.count(mistral.hf.bos_token_id) == 1
     assert marked_tokens(mistral, ids, labels) == [
@@ -138,13 +150,44 @@ def test_mistral_template_writes_bos_once(mistral: LoadedTokenizer) -> None:
     [
         [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
         [{"role": "user", "content": "Say nothing"}, {"role": "assistant", "content": ""}],
-        [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": ""}, {"role": "user", "content": "again"}, {"role": "assistant", "content": "ok"}],
-        [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A1"}, {"role": "assistant", "content": "A2"}],
-        [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, {"role": "tool", "content": "{\"x\": 1}"}, {"role": "assistant", "content": "done"}],
-        [{"role": "user", "content": "Code?"}, {"role": "assistant", "content": "```python\ndef f():\n    return 1\n```\n"}],
-        [{"role": "user", "content": "Écris un haïku 🌊"}, {"role": "assistant", "content": "Vagues sous la lune 😀\n"}, {"role": "user", "content": "東京"}, {"role": "assistant", "content": "北京是中国的首都。"}],
+        [
+            {"role": "system", "content": "S"},
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "again"},
+            {"role": "assistant", "content": "ok"},
+        ],
+        [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A1"},
+            {"role": "assistant", "content": "A2"},
+        ],
+        [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A"},
+            {"role": "tool", "content": '{"x": 1}'},
+            {"role": "assistant", "content": "done"},
+        ],
+        [
+            {"role": "user", "content": "Code?"},
+            {"role": "assistant", "content": "```python\ndef f():\n    return 1\n```\n"},
+        ],
+        [
+            {"role": "user", "content": "Écris un haïku 🌊"},
+            {"role": "assistant", "content": "Vagues sous la lune 😀\n"},
+            {"role": "user", "content": "東京"},
+            {"role": "assistant", "content": "北京是中国的首都。"},
+        ],
     ],
-    ids=["single-turn", "empty-assistant", "system-empty-then-more", "two-assistants", "tool-turn", "code", "non-english"],
+    ids=[
+        "single-turn",
+        "empty-assistant",
+        "system-empty-then-more",
+        "two-assistants",
+        "tool-turn",
+        "code",
+        "non-english",
+    ],
 )
 @pytest.mark.parametrize("family", ["qwen", "mistral"])
 def test_spans_equal_generation_mask_with_and_without_markers(
@@ -158,13 +201,13 @@ def test_spans_equal_generation_mask_with_and_without_markers(
     ref_last = last_turn_reference(tok, conversation, marked)
     for template in (plain, marked):
         for strategy, mask in (("assistant-only", ref_mask), ("last-turn", ref_last)):
-            (ids, labels), = labelled(tok, [conversation], strategy=strategy, chat_template=template)[0]
+            ((ids, labels),) = labelled(tok, [conversation], strategy=strategy, chat_template=template)[0]
             assert ids == ref_ids, template.name
             assert labels == labels_from_mask(ids, mask), (template.name, strategy)
 
 
 def test_all_strategy_trains_every_chat_token(qwen: LoadedTokenizer) -> None:
-    (ids, labels), = labelled(qwen, [MULTI_TURN], strategy="all")[0]
+    ((ids, labels),) = labelled(qwen, [MULTI_TURN], strategy="all")[0]
     assert labels == ids
 
 
@@ -187,7 +230,9 @@ def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(conversations(), min_size=1, max_size=4))
-def test_unseen_conversations_match_the_template_mask(qwen: LoadedTokenizer, mistral: LoadedTokenizer, batch: list[list[dict[str, Any]]]) -> None:
+def test_unseen_conversations_match_the_template_mask(
+    qwen: LoadedTokenizer, mistral: LoadedTokenizer, batch: list[list[dict[str, Any]]]
+) -> None:
     for tok, plain, marked in ((qwen, CHATML, CHATML_MARKED), (mistral, MISTRAL, MISTRAL_MARKED)):
         refs = [(*reference(tok, c, marked), last_turn_reference(tok, c, marked)) for c in batch]
         for template in (plain, marked):
@@ -211,7 +256,9 @@ def test_tools_are_passed_to_the_template(qwen: LoadedTokenizer, tmp_path: Path)
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
     conv = [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "Sunny."}]
     rows, _ = labelled(qwen, [conv, conv], chat_template=template, tools=[tools, None])
-    with_tools = qwen.hf.apply_chat_template(conv, tools=tools, chat_template=template.read_text(), tokenize=True, return_dict=True)
+    with_tools = qwen.hf.apply_chat_template(
+        conv, tools=tools, chat_template=template.read_text(), tokenize=True, return_dict=True
+    )
     assert rows[0][0] == with_tools["input_ids"]
     assert "get_weather" in qwen.hf.decode(rows[0][0])
     assert rows[1][0] == qwen.hf.apply_chat_template(conv, tokenize=True, return_dict=True)["input_ids"]
@@ -237,7 +284,11 @@ def test_sharegpt_and_explicit_keys() -> None:
     [
         ([], "invalid-conversation", "conversation is empty"),
         ("hi", "invalid-conversation", "not a list of messages"),
-        ([{"role": "bot", "content": "x"}], "unknown-role", "message 1 has role 'bot'; roles are system, user, assistant, tool"),
+        (
+            [{"role": "bot", "content": "x"}],
+            "unknown-role",
+            "message 1 has role 'bot'; roles are system, user, assistant, tool",
+        ),
         ([{"content": "x"}], "unknown-role", "no 'role' key"),
         ([{"role": "user", "content": ["a", "b"]}], "not-a-string", "'content' is list, not a string"),
         ([{"role": "user", "content": None}], "not-a-string", "'content' is null, not a string"),
@@ -281,15 +332,21 @@ def test_template_errors_are_reported_per_record(qwen: LoadedTokenizer, tmp_path
         "{% for m in messages %}{% if m['role'] == 'tool' %}{{ raise_exception('tool turns are not supported') }}"
         "{% endif %}{% endfor %}" + CHATML.read_text()
     )
-    with_tool = [{"role": "user", "content": "x"}, {"role": "tool", "content": "1"}, {"role": "assistant", "content": "y"}]
+    with_tool = [
+        {"role": "user", "content": "x"},
+        {"role": "tool", "content": "1"},
+        {"role": "assistant", "content": "y"},
+    ]
     _, (encoded, batch) = labelled(qwen, [with_tool, MULTI_TURN], chat_template=template)
-    assert encoded.invalid == {0: ("chat-template", "chat template failed on this conversation: tool turns are not supported")}
+    assert encoded.invalid == {
+        0: ("chat-template", "chat template failed on this conversation: tool turns are not supported")
+    }
     assert batch.accepted.tolist() == [False, True]
 
 
 def test_prompt_truncation_keeps_bos_and_the_assistant_turn(mistral: LoadedTokenizer) -> None:
     full, _ = labelled(mistral, [MULTI_TURN], chat_template=MISTRAL, strategy="last-turn")
-    (ids, labels), = labelled(mistral, [MULTI_TURN], chat_template=MISTRAL, strategy="last-turn", max_length=6)[0]
+    ((ids, labels),) = labelled(mistral, [MULTI_TURN], chat_template=MISTRAL, strategy="last-turn", max_length=6)[0]
     assert len(ids) == 6 and ids[0] == mistral.hf.bos_token_id
     assert ids[-3:] == full[0][0][-3:] and labels[-3:] == full[0][1][-3:]
     assert labels[:3] == [IGNORE_INDEX] * 3
@@ -297,7 +354,7 @@ def test_prompt_truncation_keeps_bos_and_the_assistant_turn(mistral: LoadedToken
 
 def test_prompt_len_is_the_first_trained_token(qwen: LoadedTokenizer) -> None:
     for strategy in ("assistant-only", "last-turn"):
-        (ids, labels), = (rows := labelled(qwen, [MULTI_TURN], strategy=strategy))[0]
+        ((_ids, labels),) = (rows := labelled(qwen, [MULTI_TURN], strategy=strategy))[0]
         encoded = rows[1][0]
         first = next(i for i, lab in enumerate(labels) if lab != IGNORE_INDEX)
         assert encoded.prompt_len.tolist() == [first]

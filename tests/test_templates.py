@@ -20,7 +20,9 @@ from sftmask.tokenization import LoadedTokenizer
 SHIPPED = sorted(TEMPLATE_DIR.glob("*.yaml"))
 
 
-def encode(tok: LoadedTokenizer, records: list[dict[str, Any]], template: str) -> tuple[list[tuple[list[int], list[int]]], Any]:
+def encode(
+    tok: LoadedTokenizer, records: list[dict[str, Any]], template: str
+) -> tuple[list[tuple[list[int], list[int]]], Any]:
     """Run the prompt-response kind with a template over records, as the reader would deliver them."""
     config = make_config({"inputs": ["x.jsonl"], "tokenizer": "t", "output": "o", "template": template})
     kind = DATA_KINDS["prompt-response"]
@@ -35,7 +37,10 @@ def encode(tok: LoadedTokenizer, records: list[dict[str, Any]], template: str) -
     encoded, _ = kind.encode(tok, pa.RecordBatch.from_pydict(columns), config)
     batch = assemble(encoded, STRATEGIES["response-only"].build_labels(encoded), max_length=None, truncation="prompt")
     offsets = batch.input_ids.offsets
-    rows = [(batch.input_ids.row(i), batch.labels[offsets[i] : offsets[i + 1]].tolist()) for i in range(len(batch.input_ids))]
+    rows = [
+        (batch.input_ids.row(i), batch.labels[offsets[i] : offsets[i + 1]].tolist())
+        for i in range(len(batch.input_ids))
+    ]
     return rows, (encoded, batch)
 
 
@@ -84,9 +89,16 @@ def test_alpaca_with_and_without_input(qwen: LoadedTokenizer) -> None:
 
 
 def test_chatml_template_with_optional_system(qwen: LoadedTokenizer) -> None:
-    rows, _ = encode(qwen, [{"prompt": "Hi", "response": "Hello!", "system": "Be brief."}, {"prompt": "Hi", "response": "Hello!"}], "chatml")
+    rows, _ = encode(
+        qwen,
+        [{"prompt": "Hi", "response": "Hello!", "system": "Be brief."}, {"prompt": "Hi", "response": "Hello!"}],
+        "chatml",
+    )
     with_system, without = split(qwen, *rows[0]), split(qwen, *rows[1])
-    assert with_system == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", "Hello!<|im_end|>")
+    assert with_system == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+        "Hello!<|im_end|>",
+    )
     assert without == ("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", "Hello!<|im_end|>")
     # Written out as text, it gives the same tokens and labels as the chat template itself.
     chat = qwen.hf.apply_chat_template(
@@ -98,16 +110,24 @@ def test_chatml_template_with_optional_system(qwen: LoadedTokenizer) -> None:
 def test_question_answer_with_optional_context(mistral: LoadedTokenizer) -> None:
     rows, _ = encode(
         mistral,
-        [{"question": "Capital of France?", "answer": "Paris", "context": "Geography quiz."}, {"question": "2+2?", "answer": "4", "context": None}],
+        [
+            {"question": "Capital of France?", "answer": "Paris", "context": "Geography quiz."},
+            {"question": "2+2?", "answer": "4", "context": None},
+        ],
         "question-answer",
     )
-    assert split(mistral, *rows[0]) == ("<s> Context: Geography quiz.\n\nQuestion: Capital of France?\nAnswer:", "Paris</s>")
+    assert split(mistral, *rows[0]) == (
+        "<s> Context: Geography quiz.\n\nQuestion: Capital of France?\nAnswer:",
+        "Paris</s>",
+    )
     assert split(mistral, *rows[1]) == ("<s> Question: 2+2?\nAnswer:", "4</s>")
     assert rows[0][0].count(mistral.hf.bos_token_id) == 1
 
 
 def test_optional_field_that_is_not_a_string_is_invalid(qwen: LoadedTokenizer) -> None:
-    _, (encoded, batch) = encode(qwen, [{"instruction": "x", "output": "y", "input": ["a"]}, {"instruction": "x", "output": "y"}], "alpaca")
+    _, (encoded, batch) = encode(
+        qwen, [{"instruction": "x", "output": "y", "input": ["a"]}, {"instruction": "x", "output": "y"}], "alpaca"
+    )
     assert encoded.invalid == {0: ("not-a-string", "field 'input' is list, not a string")}
     assert batch.accepted.tolist() == [False, True]
 
@@ -141,7 +161,11 @@ def test_bad_template_files(tmp_path: Path, text: str, problem: str) -> None:
 
 
 def test_unknown_template_name_lists_the_choices() -> None:
-    with pytest.raises(ConfigError, match="unknown template 'nope'; choose one of: alpaca, chatml, question-answer, chat"):
+    with pytest.raises(
+        ConfigError, match="unknown template 'nope'; choose one of: alpaca, chatml, question-answer, chat"
+    ):
         make_config({"inputs": ["x"], "tokenizer": "t", "output": "o", "template": "nope"})
     with pytest.raises(ConfigError, match="--template applies to prompt/response data"):
-        make_config({"inputs": ["x"], "tokenizer": "t", "output": "o", "template": "alpaca", "strategy": "assistant-only"})
+        make_config(
+            {"inputs": ["x"], "tokenizer": "t", "output": "o", "template": "alpaca", "strategy": "assistant-only"}
+        )
