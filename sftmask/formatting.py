@@ -86,10 +86,11 @@ def encode_chat(
     raw_tools = table.column(config.tools_field).to_pylist()
     for row, text in enumerate(table.column(config.resolved_messages_field).to_pylist()):
         try:
-            conversations.append(parse_messages(orjson.loads(text), fmt))
+            messages = parse_messages(orjson.loads(text), fmt)
             value = None if raw_tools[row] is None else orjson.loads(raw_tools[row])
             if value is not None and not isinstance(value, list):
                 raise RecordRejected("invalid-tools", f"field {config.tools_field!r} must be a list of tool schemas")
+            conversations.append(messages)
             tools.append(value)
         except RecordRejected as exc:
             invalid[row] = (exc.reason, exc.message)
