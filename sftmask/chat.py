@@ -109,6 +109,8 @@ class Rendered:
     text: str
     spans: list[tuple[int, int]]
     """Non-empty (start, end) character spans of the assistant turns, in order."""
+    last: list[tuple[int, int]]
+    """The spans of the final message when it is an assistant turn (when asked for)."""
 
 
 class ChatRenderer:
@@ -142,8 +144,13 @@ class ChatRenderer:
         )
         return texts[0]  # type: ignore[no-any-return]
 
-    def analyse(self, messages: list[dict[str, Any]], tools: Any = None) -> Rendered:
+    def analyse(self, messages: list[dict[str, Any]], tools: Any = None, *, final_turn: bool = False) -> Rendered:
         """Render a conversation and find its assistant spans (see the module docstring).
+
+        Args:
+            messages: parsed messages.
+            tools: tool schemas for the template, or None.
+            final_turn: also find the spans of the final message (for last-turn masking).
 
         Raises:
             RecordRejected: the template fails on the conversation, or cannot be analysed.
@@ -157,7 +164,14 @@ class ChatRenderer:
                     return_assistant_tokens_mask=True,
                     **self._kwargs,
                 )
-                return Rendered(texts[0], [(s, e) for s, e in indices[0] if e > s])
+                full, spans = texts[0], [(s, e) for s, e in indices[0] if e > s]
+                last: list[tuple[int, int]] = []
+                if final_turn:
+                    # The final turn's blocks are those after the rest of the conversation.
+                    before = self.render(messages[:-1], tools, generation_prompt=True)
+                    _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
+                    last = [span for span in spans if span[0] >= len(before)]
+                return Rendered(full, spans, last)
             return self._analyse_prefixes(messages, tools)
         except RecordRejected:
             raise
@@ -168,31 +182,37 @@ class ChatRenderer:
     def _analyse_prefixes(self, messages: list[dict[str, Any]], tools: Any) -> Rendered:
         full = self.render(messages, tools)
         spans = []
+        last: list[tuple[int, int]] = []
         for k, message in enumerate(messages):
             if message["role"] != "assistant":
                 continue
             before = self.render(messages[:k], tools, generation_prompt=True)
+            _check_prefix(full, before, k, generation_prompt=True)
             after = self.render(messages[: k + 1], tools)
-            for prefix, what in (
-                (before, f"the first {k} messages with add_generation_prompt"),
-                (after, f"the first {k + 1} messages"),
-            ):
-                if not full.startswith(prefix):
-                    at = next((i for i, (a, b) in enumerate(zip(prefix, full, strict=False)) if a != b), len(full))
-                    raise RecordRejected(
-                        REASON_CHAT_TEMPLATE,
-                        f"chat template cannot be analysed: rendering {what} is not a prefix of rendering the "
-                        f"whole conversation (they differ at character {at}: {prefix[at : at + 24]!r} vs "
-                        f"{full[at : at + 24]!r}), so assistant turn {k + 1} cannot be located; add "
-                        "{% generation %} ... {% endgeneration %} around assistant content in the template "
-                        "and pass it with --chat-template FILE",
-                    )
+            _check_prefix(full, after, k + 1, generation_prompt=False)
             start, end = len(before), len(after)
             while end > start and full[end - 1].isspace():
                 end -= 1
-            if end > start:
-                spans.append((start, end))
-        return Rendered(full, spans)
+            turn = [(start, end)] if end > start else []
+            spans += turn
+            if k == len(messages) - 1:
+                last = turn
+        return Rendered(full, spans, last)
+
+
+def _check_prefix(full: str, prefix: str, count: int, *, generation_prompt: bool) -> None:
+    """Raise when rendering the first `count` messages does not give a prefix of the full text."""
+    if full.startswith(prefix):
+        return
+    at = next((i for i, (a, b) in enumerate(zip(prefix, full, strict=False)) if a != b), len(full))
+    what = f"the first {count} messages" + (" with add_generation_prompt" if generation_prompt else "")
+    raise RecordRejected(
+        REASON_CHAT_TEMPLATE,
+        f"chat template cannot be analysed: rendering {what} is not a prefix of rendering the whole "
+        f"conversation (they differ at character {at}: {prefix[at : at + 24]!r} vs {full[at : at + 24]!r}), "
+        "so the assistant turns cannot be located; add {% generation %} ... {% endgeneration %} around "
+        "assistant content in the template and pass it with --chat-template FILE",
+    )
 
 
 def load_renderer(hf: Any, chat_template: str | None) -> ChatRenderer:
@@ -241,6 +261,7 @@ def encode_conversations(
     """Render, tokenize and mask a batch of parsed conversations (None: already invalid)."""
     texts: list[str] = []
     spans: list[list[tuple[int, int]]] = []
+    last_spans: list[list[tuple[int, int]]] = []
     for row, messages in enumerate(conversations):
         rendered = None
         if messages is not None:
@@ -251,16 +272,17 @@ def encode_conversations(
                         f"conversation ends with a {messages[-1]['role']} turn; --strategy last-turn trains "
                         "the final assistant turn, so the last message must be an assistant's",
                     )
-                rendered = renderer.analyse(messages, tools[row])
+                rendered = renderer.analyse(messages, tools[row], final_turn=need_final_assistant)
             except RecordRejected as exc:
                 invalid[row] = (exc.reason, exc.message)
         texts.append(rendered.text if rendered else "")
         spans.append(rendered.spans if rendered else [])
+        last_spans.append(rendered.last if rendered else [])
     encodings = full.encode_batch(texts, add_special_tokens=False) if texts else []
     ids = Ragged.from_lists([enc.ids for enc in encodings])
     token_ends = np.fromiter((end for enc in encodings for _, end in enc.offsets), np.int64, len(ids.values))
     assistant = spans_to_mask(ids, texts, token_ends, spans)
-    last = spans_to_mask(ids, texts, token_ends, [row[-1:] for row in spans])
+    last = spans_to_mask(ids, texts, token_ends, last_spans)
     return ChatEncoding(ids, assistant, last, invalid)
 
 

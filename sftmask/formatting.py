@@ -141,7 +141,7 @@ def _encode_chat(
         prompt_head=prompt_head,
         response_mask=enc.assistant,
         invalid=enc.invalid,
-        last_turn_mask=enc.last_turn,
+        last_turn_mask=enc.last_turn if last_turn else None,
     )
 
 

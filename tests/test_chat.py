@@ -313,6 +313,36 @@ def test_last_turn_needs_a_final_assistant_turn(qwen: LoadedTokenizer) -> None:
     assert not encoded.invalid and sum(lab != IGNORE_INDEX for lab in rows[0][1]) == 5
 
 
+@pytest.mark.parametrize(
+    "template_text",
+    [
+        # markers around the content only: an empty answer is an empty block
+        "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' }}{% if m['role'] == 'assistant' %}"
+        "{% generation %}{{ m['content'] }}{% endgeneration %}{% else %}{{ m['content'] }}{% endif %}"
+        "{{ '<|im_end|>\\n' }}{% endfor %}",
+        # no markers, and nothing written around an answer: an empty answer is an empty span
+        "{% for m in messages %}{% if m['role'] == 'user' %}{{ 'Q: ' + m['content'] + '\\nA: ' }}"
+        "{% else %}{{ m['content'] + '\\n' }}{% endif %}{% endfor %}",
+    ],
+    ids=["markers", "no-markers"],
+)
+def test_an_empty_final_turn_is_not_replaced_by_an_earlier_one(
+    qwen: LoadedTokenizer, tmp_path: Path, template_text: str
+) -> None:
+    template = tmp_path / "t.jinja"
+    template.write_text(template_text)
+    conv = [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+        {"role": "assistant", "content": ""},
+    ]
+    rows, (encoded, batch) = labelled(qwen, [conv], strategy="last-turn", chat_template=template)
+    assert rows == [] and batch.reject_reasons == {0: "no-trainable-tokens"}
+    rows, _ = labelled(qwen, [conv], strategy="assistant-only", chat_template=template)
+    assert qwen.hf.decode([lab for lab in rows[0][1] if lab != IGNORE_INDEX]).strip() == "A1"
+
+
 def test_a_template_that_cannot_be_analysed_is_reported(qwen: LoadedTokenizer, tmp_path: Path) -> None:
     # The last message is written differently from earlier ones, so prefixes do not line up.
     template = tmp_path / "odd.jinja"
