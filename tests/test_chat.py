@@ -337,7 +337,7 @@ def test_an_empty_final_turn_is_not_replaced_by_an_earlier_one(
         {"role": "user", "content": "Q2"},
         {"role": "assistant", "content": ""},
     ]
-    rows, (encoded, batch) = labelled(qwen, [conv], strategy="last-turn", chat_template=template)
+    rows, (_, batch) = labelled(qwen, [conv], strategy="last-turn", chat_template=template)
     assert rows == [] and batch.reject_reasons == {0: "no-trainable-tokens"}
     rows, _ = labelled(qwen, [conv], strategy="assistant-only", chat_template=template)
     assert qwen.hf.decode([lab for lab in rows[0][1] if lab != IGNORE_INDEX]).strip() == "A1"
