@@ -31,19 +31,25 @@ HAND_WRITTEN = [
         {"role": "user", "content": "Now make it reverse the words instead of the characters."},
         {
             "role": "assistant",
-            "content": "```python\ndef reverse_words(s: str) -> str:\n    return \" \".join(reversed(s.split()))\n```\n\n`split()` with no argument also collapses repeated spaces.",
+            "content": '```python\ndef reverse_words(s: str) -> str:\n    return " ".join(reversed(s.split()))\n```\n\n`split()` with no argument also collapses repeated spaces.',
         },
         {"role": "user", "content": "Add a doctest."},
         {
             "role": "assistant",
-            "content": "```python\ndef reverse_words(s: str) -> str:\n    \"\"\"Reverse the order of words.\n\n    >>> reverse_words(\"hello big world\")\n    'world big hello'\n    \"\"\"\n    return \" \".join(reversed(s.split()))\n```",
+            "content": '```python\ndef reverse_words(s: str) -> str:\n    """Reverse the order of words.\n\n    >>> reverse_words("hello big world")\n    \'world big hello\'\n    """\n    return " ".join(reversed(s.split()))\n```',
         },
     ],
     [
         {"role": "user", "content": "Wie spät ist es in Tokio, wenn es in Berlin 9 Uhr morgens ist?"},
-        {"role": "assistant", "content": "Im Winter ist es in Tokio dann 17 Uhr, im Sommer (wenn in Berlin Sommerzeit gilt) 16 Uhr."},
+        {
+            "role": "assistant",
+            "content": "Im Winter ist es in Tokio dann 17 Uhr, im Sommer (wenn in Berlin Sommerzeit gilt) 16 Uhr.",
+        },
         {"role": "user", "content": "Und in New York?"},
-        {"role": "assistant", "content": "In New York ist es dann 3 Uhr morgens – der Unterschied beträgt meistens 6 Stunden."},
+        {
+            "role": "assistant",
+            "content": "In New York ist es dann 3 Uhr morgens – der Unterschied beträgt meistens 6 Stunden.",
+        },
     ],
     [
         {"role": "system", "content": "あなたは親切なアシスタントです。"},
