@@ -79,7 +79,51 @@ def build(
     ] = None,
     strategy: Annotated[
         str | None,
-        typer.Option(help="Masking strategy: response-only or all. (default: response-only)", show_default=False),
+        typer.Option(
+            help="Masking strategy: response-only, all, assistant-only or last-turn (chat). (default: response-only)",
+            show_default=False,
+        ),
+    ] = None,
+    data_kind: Annotated[
+        str | None,
+        typer.Option(help="prompt-response or chat. (default: the strategy's first kind)", show_default=False),
+    ] = None,
+    messages_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Chat data: field with the list of messages. (default: messages; conversations for sharegpt)",
+            show_default=False,
+        ),
+    ] = None,
+    messages_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Chat data: openai (role/content) or sharegpt (from/value, human/gpt). (default: openai)",
+            show_default=False,
+        ),
+    ] = None,
+    role_key: Annotated[
+        str | None, typer.Option(help="Chat data: key of a message's role (overrides the format).", show_default=False)
+    ] = None,
+    content_key: Annotated[
+        str | None, typer.Option(help="Chat data: key of a message's text (overrides the format).", show_default=False)
+    ] = None,
+    tools_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Chat data: field with tool schemas passed to the template. (default: tools)", show_default=False
+        ),
+    ] = None,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(help="Jinja chat template file overriding the tokenizer's own.", show_default=False),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt/response data: prompt template name (alpaca, chatml, question-answer), a YAML file, or chat.",
+            show_default=False,
+        ),
     ] = None,
     max_length: Annotated[int | None, typer.Option(help="Maximum tokens per row.", show_default=False)] = None,
     truncation: Annotated[
@@ -159,6 +203,14 @@ def build(
         "prompt_field": prompt_field,
         "response_field": response_field,
         "strategy": strategy,
+        "data_kind": data_kind,
+        "messages_field": messages_field,
+        "messages_format": messages_format,
+        "role_key": role_key,
+        "content_key": content_key,
+        "tools_field": tools_field,
+        "chat_template": chat_template,
+        "template": template,
         "max_length": max_length,
         "truncation": truncation,
         "add_eos": add_eos,

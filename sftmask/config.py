@@ -16,6 +16,7 @@ InputFormat = Literal["jsonl", "csv", "tsv"]
 Truncation = Literal["prompt", "response", "drop"]
 OutputFormat = Literal["parquet", "arrow"]
 OnError = Literal["fail", "skip"]
+MessagesFormat = Literal["openai", "sharegpt"]
 
 
 class BuildConfig(BaseModel):
@@ -66,6 +67,31 @@ class BuildConfig(BaseModel):
     process as the bottleneck. Output is byte-identical for every value."""
     data_kind: str | None = None
     """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first."""
+    messages_field: str | None = None
+    """Chat data: field holding the conversation (default `messages`, `conversations` for sharegpt)."""
+    messages_format: MessagesFormat = "openai"
+    """Chat data: `openai` (`role`/`content`) or `sharegpt` (`from`/`value`, human/gpt/system/tool)."""
+    role_key: str | None = None
+    """Chat data: the key of a message's role, overriding `messages_format`'s."""
+    content_key: str | None = None
+    """Chat data: the key of a message's text, overriding `messages_format`'s."""
+    tools_field: str = "tools"
+    """Chat data: field with tool definitions passed to the chat template, when a record has it."""
+    chat_template: str | None = None
+    """Jinja chat template file overriding the tokenizer's own."""
+    template: str | None = None
+    """Prompt/response data: a prompt template (name in configs/templates/ or a YAML file), or
+    `chat` to render prompt and response as a user/assistant exchange with the chat template."""
+
+    @property
+    def resolved_messages_field(self) -> str:
+        """`messages_field`, or the messages format's usual field name."""
+        return self.messages_field or ("conversations" if self.messages_format == "sharegpt" else "messages")
+
+    @property
+    def renders_chat(self) -> bool:
+        """Rows come from a chat template (which writes its own end-of-turn tokens; no EOS is added)."""
+        return self.resolved_data_kind == "chat" or self.template == "chat"
 
     @property
     def resolved_data_kind(self) -> str:
@@ -83,6 +109,18 @@ class BuildConfig(BaseModel):
             raise ValueError(
                 f"strategy {self.strategy!r} does not apply to {self.data_kind!r} data; it applies to {', '.join(kinds)}"
             )
+        if self.template is not None:
+            if self.resolved_data_kind != "prompt-response":
+                raise ValueError("--template applies to prompt/response data; chat data uses --chat-template FILE")
+            if self.template != "chat":
+                from sftmask.templates import load_template
+
+                try:
+                    load_template(self.template)
+                except ConfigError as exc:
+                    raise ValueError(str(exc)) from exc
+        if self.chat_template is not None and not Path(self.chat_template).is_file():
+            raise ValueError(f"chat template file not found: {self.chat_template}")
         return self
 
     @field_validator("strategy")

@@ -31,7 +31,8 @@ class EncodedBatch:
     included when added. ``prompt_head[i]`` counts the prompt's leading special tokens (BOS),
     which prompt truncation keeps. ``response_mask`` is True on response tokens (for chat data:
     on assistant turns); strategies decide what of that is trained. ``invalid`` holds rows that
-    could not be encoded (row -> (reason, message)); their rows are empty.
+    could not be encoded (row -> (reason, message)); their rows are empty. For chat data,
+    ``last_turn_mask`` is True on the final assistant turn's tokens.
     """
 
     ids: Ragged
@@ -39,6 +40,7 @@ class EncodedBatch:
     prompt_head: IntArray
     response_mask: BoolArray
     invalid: dict[int, tuple[str, str]] = field(default_factory=dict)
+    last_turn_mask: BoolArray | None = None
 
 
 LabelBuilder = Callable[[EncodedBatch], TokenArray]
@@ -63,10 +65,37 @@ def train_all(batch: EncodedBatch) -> TokenArray:
     return batch.ids.values.copy()
 
 
+def last_turn(batch: EncodedBatch) -> TokenArray:
+    """Only the final assistant turn (with its end-of-turn token) is trained."""
+    if batch.last_turn_mask is None:
+        raise ValueError("last-turn needs chat data (EncodedBatch.last_turn_mask)")
+    return np.where(batch.last_turn_mask, batch.ids.values, IGNORE_INDEX).astype(np.int32)
+
+
 STRATEGIES: dict[str, Strategy] = {
     "response-only": Strategy(response_only, "prompt is -100; response and EOS are trained"),
-    "all": Strategy(train_all, "labels equal input_ids (plain language modelling)"),
+    "all": Strategy(
+        train_all, "labels equal input_ids (plain language modelling)", data_kinds=("prompt-response", "chat")
+    ),
+    "assistant-only": Strategy(
+        response_only,
+        "every assistant turn and its end-of-turn token are trained; system, user and tool turns are -100",
+        data_kinds=("chat",),
+    ),
+    "last-turn": Strategy(
+        last_turn, "only the final assistant turn and its end-of-turn token are trained", data_kinds=("chat",)
+    ),
 }
+
+
+def first_true(ids: Ragged, mask: BoolArray) -> IntArray:
+    """Per row, the position of its first True token (the row length when there is none)."""
+    hits = np.flatnonzero(mask)
+    starts, ends = ids.offsets[:-1], ids.offsets[1:]
+    pos = np.searchsorted(hits, starts)
+    first = np.append(hits, len(mask))[pos]
+    found: IntArray = np.minimum(first, ends) - starts
+    return found
 
 
 def response_mask_from_lengths(ids: Ragged, prompt_len: IntArray) -> BoolArray:
@@ -139,6 +168,8 @@ def assemble(batch: EncodedBatch, labels: TokenArray, *, max_length: int | None,
     trained = trained_cum[row_offsets[1:]] - trained_cum[row_offsets[:-1]]
 
     accepted = trained > 0
+    if batch.invalid:
+        accepted[list(batch.invalid)] = False
     for row in np.flatnonzero(~accepted).tolist():
         reasons.setdefault(row, REASON_NO_TRAINABLE)
     if not accepted.all():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from sftmask import __version__
@@ -122,7 +123,7 @@ def open_tokenizer(config: BuildConfig) -> LoadedTokenizer:
         TokenizerError: it cannot be loaded, or has no EOS while `add_eos` is on.
     """
     tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    if config.add_eos and tok.eos_id is None:
+    if config.add_eos and tok.eos_id is None and not config.renders_chat:
         raise TokenizerError(
             f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
         )
@@ -136,6 +137,8 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         files,
         text_fields=kind.text_fields(config),
         object_fields=kind.object_fields(config),
+        optional_object_fields=kind.optional_object_fields(config),
+        field_hints=kind.field_hints(config),
         keep_fields=config.keep_columns,
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",
@@ -249,6 +252,8 @@ def _assembly_rejects(
         return []
     file_idx = table.column(FILE_COLUMN)
     lines = table.column(LINE_COLUMN)
+    kind = DATA_KINDS[config.resolved_data_kind]
+    json_fields = {*kind.object_fields(config), *kind.optional_object_fields(config)}
     messages = {
         "too-long": f"longer than --max-length {config.max_length} with --truncation drop",
         "no-trainable-tokens": "no token left to train on (empty response, or truncated away)",
@@ -256,12 +261,13 @@ def _assembly_rejects(
     out = []
     for row, reason in sorted(assembled.reject_reasons.items()):
         stats.rejected[reason] += 1
+        message = encoded.invalid[row][1] if row in encoded.invalid else messages.get(reason, reason)
         record = {
             name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
         }
-        out.append(
-            Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, messages.get(reason, reason), record)
-        )
+        for name in json_fields & record.keys():  # passed on as JSON text: show the original value
+            record[name] = None if record[name] is None else orjson.loads(record[name])
+        out.append(Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record))
     return out
 
 

@@ -139,6 +139,9 @@ class RecordReader:
         keep_fields: fields passed through as they are (null where a record lacks them).
         batch_size: records per batch.
         skip_errors: send bad records to the batch's rejects instead of raising.
+        optional_object_fields: like `object_fields`, but null where a record lacks them.
+        field_hints: per text field, text appended to its missing-field message (how to fix);
+            by default `--prompt-field` / `--response-field` hints.
     """
 
     def __init__(
@@ -150,11 +153,18 @@ class RecordReader:
         keep_fields: list[str],
         batch_size: int,
         skip_errors: bool,
+        optional_object_fields: list[str] | None = None,
+        field_hints: dict[str, str] | None = None,
     ) -> None:
         self.files = files
         self.text_fields = text_fields
         self.object_fields = object_fields or []
-        self.keep_fields = [f for f in keep_fields if f not in text_fields and f not in self.object_fields]
+        self.optional_object_fields = [
+            f for f in optional_object_fields or [] if f not in text_fields and f not in self.object_fields
+        ]
+        self.field_hints = field_hints
+        json_fields = [*self.object_fields, *self.optional_object_fields]
+        self.keep_fields = [f for f in keep_fields if f not in text_fields and f not in json_fields]
         self.batch_size = batch_size
         self.skip_errors = skip_errors
         self.records_read = 0
@@ -185,6 +195,9 @@ class RecordReader:
                             columns[name].append(record[name])
                         for name in self.object_fields:
                             columns[name].append(orjson.dumps(record[name]).decode())
+                        for name in self.optional_object_fields:
+                            value = record.get(name)
+                            columns[name].append(None if value is None else orjson.dumps(value).decode())
                         for name in self.keep_fields:
                             columns[name].append(record.get(name))
                         columns[FILE_COLUMN].append(file_index)
@@ -204,12 +217,19 @@ class RecordReader:
             yield self._batch(columns, rejects, self._done_bytes)
 
     def _empty(self) -> dict[str, list[Any]]:
-        names = [*self.text_fields, *self.object_fields, *self.keep_fields, FILE_COLUMN, LINE_COLUMN]
+        names = [
+            *self.text_fields,
+            *self.object_fields,
+            *self.optional_object_fields,
+            *self.keep_fields,
+            FILE_COLUMN,
+            LINE_COLUMN,
+        ]
         return {name: [] for name in names}
 
     def _batch(self, columns: dict[str, list[Any]], rejects: list[Reject], position: int) -> ReadBatch:
         arrays: dict[str, pa.Array] = {}
-        for name in [*self.text_fields, *self.object_fields]:
+        for name in [*self.text_fields, *self.object_fields, *self.optional_object_fields]:
             arrays[name] = pa.array(columns[name], type=pa.large_string())
         for name in self.keep_fields:
             arrays[name] = self._keep_array(name, columns[name])
@@ -248,7 +268,7 @@ class RecordReader:
                         file,
                         line,
                         "missing-field",
-                        f"field {name!r} not found; fields are {fields}{_flag_hint(name, self.text_fields)}",
+                        f"field {name!r} not found; fields are {fields}{self._hint(name)}",
                         record,
                     )
                 )
@@ -261,7 +281,13 @@ class RecordReader:
             if name not in record:
                 fields = ", ".join(map(str, record)) or "none"
                 return self._reject_or_raise(
-                    Reject(file, line, "missing-field", f"field {name!r} not found; fields are {fields}", record)
+                    Reject(
+                        file,
+                        line,
+                        "missing-field",
+                        f"field {name!r} not found; fields are {fields}{(self.field_hints or {}).get(name, '')}",
+                        record,
+                    )
                 )
         if not self._seen_keep:
             missing = [name for name in self.keep_fields if name not in record]
@@ -272,6 +298,11 @@ class RecordReader:
                 )
             self._seen_keep.add("checked")
         return None
+
+    def _hint(self, name: str) -> str:
+        if self.field_hints is None:
+            return _flag_hint(name, self.text_fields)
+        return self.field_hints.get(name, "")
 
     def _reject_or_raise(self, reject: Reject) -> Reject:
         if not self.skip_errors:
