@@ -78,7 +78,44 @@ def build(
     ] = None,
     strategy: Annotated[
         str | None,
-        typer.Option(help="Masking strategy: response-only or all.  [default: response-only]", show_default=False),
+        typer.Option(
+            help="Masking strategy: response-only, all or first-subtoken.  [default: response-only]",
+            show_default=False,
+        ),
+    ] = None,
+    data_kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Kind of record: prompt-response or words (word-labelled NER/POS data).  "
+            "[default: the strategy's first; words when a words option is given]",
+            show_default=False,
+        ),
+    ] = None,
+    tokens_field: Annotated[
+        str | None,
+        typer.Option(help="Words data: field with the list of words.  [default: tokens]", show_default=False),
+    ] = None,
+    tags_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Words data: field with the parallel list of tags (ints or strings).  [default: ner_tags]",
+            show_default=False,
+        ),
+    ] = None,
+    label_names: Annotated[
+        str | None,
+        typer.Option(
+            help="Words data: label names in id order: a file with one per line, or B-PER,I-PER,...",
+            show_default=False,
+        ),
+    ] = None,
+    label_all_subtokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--label-all-subtokens",
+            help="Words data: label continuation sub-tokens too (B-X becomes I-X).",
+            show_default=False,
+        ),
     ] = None,
     max_length: Annotated[int | None, typer.Option(help="Maximum tokens per row.", show_default=False)] = None,
     truncation: Annotated[
@@ -151,6 +188,11 @@ def build(
         "prompt_field": prompt_field,
         "response_field": response_field,
         "strategy": strategy,
+        "data_kind": data_kind,
+        "tokens_field": tokens_field,
+        "tags_field": tags_field,
+        "label_names": label_names,
+        "label_all_subtokens": label_all_subtokens,
         "max_length": max_length,
         "truncation": truncation,
         "add_eos": add_eos,

@@ -32,6 +32,10 @@ class EncodedBatch:
     which prompt truncation keeps. ``response_mask`` is True on response tokens (for chat data:
     on assistant turns); strategies decide what of that is trained. ``invalid`` holds rows that
     could not be encoded (row -> (reason, message)); their rows are empty.
+
+    Optional, set only by encoders of strategies that need them: ``word_start`` is True on
+    tokens that start a word (flat, aligned with ``ids.values``); ``tag_labels`` holds ready
+    labels of word-labelled data (a tag id on labelled tokens, -100 elsewhere).
     """
 
     ids: Ragged
@@ -39,6 +43,8 @@ class EncodedBatch:
     prompt_head: IntArray
     response_mask: BoolArray
     invalid: dict[int, tuple[str, str]] = field(default_factory=dict)
+    word_start: BoolArray | None = None
+    tag_labels: TokenArray | None = None
 
 
 LabelBuilder = Callable[[EncodedBatch], TokenArray]
@@ -51,6 +57,8 @@ class Strategy:
     build_labels: LabelBuilder
     description: str
     data_kinds: tuple[str, ...] = ("prompt-response",)
+    needs_word_starts: bool = False
+    """Encoders must fill `EncodedBatch.word_start` (costs offsets in the tokenizer call)."""
 
 
 def response_only(batch: EncodedBatch) -> TokenArray:
@@ -63,9 +71,31 @@ def train_all(batch: EncodedBatch) -> TokenArray:
     return batch.ids.values.copy()
 
 
+def first_subtoken(batch: EncodedBatch) -> TokenArray:
+    """Only the first sub-token of each word is trained.
+
+    Word-labelled data (``tag_labels`` set): the word's tag id on its first sub-token, -100 on
+    continuations and special tokens. Prompt/response data: prompt -100; response tokens that
+    start a word (``word_start``) and EOS keep their ids, continuation sub-tokens are -100.
+    """
+    if batch.tag_labels is not None:
+        return batch.tag_labels
+    if batch.word_start is None:
+        raise ValueError("first-subtoken needs EncodedBatch.word_start; the encoder did not set it")
+    trained = batch.response_mask & batch.word_start
+    return np.where(trained, batch.ids.values, IGNORE_INDEX).astype(np.int32)
+
+
 STRATEGIES: dict[str, Strategy] = {
     "response-only": Strategy(response_only, "prompt is -100; response and EOS are trained"),
     "all": Strategy(train_all, "labels equal input_ids (plain language modelling)"),
+    "first-subtoken": Strategy(
+        first_subtoken,
+        "only the first sub-token of each word is labelled: word tags for word-labelled data; "
+        "for prompt/response data the response's word-initial tokens and EOS",
+        data_kinds=("prompt-response", "words"),
+        needs_word_starts=True,
+    ),
 }
 
 

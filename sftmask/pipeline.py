@@ -16,7 +16,7 @@ import pyarrow as pa
 from sftmask import __version__
 from sftmask.config import BuildConfig
 from sftmask.errors import InputDataError, TokenizerError
-from sftmask.formatting import DATA_KINDS
+from sftmask.formatting import DATA_KINDS, EncodingSession
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, RecordReader, Reject, resolve_inputs
 from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
@@ -78,11 +78,12 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
     files = resolve_inputs(config.inputs, config.input_format)
     output = OutputDir(config.output, overwrite=config.overwrite)
     tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    if config.add_eos and tok.eos_id is None:
+    kind = DATA_KINDS[config.resolved_data_kind]
+    if config.add_eos and kind.appends_eos and tok.eos_id is None:
         raise TokenizerError(
             f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
         )
-    kind = DATA_KINDS[config.resolved_data_kind]
+    session = kind.open(config, tok, files)
     reader = RecordReader(
         files,
         text_fields=kind.text_fields(config),
@@ -99,7 +100,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         reject_writer = RejectWriter(output.tmp)
         try:
             for batch in _prefetch(iter(reader)):
-                rows = _process(batch, config, tok, stats, [f.name for f in files])
+                rows = _process(batch, config, session, stats, [f.name for f in files])
                 reject_writer.write(rows.rejects)
                 if rows.table.num_rows:
                     shard_writer.write(rows.table)
@@ -111,7 +112,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(f.name for f in files)}")
         shards = shard_writer.close(_output_schema(config, reader))
-        manifest = _manifest(config, tok, stats, shards)
+        manifest = _manifest(config, tok, stats, shards, session.manifest())
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
@@ -123,14 +124,16 @@ class _Rows:
     rejects: list[Reject]
 
 
-def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, stats: BuildStats, files: list[str]) -> _Rows:
+def _process(
+    batch: ReadBatch, config: BuildConfig, session: EncodingSession, stats: BuildStats, files: list[str]
+) -> _Rows:
     table = batch.table
     rejects = list(batch.rejects)
     for reject in batch.rejects:
         stats.rejected[reject.reason] += 1
     if table.num_rows == 0:
         return _Rows(pa.table({}), rejects)
-    encoded, extra = DATA_KINDS[config.resolved_data_kind].encode(tok, table, config)
+    encoded, extra = session.encode(table)
     if encoded.invalid and config.on_error == "fail":
         row = min(encoded.invalid)
         where = files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
@@ -143,7 +146,7 @@ def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, stats:
     stats.rows_written += len(assembled.input_ids)
     stats.tokens += len(assembled.input_ids.values)
     stats.trained_tokens += assembled.trained_tokens
-    stats.truncated += assembled.truncated
+    stats.truncated += assembled.truncated + extra.get("truncated", 0)
     rejects.extend(_assembly_rejects(assembled, encoded, table, config, files, stats))
     return _Rows(_output_table(assembled, table, config), rejects)
 
@@ -200,14 +203,20 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
         pa.field("labels", token_list),
     ]
     fields += [
-        pa.field(name, pa.large_string() if name in reader.text_fields else pa.null()) for name in config.keep_columns
+        pa.field(name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else pa.null())
+        for name in config.keep_columns
     ]
     return pa.schema(fields)
 
 
 def _manifest(
-    config: BuildConfig, tok: LoadedTokenizer, stats: BuildStats, shards: list[dict[str, Any]]
+    config: BuildConfig,
+    tok: LoadedTokenizer,
+    stats: BuildStats,
+    shards: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The manifest; `extra` holds the data kind's own entries (e.g. `label2id`, `id2label`)."""
     return {
         "sftmask_version": __version__,
         "config": config.model_dump(mode="json"),
@@ -217,6 +226,7 @@ def _manifest(
         "labels": {"ignore_index": -100, "shifted": False},
         "counts": stats.to_json(),
         "shards": shards,
+        **(extra or {}),
     }
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from sftmask.errors import TokenizerError
-from sftmask.masking import EncodedBatch, response_mask_from_lengths
+from sftmask.masking import BoolArray, EncodedBatch, response_mask_from_lengths
 from sftmask.ragged import IntArray, Ragged, segment_index
 
 log = logging.getLogger(__name__)
@@ -250,21 +250,104 @@ def encode_responses(
     tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool
 ) -> Ragged:
     """Encode responses as they continue their prompts, then append EOS when asked."""
-    encoded = encode_ids(tok.continuation, responses, add_special_tokens=False)
-    starts = [i for i, p in enumerate(prompts) if not p]
-    if starts:
+    return encode_responses_with_word_starts(tok, prompts, responses, add_eos=add_eos, word_starts=False)[0]
+
+
+def encode_responses_with_word_starts(
+    tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool, word_starts: bool
+) -> tuple[Ragged, BoolArray | None]:
+    """`encode_responses`, plus (when `word_starts`) a flat mask of tokens that start a word.
+
+    Words are the tokenizer's own pre-tokenization units (``Encoding.word_ids``), except for
+    SentencePiece-style tokenizers that do not split text before the model (Metaspace with
+    ``split=false``): there a word starts at a token beginning with the ``▁`` marker. EOS
+    counts as a word start.
+    """
+    starts_of = _word_start_rule(tok) if word_starts else None
+    encoded, starts = _encode_rows(tok.continuation, responses, starts_of)
+    fresh_rows = [i for i, p in enumerate(prompts) if not p]
+    if fresh_rows:
         # With no prompt the response starts the text: encode it as the start of a text
         # (dummy prefix and all), without special tokens, which the prompt part holds.
-        fresh = encode_ids(tok.full, [responses[i] for i in starts], add_special_tokens=False)
-        rows = [encoded.row(i) for i in range(len(responses))]
-        for k, i in enumerate(starts):
-            rows[i] = fresh.row(k)
-        encoded = Ragged.from_lists(rows)
+        fresh, fresh_starts = _encode_rows(tok.full, [responses[i] for i in fresh_rows], starts_of)
+        rows = np.array(fresh_rows, dtype=np.int64)
+        seg_starts = encoded.offsets[:-1].copy()
+        lengths = encoded.lengths.copy()
+        seg_starts[rows] = len(encoded.values) + fresh.offsets[:-1]
+        lengths[rows] = fresh.lengths
+        index, offsets = segment_index(seg_starts, lengths)
+        encoded = Ragged(np.concatenate([encoded.values, fresh.values])[index], offsets)
+        if starts is not None and fresh_starts is not None:
+            starts = np.concatenate([starts, fresh_starts])[index]
     if not add_eos:
-        return encoded
+        return encoded, starts
     assert tok.eos_id is not None
     values = np.insert(encoded.values, encoded.offsets[1:], np.int32(tok.eos_id))
-    return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64))
+    if starts is not None:
+        starts = np.insert(starts, encoded.offsets[1:], True)
+    return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64)), starts
+
+
+WordStartRule = Callable[[Ragged, list[Any]], BoolArray]
+"""Turns a batch's ids and its `Encoding`s into a flat word-start mask."""
+
+
+def _encode_rows(
+    tokenizer: Tokenizer, texts: Sequence[str], starts_of: WordStartRule | None
+) -> tuple[Ragged, BoolArray | None]:
+    if starts_of is None:
+        return encode_ids(tokenizer, texts, add_special_tokens=False), None
+    if not texts:
+        return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)), np.zeros(0, dtype=np.bool_)
+    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    ids = Ragged.from_lists([enc.ids for enc in encodings])
+    return ids, starts_of(ids, encodings)
+
+
+def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
+    marker = _unsplit_metaspace(tok.continuation)
+    if marker is None:
+        return lambda ids, encodings: first_of_word(ids, flat_word_ids(encodings))
+    vocab = tok.continuation.get_vocab(with_added_tokens=True)
+    starts_word = np.zeros(max(vocab.values(), default=0) + 1, dtype=np.bool_)
+    for token, token_id in vocab.items():
+        starts_word[token_id] = token.startswith(marker)
+
+    def rule(ids: Ragged, encodings: list[Any]) -> BoolArray:
+        mask: BoolArray = starts_word[ids.values]
+        mask[ids.offsets[:-1][ids.lengths > 0]] = True
+        return mask
+
+    return rule
+
+
+def _unsplit_metaspace(tokenizer: Tokenizer) -> str | None:
+    """The word marker of a Metaspace pre-tokenizer that does not split (whole text = one word)."""
+    spec = _component_spec(tokenizer.pre_tokenizer)
+    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
+    for part in parts:
+        if isinstance(part, dict) and part.get("type") == "Metaspace" and part.get("split") is False:
+            return str(part.get("replacement", "\u2581"))
+    return None
+
+
+def flat_word_ids(encodings: list[Any]) -> IntArray:
+    """The batch's ``Encoding.word_ids`` as one flat array, -1 where None (special tokens)."""
+    import pyarrow as pa
+
+    words = pa.array([enc.word_ids for enc in encodings], type=pa.list_(pa.int64()))
+    flat: IntArray = words.flatten().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return flat
+
+
+def first_of_word(ids: Ragged, word_ids: IntArray) -> BoolArray:
+    """True on tokens whose word id differs from the previous token's (the recipe's rule)."""
+    previous = np.empty_like(word_ids)
+    if len(word_ids):
+        previous[1:] = word_ids[:-1]
+        previous[ids.offsets[:-1][ids.lengths > 0]] = -1
+    first: BoolArray = (word_ids >= 0) & (word_ids != previous)
+    return first
 
 
 def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
@@ -299,17 +382,35 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     return merges
 
 
-def segment(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> EncodedBatch:
-    """Tokenize a batch of prompt/response pairs: prompt exactly as at inference, then the response."""
+def segment(
+    tok: LoadedTokenizer,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    *,
+    add_eos: bool,
+    word_starts: bool = False,
+) -> EncodedBatch:
+    """Tokenize a batch of prompt/response pairs: prompt exactly as at inference, then the response.
+
+    With `word_starts`, also mark the response tokens that start a word (False on the prompt).
+    """
     prompt_ids = encode_prompts(tok, prompts)
-    response_ids = encode_responses(tok, prompts, responses, add_eos=add_eos)
+    response_ids, starts = encode_responses_with_word_starts(
+        tok, prompts, responses, add_eos=add_eos, word_starts=word_starts
+    )
     ids = concat_rows(prompt_ids, response_ids)
     prompt_len = prompt_ids.lengths
+    response_mask = response_mask_from_lengths(ids, prompt_len)
+    word_start = None
+    if starts is not None:
+        word_start = np.zeros(len(ids.values), dtype=np.bool_)
+        word_start[response_mask] = starts
     return EncodedBatch(
         ids=ids,
         prompt_len=prompt_len,
         prompt_head=count_leading_specials(prompt_ids, tok.special_ids),
-        response_mask=response_mask_from_lengths(ids, prompt_len),
+        response_mask=response_mask,
+        word_start=word_start,
     )
 
 
