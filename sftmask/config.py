@@ -78,7 +78,8 @@ class BuildConfig(BaseModel):
     def words_options_given(self) -> bool:
         """Whether any option that only word-labelled data uses was given."""
         return any(
-            value is not None for value in (self.tokens_field, self.tags_field, self.label_names, self.label_all_subtokens)
+            value is not None
+            for value in (self.tokens_field, self.tags_field, self.label_names, self.label_all_subtokens)
         )
 
     @property

@@ -397,9 +397,9 @@ def truncate_at_words(
     first_word = np.searchsorted(word_pos, starts)
     last_word = np.searchsorted(word_pos, starts + lengths) - 1
     has_words = (first_word < len(word_pos)) & (first_word <= last_word)
-    head = np.where(has_words, word_pos[np.minimum(first_word, len(word_pos) - 1)] - starts, lengths)
-    head = np.minimum(head, lengths)
-    end = np.where(has_words, word_pos[np.clip(last_word, 0, None)] - starts + 1, head)
+    padded = np.append(word_pos, 0)  # safe to index with len(word_pos) (rows without words)
+    head = np.where(has_words, padded[first_word] - starts, lengths)
+    end = np.where(has_words, padded[np.clip(last_word, 0, None)] - starts + 1, head)
     tail = lengths - end
     budget = np.clip(max_length - head - tail, 0, None)
     # The last word start at or before the budget, per row: keeping everything before it keeps
@@ -500,6 +500,8 @@ def start_words(config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile
     return WordsSession(config, tok, resolve_labels(config, files))
 
 
-def encode_words(tok: LoadedTokenizer, table: pa.RecordBatch, config: BuildConfig) -> tuple[EncodedBatch, dict[str, int]]:
+def encode_words(
+    tok: LoadedTokenizer, table: pa.RecordBatch, config: BuildConfig
+) -> tuple[EncodedBatch, dict[str, int]]:
     """Encode one batch on its own (label names from the config, or integer tags)."""
     return WordsSession(config, tok, resolve_labels(config, None)).encode(table)

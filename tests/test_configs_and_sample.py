@@ -15,7 +15,9 @@ from sftmask.cli import app
 from sftmask.config import read_config_file
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = sorted(p for p in (REPO / "configs").rglob("*") if p.suffix in {".yaml", ".yml", ".toml"} and "templates" not in p.parts)
+CONFIGS = sorted(
+    p for p in (REPO / "configs").rglob("*") if p.suffix in {".yaml", ".yml", ".toml"} and "templates" not in p.parts
+)
 
 
 def test_there_are_configs() -> None:
@@ -52,7 +54,17 @@ def test_sample_tokenizer_round_trips_the_sample_responses(tmp_path: Path, monke
     monkeypatch.chdir(REPO)
     out = tmp_path / "o"
     result = CliRunner().invoke(
-        app, ["build", "sample_data/instructions.jsonl", "-t", "sample_data/tokenizer", "-o", str(out), "--keep-columns", "id"]
+        app,
+        [
+            "build",
+            "sample_data/instructions.jsonl",
+            "-t",
+            "sample_data/tokenizer",
+            "-o",
+            str(out),
+            "--keep-columns",
+            "id",
+        ],
     )
     assert result.exit_code == 0, result.output
     tok = AutoTokenizer.from_pretrained("sample_data/tokenizer")
