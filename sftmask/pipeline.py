@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from sftmask import __version__
@@ -168,14 +169,16 @@ def _assembly_rejects(
         "no-trainable-tokens": "no token left to train on (empty response, or truncated away)",
     }
     out = []
+    json_fields = set(DATA_KINDS[config.resolved_data_kind].object_fields(config))
     for row, reason in sorted(assembled.reject_reasons.items()):
         stats.rejected[reason] += 1
         record = {
             name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
         }
-        out.append(
-            Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, messages.get(reason, reason), record)
-        )
+        for name in json_fields & record.keys():  # the reader passed these on as JSON text
+            record[name] = orjson.loads(record[name])
+        message = encoded.invalid[row][1] if row in encoded.invalid else messages.get(reason, reason)
+        out.append(Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record))
     return out
 
 

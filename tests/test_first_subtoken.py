@@ -190,34 +190,26 @@ def test_bad_records_are_invalid_rows_with_reasons(qwen: LoadedTokenizer) -> Non
     assert invalid[9][1].startswith("tag 9 is out of range: there are 9 label names")
 
 
-@pytest.mark.parametrize("name", ["wordpiece", "mistral", "qwen"])
-def test_truncation_keeps_whole_words_and_special_tokens(name: str, request: pytest.FixtureRequest) -> None:
+TRUNCATED = {
+    # max_length 4: "Peter" alone (4 WordPiece tokens) does not fit between [CLS] and [SEP]: cut inside.
+    ("wordpiece", 4): "[CLS] p=B-PER ##e [SEP]",
+    ("wordpiece", 9): "[CLS] p=B-PER ##e ##t ##er [SEP]",  # "Blackburn" (8 tokens) does not fit
+    ("mistral", 4): "<s> ▁Peter=B-PER ▁Black=I-PER burn",
+    ("mistral", 6): "<s> ▁Peter=B-PER ▁Black=I-PER burn ▁visited=O",  # not "▁Z" without "ür ich"
+    ("qwen", 4): "ĠPeter=B-PER ĠBlackburn=I-PER Ġvisited=O ĠZÃ¼rich=B-LOC",
+}
+
+
+@pytest.mark.parametrize(("name", "max_length"), list(TRUNCATED))
+def test_truncation_keeps_whole_words_and_special_tokens(
+    name: str, max_length: int, request: pytest.FixtureRequest
+) -> None:
     tok = request.getfixturevalue(name)
     words = ["Peter", "Blackburn", "visited", "Zürich", "yesterday"]
     tags = ["B-PER", "I-PER", "O", "B-LOC", "O"]
-    (full,), _, _ = label_words(tok, [(words, tags)], label_names=CONLL)
-    ref = tok.hf(words, is_split_into_words=True) if name != "qwen" else None
-    for max_length in range(1, len(full[0]) + 2):
-        rows, _, session = label_words(tok, [(words, tags)], label_names=CONLL, max_length=max_length)
-        if not rows:  # nothing left to train: only possible when the specials fill the row
-            assert max_length <= 2
-            continue
-        ids, labels = rows[0]
-        assert len(ids) <= max_length
-        assert session.truncated_rows == (len(full[0]) > max_length)
-        if name == "wordpiece" and max_length >= 3:
-            assert ids[0] == tok.hf.cls_token_id and ids[-1] == tok.hf.sep_token_id
-        if name == "mistral":
-            assert ids[0] == tok.hf.bos_token_id
-        kept = [x for x in labels if x != -100]
-        assert kept == [x for x in full[1] if x != -100][: len(kept)]
-        if ref is not None and len(kept) >= 1 and len(full[0]) > max_length:
-            # cut at a word boundary: the kept tokens hold every sub-token of the kept words
-            word_ids = [w for w in ref.word_ids() if w is not None]
-            assert (
-                word_ids.count(len(kept) - 1) == sum(1 for w in ref.word_ids()[: len(ids)] if w == len(kept) - 1)
-                or len(kept) == 1
-            )
+    rows, _, session = label_words(tok, [(words, tags)], label_names=CONLL, max_length=max_length)
+    assert [shown(tok, *row) for row in rows] == [TRUNCATED[name, max_length]]
+    assert session.truncated_rows == 1
 
 
 # --- the transformers recipe, reproduced ---------------------------------------------------------
@@ -485,17 +477,15 @@ def test_cli_skip_writes_rejects_and_counts(tmp_path: Path, wordpiece_path: Path
     summary = json.loads(result.stdout)
     assert summary["rows_written"] == 1 and summary["rejected"] == 4
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    # the reader's rejects (a missing field) come first, then the encoder's, in line order
     assert [(r["line"], r["reason"]) for r in rejects] == [
         (5, "missing-field"),
         (2, "empty-words"),
         (3, "unknown-tag"),
         (4, "length-mismatch"),
-    ] or sorted((r["line"], r["reason"]) for r in rejects) == [
-        (2, "empty-words"),
-        (3, "unknown-tag"),
-        (4, "length-mismatch"),
-        (5, "missing-field"),
     ]
+    assert rejects[2]["record"] == {"tokens": ["x"], "ner_tags": ["B-FOO"]}
+    assert rejects[2]["message"] == "unknown tag 'B-FOO'; label names are O, B-LOC, I-LOC"
 
 
 def test_cli_string_tags_without_names_get_sorted_ids_and_a_warning(
@@ -522,8 +512,7 @@ def test_cli_stdin_with_string_tags_needs_label_names(tmp_path: Path, wordpiece_
     args = ["build", "-", "-t", str(wordpiece_path), "-o", str(tmp_path / "o"), "--strategy", "first-subtoken"]
     result = runner.invoke(app, [*args, "--data-kind", "words"], input=line)
     assert result.exit_code == 3
-    assert "<stdin>" in result.output or "-:1:" in result.output
-    assert "need --label-names" in result.output
+    assert "Error: -:1: field 'ner_tags' holds string tags; reading stdin they need --label-names" in result.output
     ok = runner.invoke(app, [*args, "--label-names", "O,B-LOC", "-o", str(tmp_path / "o2")], input=line)
     assert ok.exit_code == 0, ok.output
 
@@ -562,3 +551,33 @@ def test_check_word_ids_fails_clearly_at_start_up() -> None:
 
     with pytest.raises(TokenizerError, match="cannot encode pre-split words with word_ids"):
         check_word_ids(NoWords(), "slow")  # type: ignore[arg-type]
+
+
+def test_cli_prompt_response_trains_word_starts_of_the_response(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoTokenizer
+
+    monkeypatch.chdir(REPO)
+    base = ["build", "sample_data/instructions.jsonl", "-t", "sample_data/tokenizer", "--keep-columns", "id"]
+    first = runner.invoke(app, [*base, "-o", str(tmp_path / "first"), "--strategy", "first-subtoken"])
+    plain = runner.invoke(app, [*base, "-o", str(tmp_path / "plain")])
+    assert first.exit_code == 0 and plain.exit_code == 0, first.output + plain.output
+    manifest = json.loads((tmp_path / "first" / "manifest.json").read_text())
+    assert manifest["data_kind"] == "prompt-response" and "label2id" not in manifest
+    tok = AutoTokenizer.from_pretrained("sample_data/tokenizer")
+    records = {r["id"]: r for r in map(json.loads, (REPO / "sample_data/instructions.jsonl").read_text().splitlines())}
+    rows = pq.read_table(next((tmp_path / "first").glob("*.parquet"))).to_pylist()
+    plain_rows = pq.read_table(next((tmp_path / "plain").glob("*.parquet"))).to_pylist()
+    assert len(rows) == len(plain_rows) == 300
+    fewer = 0
+    for row, ref in zip(rows, plain_rows, strict=True):
+        assert row["input_ids"] == ref["input_ids"]
+        p_len = next(i for i, x in enumerate(ref["labels"]) if x != -100)
+        assert all(x == -100 for x in row["labels"][:p_len])
+        word_ids = tok(records[row["id"]]["response"], add_special_tokens=False).word_ids()
+        starts = [w is not None and (i == 0 or word_ids[i - 1] != w) for i, w in enumerate(word_ids)]
+        assert [x != -100 for x in row["labels"][p_len:-1]] == starts, row["id"]
+        assert row["labels"][-1] == tok.convert_tokens_to_ids(tok.eos_token)
+        fewer += sum(starts) < len(starts)
+    assert fewer > 100  # the sample tokenizer splits many words into several tokens
