@@ -80,13 +80,43 @@ def build(
     strategy: Annotated[
         str | None,
         typer.Option(
-            help="Masking strategy: response-only, all, assistant-only or last-turn (chat). (default: response-only)",
+            help="Masking strategy: response-only, all, first-subtoken; for chat data assistant-only, last-turn. (default: response-only)",
             show_default=False,
         ),
     ] = None,
     data_kind: Annotated[
         str | None,
-        typer.Option(help="prompt-response or chat. (default: the strategy's first kind)", show_default=False),
+        typer.Option(
+            help="Kind of record: prompt-response, chat, or words (word-labelled NER/POS data). "
+            "(default: the strategy's first; words when a words option is given)",
+            show_default=False,
+        ),
+    ] = None,
+    tokens_field: Annotated[
+        str | None,
+        typer.Option(help="Words data: field with the list of words. (default: tokens)", show_default=False),
+    ] = None,
+    tags_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Words data: field with the parallel list of tags (ints or strings). (default: ner_tags)",
+            show_default=False,
+        ),
+    ] = None,
+    label_names: Annotated[
+        str | None,
+        typer.Option(
+            help="Words data: label names in id order: a file with one per line, or B-PER,I-PER,...",
+            show_default=False,
+        ),
+    ] = None,
+    label_all_subtokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--label-all-subtokens",
+            help="Words data: label continuation sub-tokens too (B-X becomes I-X).",
+            show_default=False,
+        ),
     ] = None,
     messages_field: Annotated[
         str | None,
@@ -211,6 +241,10 @@ def build(
         "tools_field": tools_field,
         "chat_template": chat_template,
         "template": template,
+        "tokens_field": tokens_field,
+        "tags_field": tags_field,
+        "label_names": label_names,
+        "label_all_subtokens": label_all_subtokens,
         "max_length": max_length,
         "truncation": truncation,
         "add_eos": add_eos,
@@ -360,6 +394,37 @@ def inspect_command(
         typer.Option("--add-eos/--no-add-eos", help=f"{_BUILD_ONLY}: append and train EOS.", show_default=False),
     ] = None,
     on_error: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: fail or skip.", show_default=False)] = None,
+    data_kind: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt-response, chat or words.", show_default=False)
+    ] = None,
+    template: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt template name or file, or chat.", show_default=False)
+    ] = None,
+    chat_template: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: Jinja chat template file.", show_default=False)
+    ] = None,
+    messages_field: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: chat data: field with the messages.", show_default=False)
+    ] = None,
+    messages_format: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: chat data: openai or sharegpt.", show_default=False)
+    ] = None,
+    tokens_field: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: words data: field with the words.", show_default=False)
+    ] = None,
+    tags_field: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: words data: field with the tags.", show_default=False)
+    ] = None,
+    label_names: Annotated[
+        str | None,
+        typer.Option(help=f"{_BUILD_ONLY}: words data: label names (file or comma list).", show_default=False),
+    ] = None,
+    label_all_subtokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--label-all-subtokens", help=f"{_BUILD_ONLY}: words data: label continuations.", show_default=False
+        ),
+    ] = None,
     trust_remote_code: Annotated[
         bool | None,
         typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.", show_default=False),
@@ -387,6 +452,15 @@ def inspect_command(
         "truncation": truncation,
         "add_eos": add_eos,
         "on_error": on_error,
+        "data_kind": data_kind,
+        "template": template,
+        "chat_template": chat_template,
+        "messages_field": messages_field,
+        "messages_format": messages_format,
+        "tokens_field": tokens_field,
+        "tags_field": tags_field,
+        "label_names": label_names,
+        "label_all_subtokens": label_all_subtokens,
     }
     try:
         if len(sources) == 1 and Path(sources[0]).is_dir():

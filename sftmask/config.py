@@ -66,7 +66,9 @@ class BuildConfig(BaseModel):
     tokenizer already uses every core; more processes help when many cores leave one Python
     process as the bottleneck. Output is byte-identical for every value."""
     data_kind: str | None = None
-    """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first."""
+    """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first,
+    or `words` when a words option (`tokens_field`, `tags_field`, `label_names`,
+    `label_all_subtokens`) is given with a strategy that applies to words."""
     messages_field: str | None = None
     """Chat data: field holding the conversation (default `messages`, `conversations` for sharegpt)."""
     messages_format: MessagesFormat = "openai"
@@ -82,6 +84,23 @@ class BuildConfig(BaseModel):
     template: str | None = None
     """Prompt/response data: a prompt template (name in configs/templates/ or a YAML file), or
     `chat` to render prompt and response as a user/assistant exchange with the chat template."""
+    tokens_field: str | None = None
+    """Words data: record field holding the list of words (default `tokens`)."""
+    tags_field: str | None = None
+    """Words data: record field holding the parallel list of tags, ints or strings (default `ner_tags`)."""
+    label_names: str | list[str] | None = None
+    """Words data: label names in id order: a file with one name per line, `B-PER,I-PER,...`, or a
+    list. Without it, integer tags are ids as they are and string tags get ids in sorted order."""
+    label_all_subtokens: bool | None = None
+    """Words data: label continuation sub-tokens too (`B-X` becomes `I-X` when the names are BIO)."""
+
+    @property
+    def words_options_given(self) -> bool:
+        """Whether any option that only word-labelled data uses was given."""
+        return any(
+            value is not None
+            for value in (self.tokens_field, self.tags_field, self.label_names, self.label_all_subtokens)
+        )
 
     @property
     def resolved_messages_field(self) -> str:
@@ -95,8 +114,22 @@ class BuildConfig(BaseModel):
 
     @property
     def resolved_data_kind(self) -> str:
-        """`data_kind`, or the first kind the strategy applies to."""
-        return self.data_kind or STRATEGIES[self.strategy].data_kinds[0]
+        """`data_kind`; else `words` when words options are given and the strategy applies to words
+        data; else the first kind the strategy applies to."""
+        if self.data_kind is not None:
+            return self.data_kind
+        kinds = STRATEGIES[self.strategy].data_kinds
+        if self.words_options_given and "words" in kinds:
+            return "words"
+        return kinds[0]
+
+    @property
+    def resolved_tokens_field(self) -> str:
+        return self.tokens_field or "tokens"
+
+    @property
+    def resolved_tags_field(self) -> str:
+        return self.tags_field or "ner_tags"
 
     @model_validator(mode="after")
     def _strategy_fits_data(self) -> BuildConfig:
@@ -121,6 +154,16 @@ class BuildConfig(BaseModel):
                     raise ValueError(str(exc)) from exc
         if self.chat_template is not None and not Path(self.chat_template).is_file():
             raise ValueError(f"chat template file not found: {self.chat_template}")
+        if self.words_options_given and self.resolved_data_kind != "words":
+            given = [
+                name.replace("_", "-")
+                for name in ("tokens_field", "tags_field", "label_names", "label_all_subtokens")
+                if getattr(self, name) is not None
+            ]
+            raise ValueError(
+                f"{', '.join(given)} only apply to word-labelled data (--data-kind words), which strategy "
+                f"{self.strategy!r} does not read; use --strategy first-subtoken"
+            )
         return self
 
     @field_validator("strategy")

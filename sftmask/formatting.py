@@ -6,9 +6,10 @@ Each kind names the fields the reader must deliver and encodes a batch of record
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import orjson
@@ -16,14 +17,44 @@ import pyarrow as pa
 
 from sftmask.chat import ChatRenderer, MessageFormat, encode_conversations, load_renderer, parse_messages
 from sftmask.errors import RecordRejected
-from sftmask.masking import EncodedBatch, first_true
+from sftmask.masking import STRATEGIES, EncodedBatch, first_true
 from sftmask.templates import load_template, render_records
 from sftmask.tokenization import LoadedTokenizer, count_boundary_merges, segment
+from sftmask.words import encode_words, start_words
 
 if TYPE_CHECKING:
     from sftmask.config import BuildConfig
+    from sftmask.readers import InputFile
 
 Encoder = Callable[[LoadedTokenizer, pa.RecordBatch, "BuildConfig"], tuple[EncodedBatch, dict[str, int]]]
+
+
+class EncodingSession(Protocol):
+    """A data kind's encoder for one build: prepared once, then called per batch."""
+
+    def encode(self, table: pa.RecordBatch) -> tuple[EncodedBatch, dict[str, int]]:
+        """Encode one batch; also return counts (`boundary_merges`, `truncated`) for the stats."""
+        ...
+
+    def manifest(self) -> dict[str, Any]:
+        """Extra top-level manifest entries, once the build is done."""
+        ...
+
+
+Starter = Callable[["BuildConfig", LoadedTokenizer, "list[InputFile]"], EncodingSession]
+
+
+@dataclass(frozen=True)
+class _StatelessSession:
+    kind_encode: Encoder
+    config: BuildConfig
+    tok: LoadedTokenizer
+
+    def encode(self, table: pa.RecordBatch) -> tuple[EncodedBatch, dict[str, int]]:
+        return self.kind_encode(self.tok, table, self.config)
+
+    def manifest(self) -> dict[str, Any]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -41,6 +72,16 @@ class DataKind:
     """Fields that may be absent (null then), passed on as JSON text."""
     field_hints: Callable[[BuildConfig], dict[str, str] | None] = field(default=lambda c: None)
     """Per text field, how to fix a record that lacks it (None: the reader's default hints)."""
+    start: Starter | None = None
+    """Optional: prepare an `EncodingSession` once per build (state, start-up checks, manifest)."""
+    appends_eos: bool = True
+    """Whether `--add-eos` applies (and so whether the tokenizer needs an EOS token)."""
+
+    def open(self, config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
+        """The session that encodes this build's batches."""
+        if self.start is not None:
+            return self.start(config, tok, files)
+        return _StatelessSession(self.encode, config, tok)
 
 
 def encode_prompt_response(
@@ -69,9 +110,10 @@ def encode_prompt_response(
     else:
         prompts = table.column(config.prompt_field).to_pylist()
         responses = table.column(config.response_field).to_pylist()
-    encoded = segment(tok, prompts, responses, add_eos=config.add_eos)
+    word_starts = STRATEGIES[config.strategy].needs_word_starts
+    encoded = segment(tok, prompts, responses, add_eos=config.add_eos, word_starts=word_starts)
     if invalid:
-        encoded = EncodedBatch(encoded.ids, encoded.prompt_len, encoded.prompt_head, encoded.response_mask, invalid)
+        encoded = dataclasses.replace(encoded, invalid=invalid)
     return encoded, {"boundary_merges": count_boundary_merges(tok, prompts, responses)}
 
 
@@ -181,5 +223,13 @@ DATA_KINDS: dict[str, DataKind] = {
         field_hints=lambda c: {
             c.resolved_messages_field: "; pass --messages-field NAME (ShareGPT data: --messages-format sharegpt)"
         },
+    ),
+    "words": DataKind(
+        "records with a list of words and a parallel list of tags (NER, POS, chunking)",
+        text_fields=lambda c: [],
+        object_fields=lambda c: [c.resolved_tokens_field, c.resolved_tags_field],
+        encode=encode_words,
+        start=start_words,
+        appends_eos=False,
     ),
 }

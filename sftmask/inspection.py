@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from sftmask.config import BuildConfig
+from sftmask.formatting import EncodingSession
 from sftmask.masking import IGNORE_INDEX
 from sftmask.outputs import BuiltOutput, read_rows
-from sftmask.pipeline import label_batch, make_reader
+from sftmask.pipeline import label_batch, make_reader, open_session
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, resolve_inputs
 from sftmask.tokenization import LoadedTokenizer
 
@@ -162,6 +163,7 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
     """
     files = resolve_inputs(config.inputs, config.input_format)
     names = [f.name for f in files]
+    session = open_session(config, tok, files)
     reader = make_reader(config, files, batch_size=min(config.batch_size, max(start + count, 16)))
     views: list[RowView] = []
     seen = 0
@@ -172,7 +174,7 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
         if first >= table.num_rows:
             continue
         window = table.slice(first, count - len(views))
-        views.extend(_window_views(window, config, tok, names, seen - table.num_rows + first))
+        views.extend(_window_views(window, config, tok, session, names, seen - table.num_rows + first))
         if len(views) >= count:
             break
     return views
@@ -189,9 +191,14 @@ def _close_after(batches: Iterator[ReadBatch]) -> Iterator[ReadBatch]:
 
 
 def _window_views(
-    window: Any, config: BuildConfig, tok: LoadedTokenizer, names: list[str], first_index: int
+    window: Any,
+    config: BuildConfig,
+    tok: LoadedTokenizer,
+    session: EncodingSession,
+    names: list[str],
+    first_index: int,
 ) -> list[RowView]:
-    labelled = label_batch(window, config, tok, names)
+    labelled = label_batch(window, config, session, names)
     assembled, encoded = labelled.assembled, labelled.encoded
     files = window.column(FILE_COLUMN).to_pylist()
     lines = window.column(LINE_COLUMN).to_pylist()

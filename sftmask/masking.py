@@ -33,6 +33,10 @@ class EncodedBatch:
     on assistant turns); strategies decide what of that is trained. ``invalid`` holds rows that
     could not be encoded (row -> (reason, message)); their rows are empty. For chat data,
     ``last_turn_mask`` is True on the final assistant turn's tokens.
+
+    Optional, set only by encoders of strategies that need them: ``word_start`` is True on
+    tokens that start a word (flat, aligned with ``ids.values``); ``tag_labels`` holds ready
+    labels of word-labelled data (a tag id on labelled tokens, -100 elsewhere).
     """
 
     ids: Ragged
@@ -41,6 +45,8 @@ class EncodedBatch:
     response_mask: BoolArray
     invalid: dict[int, tuple[str, str]] = field(default_factory=dict)
     last_turn_mask: BoolArray | None = None
+    word_start: BoolArray | None = None
+    tag_labels: TokenArray | None = None
 
 
 LabelBuilder = Callable[[EncodedBatch], TokenArray]
@@ -53,6 +59,8 @@ class Strategy:
     build_labels: LabelBuilder
     description: str
     data_kinds: tuple[str, ...] = ("prompt-response",)
+    needs_word_starts: bool = False
+    """Encoders must fill `EncodedBatch.word_start` (costs offsets in the tokenizer call)."""
 
 
 def response_only(batch: EncodedBatch) -> TokenArray:
@@ -72,6 +80,21 @@ def last_turn(batch: EncodedBatch) -> TokenArray:
     return np.where(batch.last_turn_mask, batch.ids.values, IGNORE_INDEX).astype(np.int32)
 
 
+def first_subtoken(batch: EncodedBatch) -> TokenArray:
+    """Only the first sub-token of each word is trained.
+
+    Word-labelled data (``tag_labels`` set): the word's tag id on its first sub-token, -100 on
+    continuations and special tokens. Prompt/response data: prompt -100; response tokens that
+    start a word (``word_start``) and EOS keep their ids, continuation sub-tokens are -100.
+    """
+    if batch.tag_labels is not None:
+        return batch.tag_labels
+    if batch.word_start is None:
+        raise ValueError("first-subtoken needs EncodedBatch.word_start; the encoder did not set it")
+    trained = batch.response_mask & batch.word_start
+    return np.where(trained, batch.ids.values, IGNORE_INDEX).astype(np.int32)
+
+
 STRATEGIES: dict[str, Strategy] = {
     "response-only": Strategy(response_only, "prompt is -100; response and EOS are trained"),
     "all": Strategy(
@@ -84,6 +107,13 @@ STRATEGIES: dict[str, Strategy] = {
     ),
     "last-turn": Strategy(
         last_turn, "only the final assistant turn and its end-of-turn token are trained", data_kinds=("chat",)
+    ),
+    "first-subtoken": Strategy(
+        first_subtoken,
+        "only the first sub-token of each word is labelled: word tags for word-labelled data; "
+        "for prompt/response data the response's word-initial tokens and EOS",
+        data_kinds=("prompt-response", "words"),
+        needs_word_starts=True,
     ),
 }
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 from sftmask import __version__
 from sftmask.config import BuildConfig
 from sftmask.errors import InputDataError, TokenizerError
-from sftmask.formatting import DATA_KINDS
+from sftmask.formatting import DATA_KINDS, EncodingSession
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, RecordReader, Reject, resolve_inputs
@@ -87,6 +87,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
     files = resolve_inputs(config.inputs, config.input_format)
     output = OutputDir(config.output, overwrite=config.overwrite)
     tok = open_tokenizer(config)
+    session = open_session(config, tok, files)
     reader = make_reader(config, files)
     stats = BuildStats()
     file_names = [f.name for f in files]
@@ -97,7 +98,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         reject_writer = RejectWriter(output.tmp)
         writer = BackgroundWriter()
         try:
-            for rows in _process_all(prefetch(iter(reader)), config, tok, file_names):
+            for rows in _process_all(prefetch(iter(reader)), config, session, file_names):
                 stats.add(rows.stats)
                 writer.submit(_write_rows, rows, shard_writer, reject_writer)
                 if on_progress is not None:
@@ -110,7 +111,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         shards = shard_writer.close(_output_schema(config, reader))
-        manifest = _manifest(config, tok, stats, shards)
+        manifest = _manifest(config, tok, stats, shards, session.manifest())
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
@@ -123,11 +124,17 @@ def open_tokenizer(config: BuildConfig) -> LoadedTokenizer:
         TokenizerError: it cannot be loaded, or has no EOS while `add_eos` is on.
     """
     tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    if config.add_eos and tok.eos_id is None and not config.renders_chat:
+    kind = DATA_KINDS[config.resolved_data_kind]
+    if config.add_eos and kind.appends_eos and tok.eos_id is None and not config.renders_chat:
         raise TokenizerError(
             f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
         )
     return tok
+
+
+def open_session(config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
+    """The configured data kind's encoder for this build (label names, start-up checks)."""
+    return DATA_KINDS[config.resolved_data_kind].open(config, tok, files)
 
 
 def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | None = None) -> RecordReader:
@@ -155,7 +162,9 @@ class LabelledBatch:
     """Extra counts from the data kind's encoder (e.g. ``boundary_merges``)."""
 
 
-def label_batch(table: pa.RecordBatch, config: BuildConfig, tok: LoadedTokenizer, files: list[str]) -> LabelledBatch:
+def label_batch(
+    table: pa.RecordBatch, config: BuildConfig, session: EncodingSession, files: list[str]
+) -> LabelledBatch:
     """Encode a batch of records, build labels with the strategy and assemble rows (truncation).
 
     The stages `build` runs on every batch and `inspect` runs on a few records.
@@ -163,7 +172,7 @@ def label_batch(table: pa.RecordBatch, config: BuildConfig, tok: LoadedTokenizer
     Raises:
         InputDataError: a record cannot be encoded and `on_error` is ``fail``.
     """
-    encoded, extra = DATA_KINDS[config.resolved_data_kind].encode(tok, table, config)
+    encoded, extra = session.encode(table)
     if encoded.invalid and config.on_error == "fail":
         row = min(encoded.invalid)
         where = files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
@@ -190,12 +199,12 @@ def _write_rows(rows: _Rows, shard_writer: ShardWriter, reject_writer: RejectWri
 
 
 def _process_all(
-    batches: Iterator[ReadBatch], config: BuildConfig, tok: LoadedTokenizer, files: list[str]
+    batches: Iterator[ReadBatch], config: BuildConfig, session: EncodingSession, files: list[str]
 ) -> Iterator[_Rows]:
     """Process batches here, or in `config.num_proc` worker processes (same rows, same order)."""
     if config.num_proc <= 1:
         for batch in batches:
-            yield _process(batch, config, tok, files)
+            yield _process(batch, config, session, files)
         return
     threads = max(1, (os.cpu_count() or 1) // config.num_proc)
     yield from ordered_map(
@@ -203,7 +212,7 @@ def _process_all(
         batches,
         workers=config.num_proc,
         initializer=_worker_init,
-        initargs=(config.model_dump(), files, tok),
+        initargs=(config.model_dump(), files, session),
         threads_per_worker=threads,
     )
 
@@ -211,16 +220,17 @@ def _process_all(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(config: dict[str, Any], files: list[str], tok: LoadedTokenizer) -> None:
-    # The tokenizer arrives pickled (about a second) instead of loaded again (several seconds).
-    _WORKER.update(config=BuildConfig(**config), files=files, tok=tok)
+def _worker_init(config: dict[str, Any], files: list[str], session: EncodingSession) -> None:
+    # The session (with its tokenizer) arrives pickled (about a second) instead of being
+    # prepared again (several seconds).
+    _WORKER.update(config=BuildConfig(**config), files=files, session=session)
 
 
 def _worker_process(batch: ReadBatch) -> _Rows:
-    return _process(batch, _WORKER["config"], _WORKER["tok"], _WORKER["files"])
+    return _process(batch, _WORKER["config"], _WORKER["session"], _WORKER["files"])
 
 
-def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, files: list[str]) -> _Rows:
+def _process(batch: ReadBatch, config: BuildConfig, session: EncodingSession, files: list[str]) -> _Rows:
     """Tokenize, label and assemble one batch; its rows, rejects and counts."""
     stats = BuildStats()
     table = batch.table
@@ -229,13 +239,13 @@ def _process(batch: ReadBatch, config: BuildConfig, tok: LoadedTokenizer, files:
         stats.rejected[reject.reason] += 1
     if table.num_rows == 0:
         return _Rows(pa.table({}), rejects, stats, batch.bytes_read)
-    labelled = label_batch(table, config, tok, files)
-    encoded, assembled = labelled.encoded, labelled.assembled
-    stats.boundary_merges += labelled.extra.get("boundary_merges", 0)
+    labelled = label_batch(table, config, session, files)
+    encoded, assembled, extra = labelled.encoded, labelled.assembled, labelled.extra
+    stats.boundary_merges += extra.get("boundary_merges", 0)
     stats.rows_written += len(assembled.input_ids)
     stats.tokens += len(assembled.input_ids.values)
     stats.trained_tokens += assembled.trained_tokens
-    stats.truncated += assembled.truncated
+    stats.truncated += assembled.truncated + extra.get("truncated", 0)
     rejects.extend(_assembly_rejects(assembled, encoded, table, config, files, stats))
     return _Rows(_output_table(assembled, table, config), rejects, stats, batch.bytes_read)
 
@@ -295,14 +305,20 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
         pa.field("labels", token_list),
     ]
     fields += [
-        pa.field(name, pa.large_string() if name in reader.text_fields else pa.null()) for name in config.keep_columns
+        pa.field(name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else pa.null())
+        for name in config.keep_columns
     ]
     return pa.schema(fields)
 
 
 def _manifest(
-    config: BuildConfig, tok: LoadedTokenizer, stats: BuildStats, shards: list[dict[str, Any]]
+    config: BuildConfig,
+    tok: LoadedTokenizer,
+    stats: BuildStats,
+    shards: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The manifest; `extra` holds the data kind's own entries (e.g. `label2id`, `id2label`)."""
     return {
         "sftmask_version": __version__,
         "config": config.model_dump(mode="json"),
@@ -312,4 +328,5 @@ def _manifest(
         "labels": {"ignore_index": -100, "shifted": False},
         "counts": stats.to_json(),
         "shards": shards,
+        **(extra or {}),
     }

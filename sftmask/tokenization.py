@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from sftmask.errors import TokenizerError
-from sftmask.masking import EncodedBatch, response_mask_from_lengths
+from sftmask.masking import BoolArray, EncodedBatch, response_mask_from_lengths
 from sftmask.ragged import IntArray, Ragged, segment_index
 
 log = logging.getLogger(__name__)
@@ -267,25 +267,110 @@ def encode_responses(
     tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool
 ) -> Ragged:
     """Encode responses as they continue their prompts, then append EOS when asked."""
-    encoded = encode_ids(tok.continuation, responses, add_special_tokens=False)
+    return encode_responses_with_word_starts(tok, prompts, responses, add_eos=add_eos, word_starts=False)[0]
+
+
+def encode_responses_with_word_starts(
+    tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool, word_starts: bool
+) -> tuple[Ragged, BoolArray | None]:
+    """`encode_responses`, plus (when `word_starts`) a flat mask of tokens that start a word.
+
+    Words are the tokenizer's own pre-tokenization units (``Encoding.word_ids``), except for
+    SentencePiece-style tokenizers that do not split text before the model (Metaspace with
+    ``split=false``): there a word starts at a token beginning with the ``▁`` marker. EOS
+    counts as a word start.
+    """
+    starts_of = _word_start_rule(tok) if word_starts else None
+    encoded, starts = _encode_rows(tok.continuation, responses, starts_of)
     after = tok.segment_prefix_texts
-    starts = [i for i, p in enumerate(prompts) if not p or (after and p.endswith(after))]
-    if starts:
+    fresh_rows = [i for i, p in enumerate(prompts) if not p or (after and p.endswith(after))]
+    if fresh_rows:
         # With no prompt the response starts the text: encode it as the start of a text
         # (dummy prefix and all), without special tokens, which the prompt part holds. So does a
         # response after a special token when the tokenizer prefixes every segment.
-        fresh = encode_ids(tok.full, [responses[i] for i in starts], add_special_tokens=False)
-        encoded = replace_rows(encoded, np.array(starts, dtype=np.int64), fresh)
+        fresh, fresh_starts = _encode_rows(tok.full, [responses[i] for i in fresh_rows], starts_of)
+        encoded, starts = _replace_rows(encoded, starts, np.array(fresh_rows, dtype=np.int64), fresh, fresh_starts)
     if after:
-        encoded = _prefix_later_segments(tok, encoded, responses, set(starts))
+        encoded, starts = _prefix_later_segments(tok, encoded, starts, responses, set(fresh_rows), starts_of)
     if not add_eos:
-        return encoded
+        return encoded, starts
     assert tok.eos_id is not None
     values = np.insert(encoded.values, encoded.offsets[1:], np.int32(tok.eos_id))
-    return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64))
+    if starts is not None:
+        starts = np.insert(starts, encoded.offsets[1:], True)
+    return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64)), starts
 
 
-def _prefix_later_segments(tok: LoadedTokenizer, encoded: Ragged, responses: Sequence[str], done: set[int]) -> Ragged:
+WordStartRule = Callable[[Ragged, list[Any]], BoolArray]
+"""Turns a batch's ids and its `Encoding`s into a flat word-start mask."""
+
+
+def _encode_rows(
+    tokenizer: Tokenizer, texts: Sequence[str], starts_of: WordStartRule | None
+) -> tuple[Ragged, BoolArray | None]:
+    if starts_of is None:
+        return encode_ids(tokenizer, texts, add_special_tokens=False), None
+    if not texts:
+        return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)), np.zeros(0, dtype=np.bool_)
+    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    ids = Ragged.from_lists([enc.ids for enc in encodings])
+    return ids, starts_of(ids, encodings)
+
+
+def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
+    marker = _unsplit_metaspace(tok.continuation)
+    if marker is None:
+        return lambda ids, encodings: first_of_word(ids, flat_word_ids(encodings))
+    vocab = tok.continuation.get_vocab(with_added_tokens=True)
+    starts_word = np.zeros(max(vocab.values(), default=0) + 1, dtype=np.bool_)
+    for token, token_id in vocab.items():
+        starts_word[token_id] = token.startswith(marker)
+
+    def rule(ids: Ragged, encodings: list[Any]) -> BoolArray:
+        mask: BoolArray = starts_word[ids.values]
+        mask[ids.offsets[:-1][ids.lengths > 0]] = True
+        return mask
+
+    return rule
+
+
+def _unsplit_metaspace(tokenizer: Tokenizer) -> str | None:
+    """The word marker of a Metaspace pre-tokenizer that does not split (whole text = one word)."""
+    spec = _component_spec(tokenizer.pre_tokenizer)
+    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
+    for part in parts:
+        if isinstance(part, dict) and part.get("type") == "Metaspace" and part.get("split") is False:
+            return str(part.get("replacement", "\u2581"))
+    return None
+
+
+def flat_word_ids(encodings: list[Any]) -> IntArray:
+    """The batch's ``Encoding.word_ids`` as one flat array, -1 where None (special tokens)."""
+    import pyarrow as pa
+
+    words = pa.array([enc.word_ids for enc in encodings], type=pa.list_(pa.int64()))
+    flat: IntArray = words.flatten().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return flat
+
+
+def first_of_word(ids: Ragged, word_ids: IntArray) -> BoolArray:
+    """True on tokens whose word id differs from the previous token's (the recipe's rule)."""
+    previous = np.empty_like(word_ids)
+    if len(word_ids):
+        previous[1:] = word_ids[:-1]
+        previous[ids.offsets[:-1][ids.lengths > 0]] = -1
+    first: BoolArray = (word_ids >= 0) & (word_ids != previous)
+    return first
+
+
+def _prefix_later_segments(
+    tok: LoadedTokenizer,
+    encoded: Ragged,
+    starts: BoolArray | None,
+    responses: Sequence[str],
+    done: set[int],
+    starts_of: WordStartRule | None,
+) -> tuple[Ragged, BoolArray | None]:
     """For tokenizers that prefix every segment: a response holding a special token has its
     later segments prefixed, as in a joint encoding; only its first segment continues the prompt."""
     pattern = re.compile("|".join(map(re.escape, sorted(tok.segment_prefix_texts, key=len, reverse=True))))
@@ -297,20 +382,33 @@ def _prefix_later_segments(tok: LoadedTokenizer, encoded: Ragged, responses: Seq
             heads.append(response[: match.start()])
             tails.append(response[match.start() :])
     if not rows:
-        return encoded
-    head_ids = encode_ids(tok.continuation, heads, add_special_tokens=False)
-    tail_ids = encode_ids(tok.full, tails, add_special_tokens=False)
-    return replace_rows(encoded, np.array(rows, dtype=np.int64), concat_rows(head_ids, tail_ids))
+        return encoded, starts
+    head_ids, head_starts = _encode_rows(tok.continuation, heads, starts_of)
+    tail_ids, tail_starts = _encode_rows(tok.full, tails, starts_of)
+    joined = concat_rows(head_ids, tail_ids)
+    joined_starts = None
+    if head_starts is not None and tail_starts is not None:
+        order, _ = segment_index(
+            np.stack([head_ids.offsets[:-1], len(head_ids.values) + tail_ids.offsets[:-1]], axis=1).ravel(),
+            np.stack([head_ids.lengths, tail_ids.lengths], axis=1).ravel(),
+        )
+        joined_starts = np.concatenate([head_starts, tail_starts])[order]
+    return _replace_rows(encoded, starts, np.array(rows, dtype=np.int64), joined, joined_starts)
 
 
-def replace_rows(base: Ragged, rows: IntArray, replacement: Ragged) -> Ragged:
-    """`base` with `base.row(rows[k])` replaced by `replacement.row(k)`, without a Python loop."""
-    starts = base.offsets[:-1].copy()
-    lengths = base.lengths
-    starts[rows] = len(base.values) + replacement.offsets[:-1]
-    lengths[rows] = replacement.lengths
-    index, offsets = segment_index(starts, lengths)
-    return Ragged(np.concatenate([base.values, replacement.values])[index], offsets)
+def _replace_rows(
+    base: Ragged, base_starts: BoolArray | None, rows: IntArray, new: Ragged, new_starts: BoolArray | None
+) -> tuple[Ragged, BoolArray | None]:
+    """`replace_rows`, carrying an optional per-token mask along."""
+    seg_starts = base.offsets[:-1].copy()
+    lengths = base.lengths.copy()
+    seg_starts[rows] = len(base.values) + new.offsets[:-1]
+    lengths[rows] = new.lengths
+    index, offsets = segment_index(seg_starts, lengths)
+    replaced = Ragged(np.concatenate([base.values, new.values])[index], offsets)
+    if base_starts is None or new_starts is None:
+        return replaced, None
+    return replaced, np.concatenate([base_starts, new_starts])[index]
 
 
 def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
@@ -348,17 +446,35 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     return int((~same_len).sum() + differ.sum())
 
 
-def segment(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool) -> EncodedBatch:
-    """Tokenize a batch of prompt/response pairs: prompt exactly as at inference, then the response."""
+def segment(
+    tok: LoadedTokenizer,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    *,
+    add_eos: bool,
+    word_starts: bool = False,
+) -> EncodedBatch:
+    """Tokenize a batch of prompt/response pairs: prompt exactly as at inference, then the response.
+
+    With `word_starts`, also mark the response tokens that start a word (False on the prompt).
+    """
     prompt_ids = encode_prompts(tok, prompts)
-    response_ids = encode_responses(tok, prompts, responses, add_eos=add_eos)
+    response_ids, starts = encode_responses_with_word_starts(
+        tok, prompts, responses, add_eos=add_eos, word_starts=word_starts
+    )
     ids = concat_rows(prompt_ids, response_ids)
     prompt_len = prompt_ids.lengths
+    response_mask = response_mask_from_lengths(ids, prompt_len)
+    word_start = None
+    if starts is not None:
+        word_start = np.zeros(len(ids.values), dtype=np.bool_)
+        word_start[response_mask] = starts
     return EncodedBatch(
         ids=ids,
         prompt_len=prompt_len,
         prompt_head=count_leading_specials(prompt_ids, tok.special_ids),
-        response_mask=response_mask_from_lengths(ids, prompt_len),
+        response_mask=response_mask,
+        word_start=word_start,
     )
 
 

@@ -19,7 +19,7 @@ def build_rows(
     add_eos: bool = True,
 ) -> tuple[list[tuple[list[int], list[int]]], Any]:
     """(input_ids, labels) per accepted row, and the assembled batch."""
-    seg = segment(tok, prompts, responses, add_eos=add_eos)
+    seg = segment(tok, prompts, responses, add_eos=add_eos, word_starts=STRATEGIES[strategy].needs_word_starts)
     labels = STRATEGIES[strategy].build_labels(seg)
     batch = assemble(seg, labels, max_length=max_length, truncation=truncation)
     rows = []
