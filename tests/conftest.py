@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 from collections.abc import Callable
@@ -19,7 +20,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _cached(request: pytest.FixtureRequest, name: str, build: Callable[[Path], Any]) -> Path:
+    # Keyed by library versions and by this builder code, so a changed fixture is rebuilt.
+    source = hashlib.sha256(Path(tokenizers_offline.__file__).read_bytes())
+    source.update(tokenizers_offline.WORDPIECE_VOCAB.read_bytes())
     versions = "-".join(importlib.metadata.version(p) for p in ("transformers", "tokenizers"))
+    versions += "-" + source.hexdigest()[:12]
     root = Path(request.config.cache.mkdir("tokenizers")) / versions
     folder = root / name
     if not (folder / "tokenizer_config.json").exists():

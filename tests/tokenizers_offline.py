@@ -77,18 +77,43 @@ def build_mistral(folder: Path) -> Path:
     return folder
 
 
-def build_wordpiece(folder: Path, corpus: list[str] | None = None) -> Path:
-    """A small BERT-style WordPiece (lower-cased, [CLS] text [SEP], no EOS)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+WORDPIECE_VOCAB = Path(__file__).resolve().parent / "data" / "wordpiece-vocab.txt"
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+def train_wordpiece_vocab(path: Path = WORDPIECE_VOCAB, corpus: list[str] | None = None) -> Path:
+    """Train the small WordPiece vocabulary with `tokenizers` and save it (one token per line).
+
+    Training breaks ties in a different order in each process (Rust's randomised hashing), so the
+    trained vocabulary is committed (tests/data/wordpiece-vocab.txt) and the tests load it: run
+    `python -c "from tests.tokenizers_offline import train_wordpiece_vocab; train_wordpiece_vocab()"`
+    to retrain, then update the label tables that depend on it.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
     backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials, min_frequency=1)
+    trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=WORDPIECE_SPECIALS, min_frequency=1)
     backend.train_from_iterator(corpus or WORDPIECE_CORPUS, trainer)
+    ordered = sorted(backend.get_vocab().items(), key=lambda item: item[1])
+    path.write_text("".join(token + "\n" for token, _ in ordered), encoding="utf-8")
+    return path
+
+
+WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def build_wordpiece(folder: Path) -> Path:
+    """A small BERT-style WordPiece (lower-cased, [CLS] text [SEP], no EOS) from the trained vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    tokens = WORDPIECE_VOCAB.read_text(encoding="utf-8").splitlines()
+    backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    backend.add_special_tokens(WORDPIECE_SPECIALS)
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
