@@ -18,9 +18,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 BENCH = Path(__file__).resolve().parent
@@ -84,13 +84,15 @@ def variants(data: Path, tok: Path, out: Path) -> dict[str, list[str]]:
     }
 
 
-def same_rows(a: Path, b: Path) -> bool:
-    """Compare input_ids and labels of two Parquet outputs row group by row group."""
-    fa, fb = pq.ParquetFile(a), pq.ParquetFile(b)
-    ia = fa.iter_batches(batch_size=1000, columns=["input_ids", "labels"])
-    ib = fb.iter_batches(batch_size=1000, columns=["input_ids", "labels"])
-    as_int32 = pa.schema([("input_ids", pa.list_(pa.int32())), ("labels", pa.list_(pa.int32()))])
-    return all(x.cast(as_int32).equals(y.cast(as_int32)) for x, y in zip(ia, ib, strict=True))
+def _rows(paths: list[Path]) -> Iterator[tuple[list[int], list[int]]]:
+    for path in paths:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000, columns=["input_ids", "labels"]):
+            yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
+
+
+def same_rows(a: list[Path], b: list[Path]) -> bool:
+    """Compare input_ids and labels, row by row, of two outputs (each a list of shards in order)."""
+    return all(x == y for x, y in zip(_rows(a), _rows(b), strict=True))
 
 
 def run(n: int, skip: set[str]) -> list[dict[str, object]]:
@@ -110,7 +112,7 @@ def run(n: int, skip: set[str]) -> list[dict[str, object]]:
         results.append({"variant": name, "records": n, **measure(cmd)})
     manifest = json.loads((out / "sftmask" / "manifest.json").read_text())
     tokens = manifest["counts"]["tokens"]
-    shard = next((out / "sftmask").glob("*.parquet"))
+    shards = sorted((out / "sftmask").glob("*.parquet"))  # train-00000-of-..., in order
     checks = {
         "lean limit": out / "lean.parquet",
         "per-record loop": out / "loop.parquet",
@@ -122,7 +124,7 @@ def run(n: int, skip: set[str]) -> list[dict[str, object]]:
         r["tokens"] = tokens
         r["ratio_to_lean"] = float(r["wall_s"]) / float(lean["wall_s"])  # type: ignore[arg-type]
         path = checks.get(str(r["variant"]))
-        r["same_rows_as_sftmask"] = same_rows(shard, path) if path and path.exists() else None
+        r["same_rows_as_sftmask"] = same_rows(shards, [path]) if path and path.exists() else None
     if np2 is not None:
         identical = [s["sha256"] for s in np2["shards"]] == [s["sha256"] for s in manifest["shards"]]
         next(r for r in results if r["variant"] == "sftmask build --num-proc 2")["same_rows_as_sftmask"] = identical

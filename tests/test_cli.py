@@ -336,7 +336,10 @@ def test_module_entry_point_runs() -> None:
     assert result.stdout.startswith("sftmask ")
 
 
-def test_num_proc_output_is_byte_identical(tmp_path: Path, qwen_path: Path) -> None:
+def test_num_proc_output_is_byte_identical(tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # worker processes are used from 2 cores each
     records = [{"prompt": f"Question {i}: what is {i} + {i}?\n", "response": f"{2 * i} 😀"} for i in range(57)]
     data = write_jsonl(tmp_path / "t.jsonl", records)
     shas = []
@@ -351,7 +354,12 @@ def test_num_proc_output_is_byte_identical(tmp_path: Path, qwen_path: Path) -> N
     assert shas[0] == shas[1]
 
 
-def test_num_proc_reports_bad_records_like_one_process(tmp_path: Path, qwen_path: Path) -> None:
+def test_num_proc_reports_bad_records_like_one_process(
+    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
     data = tmp_path / "t.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS * 5) + '{"prompt": 1, "response": "x"}\n')
     result = run(
