@@ -259,35 +259,17 @@ class RecordReader:
             return self._reject_or_raise(
                 Reject(file, line, "not-an-object", f"record is a JSON {kind}, not an object{hint}", record)
             )
-        for name in self.text_fields:
-            value = record.get(name)
+        for name in [*self.text_fields, *self.object_fields]:
             if name not in record:
                 fields = ", ".join(map(str, record)) or "none"
-                return self._reject_or_raise(
-                    Reject(
-                        file,
-                        line,
-                        "missing-field",
-                        f"field {name!r} not found; fields are {fields}{self._hint(name)}",
-                        record,
-                    )
-                )
+                message = f"field {name!r} not found; fields are {fields}{self._hint(name)}"
+                return self._reject_or_raise(Reject(file, line, "missing-field", message, record))
+        for name in self.text_fields:
+            value = record[name]
             if not isinstance(value, str):
                 kind = "null" if value is None else type(value).__name__
                 return self._reject_or_raise(
                     Reject(file, line, "not-a-string", f"field {name!r} is {kind}, not a string", record)
-                )
-        for name in self.object_fields:
-            if name not in record:
-                fields = ", ".join(map(str, record)) or "none"
-                return self._reject_or_raise(
-                    Reject(
-                        file,
-                        line,
-                        "missing-field",
-                        f"field {name!r} not found; fields are {fields}{(self.field_hints or {}).get(name, '')}",
-                        record,
-                    )
                 )
         if not self._seen_keep:
             missing = [name for name in self.keep_fields if name not in record]
