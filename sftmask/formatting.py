@@ -36,8 +36,9 @@ class EncodingSession(Protocol):
         """Encode one batch; also return counts (`boundary_merges`, `truncated`) for the stats."""
         ...
 
-    def manifest(self) -> dict[str, Any]:
-        """Extra top-level manifest entries, once the build is done."""
+    def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
+        """Extra top-level manifest entries, once the build is done, from the totals of the
+        counts `encode` returned (summed; keys starting ``max_`` take the maximum)."""
         ...
 
 
@@ -53,7 +54,7 @@ class _StatelessSession:
     def encode(self, table: pa.RecordBatch) -> tuple[EncodedBatch, dict[str, int]]:
         return self.kind_encode(self.tok, table, self.config)
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
         return {}
 
 

@@ -37,6 +37,18 @@ class BuildStats:
     tokens: int = 0
     trained_tokens: int = 0
     boundary_merges: int = 0
+    encoder_counts: dict[str, int] = field(default_factory=dict)
+    """Totals of the counts the data kind's encoder returned per batch (for its manifest)."""
+
+    def add_encoder_counts(self, counts: dict[str, int]) -> None:
+        """Sum a batch's encoder counts into the totals (keys starting ``max_`` take the maximum)."""
+        for key, value in counts.items():
+            if key not in self.encoder_counts:
+                self.encoder_counts[key] = value
+            elif key.startswith("max_"):
+                self.encoder_counts[key] = max(self.encoder_counts[key], value)
+            else:
+                self.encoder_counts[key] += value
 
     def add(self, other: BuildStats) -> None:
         """Add another batch's counts to these."""
@@ -47,6 +59,7 @@ class BuildStats:
         self.tokens += other.tokens
         self.trained_tokens += other.trained_tokens
         self.boundary_merges += other.boundary_merges
+        self.add_encoder_counts(other.encoder_counts)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,7 +124,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         shards = shard_writer.close(_output_schema(config, reader))
-        manifest = _manifest(config, tok, stats, shards, session.manifest())
+        manifest = _manifest(config, tok, stats, shards, session.manifest(stats.encoder_counts))
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
@@ -248,6 +261,7 @@ def _process(batch: ReadBatch, config: BuildConfig, session: EncodingSession, fi
     labelled = label_batch(table, config, session, files)
     encoded, assembled, extra = labelled.encoded, labelled.assembled, labelled.extra
     stats.boundary_merges += extra.get("boundary_merges", 0)
+    stats.add_encoder_counts(extra)
     stats.rows_written += len(assembled.input_ids)
     stats.tokens += len(assembled.input_ids.values)
     stats.trained_tokens += assembled.trained_tokens

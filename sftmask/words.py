@@ -198,9 +198,6 @@ class WordsSession:
     words_tok: Tokenizer = field(init=False)
     adjustments: list[str] = field(init=False)
     continuation_ids: IntArray | None = field(init=False)
-    max_tag: int = -1
-    truncated_rows: int = 0
-    words_without_tokens: int = 0
 
     def __post_init__(self) -> None:
         self.words_tok, self.adjustments = words_tokenizer(self.tok.full)
@@ -218,11 +215,10 @@ class WordsSession:
         word_ids = flat_word_ids(encodings)
         first = first_of_word(ids, word_ids)
         labels = self._labels(ids, word_ids, first, tag_flat, tag_offsets)
-        self.words_without_tokens += int(len(tag_flat) - first.sum())
+        words_without_tokens = int(len(tag_flat) - first.sum())
         truncated = 0
         if self.config.max_length is not None and self.config.truncation != "drop":
             ids, labels, first, truncated = truncate_at_words(ids, labels, word_ids, first, self.config.max_length)
-            self.truncated_rows += truncated
         lengths = np.zeros(n_rows, dtype=np.int64)
         lengths[np.array(rows, dtype=np.int64)] = ids.lengths
         offsets = np.zeros(n_rows + 1, dtype=np.int64)
@@ -236,13 +232,15 @@ class WordsSession:
             word_start=first,
             tag_labels=labels,
         )
-        return batch, {"truncated": truncated}
+        # Counts go back to the pipeline (from worker processes too) and reach `manifest` summed.
+        max_tag = int(tag_flat.max()) if len(tag_flat) else -1
+        return batch, {"truncated": truncated, "words_without_tokens": words_without_tokens, "max_tag": max_tag}
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
         """`label2id`/`id2label` (keys of id2label are strings, as in model configs) and notes."""
         names = self.labels.names
         if names is None:
-            names = [f"LABEL_{i}" for i in range(self.max_tag + 1)]
+            names = [f"LABEL_{i}" for i in range(counts.get("max_tag", -1) + 1)]
         return {
             "label2id": {name: i for i, name in enumerate(names)},
             "id2label": {str(i): name for i, name in enumerate(names)},
@@ -252,8 +250,8 @@ class WordsSession:
                 "label_source": self.labels.source,
                 "label_all_subtokens": bool(self.config.label_all_subtokens),
                 "words_encoding": self.adjustments or ["as is"],
-                "truncated_rows": self.truncated_rows,
-                "words_without_tokens": self.words_without_tokens,
+                "truncated_rows": counts.get("truncated", 0),
+                "words_without_tokens": counts.get("words_without_tokens", 0),
             },
         }
 
@@ -338,8 +336,6 @@ class WordsSession:
         keep.sort()
         flat_parts = [per_row[k] for k in keep]
         tag_flat = np.concatenate(flat_parts) if flat_parts else np.zeros(0, dtype=np.int64)
-        if len(tag_flat):
-            self.max_tag = max(self.max_tag, int(tag_flat.max()))
         tag_offsets = np.zeros(len(keep) + 1, dtype=np.int64)
         np.cumsum([len(part) for part in flat_parts], out=tag_offsets[1:])
         kept_rows, kept_words, _ = _pick(keep, rows, words, tags)

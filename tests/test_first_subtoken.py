@@ -6,6 +6,7 @@ Tables show each row as `token=LABEL` where the token is labelled and `token` wh
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,34 +49,47 @@ def words_table(records: list[tuple[list[Any], list[Any]]]) -> pa.RecordBatch:
     )
 
 
+@dataclass(frozen=True)
+class WordsRun:
+    """A session and the counts its `encode` returned for one batch."""
+
+    session: WordsSession
+    counts: dict[str, int]
+
+    @property
+    def truncated_rows(self) -> int:
+        return self.counts["truncated"]
+
+    def manifest(self) -> dict[str, Any]:
+        return self.session.manifest(self.counts)
+
+
 def label_words(
     tok: LoadedTokenizer, records: list[tuple[list[Any], list[Any]]], **options: Any
-) -> tuple[list[tuple[list[int], list[int]]], dict[int, tuple[str, str]], WordsSession]:
-    """(input_ids, labels) per written row, the invalid rows, and the session."""
+) -> tuple[list[tuple[list[int], list[int]]], dict[int, tuple[str, str]], WordsRun]:
+    """(input_ids, labels) per written row, the invalid rows, and the session with its counts."""
     cfg = config(**options)
     session = _session(tok, cfg)
-    encoded, _ = session.encode(words_table(records))
+    encoded, counts = session.encode(words_table(records))
     labels = STRATEGIES["first-subtoken"].build_labels(encoded)
     batch = assemble(encoded, labels, max_length=cfg.max_length, truncation=cfg.truncation)
     offsets = batch.input_ids.offsets
     rows = [
         (batch.input_ids.row(i), batch.labels[offsets[i] : offsets[i + 1]].tolist()) for i in range(len(offsets) - 1)
     ]
-    return rows, encoded.invalid, session
+    return rows, encoded.invalid, WordsRun(session, counts)
 
 
 _SESSIONS: dict[tuple[int, str], WordsSession] = {}
 
 
 def _session(tok: LoadedTokenizer, cfg: BuildConfig) -> WordsSession:
-    """A fresh session; the words tokenizer (a copy of a 250k vocabulary for Qwen) is made once."""
+    """A session per tokenizer and config; the words tokenizer (a copy of a 250k vocabulary for
+    Qwen) is made once. Sessions keep no per-batch state, so reusing one is safe."""
     key = (id(tok), cfg.model_dump_json())
     if key not in _SESSIONS:
         _SESSIONS[key] = WordsSession(cfg, tok, resolve_labels(cfg, None))
-    session = _SESSIONS[key]
-    session.truncated_rows = session.words_without_tokens = 0
-    session.max_tag = -1
-    return session
+    return _SESSIONS[key]
 
 
 def shown(tok: LoadedTokenizer, ids: list[int], labels: list[int], names: list[str] = CONLL) -> str:
@@ -581,3 +595,33 @@ def test_cli_prompt_response_trains_word_starts_of_the_response(
         assert row["labels"][-1] == tok.convert_tokens_to_ids(tok.eos_token)
         fewer += sum(starts) < len(starts)
     assert fewer > 100  # the sample tokenizer splits many words into several tokens
+
+
+def test_words_manifest_is_the_same_with_worker_processes(
+    tmp_path: Path, wordpiece_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts and labels that the manifest derives from the data come back from the workers."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from sftmask.cli import app
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # worker processes are used from 2 cores each
+    data = tmp_path / "ner.jsonl"
+    rows = [
+        {"tokens": ["Berlin", "is", "big"] * (1 + i % 3), "ner_tags": [i % 7, 0, 0] * (1 + i % 3)} for i in range(40)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifests = []
+    for n in (1, 2):
+        out = tmp_path / f"o{n}"
+        args = ["build", str(data), "-t", str(wordpiece_path), "-o", str(out), "--strategy", "first-subtoken"]
+        args += ["--data-kind", "words", "--max-length", "8", "--batch-size", "7", "--num-proc", str(n)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        manifests.append(json.loads((out / "manifest.json").read_text()))
+    one, two = manifests
+    assert one["id2label"] == {str(i): f"LABEL_{i}" for i in range(7)}
+    assert two["id2label"] == one["id2label"] and two["words"] == one["words"]
+    assert one["words"]["truncated_rows"] > 0
