@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from sftmask.errors import ShardReadError
 from sftmask.masking import IGNORE_INDEX
 from sftmask.outputs import TOKEN_COLUMNS, BuiltOutput, iter_batches, shard_schema
+from sftmask.ragged import offsets_of, row_sums
 from sftmask.tokenization import LoadedTokenizer
 from sftmask.writers import _sha256
 
@@ -36,10 +37,7 @@ def _flat(column: pa.Array) -> npt.NDArray[Any]:
 
 def _row_sums(flags: BoolArray, lengths: IntArray) -> IntArray:
     """Per row, how many of its (flattened) positions are True."""
-    cum = np.zeros(len(flags) + 1, dtype=np.int64)
-    np.cumsum(flags, out=cum[1:])
-    ends = np.cumsum(lengths)
-    return cum[ends] - cum[ends - lengths]  # type: ignore[no-any-return]
+    return row_sums(flags, offsets_of(lengths))
 
 
 def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sftmask.ragged import IntArray, Ragged, TokenArray, segment_index
+from sftmask.ragged import IntArray, Ragged, TokenArray, row_sums, segment_index
 
 IGNORE_INDEX = -100
 
@@ -193,9 +193,7 @@ def assemble(batch: EncodedBatch, labels: TokenArray, *, max_length: int | None,
     index, seg_offsets = segment_index(seg_starts, lengths)
     row_offsets = seg_offsets[::3]
     out_labels = labels[index]
-    trained_cum = np.zeros(len(out_labels) + 1, dtype=np.int64)
-    np.cumsum(out_labels != IGNORE_INDEX, out=trained_cum[1:])
-    trained = trained_cum[row_offsets[1:]] - trained_cum[row_offsets[:-1]]
+    trained = row_sums(out_labels != IGNORE_INDEX, row_offsets)
 
     accepted = trained > 0
     if batch.invalid:

@@ -18,8 +18,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from sftmask.errors import TokenizerError
-from sftmask.masking import BoolArray, EncodedBatch, response_mask_from_lengths
-from sftmask.ragged import IntArray, Ragged, segment_index
+from sftmask.masking import BoolArray, EncodedBatch, first_true, response_mask_from_lengths
+from sftmask.ragged import IntArray, Ragged, pairwise_index, row_sums, segment_index
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
     full.no_padding()
     if getattr(hf, "split_special_tokens", False):
         full.encode_special_tokens = True
-    continuation, adjustments = _continuation_tokenizer(full)
+    continuation, edits = _continuation_tokenizer(full)
     special_ids = np.array(sorted(set(hf.all_special_ids)), dtype=np.int64)
     return LoadedTokenizer(
         hf=hf,
@@ -123,8 +123,8 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
         eos_id=hf.eos_token_id,
         special_ids=special_ids,
         fingerprint=fingerprint_tokenizer(source, full),
-        adjustments=tuple(adjustments),
-        segment_prefix_texts=_segment_prefix_texts(full, adjustments),
+        adjustments=tuple(edits.notes),
+        segment_prefix_texts=_added_texts(full) if edits.per_segment else (),
     )
 
 
@@ -156,7 +156,16 @@ def _from_hub(name: str, trust_remote_code: bool) -> Any:
     return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
 
 
-def _continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, list[str]]:
+@dataclass
+class _PrefixEdits:
+    """What `_drop_prefix` changed: notes for the manifest, and whether the tokenizer prefixed
+    every segment (a `Prepend` normalizer, Metaspace ``prepend_scheme="always"``)."""
+
+    notes: list[str]
+    per_segment: bool = False
+
+
+def _continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, _PrefixEdits]:
     """Derive a tokenizer that encodes text as it continues a preceding text.
 
     SentencePiece-style tokenizers add a dummy "▁" before the first word (a Metaspace
@@ -164,60 +173,59 @@ def _continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, list[str]]:
     a prefix space. Inside a prompt+response text the response gets neither, so neither may be
     added when the response is encoded on its own.
     """
-    adjustments: list[str] = []
+    edits = _PrefixEdits([])
     # Inspect only the two small components first: copying a 250k-token vocabulary takes
     # seconds, and byte-level BPE tokenizers usually need no change at all.
     parts = {name: _component_spec(getattr(full, name)) for name in ("pre_tokenizer", "normalizer")}
     for spec in parts.values():
-        _drop_prefix(spec, adjustments)
-    if not adjustments:
-        return full, adjustments
+        _drop_prefix(spec, edits)
+    if not edits.notes:
+        return full, edits
     spec = json.loads(full.to_str())
     spec.update(parts)
     tok = Tokenizer.from_str(json.dumps(spec))
     tok.no_truncation()
     tok.no_padding()
     tok.encode_special_tokens = full.encode_special_tokens
-    return tok, adjustments
+    return tok, edits
 
 
 def _component_spec(component: Any) -> Any:
     return None if component is None else json.loads(component.__getstate__())
 
 
-def _segment_prefix_texts(full: Tokenizer, adjustments: list[str]) -> tuple[str, ...]:
-    if not any(PER_SEGMENT in note for note in adjustments):
-        return ()
+def _added_texts(full: Tokenizer) -> tuple[str, ...]:
     return tuple(sorted({t.content for t in full.get_added_tokens_decoder().values() if t.content}))
 
 
-PER_SEGMENT = "(every segment)"
-
-
-def _drop_prefix(component: Any, adjustments: list[str]) -> Any:
+def _drop_prefix(component: Any, edits: _PrefixEdits) -> Any:
     if not isinstance(component, dict):
         return component
     kind = component.get("type")
     if kind == "Sequence":
         key = "pretokenizers" if "pretokenizers" in component else "normalizers"
-        parts = [_drop_prefix(part, adjustments) for part in component.get(key, [])]
+        parts = [_drop_prefix(part, edits) for part in component.get(key, [])]
         component[key] = [part for part in parts if part is not None]
         return component
     if kind == "Metaspace":
-        if component.get("prepend_scheme", "always") != "never":
-            scheme = component.get("prepend_scheme", "always")
-            note = f" {PER_SEGMENT}" if scheme == "always" else ""
-            adjustments.append(f"Metaspace prepend_scheme={scheme}{note} -> never for response text")
+        scheme = component.get("prepend_scheme", "always")
+        if scheme != "never":
+            edits.per_segment |= scheme == "always"
+            note = " (every segment)" if scheme == "always" else ""
+            edits.notes.append(f"Metaspace prepend_scheme={scheme}{note} -> never for response text")
             component["prepend_scheme"] = "never"
         if component.get("add_prefix_space"):
             component["add_prefix_space"] = False
         return component
     if kind == "ByteLevel" and component.get("add_prefix_space"):
-        adjustments.append("ByteLevel add_prefix_space=false for response text")
+        edits.notes.append("ByteLevel add_prefix_space=false for response text")
         component["add_prefix_space"] = False
         return component
     if kind == "Prepend":
-        adjustments.append(f"normalizer Prepend({component.get('prepend')!r}) {PER_SEGMENT} removed for response text")
+        edits.per_segment = True
+        edits.notes.append(
+            f"normalizer Prepend({component.get('prepend')!r}) (every segment) removed for response text"
+        )
         return None
     return component
 
@@ -385,13 +393,10 @@ def _prefix_later_segments(
         return encoded, starts
     head_ids, head_starts = _encode_rows(tok.continuation, heads, starts_of)
     tail_ids, tail_starts = _encode_rows(tok.full, tails, starts_of)
-    joined = concat_rows(head_ids, tail_ids)
+    order, offsets = pairwise_index(head_ids, tail_ids)
+    joined = Ragged(np.concatenate([head_ids.values, tail_ids.values])[order], offsets)
     joined_starts = None
     if head_starts is not None and tail_starts is not None:
-        order, _ = segment_index(
-            np.stack([head_ids.offsets[:-1], len(head_ids.values) + tail_ids.offsets[:-1]], axis=1).ravel(),
-            np.stack([head_ids.lengths, tail_ids.lengths], axis=1).ravel(),
-        )
         joined_starts = np.concatenate([head_starts, tail_starts])[order]
     return _replace_rows(encoded, starts, np.array(rows, dtype=np.int64), joined, joined_starts)
 
@@ -413,12 +418,7 @@ def _replace_rows(
 
 def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
     """Per row, how many tokens at its start are special tokens (BOS and the like)."""
-    ordinary = np.flatnonzero(~np.isin(rows.values, special_ids))
-    starts, ends = rows.offsets[:-1], rows.offsets[1:]
-    pos = np.searchsorted(ordinary, starts)
-    first = np.append(ordinary, len(rows.values))[pos]
-    head: IntArray = np.minimum(first, ends) - starts
-    return head
+    return first_true(rows, ~np.isin(rows.values, special_ids))
 
 
 def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str]) -> int:
@@ -440,9 +440,7 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     same_len = together.lengths == apart.lengths
     keep = np.flatnonzero(same_len)
     a, b = together.take(keep), apart.take(keep)
-    mismatches = np.zeros(len(a.values) + 1, dtype=np.int64)
-    np.cumsum(a.values != b.values, out=mismatches[1:])
-    differ = (mismatches[a.offsets[1:]] - mismatches[a.offsets[:-1]]) > 0
+    differ = row_sums(a.values != b.values, a.offsets) > 0
     return int((~same_len).sum() + differ.sum())
 
 
@@ -480,10 +478,8 @@ def segment(
 
 def concat_rows(first: Ragged, second: Ragged) -> Ragged:
     """Row-wise concatenation of two Ragged batches with the same number of rows."""
-    lengths = np.stack([first.lengths, second.lengths], axis=1).ravel()
-    starts = np.stack([first.offsets[:-1], len(first.values) + second.offsets[:-1]], axis=1).ravel()
-    index, offsets = segment_index(starts, lengths)
-    return Ragged(np.concatenate([first.values, second.values])[index], offsets[::2])
+    index, offsets = pairwise_index(first, second)
+    return Ragged(np.concatenate([first.values, second.values])[index], offsets)
 
 
 def describe(tok: LoadedTokenizer) -> dict[str, Any]:

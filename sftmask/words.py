@@ -25,7 +25,7 @@ from tokenizers import Tokenizer
 
 from sftmask.errors import ConfigError, TokenizerError
 from sftmask.masking import IGNORE_INDEX, BoolArray, EncodedBatch
-from sftmask.ragged import IntArray, Ragged, TokenArray, segment_index
+from sftmask.ragged import IntArray, Ragged, TokenArray, offsets_of, segment_index
 from sftmask.tokenization import LoadedTokenizer, first_of_word, flat_word_ids
 
 if TYPE_CHECKING:
@@ -221,8 +221,7 @@ class WordsSession:
             ids, labels, first, truncated = truncate_at_words(ids, labels, word_ids, first, self.config.max_length)
         lengths = np.zeros(n_rows, dtype=np.int64)
         lengths[np.array(rows, dtype=np.int64)] = ids.lengths
-        offsets = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = offsets_of(lengths)
         batch = EncodedBatch(
             ids=Ragged(ids.values, offsets),
             prompt_len=np.zeros(n_rows, dtype=np.int64),
@@ -336,8 +335,7 @@ class WordsSession:
         keep.sort()
         flat_parts = [per_row[k] for k in keep]
         tag_flat = np.concatenate(flat_parts) if flat_parts else np.zeros(0, dtype=np.int64)
-        tag_offsets = np.zeros(len(keep) + 1, dtype=np.int64)
-        np.cumsum([len(part) for part in flat_parts], out=tag_offsets[1:])
+        tag_offsets = offsets_of(np.array([len(part) for part in flat_parts], dtype=np.int64))
         kept_rows, kept_words, _ = _pick(keep, rows, words, tags)
         return tag_flat, tag_offsets, kept_rows, kept_words
 
