@@ -540,7 +540,10 @@ def stats(
         try:
             write_plot(result, plot)
         except ImportError:
-            typer.echo("Error: --plot needs matplotlib; install it with: pip install 'sftmask[plot]'", err=True)
+            typer.echo(
+                "Error: --plot needs matplotlib; install it with: pip install 'sftmask[plot]' (in a checkout: pip install -e '.[plot]')",
+                err=True,
+            )
             raise typer.Exit(2) from None
         except OSError as exc:
             typer.echo(f"Error: cannot write {plot}: {exc.strerror or exc}", err=True)
