@@ -30,6 +30,7 @@ import orjson
 
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
 from sftmask.masking import BoolArray
+from sftmask.normalform import Encoder
 from sftmask.ragged import IntArray, Ragged
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -250,7 +251,7 @@ class ChatEncoding:
 
 
 def encode_conversations(
-    full: Any,
+    encoder: Encoder,
     renderer: ChatRenderer,
     conversations: Sequence[list[dict[str, Any]] | None],
     tools: Sequence[Any],
@@ -278,7 +279,7 @@ def encode_conversations(
         texts.append(rendered.text if rendered else "")
         spans.append(rendered.spans if rendered else [])
         last_spans.append(rendered.last if rendered else [])
-    encodings = full.encode_batch(texts, add_special_tokens=False) if texts else []
+    encodings = encoder.encode_batch(texts, add_special_tokens=False, offsets=True) if texts else []
     ids = Ragged.from_lists([enc.ids for enc in encodings])
     token_ends = np.fromiter((end for enc in encodings for _, end in enc.offsets), np.int64, len(ids.values))
     assistant = spans_to_mask(ids, texts, token_ends, spans)

@@ -162,7 +162,7 @@ def _encode_chat(
 ) -> EncodedBatch:
     last_turn = config.strategy == "last-turn"
     enc = encode_conversations(
-        tok.full,
+        tok.full_encoder,
         _renderer(tok, config.chat_template),
         conversations,
         tools,

@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 
 from sftmask.errors import TokenizerError
 from sftmask.masking import BoolArray, EncodedBatch, first_true, response_mask_from_lengths
+from sftmask.normalform import Encoder
 from sftmask.ragged import IntArray, Ragged, pairwise_index, row_sums, segment_index
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class LoadedTokenizer:
     fingerprint: str
     adjustments: tuple[str, ...]
     """What was changed in `continuation` relative to `full`, for the manifest."""
+    full_encoder: Encoder
+    """Encodes like `full`, skipping a Unicode normalizer for text it would not change."""
+    continuation_encoder: Encoder
+    """Encodes like `continuation`, the same way."""
     segment_prefix_texts: tuple[str, ...] = ()
     """For tokenizers that prefix every text segment (a `Prepend` normalizer, Metaspace
     `prepend_scheme="always"`): the added-token texts after which a joint encoding starts a new
@@ -114,6 +119,7 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
     if getattr(hf, "split_special_tokens", False):
         full.encode_special_tokens = True
     continuation, edits = _continuation_tokenizer(full)
+    full_encoder = Encoder(full)
     special_ids = np.array(sorted(set(hf.all_special_ids)), dtype=np.int64)
     return LoadedTokenizer(
         hf=hf,
@@ -124,6 +130,8 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
         special_ids=special_ids,
         fingerprint=fingerprint_tokenizer(source, full),
         adjustments=tuple(edits.notes),
+        full_encoder=full_encoder,
+        continuation_encoder=full_encoder if continuation is full else Encoder(continuation),
         segment_prefix_texts=_added_texts(full) if edits.per_segment else (),
     )
 
@@ -255,11 +263,11 @@ def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def encode_ids(tokenizer: Tokenizer, texts: Sequence[str], *, add_special_tokens: bool) -> Ragged:
+def encode_ids(encoder: Encoder, texts: Sequence[str], *, add_special_tokens: bool) -> Ragged:
     """Batch-encode with the Rust tokenizer (all cores, no offsets) into a Ragged."""
     if not texts:
         return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64))
-    encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)
+    encodings = encoder.encode_batch(texts, add_special_tokens=add_special_tokens)
     return Ragged.from_lists([enc.ids for enc in encodings])
 
 
@@ -267,7 +275,7 @@ def encode_prompts(tok: LoadedTokenizer, prompts: Sequence[str]) -> Ragged:
     """Encode prompts exactly as ``tokenizer(prompt)`` does, encoding repeated prompts once."""
     index: dict[str, int] = {}
     rows = np.fromiter((index.setdefault(p, len(index)) for p in prompts), np.int64, len(prompts))
-    unique = encode_ids(tok.full, list(index), add_special_tokens=True)
+    unique = encode_ids(tok.full_encoder, list(index), add_special_tokens=True)
     return unique if len(index) == len(prompts) else unique.take(rows)
 
 
@@ -289,14 +297,14 @@ def encode_responses_with_word_starts(
     counts as a word start.
     """
     starts_of = _word_start_rule(tok) if word_starts else None
-    encoded, starts = _encode_rows(tok.continuation, responses, starts_of)
+    encoded, starts = _encode_rows(tok.continuation_encoder, responses, starts_of)
     after = tok.segment_prefix_texts
     fresh_rows = [i for i, p in enumerate(prompts) if not p or (after and p.endswith(after))]
     if fresh_rows:
         # With no prompt the response starts the text: encode it as the start of a text
         # (dummy prefix and all), without special tokens, which the prompt part holds. So does a
         # response after a special token when the tokenizer prefixes every segment.
-        fresh, fresh_starts = _encode_rows(tok.full, [responses[i] for i in fresh_rows], starts_of)
+        fresh, fresh_starts = _encode_rows(tok.full_encoder, [responses[i] for i in fresh_rows], starts_of)
         encoded, starts = _replace_rows(encoded, starts, np.array(fresh_rows, dtype=np.int64), fresh, fresh_starts)
     if after:
         encoded, starts = _prefix_later_segments(tok, encoded, starts, responses, set(fresh_rows), starts_of)
@@ -314,13 +322,13 @@ WordStartRule = Callable[[Ragged, list[Any]], BoolArray]
 
 
 def _encode_rows(
-    tokenizer: Tokenizer, texts: Sequence[str], starts_of: WordStartRule | None
+    encoder: Encoder, texts: Sequence[str], starts_of: WordStartRule | None
 ) -> tuple[Ragged, BoolArray | None]:
     if starts_of is None:
-        return encode_ids(tokenizer, texts, add_special_tokens=False), None
+        return encode_ids(encoder, texts, add_special_tokens=False), None
     if not texts:
         return Ragged(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)), np.zeros(0, dtype=np.bool_)
-    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    encodings = encoder.encode_batch(texts, add_special_tokens=False, offsets=True)
     ids = Ragged.from_lists([enc.ids for enc in encodings])
     return ids, starts_of(ids, encodings)
 
@@ -391,8 +399,8 @@ def _prefix_later_segments(
             tails.append(response[match.start() :])
     if not rows:
         return encoded, starts
-    head_ids, head_starts = _encode_rows(tok.continuation, heads, starts_of)
-    tail_ids, tail_starts = _encode_rows(tok.full, tails, starts_of)
+    head_ids, head_starts = _encode_rows(tok.continuation_encoder, heads, starts_of)
+    tail_ids, tail_starts = _encode_rows(tok.full_encoder, tails, starts_of)
     order, offsets = pairwise_index(head_ids, tail_ids)
     joined = Ragged(np.concatenate([head_ids.values, tail_ids.values])[order], offsets)
     joined_starts = None
@@ -433,7 +441,7 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     left = [prompts[i][-BOUNDARY_WINDOW:] for i in rows]
     right = [responses[i][:BOUNDARY_WINDOW] for i in rows]
     joint = [a + b for a, b in zip(left, right, strict=True)]
-    encoded = encode_ids(tok.continuation, joint + left + right, add_special_tokens=False)
+    encoded = encode_ids(tok.continuation_encoder, joint + left + right, add_special_tokens=False)
     k = len(rows)
     together = encoded.take(np.arange(k))
     apart = concat_rows(encoded.take(np.arange(k, 2 * k)), encoded.take(np.arange(2 * k, 3 * k)))
@@ -494,5 +502,6 @@ def describe(tok: LoadedTokenizer) -> dict[str, Any]:
         "pad_token": tok.hf.pad_token,
         "vocab_size": tok.full.get_vocab_size(with_added_tokens=True),
         "response_encoding": list(tok.adjustments) or ["as is"],
+        "normalizer_skipped_for_text_in": tok.full_encoder.skips_normalizer,
         "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"),
     }
