@@ -1,6 +1,6 @@
 """Benchmark `sftmask build` against the lean limit, a `datasets.map` pipeline and a per-record loop.
 
-Each variant runs in its own process; wall time and peak RSS (ru_maxrss of that process) are
+Each variant runs in its own process; wall time, CPU time (user + system) and peak RSS (of that process) are
 measured in the same run, on the same data, with the Qwen3.6 tokenizer rebuilt offline.
 
     python bench/run_bench.py                     # N = 20,000 and 200,000
@@ -50,7 +50,7 @@ def measure(cmd: list[str]) -> dict[str, float]:
     if status != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"failed ({status}): {' '.join(cmd)}\n{err[-2000:]}")
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
 def variants(data: Path, tok: Path, out: Path) -> dict[str, list[str]]:
@@ -149,15 +149,16 @@ def big_file(gb: float) -> dict[str, object]:
 
 def table(results: list[dict[str, object]]) -> str:
     lines = [
-        "| records | variant | wall (s) | records/s | tokens/s | peak RSS (MiB) | time / lean | same rows |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| records | variant | wall (s) | CPU (s) | records/s | tokens/s | peak RSS (MiB) | time / lean | same rows |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         wall = float(r["wall_s"])  # type: ignore[arg-type]
         ratio = f"{float(r['ratio_to_lean']):.2f}x" if "ratio_to_lean" in r else ""  # type: ignore[arg-type]
         same = {True: "yes", False: "NO", None: ""}[r.get("same_rows_as_sftmask")]  # type: ignore[index]
         lines.append(
-            f"| {int(r['records']):,} | {r['variant']} | {wall:.1f} | {int(r['records']) / wall:,.0f} | "  # type: ignore[call-overload]
+            f"| {int(r['records']):,} | {r['variant']} | {wall:.1f} | {float(r['cpu_s']):.1f} | "  # type: ignore[call-overload,arg-type]
+            f"{int(r['records']) / wall:,.0f} | "  # type: ignore[call-overload]
             f"{int(r['tokens']) / wall:,.0f} | {float(r['peak_rss_mib']):,.0f} | {ratio} | {same} |"  # type: ignore[call-overload,arg-type]
         )
     return "\n".join(lines)

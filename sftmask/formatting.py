@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sftmask.config import BuildConfig
     from sftmask.readers import InputFile
 
-Encoder = Callable[[LoadedTokenizer, pa.RecordBatch, "BuildConfig"], tuple[EncodedBatch, dict[str, int]]]
+KindEncoder = Callable[[LoadedTokenizer, pa.RecordBatch, "BuildConfig"], tuple[EncodedBatch, dict[str, int]]]
 
 
 class EncodingSession(Protocol):
@@ -47,7 +47,7 @@ Starter = Callable[["BuildConfig", LoadedTokenizer, "list[InputFile]"], Encoding
 
 @dataclass(frozen=True)
 class _StatelessSession:
-    kind_encode: Encoder
+    kind_encode: KindEncoder
     config: BuildConfig
     tok: LoadedTokenizer
 
@@ -67,7 +67,7 @@ class DataKind:
     """Fields every record must hold as strings."""
     object_fields: Callable[[BuildConfig], list[str]]
     """Fields holding JSON values (lists, objects); the reader passes them on as JSON text."""
-    encode: Encoder
+    encode: KindEncoder
     """Encode a batch; also returns extra counts for the manifest (e.g. boundary merges)."""
     optional_object_fields: Callable[[BuildConfig], list[str]] = field(default=lambda c: [])
     """Fields that may be absent (null then), passed on as JSON text."""

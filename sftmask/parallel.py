@@ -125,3 +125,8 @@ class BackgroundWriter:
                 self._pending.popleft().result()
         finally:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Drop the writes not started, wait for the one running; errors are not raised."""
+        self._pending.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -117,8 +117,10 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
                 if on_progress is not None:
                     on_progress(Progress(reader.records_read, stats.tokens, rows.bytes_read, reader.total_bytes))
             writer.close()
+        except BaseException:
+            writer.abort()  # the first error is the one to report, not a write it interrupted
+            raise
         finally:
-            writer.close()
             reject_writer.close()
         stats.records_read = reader.records_read
         if stats.records_read == 0:
