@@ -131,3 +131,18 @@ def test_pickles_as_the_tokenizer_alone(sample_forms: dict[str, Tokenizer]) -> N
     assert again.skips_normalizer == "NFC"
     texts = [t for t, _ in TRICKY]
     assert _ids(again.encode_batch(texts, add_special_tokens=True)) == _ids(tok.encode_batch(texts))
+
+
+# The shortcut rests on this: a tokenizer normalizes each piece between added tokens, and every
+# piece of a normalized text is normalized (combining marks, Hangul jamo, compatibility forms).
+TRICKY_CHARS = [chr(c) for c in [*range(0x300, 0x370), *range(0x1100, 0x1200), *range(0xAC00, 0xAC20)]] + list(
+    "AZaz\u226f>\u0338\ufb01\u2460\uff21\u1e9b\u0323\u0915\u093c\u0f71\u0f72\u0f80"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(chars=st.lists(st.sampled_from(TRICKY_CHARS), min_size=1, max_size=10), form=st.sampled_from(NORMAL_FORMS))
+def test_every_piece_of_a_normalized_text_is_normalized(chars: list[str], form: str) -> None:
+    text = unicodedata.normalize(form, "".join(chars))
+    pieces = [text[i:j] for i in range(len(text)) for j in range(i + 1, len(text) + 1)]
+    assert all(unicodedata.is_normalized(form, piece) for piece in pieces)
