@@ -118,6 +118,8 @@ def _without_normalizer(tokenizer: Tokenizer) -> Tokenizer | None:
     added = tokenizer.get_added_tokens_decoder()
     if form is None or any(t.normalized and not unicodedata.is_normalized(form, t.content) for t in added.values()):
         return None
+    if tokenizer.truncation is not None or tokenizer.padding is not None:
+        return None  # sftmask switches both off before it encodes; never guess at them here
     twin = Tokenizer(tokenizer.model)  # the model is shared, not copied
     twin.pre_tokenizer = tokenizer.pre_tokenizer
     twin.post_processor = tokenizer.post_processor
@@ -136,8 +138,6 @@ def _without_normalizer(tokenizer: Tokenizer) -> Tokenizer | None:
     if _describe_added(twin) != _describe_added(tokenizer):
         return None
     twin.encode_special_tokens = tokenizer.encode_special_tokens
-    if tokenizer.truncation is not None or tokenizer.padding is not None:
-        return None  # sftmask switches both off before it encodes; never guess at them here
     return twin
 
 

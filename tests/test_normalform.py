@@ -118,8 +118,11 @@ def test_no_shortcut_when_an_added_token_is_matched_in_normalized_text_but_not_n
     assert _ids(Encoder(tok).encode_batch(texts, add_special_tokens=False)) == _ids(tok.encode_batch(texts, False))
 
 
-def test_no_normalizer_means_no_twin() -> None:
+def test_no_twin_without_a_normalizer_or_with_truncation_on() -> None:
     assert Encoder(_sample_with(None)).twin is None
+    truncating = _sample_with("NFC")
+    truncating.enable_truncation(4)
+    assert Encoder(truncating).twin is None
 
 
 def test_pickles_as_the_tokenizer_alone(sample_forms: dict[str, Tokenizer]) -> None:
