@@ -39,8 +39,9 @@ class Encoder:
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
-        self.form = normalizer_form(tokenizer)
-        self.twin = _without_normalizer(tokenizer) if self.form else None
+        form = normalizer_form(tokenizer)
+        twin = _without_normalizer(tokenizer, form) if form else None
+        self._shortcut = (form, twin) if form is not None and twin is not None else None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Encoder, (self.tokenizer,))
@@ -48,20 +49,26 @@ class Encoder:
     @property
     def skips_normalizer(self) -> NormalForm | None:
         """The normal form whose normalizer is skipped for text already in it (None: never)."""
-        return self.form if self.twin is not None else None
+        return self._shortcut[0] if self._shortcut else None
+
+    @property
+    def twin(self) -> Tokenizer | None:
+        """The tokenizer without its normalizer (None: no shortcut)."""
+        return self._shortcut[1] if self._shortcut else None
 
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool, offsets: bool = False) -> list[Encoding]:
         """`tokenizer.encode_batch` (`offsets`) or `encode_batch_fast`, in the order of `texts`."""
         texts = list(texts)
-        if self.twin is None or self.form is None or not texts:
+        if self._shortcut is None or not texts:
             return _encode(self.tokenizer, texts, add_special_tokens, offsets)
-        normal = in_normal_form(self.form, texts)
+        form, twin = self._shortcut
+        normal = in_normal_form(form, texts)
         if normal.all():
-            return _encode(self.twin, texts, add_special_tokens, offsets)
+            return _encode(twin, texts, add_special_tokens, offsets)
         if not normal.any():
             return _encode(self.tokenizer, texts, add_special_tokens, offsets)
         out: list[Encoding] = [None] * len(texts)  # type: ignore[list-item]
-        for tokenizer, rows in ((self.twin, np.flatnonzero(normal)), (self.tokenizer, np.flatnonzero(~normal))):
+        for tokenizer, rows in ((twin, np.flatnonzero(normal)), (self.tokenizer, np.flatnonzero(~normal))):
             encoded = _encode(tokenizer, [texts[i] for i in rows], add_special_tokens, offsets)
             for i, encoding in zip(rows.tolist(), encoded, strict=True):
                 out[i] = encoding
@@ -108,15 +115,15 @@ def _unassigned() -> BoolArray:
     )
 
 
-def _without_normalizer(tokenizer: Tokenizer) -> Tokenizer | None:
-    """A tokenizer sharing `tokenizer`'s components and added tokens, without its normalizer.
+def _without_normalizer(tokenizer: Tokenizer, form: NormalForm) -> Tokenizer | None:
+    """A tokenizer sharing `tokenizer`'s components and added tokens, without its normalizer
+    (which is `form`).
 
     None when that cannot be made exact: the added tokens do not come out with the same ids,
     or an added token matched in normalized text is not itself in the normal form.
     """
-    form = normalizer_form(tokenizer)
     added = tokenizer.get_added_tokens_decoder()
-    if form is None or any(t.normalized and not unicodedata.is_normalized(form, t.content) for t in added.values()):
+    if any(t.normalized and not unicodedata.is_normalized(form, t.content) for t in added.values()):
         return None
     if tokenizer.truncation is not None or tokenizer.padding is not None:
         return None  # sftmask switches both off before it encodes; never guess at them here
