@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from sftmask.chat import MessageFormat, load_renderer, parse_messages
+from sftmask.formatting import DATA_KINDS
+
 from sftmask.config import make_config
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
-from sftmask.formatting import DATA_KINDS
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN
 from sftmask.strategies import IGNORE_INDEX, STRATEGIES
 from sftmask.tokenizer import LoadedTokenizer

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sftmask.words import WordsSession, b_to_i, check_word_ids, resolve_labels
 from typer.testing import CliRunner
 
 from sftmask.cli import app
@@ -23,7 +24,6 @@ from sftmask.errors import TokenizerError
 from sftmask.strategies import STRATEGIES
 from sftmask.tokenizer import LoadedTokenizer
 from sftmask.truncation import assemble
-from sftmask.words import WordsSession, b_to_i, check_word_ids, resolve_labels
 from tests.helpers import build_rows
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+from sftmask.formatting import DATA_KINDS
 
 from sftmask.config import make_config
 from sftmask.errors import ConfigError
-from sftmask.formatting import DATA_KINDS
 from sftmask.prompt_templates import TEMPLATE_DIR, available_templates, load_template
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN
 from sftmask.strategies import IGNORE_INDEX, STRATEGIES
