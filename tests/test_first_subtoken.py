@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sftmask.words import WordsSession, b_to_i, check_word_ids, resolve_labels
 from typer.testing import CliRunner
 
 from sftmask.cli import app
 from sftmask.config import BuildConfig
 from sftmask.errors import TokenizerError
+from sftmask.kinds.words import WordsSession, b_to_i, check_word_ids, resolve_labels
 from sftmask.strategies import STRATEGIES
 from sftmask.tokenizer import LoadedTokenizer
 from sftmask.truncation import assemble
