@@ -10,14 +10,11 @@ import yaml
 from pydantic import ValidationError, field_validator, model_validator
 
 from sftmask.errors import ConfigError
-from sftmask.kinds import DATA_KINDS, DataKind, kinds_for
-from sftmask.kinds.chat import ChatOptions
-from sftmask.kinds.prompt_response import PromptResponseOptions
-from sftmask.kinds.words import WordsOptions
+from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
 from sftmask.strategies import STRATEGIES
 
 
-class BuildConfig(WordsOptions, ChatOptions, PromptResponseOptions):
+class BuildConfig(KindOptions):
     """Everything `sftmask build` needs: the common options and every data kind's own.
 
     The same keys work as flags and in a config file. Built directly, invalid values raise

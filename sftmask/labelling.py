@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
 from sftmask import reasons
-from sftmask.config import BuildConfig
 from sftmask.errors import InputDataError
 from sftmask.kinds import EncodingSession
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, Reject
 from sftmask.strategies import STRATEGIES, EncodedBatch
 from sftmask.truncation import AssembledBatch, assemble
+
+if TYPE_CHECKING:
+    from sftmask.config import BuildConfig  # the config imports the engines, which import this
 
 REJECT_SCHEMA = pa.schema(
     [

@@ -4,7 +4,7 @@ Each kind (`DataKind`) owns its options model, names the fields the reader must 
 declares the per-token signals its encoder provides, and encodes batches into `EncodedBatch`.
 A strategy applies to a kind when the signals it needs are a subset of what the kind provides.
 
-Adding a kind is a module here plus one line below (see ARCHITECTURE.md). The order matters:
+Adding a kind is a module here plus its entry in the registry below (see ARCHITECTURE.md). The order matters:
 a strategy's default kind is the first one here that provides what it needs.
 """
 
@@ -13,13 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
-from sftmask.kinds.chat import Chat
-from sftmask.kinds.prompt_response import PromptResponse
-from sftmask.kinds.words import Words
+from sftmask.kinds.chat import Chat, ChatOptions
+from sftmask.kinds.prompt_response import PromptResponse, PromptResponseOptions
+from sftmask.kinds.words import Words, WordsOptions
 from sftmask.strategies import Strategy
 
+# The registry: each kind once here, and its options model once among KindOptions' bases (last
+# kind first, so the options keep the registry's order).
 DATA_KINDS: dict[str, DataKind[Any]] = {kind.name: kind for kind in (PromptResponse(), Chat(), Words())}
 """Data kinds by their public name (`--data-kind`), in the order defaults are chosen."""
+
+
+class KindOptions(WordsOptions, ChatOptions, PromptResponseOptions):
+    """The common options plus every data kind's own: what `sftmask.config.BuildConfig` validates."""
 
 
 def kinds_for(strategy: Strategy) -> list[str]:
@@ -27,4 +33,4 @@ def kinds_for(strategy: Strategy) -> list[str]:
     return [name for name, kind in DATA_KINDS.items() if strategy.needs <= kind.provides]
 
 
-__all__ = ["DATA_KINDS", "DataKind", "EncodingSession", "Fields", "kinds_for"]
+__all__ = ["DATA_KINDS", "DataKind", "EncodingSession", "Fields", "KindOptions", "kinds_for"]
