@@ -18,7 +18,7 @@ runner = CliRunner()
 
 LEGEND = (
     "legend: [trained] tokens are trained (label != -100), [masked] tokens are not (label -100); "
-    "| separates tokens; special tokens appear by name; \\n newline, \\| a literal |, \\xNN a byte of a split character, "
+    "· separates tokens; special tokens appear by name; \\n newline, \\· a literal ·, \\xNN a byte of a split character, "
     "␣ a token of only spaces"
 )
 
@@ -46,24 +46,25 @@ def test_plain_view_of_a_known_record_is_exact(tmp_path: Path, mistral_path: Pat
     assert result.stdout == (
         f"{LEGEND}\n"
         f"record 0 ({data}:1): 8 tokens, 3 trained, truncated\n"
-        "  [masked]  <s>| French|:| Good| morning\n"
-        "  [trained] \\n|Bon|jour\n"
+        "  [masked]  <s>· French·:· Good· morning\n"
+        "  [trained] \\n·Bon·jour\n"
         f"record 1 ({data}:2): 8 tokens, 1 trained, truncated\n"
-        "  [masked]  <s>| x| x| x| x| x|␣\n"
+        "  [masked]  <s>· x· x· x· x· x·␣\n"
         "  [trained] y\n"
         f"record 2 ({data}:3): rejected (no-trainable-tokens)\n"
     )
 
 
 def test_plain_view_escapes_and_specials(tmp_path: Path, qwen_path: Path) -> None:
-    data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "a|b\\c\t🌊", "response": "ok"}])
+    data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "a|b·\\c\t🌊", "response": "ok"}])
     result = run("inspect", str(data), "-t", str(qwen_path))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[1] == f"record 0 ({data}:1): 11 tokens, 2 trained, not truncated"
-    # The emoji is three byte-level tokens: bytes of one character, shown as \xNN.
-    assert lines[2] == "  [masked]  a|\\||b|\\\\|c|\\t|\\xf0\\x9f|\\x8c|\\x8a"
-    assert lines[3] == "  [trained] ok|<|im_end|>"
+    assert lines[1] == f"record 0 ({data}:1): 12 tokens, 2 trained, not truncated"
+    # The emoji is three byte-level tokens: bytes of one character, shown as \xNN. A `|` is itself;
+    # the separator · in the text is escaped, so `<|im_end|>` reads as one token.
+    assert lines[2] == "  [masked]  a·|·b·\\··\\\\·c·\\t·\\xf0\\x9f·\\x8c·\\x8a"
+    assert lines[3] == "  [trained] ok·<|im_end|>"
 
 
 def test_index_and_count_select_records(tmp_path: Path, qwen_path: Path) -> None:
@@ -190,7 +191,7 @@ def test_words_output_shows_label_names(tmp_path: Path, wordpiece_path: Path) ->
     out = tmp_path / "words"
     write_words_output(out, str(wordpiece_path))
     tok = load_tokenizer(str(wordpiece_path))
-    pieces = [t.replace("|", "\\|") for t in tok.hf.convert_ids_to_tokens([90, 91, 92, 93, 94])]
+    pieces = [t.replace("·", "\\·") for t in tok.hf.convert_ids_to_tokens([90, 91, 92, 93, 94])]
     result = run("inspect", str(out), "-n", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1:] == [
