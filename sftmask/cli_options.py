@@ -30,7 +30,7 @@ PANELS = (INPUT, DATA_KIND, CHAT, WORDS, STRATEGY, LENGTH, OUTPUT, PERFORMANCE)
 """Help panels in the order `build --help` shows them."""
 
 INPUT_FORMATS = ("jsonl", "csv", "tsv")
-STRATEGIES = ("response-only", "all", "first-subtoken", "assistant-only", "last-turn")
+STRATEGIES = ("response-only", "all", "assistant-only", "last-turn", "first-subtoken")
 DATA_KINDS = ("prompt-response", "chat", "words")
 TEMPLATES = ("alpaca", "chatml", "question-answer", "chat")
 MESSAGES_FORMATS = ("openai", "sharegpt")
