@@ -70,7 +70,8 @@ def build(
         list[str] | None,
         typer.Argument(
             metavar="INPUT",
-            help="Input files or globs (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); '-' reads JSONL from stdin.",
+            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); "
+            "'-' reads JSONL from stdin.",
             show_default=False,
         ),
     ] = None,

@@ -226,7 +226,7 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
     BuildOption(
         "add_eos",
         bool,
-        "Append the tokenizer's EOS to the response and train on it.",
+        "Append the tokenizer's EOS to the response and train on it (a tokenizer without EOS needs --no-add-eos).",
         STRATEGY,
         default="add-eos",
         flags=("--add-eos/--no-add-eos",),
