@@ -365,6 +365,7 @@ def test_module_entry_point_runs() -> None:
     assert result.stdout.startswith("sftmask ")
 
 
+@pytest.mark.slow
 def test_num_proc_output_is_byte_identical(
     tmp_path: Path, sample_tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -396,6 +397,7 @@ def test_num_proc_output_is_byte_identical(
     assert shas[0] == shas[1]
 
 
+@pytest.mark.slow
 def test_num_proc_reports_bad_records_like_one_process(
     tmp_path: Path, sample_tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -440,6 +442,7 @@ def _run_with_tty_stderr(args: list[str], env: dict[str, str]) -> tuple[int, str
     return proc.wait(), stdout, b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_progress_shows_on_a_terminal_only_and_quiet_silences_it(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     import os
 

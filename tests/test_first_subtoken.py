@@ -281,7 +281,7 @@ def _hf_tokenizer(name: str, request: pytest.FixtureRequest) -> tuple[str, Any]:
 
 
 @pytest.mark.parametrize("label_all", [False, True])
-@pytest.mark.parametrize("name", ["wordpiece", "mistral", "qwen", "sample"])
+@pytest.mark.parametrize("name", ["wordpiece", "mistral", pytest.param("qwen", marks=pytest.mark.slow), "sample"])
 def test_cli_equals_the_transformers_recipe_row_for_row(
     name: str, label_all: bool, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -326,6 +326,7 @@ SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wordpiece", "mistral", "qwen"])
 def test_property_equals_recipe(name: str, request: pytest.FixtureRequest) -> None:
     tok = request.getfixturevalue(name)
@@ -360,6 +361,7 @@ def truncate_row(ids: list[int], labels: list[int], word_ids: list[int | None], 
     return [ids[i] for i in index], [labels[i] for i in index]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wordpiece", "mistral", "qwen"])
 def test_property_truncation(name: str, request: pytest.FixtureRequest) -> None:
     tok = request.getfixturevalue(name)
@@ -604,6 +606,7 @@ def test_cli_prompt_response_trains_word_starts_of_the_response(
     assert fewer > 100  # the sample tokenizer splits many words into several tokens
 
 
+@pytest.mark.slow
 def test_words_manifest_is_the_same_with_worker_processes(
     tmp_path: Path, wordpiece_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
