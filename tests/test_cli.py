@@ -121,7 +121,7 @@ def test_arrow_format_loads_with_load_from_disk(tmp_path: Path, mistral_path: Pa
     assert ds[0]["labels"][0] == -100 and ds[0]["labels"][-1] == 2  # EOS trained
 
 
-def test_jsonl_csv_tsv_compressed_and_stdin_give_identical_rows(tmp_path: Path, mistral_path: Path) -> None:
+def test_jsonl_csv_tsv_compressed_and_stdin_give_identical_rows(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     jsonl = write_jsonl(tmp_path / "t.jsonl", RECORDS)
     csv_path = write_csv(tmp_path / "t.csv", RECORDS)
     gz = tmp_path / "t.jsonl.gz"
@@ -143,7 +143,7 @@ def test_jsonl_csv_tsv_compressed_and_stdin_give_identical_rows(tmp_path: Path, 
     }.items():
         out = tmp_path / f"out-{name}"
         stdin = jsonl.read_text() if source == "-" else None
-        result = run("build", source, "-t", str(mistral_path), "-o", str(out), input=stdin)
+        result = run("build", source, "-t", str(sample_tokenizer_path), "-o", str(out), input=stdin)
         assert result.exit_code == 0, (name, result.output)
         outputs[name] = rows_of(out)
     assert len(outputs["jsonl"]) == 4
