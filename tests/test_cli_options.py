@@ -40,19 +40,30 @@ def test_every_config_key_is_a_build_option_or_config_only() -> None:
 
 
 def test_choices_are_the_library_s() -> None:
-    from sftmask import config
     from sftmask.formatting import DATA_KINDS
     from sftmask.prompt_templates import available_templates
     from sftmask.strategies import STRATEGIES
 
+    def literal(key: str) -> tuple[str, ...]:
+        # The config field's own Literal type (`X | None` unwrapped), wherever it is defined.
+        annotation = BuildConfig.model_fields[key].annotation
+        args = get_args(annotation)
+        return get_args(args[0]) if args and args[-1] is type(None) else args
+
     assert tuple(STRATEGIES) == cli_options.STRATEGIES
     assert tuple(DATA_KINDS) == cli_options.DATA_KINDS
     assert (*available_templates(), "chat") == cli_options.TEMPLATES
-    assert get_args(config.InputFormat) == cli_options.INPUT_FORMATS
-    assert get_args(config.Truncation) == cli_options.TRUNCATIONS
-    assert get_args(config.OutputFormat) == cli_options.OUTPUT_FORMATS
-    assert get_args(config.OnError) == cli_options.ON_ERROR
-    assert get_args(config.MessagesFormat) == cli_options.MESSAGES_FORMATS
+    assert literal("input_format") == cli_options.INPUT_FORMATS
+    assert literal("truncation") == cli_options.TRUNCATIONS
+    assert literal("format") == cli_options.OUTPUT_FORMATS
+    assert literal("on_error") == cli_options.ON_ERROR
+    assert literal("messages_format") == cli_options.MESSAGES_FORMATS
+    for option in BUILD_OPTIONS:
+        assert (
+            not option.choices
+            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE"}
+            or (option.metavar == "[" + "|".join(option.choices) + "]")
+        ), option.key
 
 
 def _args_and_values(options: tuple[BuildOption, ...]) -> tuple[list[str], dict[str, Any]]:
