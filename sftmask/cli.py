@@ -209,7 +209,10 @@ def inspect_command(
     *,
     options: dict[str, Any],
 ) -> None:
-    """Show, token by token, which tokens are trained: for INPUT records (as build would make them) or a built DIR."""
+    """Show, token by token, which tokens are trained: for INPUT records (as build would make them) or a built DIR.
+
+    INPUT records are read, encoded and labelled with the same options as `sftmask build` (nothing is written). A DIR's rows are read as written, decoded with the manifest's tokenizer unless --tokenizer is given; of the build options only --tokenizer and --trust-remote-code apply to it.
+    """
     from sftmask.config import make_config
     from sftmask.errors import ConfigError, TokenizerError
     from sftmask.inspection import inspect_input, inspect_output, render_html, render_plain, render_rich
