@@ -40,7 +40,7 @@ def test_every_config_key_is_a_build_option_or_config_only() -> None:
 
 
 def test_choices_are_the_library_s() -> None:
-    from sftmask.formatting import DATA_KINDS
+    from sftmask.kinds import DATA_KINDS
     from sftmask.prompt_templates import available_templates
     from sftmask.strategies import STRATEGIES
 
