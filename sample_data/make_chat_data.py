@@ -9,6 +9,7 @@ pairs from instructions.jsonl into one conversation, some with a system prompt.
 import json
 import os
 import random
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 20240612
@@ -83,7 +84,7 @@ HAND_WRITTEN = [
 ]
 
 
-def main() -> None:
+def main(out_dir: str = HERE) -> None:
     rng = random.Random(SEED)
     with open(os.path.join(HERE, "instructions.jsonl"), encoding="utf-8") as f:
         records = [json.loads(line) for line in f]
@@ -103,10 +104,10 @@ def main() -> None:
         conversations.append(messages)
     order = list(range(len(conversations)))
     rng.shuffle(order)
-    with open(os.path.join(HERE, "chat.jsonl"), "w", encoding="utf-8", newline="\n") as f:
+    with open(os.path.join(out_dir, "chat.jsonl"), "w", encoding="utf-8", newline="\n") as f:
         for n, k in enumerate(order, start=1):
             f.write(json.dumps({"id": f"c{n:03d}", "messages": conversations[k]}, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

@@ -8,6 +8,7 @@ with BIO tags. Records hold `id`, `tokens` (words) and `ner_tags` (tag names).
 
 import json
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -72,7 +73,12 @@ def parse(sentence: str) -> tuple[list[str], list[str]]:
     entity: str | None = None
     first = False
     for piece in sentence.split(" "):
-        if piece.startswith("[") and len(piece) > 1 and piece[1:].isupper() and piece[1:] in {"PER", "ORG", "LOC", "MISC"}:
+        if (
+            piece.startswith("[")
+            and len(piece) > 1
+            and piece[1:].isupper()
+            and piece[1:] in {"PER", "ORG", "LOC", "MISC"}
+        ):
             entity, first = piece[1:], True
             continue
         closing = entity is not None and piece.endswith("]")
@@ -88,16 +94,16 @@ def parse(sentence: str) -> tuple[list[str], list[str]]:
     return words, tags
 
 
-def main() -> None:
-    with open(os.path.join(HERE, "ner.jsonl"), "w", encoding="utf-8", newline="\n") as out:
+def main(out_dir: str = HERE) -> None:
+    with open(os.path.join(out_dir, "ner.jsonl"), "w", encoding="utf-8", newline="\n") as out:
         for i, sentence in enumerate(SENTENCES):
             words, tags = parse(sentence)
             assert len(words) == len(tags) and all(t in LABELS for t in tags), sentence
             record = {"id": f"ner-{i:03d}", "tokens": words, "ner_tags": tags}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    with open(os.path.join(HERE, "ner_labels.txt"), "w", encoding="utf-8", newline="\n") as out:
+    with open(os.path.join(out_dir, "ner_labels.txt"), "w", encoding="utf-8", newline="\n") as out:
         out.write("\n".join(LABELS) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

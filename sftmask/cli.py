@@ -12,12 +12,21 @@ from typing import Annotated, Any
 import typer
 
 from sftmask import __version__
+from sftmask.cli_options import (
+    BUILD_OPTIONS,
+    CONFIG_FILE,
+    ENCODING_OPTIONS,
+    Command,
+    Group,
+    build_options,
+    option_names,
+)
 from sftmask.errors import SftmaskError
 
 app = typer.Typer(
+    cls=Group,
     help="Tokenize prompt/response data and build token-exact training labels (-100 where masked).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -42,7 +51,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """sftmask: SFT dataset preprocessing with exact -100 masks."""
@@ -54,209 +63,30 @@ def _fail(exc: SftmaskError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
-@app.command()
+@app.command(cls=Command)
+@build_options(BUILD_OPTIONS)
 def build(
     inputs: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Input files or globs (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); '-' reads JSONL from stdin.",
+            metavar="INPUT",
+            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); "
+            "'-' reads JSONL from stdin.",
             show_default=False,
         ),
     ] = None,
-    tokenizer: Annotated[
-        str | None,
-        typer.Option("--tokenizer", "-t", help="Hugging Face Hub name or local tokenizer folder.", show_default=False),
-    ] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Output directory.", show_default=False)] = None,
-    input_format: Annotated[
-        str | None, typer.Option(help="jsonl, csv or tsv; overrides the file suffix.", show_default=False)
-    ] = None,
-    prompt_field: Annotated[
-        str | None, typer.Option(help="Field with the prompt (masked). (default: prompt)", show_default=False)
-    ] = None,
-    response_field: Annotated[
-        str | None, typer.Option(help="Field with the response (trained). (default: response)", show_default=False)
-    ] = None,
-    strategy: Annotated[
-        str | None,
-        typer.Option(
-            help="Masking strategy: response-only, all, first-subtoken; for chat data assistant-only, last-turn. (default: response-only)",
-            show_default=False,
-        ),
-    ] = None,
-    data_kind: Annotated[
-        str | None,
-        typer.Option(
-            help="Kind of record: prompt-response, chat, or words (word-labelled NER/POS data). "
-            "(default: the strategy's first; words when a words option is given)",
-            show_default=False,
-        ),
-    ] = None,
-    tokens_field: Annotated[
-        str | None,
-        typer.Option(help="Words data: field with the list of words. (default: tokens)", show_default=False),
-    ] = None,
-    tags_field: Annotated[
-        str | None,
-        typer.Option(
-            help="Words data: field with the parallel list of tags (ints or strings). (default: ner_tags)",
-            show_default=False,
-        ),
-    ] = None,
-    label_names: Annotated[
-        str | None,
-        typer.Option(
-            help="Words data: label names in id order: a file with one per line, or B-PER,I-PER,...",
-            show_default=False,
-        ),
-    ] = None,
-    label_all_subtokens: Annotated[
-        bool | None,
-        typer.Option(
-            "--label-all-subtokens",
-            help="Words data: label continuation sub-tokens too (B-X becomes I-X).",
-            show_default=False,
-        ),
-    ] = None,
-    messages_field: Annotated[
-        str | None,
-        typer.Option(
-            help="Chat data: field with the list of messages. (default: messages; conversations for sharegpt)",
-            show_default=False,
-        ),
-    ] = None,
-    messages_format: Annotated[
-        str | None,
-        typer.Option(
-            help="Chat data: openai (role/content) or sharegpt (from/value, human/gpt). (default: openai)",
-            show_default=False,
-        ),
-    ] = None,
-    role_key: Annotated[
-        str | None, typer.Option(help="Chat data: key of a message's role (overrides the format).", show_default=False)
-    ] = None,
-    content_key: Annotated[
-        str | None, typer.Option(help="Chat data: key of a message's text (overrides the format).", show_default=False)
-    ] = None,
-    tools_field: Annotated[
-        str | None,
-        typer.Option(
-            help="Chat data: field with tool schemas passed to the template. (default: tools)", show_default=False
-        ),
-    ] = None,
-    chat_template: Annotated[
-        str | None,
-        typer.Option(help="Jinja chat template file overriding the tokenizer's own.", show_default=False),
-    ] = None,
-    template: Annotated[
-        str | None,
-        typer.Option(
-            help="Prompt/response data: prompt template name (alpaca, chatml, question-answer), a YAML file, or chat.",
-            show_default=False,
-        ),
-    ] = None,
-    max_length: Annotated[int | None, typer.Option(help="Maximum tokens per row.", show_default=False)] = None,
-    truncation: Annotated[
-        str | None,
-        typer.Option(
-            help="prompt (drop prompt from the left, keep BOS), response (cut the end) or drop (reject). (default: prompt)",
-            show_default=False,
-        ),
-    ] = None,
-    add_eos: Annotated[
-        bool | None,
-        typer.Option(
-            "--add-eos/--no-add-eos",
-            help="Append the tokenizer's EOS to the response and train on it. (default: add-eos)",
-            show_default=False,
-        ),
-    ] = None,
-    output_format: Annotated[
-        str | None,
-        typer.Option(
-            "--format", help="parquet or arrow (Dataset.save_to_disk layout). (default: parquet)", show_default=False
-        ),
-    ] = None,
-    rows_per_shard: Annotated[
-        int | None, typer.Option(help="Rows per output shard. (default: 100000)", show_default=False)
-    ] = None,
-    keep_columns: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated input fields to pass through, e.g. id,source.", show_default=False),
-    ] = None,
-    on_error: Annotated[
-        str | None,
-        typer.Option(
-            help="fail: stop at the first bad record; skip: write it to rejects.jsonl and go on. (default: fail)",
-            show_default=False,
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool | None, typer.Option("--overwrite", help="Replace a non-empty output directory.", show_default=False)
-    ] = None,
-    trust_remote_code: Annotated[
-        bool | None,
-        typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.", show_default=False),
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Records per tokenization batch. (default: 1000)", show_default=False)
-    ] = None,
-    num_proc: Annotated[
-        int | None,
-        typer.Option(
-            help="Worker processes for tokenization (output is identical for any value). (default: 1: the Rust tokenizer already uses all cores)",
-            show_default=False,
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="YAML or TOML file with the same keys as these options; flags win.",
-            show_default=False,
-        ),
-    ] = None,
+    config: Annotated[Path | None, CONFIG_FILE] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Tokenize INPUTS, build labels, write Parquet/Arrow shards + manifest.json to --output."""
     from sftmask.config import make_config
     from sftmask.pipeline import build as run_build
 
     _setup_logging(quiet)
-    options: dict[str, Any] = {
-        "inputs": inputs or None,
-        "tokenizer": tokenizer,
-        "output": output,
-        "input_format": input_format,
-        "prompt_field": prompt_field,
-        "response_field": response_field,
-        "strategy": strategy,
-        "data_kind": data_kind,
-        "messages_field": messages_field,
-        "messages_format": messages_format,
-        "role_key": role_key,
-        "content_key": content_key,
-        "tools_field": tools_field,
-        "chat_template": chat_template,
-        "template": template,
-        "tokens_field": tokens_field,
-        "tags_field": tags_field,
-        "label_names": label_names,
-        "label_all_subtokens": label_all_subtokens,
-        "max_length": max_length,
-        "truncation": truncation,
-        "add_eos": add_eos,
-        "format": output_format,
-        "rows_per_shard": rows_per_shard,
-        "keep_columns": keep_columns,
-        "on_error": on_error,
-        "overwrite": overwrite,
-        "trust_remote_code": trust_remote_code,
-        "batch_size": batch_size,
-        "num_proc": num_proc,
-    }
+    options = {"inputs": inputs or None, **options}
     try:
         cfg = make_config(options, config)
         with _progress(quiet) as on_progress:
@@ -277,8 +107,8 @@ def build(
 def _summary_line(output: str, counts: dict[str, Any], shards: int) -> str:
     share = counts["trained_tokens"] / counts["tokens"] if counts["tokens"] else 0.0
     line = (
-        f"wrote {counts['rows_written']:,} rows ({counts['tokens']:,} tokens, {share:.1%} trained) "
-        f"in {shards} shard{'s' if shards != 1 else ''} to {output}"
+        f"wrote {_count(counts['rows_written'], 'row')} ({_count(counts['tokens'], 'token')}, {share:.1%} trained) "
+        f"in {_count(shards, 'shard')} to {output}"
     )
     if counts["truncated"]:
         line += f"; {counts['truncated']:,} truncated"
@@ -286,6 +116,11 @@ def _summary_line(output: str, counts: dict[str, Any], shards: int) -> str:
         reasons = ", ".join(f"{k}: {v:,}" for k, v in counts["rejected_by_reason"].items())
         line += f"; {counts['rejected']:,} rejected ({reasons}) -> {os.path.join(output, 'rejects.jsonl')}"
     return line
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -345,96 +180,39 @@ def _stderr_console() -> Any:
 
 # --- inspect, stats, validate: reading what build wrote --------------------------------------
 
-_BUILD_ONLY = "Build option for inspecting INPUT files"
 
-
-@app.command("inspect")
+@app.command("inspect", cls=Command)
+@build_options(ENCODING_OPTIONS)
 def inspect_command(
     sources: Annotated[
         list[str],
         typer.Argument(
+            metavar="INPUT | DIR",
             help="Input files or globs to run the build stages on (nothing is written), "
             "or a directory written by `sftmask build`.",
             show_default=False,
         ),
     ],
-    tokenizer: Annotated[
-        str | None,
-        typer.Option(
-            "--tokenizer",
-            "-t",
-            help="Tokenizer (needed for INPUT files; for a built DIR the manifest's is used unless given).",
-            show_default=False,
-        ),
-    ] = None,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many records or rows to show.")] = 3,
+    count: Annotated[
+        int, typer.Option("--count", "-n", metavar="N", min=1, help="How many records or rows to show.")
+    ] = 3,
     index: Annotated[
-        int, typer.Option("--index", min=0, help="First record (INPUT) or row (DIR) to show, from 0.")
+        int, typer.Option("--index", metavar="I", min=0, help="First record (INPUT) or row (DIR) to show, from 0.")
     ] = 0,
     html_file: Annotated[
         Path | None,
-        typer.Option("--html", help="Write the view as a self-contained HTML page instead.", show_default=False),
-    ] = None,
-    input_format: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: jsonl, csv or tsv.", show_default=False)
-    ] = None,
-    prompt_field: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt field.", show_default=False)] = None,
-    response_field: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: response field.", show_default=False)
-    ] = None,
-    strategy: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: masking strategy.", show_default=False)] = None,
-    max_length: Annotated[
-        int | None, typer.Option(help=f"{_BUILD_ONLY}: maximum tokens per row.", show_default=False)
-    ] = None,
-    truncation: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt, response or drop.", show_default=False)
-    ] = None,
-    add_eos: Annotated[
-        bool | None,
-        typer.Option("--add-eos/--no-add-eos", help=f"{_BUILD_ONLY}: append and train EOS.", show_default=False),
-    ] = None,
-    on_error: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: fail or skip.", show_default=False)] = None,
-    data_kind: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt-response, chat or words.", show_default=False)
-    ] = None,
-    template: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt template name or file, or chat.", show_default=False)
-    ] = None,
-    chat_template: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: Jinja chat template file.", show_default=False)
-    ] = None,
-    messages_field: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: chat data: field with the messages.", show_default=False)
-    ] = None,
-    messages_format: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: chat data: openai or sharegpt.", show_default=False)
-    ] = None,
-    tokens_field: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: words data: field with the words.", show_default=False)
-    ] = None,
-    tags_field: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: words data: field with the tags.", show_default=False)
-    ] = None,
-    label_names: Annotated[
-        str | None,
-        typer.Option(help=f"{_BUILD_ONLY}: words data: label names (file or comma list).", show_default=False),
-    ] = None,
-    label_all_subtokens: Annotated[
-        bool | None,
         typer.Option(
-            "--label-all-subtokens", help=f"{_BUILD_ONLY}: words data: label continuations.", show_default=False
+            "--html", metavar="FILE", help="Write the view as a self-contained HTML page instead.", show_default=False
         ),
     ] = None,
-    trust_remote_code: Annotated[
-        bool | None,
-        typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.", show_default=False),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help=f"{_BUILD_ONLY}: YAML or TOML build config.", show_default=False),
-    ] = None,
+    config: Annotated[Path | None, CONFIG_FILE] = None,
+    *,
+    options: dict[str, Any],
 ) -> None:
-    """Show, token by token, which tokens are trained: for INPUT records (as build would make them) or a built DIR."""
+    """Show, token by token, which tokens are trained: for INPUT records (as build would make them) or a built DIR.
+
+    INPUT records are read, encoded and labelled with the same options as `sftmask build` (nothing is written). A DIR's rows are read as written, decoded with the manifest's tokenizer unless --tokenizer is given; of the build options only --tokenizer and --trust-remote-code apply to it.
+    """
     from sftmask.config import make_config
     from sftmask.errors import ConfigError, TokenizerError
     from sftmask.inspection import inspect_input, inspect_output, render_html, render_plain, render_rich
@@ -443,28 +221,11 @@ def inspect_command(
     from sftmask.tokenizer import load_tokenizer
 
     _setup_logging(quiet=False)
-    build_options: dict[str, Any] = {
-        "input_format": input_format,
-        "prompt_field": prompt_field,
-        "response_field": response_field,
-        "strategy": strategy,
-        "max_length": max_length,
-        "truncation": truncation,
-        "add_eos": add_eos,
-        "on_error": on_error,
-        "data_kind": data_kind,
-        "template": template,
-        "chat_template": chat_template,
-        "messages_field": messages_field,
-        "messages_format": messages_format,
-        "tokens_field": tokens_field,
-        "tags_field": tags_field,
-        "label_names": label_names,
-        "label_all_subtokens": label_all_subtokens,
-    }
+    tokenizer = options.pop("tokenizer")
+    trust_remote_code = options.pop("trust_remote_code")  # both also apply to a built DIR
     try:
         if len(sources) == 1 and Path(sources[0]).is_dir():
-            given = [f"--{k.replace('_', '-')}" for k, v in build_options.items() if v is not None]
+            given = option_names(options)
             if given or config is not None:
                 raise ConfigError(
                     f"{', '.join(given) or '--config'}: build options apply to INPUT files, not to a built "
@@ -487,9 +248,8 @@ def inspect_command(
                     f"{what}: pass a directory written by `sftmask build`, or input files with --tokenizer"
                 )
             # The build config needs an output; inspect writes nothing, so any placeholder does.
-            options = {**build_options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
-            options["trust_remote_code"] = trust_remote_code
-            cfg = make_config(options, config)
+            settings = {**options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
+            cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config)
             rows = inspect_input(cfg, open_tokenizer(cfg), start=index, count=count)
             title = f"sftmask inspect {' '.join(sources)} ({cfg.strategy})"
     except SftmaskError as exc:
@@ -503,7 +263,7 @@ def inspect_command(
         except OSError as exc:
             typer.echo(f"Error: cannot write {html_file}: {exc.strerror or exc}", err=True)
             raise typer.Exit(5) from None
-        typer.echo(f"wrote {len(rows)} row{'s' if len(rows) != 1 else ''} to {html_file}")
+        typer.echo(f"wrote {_count(len(rows), 'row')} to {html_file}")
         return
     if _colour():
         from rich.console import Console
@@ -517,14 +277,19 @@ def _colour() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-@app.command()
+@app.command(cls=Command)
 def stats(
-    directory: Annotated[str, typer.Argument(help="A directory written by `sftmask build`.", show_default=False)],
+    directory: Annotated[
+        str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
+    ],
     json_output: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
     plot: Annotated[
         Path | None,
         typer.Option(
-            "--plot", help="Also draw the length and trained-share histograms into a PNG.", show_default=False
+            "--plot",
+            metavar="FILE.png",
+            help="Also draw the length and trained-share histograms into a PNG.",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
@@ -596,19 +361,22 @@ def _stats_table(s: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(
-    directory: Annotated[str, typer.Argument(help="A directory written by `sftmask build`.", show_default=False)],
+    directory: Annotated[
+        str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
+    ],
     tokenizer: Annotated[
         str | None,
         typer.Option(
             "--tokenizer",
             "-t",
+            metavar="NAME_OR_PATH",
             help="Also check that this tokenizer has the manifest's fingerprint.",
             show_default=False,
         ),
     ] = None,
-    max_problems: Annotated[int, typer.Option(min=1, help="How many problems to list.")] = 20,
+    max_problems: Annotated[int, typer.Option(metavar="N", min=1, help="How many problems to list.")] = 20,
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.")
     ] = False,
@@ -631,8 +399,8 @@ def validate(
         typer.echo(json.dumps(report.to_json()))
     elif report.ok:
         typer.echo(
-            f"ok: {report.rows:,} rows in {report.shards} shard{'s' if report.shards != 1 else ''} of {directory} "
-            f"pass {len(report.checks)} checks ({', '.join(report.checks)})"
+            f"ok: {_count(report.rows, 'row')} in {_count(report.shards, 'shard')} of {directory} "
+            f"pass {_count(len(report.checks), 'check')} ({', '.join(report.checks)})"
         )
     else:
         for problem in report.problems:
@@ -643,7 +411,7 @@ def validate(
         listed = len(report.problems)
         raise _fail(
             ValidationFailed(
-                f"{directory} failed validation: {report.problem_count:,} problem"
-                f"{'s' if report.problem_count != 1 else ''} (first {listed} listed on stdout)"
+                f"{directory} failed validation: {_count(report.problem_count, 'problem')} "
+                f"(first {listed} listed on stdout)"
             )
         )

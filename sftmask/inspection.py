@@ -22,6 +22,8 @@ from sftmask.tokenizer import LoadedTokenizer
 
 TRAINED = "[trained]"
 MASKED = "[masked]"
+SEPARATOR = "·"
+"""Between tokens in the plain view: not `|`, which special tokens such as `<|im_end|>` hold."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class RowView:
         """``12 tokens, 5 trained, not truncated`` (truncation only when known)."""
         if self.rejected is not None:
             return f"rejected ({self.rejected})"
-        parts = [f"{len(self.tokens)} tokens", f"{self.trained_count} trained"]
+        parts = [f"{len(self.tokens)} token{'' if len(self.tokens) == 1 else 's'}", f"{self.trained_count} trained"]
         if self.truncated is not None:
             parts.append("truncated" if self.truncated else "not truncated")
         return ", ".join(parts)
@@ -246,7 +248,7 @@ def inspect_output(output: BuiltOutput, tok: LoadedTokenizer, *, start: int = 0,
 def escape(text: str, *, plain: bool = True) -> str:
     """Make a token's text visible.
 
-    Plain (one line per run): ``\\n``, ``\\t``, ``\\|``, ``\\\\``; otherwise (rich, HTML) a newline
+    Plain (one line per run): ``\\n``, ``\\t``, ``\\·`` (the separator), ``\\\\``; otherwise (rich, HTML) a newline
     is shown as ``↵`` and kept, so the text keeps its lines. Both show a byte that is only part of a
     character, and other control characters, as ``\\xNN``.
     """
@@ -266,15 +268,15 @@ def escape(text: str, *, plain: bool = True) -> str:
     return "".join(out)
 
 
-_ESCAPES = {"\\": "\\\\", "|": "\\|", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_ESCAPES = {"\\": "\\\\", SEPARATOR: "\\" + SEPARATOR, "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def legend(rows: Sequence[RowView]) -> str:
     """The plain view's legend line."""
     text = (
         f"legend: {TRAINED} tokens are trained (label != -100), {MASKED} tokens are not (label -100); "
-        "| separates tokens; special tokens appear by name; "
-        "\\n newline, \\| a literal |, \\xNN a byte of a split character, ␣ a token of only spaces"
+        f"{SEPARATOR} separates tokens; special tokens appear by name; "
+        f"\\n newline, \\{SEPARATOR} a literal {SEPARATOR}, \\xNN a byte of a split character, ␣ a token of only spaces"
     )
     if any(t.label_name is not None for row in rows for t in row.tokens):
         text += "; {TAG} after a token is its label"
@@ -282,7 +284,8 @@ def legend(rows: Sequence[RowView]) -> str:
 
 
 def _plain_token(token: TokenView) -> str:
-    text = token.text if token.special else escape(token.text)  # special tokens by name, as is
+    # Special tokens by name, as they are (but for the separator, which no common one holds).
+    text = token.text.replace(SEPARATOR, _ESCAPES[SEPARATOR]) if token.special else escape(token.text)
     if text and not text.strip(" "):
         text = "␣" * len(text)  # a token of only spaces would be invisible, at a line end above all
     if token.label_name is not None:
@@ -309,8 +312,8 @@ def render_plain(rows: Sequence[RowView], *, with_legend: bool = True) -> str:
     Example::
 
         record 0 (t.jsonl:1): 6 tokens, 3 trained, not truncated
-          [masked]  <s>| Hello|:
-          [trained]  Bonjour|!|</s>
+          [masked]  <s>· Hello·:
+          [trained]  Bonjour·!·</s>
     """
     lines = [legend(rows)] if with_legend else []
     width = max(len(TRAINED), len(MASKED))
@@ -318,7 +321,7 @@ def render_plain(rows: Sequence[RowView], *, with_legend: bool = True) -> str:
         lines.append(f"{row.title}: {row.counts()}")
         for trained, run in _runs(row.tokens):
             marker = TRAINED if trained else MASKED
-            lines.append(f"  {marker:<{width}} " + "|".join(_plain_token(t) for t in run))
+            lines.append(f"  {marker:<{width}} " + SEPARATOR.join(_plain_token(t) for t in run))
     return "\n".join(lines) + "\n"
 
 

@@ -62,7 +62,7 @@ def test_every_command_has_help() -> None:
         assert sub.exit_code == 0 and "Usage:" in sub.stdout and len(sub.stdout) > 200, name
 
 
-def test_build_writes_loadable_shards_and_manifest(tmp_path: Path, qwen_path: Path) -> None:
+def test_build_writes_loadable_shards_and_manifest(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     from datasets import load_dataset
 
     data = write_jsonl(tmp_path / "train.jsonl", RECORDS)
@@ -71,7 +71,7 @@ def test_build_writes_loadable_shards_and_manifest(tmp_path: Path, qwen_path: Pa
         "build",
         str(data),
         "--tokenizer",
-        str(qwen_path),
+        str(sample_tokenizer_path),
         "--output",
         str(out),
         "--keep-columns",
@@ -103,9 +103,9 @@ def test_build_writes_loadable_shards_and_manifest(tmp_path: Path, qwen_path: Pa
     assert manifest["config"]["strategy"] == "response-only"
 
 
-def test_json_summary(tmp_path: Path, qwen_path: Path) -> None:
+def test_json_summary(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", RECORDS)
-    result = run("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--json")
+    result = run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o"), "--json")
     summary = json.loads(result.stdout)
     assert summary["rows_written"] == 4 and summary["rejected"] == 0 and summary["shards"] == 1
 
@@ -121,7 +121,7 @@ def test_arrow_format_loads_with_load_from_disk(tmp_path: Path, mistral_path: Pa
     assert ds[0]["labels"][0] == -100 and ds[0]["labels"][-1] == 2  # EOS trained
 
 
-def test_jsonl_csv_tsv_compressed_and_stdin_give_identical_rows(tmp_path: Path, mistral_path: Path) -> None:
+def test_jsonl_csv_tsv_compressed_and_stdin_give_identical_rows(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     jsonl = write_jsonl(tmp_path / "t.jsonl", RECORDS)
     csv_path = write_csv(tmp_path / "t.csv", RECORDS)
     gz = tmp_path / "t.jsonl.gz"
@@ -143,20 +143,28 @@ def test_jsonl_csv_tsv_compressed_and_stdin_give_identical_rows(tmp_path: Path, 
     }.items():
         out = tmp_path / f"out-{name}"
         stdin = jsonl.read_text() if source == "-" else None
-        result = run("build", source, "-t", str(mistral_path), "-o", str(out), input=stdin)
+        result = run("build", source, "-t", str(sample_tokenizer_path), "-o", str(out), input=stdin)
         assert result.exit_code == 0, (name, result.output)
         outputs[name] = rows_of(out)
     assert len(outputs["jsonl"]) == 4
     assert all(rows == outputs["jsonl"] for rows in outputs.values())
 
 
-def test_several_inputs_and_globs_keep_order(tmp_path: Path, qwen_path: Path) -> None:
+def test_several_inputs_and_globs_keep_order(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     for i in range(3):
         write_jsonl(tmp_path / f"part{i}.jsonl", [{**RECORDS[0], "id": f"p{i}"}])
     first = write_jsonl(tmp_path / "first.jsonl", [{**RECORDS[1], "id": "first"}])
     out = tmp_path / "o"
     result = run(
-        "build", str(first), str(tmp_path / "part*.jsonl"), "-t", str(qwen_path), "-o", str(out), "--keep-columns", "id"
+        "build",
+        str(first),
+        str(tmp_path / "part*.jsonl"),
+        "-t",
+        str(sample_tokenizer_path),
+        "-o",
+        str(out),
+        "--keep-columns",
+        "id",
     )
     assert result.exit_code == 0, result.output
     assert [r["id"] for r in rows_of(out)] == ["first", "p0", "p1", "p2"]
@@ -180,12 +188,12 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("name", "content", "line", "message"), BAD_INPUTS)
 def test_bad_input_fails_with_one_line_and_no_output(
-    tmp_path: Path, qwen_path: Path, name: str, content: str | bytes, line: int, message: str
+    tmp_path: Path, sample_tokenizer_path: Path, name: str, content: str | bytes, line: int, message: str
 ) -> None:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     out = tmp_path / "out"
-    result = run("build", str(path), "-t", str(qwen_path), "-o", str(out))
+    result = run("build", str(path), "-t", str(sample_tokenizer_path), "-o", str(out))
     assert result.exit_code == 3
     assert result.stderr.startswith(f"Error: {path}:{line}: ") and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -194,12 +202,12 @@ def test_bad_input_fails_with_one_line_and_no_output(
 
 @pytest.mark.parametrize(("name", "content", "line", "message"), BAD_INPUTS)
 def test_bad_input_with_skip_goes_to_rejects(
-    tmp_path: Path, qwen_path: Path, name: str, content: str | bytes, line: int, message: str
+    tmp_path: Path, sample_tokenizer_path: Path, name: str, content: str | bytes, line: int, message: str
 ) -> None:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     out = tmp_path / "out"
-    result = run("build", str(path), "-t", str(qwen_path), "-o", str(out), "--on-error", "skip", "--json")
+    result = run("build", str(path), "-t", str(sample_tokenizer_path), "-o", str(out), "--on-error", "skip", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
@@ -208,11 +216,21 @@ def test_bad_input_with_skip_goes_to_rejects(
     assert summary["rows_written"] + summary["rejected"] == summary["records_read"]
 
 
-def test_truncation_rejects_are_written_and_counted(tmp_path: Path, qwen_path: Path) -> None:
+def test_truncation_rejects_are_written_and_counted(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", [*RECORDS, {"prompt": "x " * 50, "response": "y " * 50}])
     out = tmp_path / "o"
     result = run(
-        "build", str(data), "-t", str(qwen_path), "-o", str(out), "--max-length", "64", "--truncation", "drop", "--json"
+        "build",
+        str(data),
+        "-t",
+        str(sample_tokenizer_path),
+        "-o",
+        str(out),
+        "--max-length",
+        "64",
+        "--truncation",
+        "drop",
+        "--json",
     )
     summary = json.loads(result.stdout)
     assert summary["rejected_by_reason"] == {"too-long": 1} and summary["rows_written"] == 4
@@ -220,15 +238,15 @@ def test_truncation_rejects_are_written_and_counted(tmp_path: Path, qwen_path: P
     assert reject["line"] == 5 and reject["reason"] == "too-long" and reject["record"]["prompt"] == "x " * 50
 
 
-def test_empty_input_is_an_error(tmp_path: Path, qwen_path: Path) -> None:
+def test_empty_input_is_an_error(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
-    result = run("build", str(empty), "-t", str(qwen_path), "-o", str(tmp_path / "o"))
+    result = run("build", str(empty), "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o"))
     assert result.exit_code == 3 and "no records found" in result.stderr
 
 
-def test_missing_input_file(tmp_path: Path, qwen_path: Path) -> None:
-    result = run("build", str(tmp_path / "nope.jsonl"), "-t", str(qwen_path), "-o", str(tmp_path / "o"))
+def test_missing_input_file(tmp_path: Path, sample_tokenizer_path: Path) -> None:
+    result = run("build", str(tmp_path / "nope.jsonl"), "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o"))
     assert result.exit_code == 3 and "no such file" in result.stderr
 
 
@@ -240,9 +258,9 @@ def test_missing_input_file(tmp_path: Path, qwen_path: Path) -> None:
         (["--max-length", "0"], "max-length: Input should be greater than 0"),
     ],
 )
-def test_invalid_options_exit_2(tmp_path: Path, qwen_path: Path, args: list[str], message: str) -> None:
+def test_invalid_options_exit_2(tmp_path: Path, sample_tokenizer_path: Path, args: list[str], message: str) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", RECORDS)
-    result = run("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), *args)
+    result = run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o"), *args)
     assert result.exit_code == 2 and message in result.stderr and result.stderr.startswith("Error: ")
 
 
@@ -272,24 +290,26 @@ def test_tokenizer_without_eos_needs_no_add_eos(tmp_path: Path, wordpiece_path: 
     assert ok.exit_code == 0, ok.output
 
 
-def test_existing_output_needs_overwrite(tmp_path: Path, qwen_path: Path) -> None:
+def test_existing_output_needs_overwrite(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", RECORDS)
     out = tmp_path / "o"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    result = run("build", str(data), "-t", str(qwen_path), "-o", str(out))
+    result = run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out))
     assert result.exit_code == 5 and "pass --overwrite" in result.stderr and (out / "old.txt").exists()
-    assert run("build", str(data), "-t", str(qwen_path), "-o", str(out), "--overwrite").exit_code == 0
+    assert run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out), "--overwrite").exit_code == 0
     assert not (out / "old.txt").exists() and (out / "manifest.json").exists()
 
 
-def test_config_file_yaml_and_toml_flags_win(tmp_path: Path, qwen_path: Path) -> None:
+def test_config_file_yaml_and_toml_flags_win(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", [{"q": r["prompt"], "a": r["response"]} for r in RECORDS])
     yaml_cfg = tmp_path / "c.yaml"
-    yaml_cfg.write_text(f"tokenizer: {qwen_path}\nprompt-field: q\nresponse_field: a\nmax-length: 8\nstrategy: all\n")
+    yaml_cfg.write_text(
+        f"tokenizer: {sample_tokenizer_path}\nprompt-field: q\nresponse_field: a\nmax-length: 8\nstrategy: all\n"
+    )
     toml_cfg = tmp_path / "c.toml"
     toml_cfg.write_text(
-        f'tokenizer = "{qwen_path}"\nprompt_field = "q"\nresponse-field = "a"\nmax_length = 8\nstrategy = "all"\n'
+        f'tokenizer = "{sample_tokenizer_path}"\nprompt_field = "q"\nresponse-field = "a"\nmax_length = 8\nstrategy = "all"\n'
     )
     for cfg in (yaml_cfg, toml_cfg):
         out = tmp_path / f"o-{cfg.suffix}"
@@ -300,22 +320,31 @@ def test_config_file_yaml_and_toml_flags_win(tmp_path: Path, qwen_path: Path) ->
         assert all(r["labels"] == r["input_ids"] and len(r["input_ids"]) <= 16 for r in rows_of(out))
 
 
-def test_unknown_config_key_is_reported(tmp_path: Path, qwen_path: Path) -> None:
+def test_unknown_config_key_is_reported(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("max_lenght: 8\nstrategy: nope\n")
-    result = run("build", "x.jsonl", "-t", str(qwen_path), "-o", str(tmp_path / "o"), "-c", str(cfg))
+    result = run("build", "x.jsonl", "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o"), "-c", str(cfg))
     assert result.exit_code == 2
     assert "unknown option 'max_lenght'" in result.stderr and "unknown strategy 'nope'" in result.stderr
 
 
-def test_builds_are_byte_identical(tmp_path: Path, qwen_path: Path) -> None:
+def test_builds_are_byte_identical(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", RECORDS * 5)
     digests = []
     for i in range(2):
         out = tmp_path / f"o{i}"
         assert (
             run(
-                "build", str(data), "-t", str(qwen_path), "-o", str(out), "--rows-per-shard", "7", "--batch-size", "3"
+                "build",
+                str(data),
+                "-t",
+                str(sample_tokenizer_path),
+                "-o",
+                str(out),
+                "--rows-per-shard",
+                "7",
+                "--batch-size",
+                "3",
             ).exit_code
             == 0
         )
@@ -336,7 +365,10 @@ def test_module_entry_point_runs() -> None:
     assert result.stdout.startswith("sftmask ")
 
 
-def test_num_proc_output_is_byte_identical(tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.slow
+def test_num_proc_output_is_byte_identical(
+    tmp_path: Path, sample_tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)  # worker processes are used from 2 cores each
@@ -345,7 +377,18 @@ def test_num_proc_output_is_byte_identical(tmp_path: Path, qwen_path: Path, monk
     shas = []
     for n in (1, 2):
         out = tmp_path / f"o{n}"
-        args = ["build", str(data), "-t", str(qwen_path), "-o", str(out), "--batch-size", "10", "--num-proc", str(n)]
+        args = [
+            "build",
+            str(data),
+            "-t",
+            str(sample_tokenizer_path),
+            "-o",
+            str(out),
+            "--batch-size",
+            "10",
+            "--num-proc",
+            str(n),
+        ]
         result = run(*args)
         assert result.exit_code == 0, result.output
         manifest = json.loads((out / "manifest.json").read_text())
@@ -354,8 +397,9 @@ def test_num_proc_output_is_byte_identical(tmp_path: Path, qwen_path: Path, monk
     assert shas[0] == shas[1]
 
 
+@pytest.mark.slow
 def test_num_proc_reports_bad_records_like_one_process(
-    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sample_tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
 
@@ -363,7 +407,16 @@ def test_num_proc_reports_bad_records_like_one_process(
     data = tmp_path / "t.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS * 5) + '{"prompt": 1, "response": "x"}\n')
     result = run(
-        "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--num-proc", "2", "--batch-size", "4"
+        "build",
+        str(data),
+        "-t",
+        str(sample_tokenizer_path),
+        "-o",
+        str(tmp_path / "o"),
+        "--num-proc",
+        "2",
+        "--batch-size",
+        "4",
     )
     assert result.exit_code == 3 and f"{data}:21: field 'prompt' is int" in result.stderr
 
@@ -389,13 +442,14 @@ def _run_with_tty_stderr(args: list[str], env: dict[str, str]) -> tuple[int, str
     return proc.wait(), stdout, b"".join(chunks).decode(errors="replace")
 
 
-def test_progress_shows_on_a_terminal_only_and_quiet_silences_it(tmp_path: Path, qwen_path: Path) -> None:
+@pytest.mark.slow
+def test_progress_shows_on_a_terminal_only_and_quiet_silences_it(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     import os
 
     data = write_jsonl(tmp_path / "t.jsonl", RECORDS * 50)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["COLUMNS"] = "120"
-    base = ["build", str(data), "-t", str(qwen_path), "--batch-size", "20"]
+    base = ["build", str(data), "-t", str(sample_tokenizer_path), "--batch-size", "20"]
     code, stdout, stderr = _run_with_tty_stderr([*base, "-o", str(tmp_path / "a")], env)
     assert code == 0 and stdout.startswith("wrote 200 rows")
     assert "building" in stderr and "records" in stderr and "tok/s" in stderr

@@ -74,3 +74,20 @@ def test_sample_tokenizer_round_trips_the_sample_responses(tmp_path: Path, monke
     for row in table:
         trained = [i for i, lab in zip(row["input_ids"], row["labels"], strict=True) if lab != -100]
         assert tok.decode(trained) == records[row["id"]]["response"] + tok.eos_token
+
+
+@pytest.mark.parametrize(
+    ("script", "files"),
+    [
+        ("make_sample_data.py", ["instructions.jsonl", "instructions.csv"]),
+        ("make_chat_data.py", ["chat.jsonl"]),
+        ("make_ner_data.py", ["ner.jsonl", "ner_labels.txt"]),
+    ],
+)
+def test_sample_data_regenerates_byte_for_byte(script: str, files: list[str], tmp_path: Path) -> None:
+    import runpy
+
+    generator = runpy.run_path(str(REPO / "sample_data" / script))
+    generator["main"](str(tmp_path))
+    for name in files:
+        assert (tmp_path / name).read_bytes() == (REPO / "sample_data" / name).read_bytes(), name

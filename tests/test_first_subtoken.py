@@ -5,6 +5,7 @@ Tables show each row as `token=LABEL` where the token is labelled and `token` wh
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,12 +86,17 @@ _SESSIONS: dict[tuple[int, str], WordsSession] = {}
 
 
 def _session(tok: LoadedTokenizer, cfg: BuildConfig) -> WordsSession:
-    """A session per tokenizer and config; the words tokenizer (a copy of a 250k vocabulary for
-    Qwen) is made once. Sessions keep no per-batch state, so reusing one is safe."""
-    key = (id(tok), cfg.model_dump_json())
+    """A session for `cfg`. Making one copies the tokenizer (a 250k vocabulary for Qwen), and what it
+    makes depends only on the tokenizer and the label names; the other options (max length,
+    truncation, fields, label-all-subtokens) are read from the config at each batch. So sessions
+    are made once per tokenizer and label names, and a copy gets `cfg` (keyed by the whole config,
+    each max length of a property test made a new one). Sessions keep no per-batch state."""
+    key = (id(tok), json.dumps(cfg.label_names))
     if key not in _SESSIONS:
         _SESSIONS[key] = WordsSession(cfg, tok, resolve_labels(cfg, None))
-    return _SESSIONS[key]
+    session = copy.copy(_SESSIONS[key])
+    session.config = cfg
+    return session
 
 
 def shown(tok: LoadedTokenizer, ids: list[int], labels: list[int], names: list[str] = CONLL) -> str:
@@ -275,7 +281,7 @@ def _hf_tokenizer(name: str, request: pytest.FixtureRequest) -> tuple[str, Any]:
 
 
 @pytest.mark.parametrize("label_all", [False, True])
-@pytest.mark.parametrize("name", ["wordpiece", "mistral", "qwen", "sample"])
+@pytest.mark.parametrize("name", ["wordpiece", "mistral", pytest.param("qwen", marks=pytest.mark.slow), "sample"])
 def test_cli_equals_the_transformers_recipe_row_for_row(
     name: str, label_all: bool, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -320,6 +326,7 @@ SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wordpiece", "mistral", "qwen"])
 def test_property_equals_recipe(name: str, request: pytest.FixtureRequest) -> None:
     tok = request.getfixturevalue(name)
@@ -354,6 +361,7 @@ def truncate_row(ids: list[int], labels: list[int], word_ids: list[int | None], 
     return [ids[i] for i in index], [labels[i] for i in index]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wordpiece", "mistral", "qwen"])
 def test_property_truncation(name: str, request: pytest.FixtureRequest) -> None:
     tok = request.getfixturevalue(name)
@@ -598,6 +606,7 @@ def test_cli_prompt_response_trains_word_starts_of_the_response(
     assert fewer > 100  # the sample tokenizer splits many words into several tokens
 
 
+@pytest.mark.slow
 def test_words_manifest_is_the_same_with_worker_processes(
     tmp_path: Path, wordpiece_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,7 +18,7 @@ runner = CliRunner()
 
 LEGEND = (
     "legend: [trained] tokens are trained (label != -100), [masked] tokens are not (label -100); "
-    "| separates tokens; special tokens appear by name; \\n newline, \\| a literal |, \\xNN a byte of a split character, "
+    "· separates tokens; special tokens appear by name; \\n newline, \\· a literal ·, \\xNN a byte of a split character, "
     "␣ a token of only spaces"
 )
 
@@ -46,30 +46,31 @@ def test_plain_view_of_a_known_record_is_exact(tmp_path: Path, mistral_path: Pat
     assert result.stdout == (
         f"{LEGEND}\n"
         f"record 0 ({data}:1): 8 tokens, 3 trained, truncated\n"
-        "  [masked]  <s>| French|:| Good| morning\n"
-        "  [trained] \\n|Bon|jour\n"
+        "  [masked]  <s>· French·:· Good· morning\n"
+        "  [trained] \\n·Bon·jour\n"
         f"record 1 ({data}:2): 8 tokens, 1 trained, truncated\n"
-        "  [masked]  <s>| x| x| x| x| x|␣\n"
+        "  [masked]  <s>· x· x· x· x· x·␣\n"
         "  [trained] y\n"
         f"record 2 ({data}:3): rejected (no-trainable-tokens)\n"
     )
 
 
 def test_plain_view_escapes_and_specials(tmp_path: Path, qwen_path: Path) -> None:
-    data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "a|b\\c\t🌊", "response": "ok"}])
+    data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "a|b·\\c\t🌊", "response": "ok"}])
     result = run("inspect", str(data), "-t", str(qwen_path))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[1] == f"record 0 ({data}:1): 11 tokens, 2 trained, not truncated"
-    # The emoji is three byte-level tokens: bytes of one character, shown as \xNN.
-    assert lines[2] == "  [masked]  a|\\||b|\\\\|c|\\t|\\xf0\\x9f|\\x8c|\\x8a"
-    assert lines[3] == "  [trained] ok|<|im_end|>"
+    assert lines[1] == f"record 0 ({data}:1): 12 tokens, 2 trained, not truncated"
+    # The emoji is three byte-level tokens: bytes of one character, shown as \xNN. A `|` is itself;
+    # the separator · in the text is escaped, so `<|im_end|>` reads as one token.
+    assert lines[2] == "  [masked]  a·|·b·\\··\\\\·c·\\t·\\xf0\\x9f·\\x8c·\\x8a"
+    assert lines[3] == "  [trained] ok·<|im_end|>"
 
 
-def test_index_and_count_select_records(tmp_path: Path, qwen_path: Path) -> None:
+def test_index_and_count_select_records(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     records = [{"prompt": f"Q{i}?", "response": f"A{i}"} for i in range(6)]
     data = write_jsonl(tmp_path / "t.jsonl", records)
-    result = run("inspect", str(data), "-t", str(qwen_path), "--index", "4", "-n", "5")
+    result = run("inspect", str(data), "-t", str(sample_tokenizer_path), "--index", "4", "-n", "5")
     assert result.exit_code == 0, result.output
     headers = [line for line in result.stdout.splitlines() if line.startswith("record")]
     assert [h.split(":")[0] for h in headers] == [f"record 4 ({data}", f"record 5 ({data}"]
@@ -120,16 +121,16 @@ def test_token_texts_per_tokenizer(qwen: Any, mistral: Any, wordpiece: Any) -> N
     assert "".join(t.removeprefix("##") for t in texts[1:-1]) == "thecat"
 
 
-def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path, qwen_path: Path) -> None:
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "Q?", "response": "A"}])
-    plain = run("inspect", str(data), "-t", str(qwen_path))
+    plain = run("inspect", str(data), "-t", str(sample_tokenizer_path))
     assert "\x1b[" not in plain.stdout and "[masked]" in plain.stdout
     import sftmask.cli as cli
 
     original = cli._colour
     try:
         cli._colour = lambda: True  # type: ignore[assignment]
-        coloured = run("inspect", str(data), "-t", str(qwen_path), env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+        coloured = run("inspect", str(data), "-t", str(sample_tokenizer_path), env={"FORCE_COLOR": "1", "NO_COLOR": ""})
     finally:
         cli._colour = original  # type: ignore[assignment]
     assert coloured.exit_code == 0, coloured.output
@@ -190,7 +191,7 @@ def test_words_output_shows_label_names(tmp_path: Path, wordpiece_path: Path) ->
     out = tmp_path / "words"
     write_words_output(out, str(wordpiece_path))
     tok = load_tokenizer(str(wordpiece_path))
-    pieces = [t.replace("|", "\\|") for t in tok.hf.convert_ids_to_tokens([90, 91, 92, 93, 94])]
+    pieces = [t.replace("·", "\\·") for t in tok.hf.convert_ids_to_tokens([90, 91, 92, 93, 94])]
     result = run("inspect", str(out), "-n", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1:] == [
@@ -223,21 +224,21 @@ def test_inspect_input_needs_a_tokenizer(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "is neither a file nor a directory" in missing.stderr
 
 
-def test_build_options_are_refused_for_a_built_directory(tmp_path: Path, qwen_path: Path) -> None:
+def test_build_options_are_refused_for_a_built_directory(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "Q", "response": "A"}])
     out = tmp_path / "o"
-    assert run("build", str(data), "-t", str(qwen_path), "-o", str(out)).exit_code == 0
+    assert run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out)).exit_code == 0
     result = run("inspect", str(out), "--max-length", "4")
     assert result.exit_code == 2 and "--max-length: build options apply to INPUT files" in result.stderr
 
 
-def test_unavailable_manifest_tokenizer_suggests_flag(tmp_path: Path, qwen_path: Path) -> None:
+def test_unavailable_manifest_tokenizer_suggests_flag(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "Q", "response": "A"}])
     out = tmp_path / "o"
-    assert run("build", str(data), "-t", str(qwen_path), "-o", str(out)).exit_code == 0
+    assert run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out)).exit_code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["tokenizer"]["name_or_path"] = str(tmp_path / "moved-away")
     (out / "manifest.json").write_text(json.dumps(manifest))
     result = run("inspect", str(out))
     assert result.exit_code == 4 and "pass --tokenizer" in result.stderr
-    assert run("inspect", str(out), "-t", str(qwen_path)).exit_code == 0
+    assert run("inspect", str(out), "-t", str(sample_tokenizer_path)).exit_code == 0
