@@ -17,7 +17,7 @@ from sftmask.tokenizer import LoadedTokenizer
 from sftmask.tokenizer_variants import component_spec
 
 # Characters of context on each side of the prompt/response boundary re-encoded to detect
-# tokens that a joint encoding would merge across it.
+# tokens that a joint encoding would merge across it (plus the longest added token's length).
 BOUNDARY_WINDOW = 16
 
 
@@ -55,7 +55,7 @@ def encode_responses_with_word_starts(
     counts as a word start.
     """
     starts_of = _word_start_rule(tok) if word_starts else None
-    encoded, starts = _encode_rows(tok.continuation_encoder, responses, starts_of)
+    encoded, starts = _encode_continuing(tok, prompts, responses, starts_of)
     after = tok.segment_prefix_texts
     fresh_rows = [i for i, p in enumerate(prompts) if not p or (after and p.endswith(after))]
     if fresh_rows:
@@ -65,7 +65,7 @@ def encode_responses_with_word_starts(
         fresh, fresh_starts = _encode_rows(tok.full_encoder, [responses[i] for i in fresh_rows], starts_of)
         encoded, starts = _replace_rows(encoded, starts, np.array(fresh_rows, dtype=np.int64), fresh, fresh_starts)
     if after:
-        encoded, starts = _prefix_later_segments(tok, encoded, starts, responses, set(fresh_rows), starts_of)
+        encoded, starts = _prefix_later_segments(tok, prompts, encoded, starts, responses, set(fresh_rows), starts_of)
     if not add_eos:
         return encoded, starts
     assert tok.eos_id is not None
@@ -139,6 +139,7 @@ def first_of_word(ids: Ragged, word_ids: IntArray) -> BoolArray:
 
 def _prefix_later_segments(
     tok: LoadedTokenizer,
+    prompts: Sequence[str],
     encoded: Ragged,
     starts: BoolArray | None,
     responses: Sequence[str],
@@ -157,14 +158,51 @@ def _prefix_later_segments(
             tails.append(response[match.start() :])
     if not rows:
         return encoded, starts
-    head_ids, head_starts = _encode_rows(tok.continuation_encoder, heads, starts_of)
+    head_ids, head_starts = _encode_continuing(tok, [prompts[i] for i in rows], heads, starts_of)
     tail_ids, tail_starts = _encode_rows(tok.full_encoder, tails, starts_of)
-    order, offsets = pairwise_index(head_ids, tail_ids)
-    joined = Ragged(np.concatenate([head_ids.values, tail_ids.values])[order], offsets)
-    joined_starts = None
-    if head_starts is not None and tail_starts is not None:
-        joined_starts = np.concatenate([head_starts, tail_starts])[order]
+    joined, joined_starts = _join_rows(head_ids, head_starts, tail_ids, tail_starts)
     return _replace_rows(encoded, starts, np.array(rows, dtype=np.int64), joined, joined_starts)
+
+
+def _encode_continuing(
+    tok: LoadedTokenizer, prompts: Sequence[str], texts: Sequence[str], starts_of: WordStartRule | None
+) -> tuple[Ragged, BoolArray | None]:
+    """Encode texts as they continue their prompts (no dummy prefix at their start).
+
+    A tokenizer that prefixes every word (`LoadedTokenizer.prefixes_every_word`) keeps the prefix on
+    every word but a first word that continues the prompt's last word (no whitespace between): only
+    that word is encoded by the continuation tokenizer, as a joint encoding would have it.
+    """
+    if not tok.prefixes_every_word:
+        return _encode_rows(tok.continuation_encoder, texts, starts_of)
+    encoded, starts = _encode_rows(tok.full_encoder, texts, starts_of)
+    rows = [
+        i
+        for i, (prompt, text) in enumerate(zip(prompts, texts, strict=True))
+        if prompt and text and not prompt[-1].isspace() and not text[0].isspace()
+    ]
+    if not rows:
+        return encoded, starts
+    cuts = [next((k for k, ch in enumerate(texts[i]) if ch.isspace()), len(texts[i])) for i in rows]
+    head_ids, head_starts = _encode_rows(
+        tok.continuation_encoder, [texts[i][:cut] for i, cut in zip(rows, cuts, strict=True)], starts_of
+    )
+    tail_ids, tail_starts = _encode_rows(
+        tok.full_encoder, [texts[i][cut:] for i, cut in zip(rows, cuts, strict=True)], starts_of
+    )
+    joined, joined_starts = _join_rows(head_ids, head_starts, tail_ids, tail_starts)
+    return _replace_rows(encoded, starts, np.array(rows, dtype=np.int64), joined, joined_starts)
+
+
+def _join_rows(
+    head: Ragged, head_starts: BoolArray | None, tail: Ragged, tail_starts: BoolArray | None
+) -> tuple[Ragged, BoolArray | None]:
+    """Row-wise `concat_rows`, carrying an optional per-token mask along."""
+    order, offsets = pairwise_index(head, tail)
+    joined = Ragged(np.concatenate([head.values, tail.values])[order], offsets)
+    if head_starts is None or tail_starts is None:
+        return joined, None
+    return joined, np.concatenate([head_starts, tail_starts])[order]
 
 
 def _replace_rows(
@@ -190,24 +228,36 @@ def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
 def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str]) -> int:
     """Count records whose joint encoding would merge tokens across the prompt/response boundary.
 
-    Only a short window of text on each side is re-encoded: the joint window's tokens are
-    compared with the two halves' tokens.
+    Only a window of text on each side is re-encoded: the joint window's tokens are compared with
+    the two halves' tokens, the right half encoded as responses are. The window holds
+    `BOUNDARY_WINDOW` characters more than the longest added token, so a special token next to
+    the boundary (``<|start_header_id|>``) is never cut into plain text.
     """
     rows = [i for i, (p, r) in enumerate(zip(prompts, responses, strict=True)) if p and r]
     if not rows:
         return 0
-    left = [prompts[i][-BOUNDARY_WINDOW:] for i in rows]
-    right = [responses[i][:BOUNDARY_WINDOW] for i in rows]
+    width = boundary_window(tok)
+    left = [prompts[i][-width:] for i in rows]
+    right = [responses[i][:width] for i in rows]
     joint = [a + b for a, b in zip(left, right, strict=True)]
-    encoded = encode_ids(tok.continuation_encoder, joint + left + right, add_special_tokens=False)
+    # A tokenizer that prefixes every word keeps the prefix on all but a continued first word, so
+    # the texts around the boundary are encoded as the full tokenizer does.
+    encoder = tok.full_encoder if tok.prefixes_every_word else tok.continuation_encoder
+    encoded = encode_ids(encoder, joint + left, add_special_tokens=False)
     k = len(rows)
     together = encoded.take(np.arange(k))
-    apart = concat_rows(encoded.take(np.arange(k, 2 * k)), encoded.take(np.arange(2 * k, 3 * k)))
+    right_ids, _ = _encode_continuing(tok, left, right, None)
+    apart = concat_rows(encoded.take(np.arange(k, 2 * k)), right_ids)
     same_len = together.lengths == apart.lengths
     keep = np.flatnonzero(same_len)
     a, b = together.take(keep), apart.take(keep)
     differ = row_sums(a.values != b.values, a.offsets) > 0
     return int((~same_len).sum() + differ.sum())
+
+
+def boundary_window(tok: LoadedTokenizer) -> int:
+    """Characters of context on each side of the boundary that `count_boundary_merges` re-encodes."""
+    return BOUNDARY_WINDOW + tok.longest_added_text
 
 
 def segment(

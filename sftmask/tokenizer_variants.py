@@ -26,6 +26,10 @@ class PrefixEdits:
 
     notes: list[str]
     per_segment: bool = False
+    per_word: bool = False
+    """The prefix goes on every whitespace-separated word (a `WhitespaceSplit` before Metaspace
+    ``prepend_scheme="always"``, as in XLM-R and T5): only a response's first word may continue
+    the prompt, so only that word is encoded without it."""
 
 
 def continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, PrefixEdits]:
@@ -61,13 +65,24 @@ def added_texts(full: Tokenizer) -> tuple[str, ...]:
     return tuple(sorted({t.content for t in full.get_added_tokens_decoder().values() if t.content}))
 
 
+WORD_SPLITTERS = ("WhitespaceSplit", "Whitespace")
+"""Pre-tokenizers that cut text into whitespace-separated words before a later step sees it."""
+
+
 def _drop_prefix(component: Any, edits: PrefixEdits) -> Any:
     if not isinstance(component, dict):
         return component
     kind = component.get("type")
     if kind == "Sequence":
         key = "pretokenizers" if "pretokenizers" in component else "normalizers"
-        parts = [_drop_prefix(part, edits) for part in component.get(key, [])]
+        split_words = False
+        parts = []
+        for part in component.get(key, []):
+            is_always = isinstance(part, dict) and part.get("type") == "Metaspace"
+            if is_always and split_words and part.get("prepend_scheme", "always") == "always":
+                edits.per_word = True
+            parts.append(_drop_prefix(part, edits))
+            split_words |= isinstance(part, dict) and part.get("type") in WORD_SPLITTERS
         component[key] = [part for part in parts if part is not None]
         return component
     if kind == "Metaspace":
@@ -75,7 +90,11 @@ def _drop_prefix(component: Any, edits: PrefixEdits) -> Any:
         if scheme != "never":
             edits.per_segment |= scheme == "always"
             note = " (every segment)" if scheme == "always" else ""
-            edits.notes.append(f"Metaspace prepend_scheme={scheme}{note} -> never for response text")
+            if edits.per_word:
+                note = " (every word) -> never for the response's first word when it continues the prompt"
+                edits.notes.append(f"Metaspace prepend_scheme={scheme}{note}")
+            else:
+                edits.notes.append(f"Metaspace prepend_scheme={scheme}{note} -> never for response text")
             component["prepend_scheme"] = "never"
         if component.get("add_prefix_space"):
             component["add_prefix_space"] = False

@@ -24,6 +24,7 @@ its ground truth before it is cached (`FAMILIES[name].check`), so a wrong rebuil
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -196,8 +197,19 @@ def xlmr_pieces(vocabs: Path) -> tuple[list[str], list[float], bytes]:
 
 
 def sentencepiece_reference(vocabs: Path) -> Any:
-    """A `sentencepiece` Unigram model with the GGUF's pieces (same ids), scores and charsmap."""
+    """A `sentencepiece` Unigram model with the GGUF's pieces (same ids), scores and charsmap,
+    kept beside the GGUF files once made (reading the 250k-piece GGUF takes a minute)."""
     import sentencepiece as spm
+
+    saved = vocabs / "nomic-bert-moe.sentencepiece.model"
+    if not saved.exists():
+        tmp = saved.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_bytes(_sentencepiece_proto(vocabs))
+        tmp.rename(saved)
+    return spm.SentencePieceProcessor(model_file=str(saved))
+
+
+def _sentencepiece_proto(vocabs: Path) -> bytes:
     from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
     pieces, scores, charsmap = xlmr_pieces(vocabs)
@@ -216,7 +228,7 @@ def sentencepiece_reference(vocabs: Path) -> Any:
         entry.piece, entry.score = piece, score
         control = piece in ("<s>", "<pad>", "</s>", "<mask>")
         entry.type = kinds.get(piece, model_pb2.ModelProto.SentencePiece.CONTROL if control else 1)
-    return spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+    return bytes(proto.SerializeToString())
 
 
 def check_xlmr(folder: Path, vocabs: Path) -> None:
