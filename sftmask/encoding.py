@@ -246,7 +246,7 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     encoded = encode_ids(encoder, joint + left, add_special_tokens=False)
     k = len(rows)
     together = encoded.take(np.arange(k))
-    right_ids, _ = _encode_continuing(tok, left, right, None)
+    right_ids = encode_responses(tok, left, right, add_eos=False)
     apart = concat_rows(encoded.take(np.arange(k, 2 * k)), right_ids)
     same_len = together.lengths == apart.lengths
     keep = np.flatnonzero(same_len)

@@ -120,15 +120,15 @@ EXPECTED = {
         "<s> ▁=B-LOC 東=I-LOC 京=I-LOC ▁=O 😀=O ▁na=O ï=O ve=O ▁don=O '=O t=O",
         "<s> ▁Ch=B-MISC ocolate=I-MISC",
     ],
-    # Byte-level BPE: every word gets the prefix space (add_prefix_space=True).
+    # Byte-level BPE: a space before every word, none inside it ("don't" is "Ġdon 't" as in running text).
     ("qwen", False): [
         "ĠPeter=B-PER ĠBlackburn=I-PER Ġvisited=O ĠZÃ¼rich=B-LOC Ġ!=O",
-        "Ġ=B-LOC æĿ±äº¬ ĠðŁĺĢ=O ĠnaÃ¯=O ve Ġdon=O Ġ' t",
+        "Ġ=B-LOC æĿ±äº¬ ĠðŁĺĢ=O ĠnaÃ¯=O ve Ġdon=O 't",
         "ĠChocolate=B-MISC",
     ],
     ("qwen", True): [
         "ĠPeter=B-PER ĠBlackburn=I-PER Ġvisited=O ĠZÃ¼rich=B-LOC Ġ!=O",
-        "Ġ=B-LOC æĿ±äº¬=I-LOC ĠðŁĺĢ=O ĠnaÃ¯=O ve=O Ġdon=O Ġ'=O t=O",
+        "Ġ=B-LOC æĿ±äº¬=I-LOC ĠðŁĺĢ=O ĠnaÃ¯=O ve=O Ġdon=O 't=O",
         "ĠChocolate=B-MISC",
     ],
 }
@@ -261,16 +261,31 @@ def recipe(tokenizer: Any, records: list[dict[str, Any]], label_list: list[str],
     return list(zip(tokenized_inputs["input_ids"], labels, strict=True))
 
 
+class SpaceBeforeWords:
+    """The recipe's tokenizer call for byte-level BPE after a regex split (Qwen, Llama 3, Tekken,
+    DeepSeek): each word gets one space before it, as in running text. (`add_prefix_space=True`
+    would put a space before every regex piece of the word instead: `U.S.` -> `ĠU Ġ. ĠS Ġ.`.)"""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, batch: list[list[str]], **kwargs: Any) -> Any:
+        return self.tokenizer([[" " + w for w in words] for words in batch], **kwargs)
+
+
+REGEX_BYTE_LEVEL = ("qwen", "llama3", "tekken", "deepseek")
+
+
 def _hf_tokenizer(name: str, request: pytest.FixtureRequest) -> tuple[str, Any]:
     """The folder sftmask loads, and the tokenizer a user of the recipe loads for it."""
-    from transformers import AutoTokenizer, GPT2Tokenizer, Qwen2Tokenizer
+    from transformers import AutoTokenizer, GPT2Tokenizer
 
     if name == "sample":  # byte-level BPE (GPT-2 style ByteLevel pre-tokenizer)
         path = str(REPO / "sample_data" / "tokenizer")
         return path, GPT2Tokenizer.from_pretrained(path, add_prefix_space=True)
     path = str(request.getfixturevalue(f"{name}_path"))
-    if name == "qwen":
-        return path, Qwen2Tokenizer.from_pretrained(path, add_prefix_space=True)
+    if name in REGEX_BYTE_LEVEL:
+        return path, SpaceBeforeWords(AutoTokenizer.from_pretrained(path))
     return path, AutoTokenizer.from_pretrained(path)
 
 
@@ -298,8 +313,38 @@ def test_cli_equals_the_transformers_recipe_row_for_row(
     assert manifest["id2label"] == {str(i): name for i, name in enumerate(CONLL)}
     byte_level = name in {"qwen", "sample"}
     assert (
-        manifest["words"]["words_encoding"] == ["ByteLevel add_prefix_space=true for pre-split words"]
+        manifest["words"]["words_encoding"]
+        == ["a space before each pre-split word (byte-level BPE), as in running text"]
     ) == byte_level
+
+
+@pytest.mark.parametrize("name", REGEX_BYTE_LEVEL)
+def test_regex_split_byte_level_words_are_encoded_as_running_text(name: str, request: pytest.FixtureRequest) -> None:
+    """sample_data/ner.jsonl: each row's ids are those of its words joined by spaces (one space
+    before each word), so no space lands inside a word; first sub-tokens start each word."""
+    tok = request.getfixturevalue(name)
+    records = [json.loads(line) for line in (REPO / "sample_data" / "ner.jsonl").read_text().splitlines()]
+    rows, invalid, _ = label_words(tok, [(r["tokens"], r["ner_tags"]) for r in records], label_names=CONLL)
+    assert not invalid and len(rows) == len(records) == 50
+    for record, (ids, labels) in zip(records, rows, strict=True):
+        assert ids == tok.hf(" " + " ".join(record["tokens"]))["input_ids"], record["id"]
+        assert [CONLL[x] for x in labels if x != -100] == record["ner_tags"], record["id"]
+    (row,), _, _ = label_words(tok, [(["U.S.", "1996-08-22"], ["B-LOC", "O"])], label_names=CONLL)
+    pieces = [t for t in tok.hf.convert_ids_to_tokens(row[0]) if t not in tok.hf.all_special_tokens]
+    assert pieces == tok.hf.tokenize(" U.S. 1996-08-22") and sum(p.startswith("Ġ") for p in pieces) == 2
+
+
+def test_recipe_with_add_prefix_space_puts_spaces_inside_words(qwen_path: Path) -> None:
+    """Why sftmask departs from `add_prefix_space=True` on Qwen: transformers spaces every regex piece."""
+    from transformers import Qwen2Tokenizer
+
+    recipe_tok = Qwen2Tokenizer.from_pretrained(str(qwen_path), add_prefix_space=True)
+    assert recipe_tok.convert_ids_to_tokens(recipe_tok(["U.S."], is_split_into_words=True)["input_ids"]) == [
+        "ĠU",
+        "Ġ.",
+        "ĠS",
+        "Ġ.",
+    ]
 
 
 # --- properties -----------------------------------------------------------------------------------
