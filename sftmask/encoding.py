@@ -3,6 +3,7 @@ them, word starts, and the check for tokens that would merge across the boundary
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -92,6 +93,8 @@ def _encode_rows(
 
 
 def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
+    if _has_byte_level(tok.continuation):
+        return _whitespace_word_rule(tok.continuation)
     marker = _unsplit_metaspace(tok.continuation)
     if marker is None:
         return lambda ids, encodings: first_of_word(ids, flat_word_ids(encodings))
@@ -106,6 +109,50 @@ def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
         return mask
 
     return rule
+
+
+def _has_byte_level(tokenizer: Tokenizer) -> bool:
+    spec = component_spec(tokenizer.pre_tokenizer)
+    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
+    return any(isinstance(part, dict) and part.get("type") == "ByteLevel" for part in parts)
+
+
+def _whitespace_word_rule(tokenizer: Tokenizer) -> WordStartRule:
+    """Byte-level BPE: a word is what whitespace delimits, as for pre-split words (the regex
+    pieces of `word_ids` would make "U.S." three words). A token starts a word when it holds text
+    other than whitespace and either starts with whitespace or follows whitespace, an added token
+    or the row's start; an added token (``<think>``) is a word of its own."""
+    leads, after_break, blank, added = _whitespace_tables(tokenizer)
+
+    def rule(ids: Ragged, encodings: list[Any]) -> BoolArray:
+        values = ids.values
+        follows = np.zeros(len(values), dtype=np.bool_)
+        follows[1:] = after_break[values[:-1]]
+        follows[ids.offsets[:-1][ids.lengths > 0]] = True
+        mask: BoolArray = added[values] | (~blank[values] & (leads[values] | follows))
+        return mask
+
+    return rule
+
+
+@functools.lru_cache(maxsize=8)
+def _whitespace_tables(tokenizer: Tokenizer) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
+    """Per token id: starts with whitespace; ends with whitespace or is added; is only
+    whitespace; is an added token. Built once per tokenizer (a pass over the vocabulary)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    to_byte = {char: byte for byte, char in bytes_to_unicode().items()}  # type: ignore[no-untyped-call]
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    size = max(vocab.values(), default=0) + 1
+    leads, ends, blank = (np.zeros(size, dtype=np.bool_) for _ in range(3))
+    added = np.zeros(size, dtype=np.bool_)
+    added[list(tokenizer.get_added_tokens_decoder())] = True
+    for token, token_id in vocab.items():
+        if not added[token_id] and all(char in to_byte for char in token):
+            text = bytes(to_byte[char] for char in token).decode("utf-8", errors="replace")
+            leads[token_id], ends[token_id] = text[:1].isspace(), text[-1:].isspace()
+            blank[token_id] = not text.strip()
+    return leads, ends | added, blank, added
 
 
 def _unsplit_metaspace(tokenizer: Tokenizer) -> str | None:

@@ -135,7 +135,7 @@ def words_tokenizer(full: Tokenizer) -> WordsTokenizer:
     Hugging Face requires ``add_prefix_space=True`` for ``is_split_into_words`` with byte-level BPE,
     so that every word is encoded as if a space preceded it, as inside running text. Setting that
     flag on a ByteLevel step that follows a regex split (Llama 3, Qwen, Tekken, DeepSeek) puts the
-    space before every regex piece instead (``U.S.`` -> ``ĠU Ġ. ĠS Ġ.``), which no running text
+    space before every regex piece instead (``U.S.`` -> ``ĠU Ġ. S Ġ.``), which no running text
     has; so the flag is switched off and a space is put before the word itself, which gives what
     the flag gives on GPT-2-style ByteLevel (its own regex runs after the space is added) and what
     running text gives on the others.

@@ -264,13 +264,15 @@ def recipe(tokenizer: Any, records: list[dict[str, Any]], label_list: list[str],
 class SpaceBeforeWords:
     """The recipe's tokenizer call for byte-level BPE after a regex split (Qwen, Llama 3, Tekken,
     DeepSeek): each word gets one space before it, as in running text. (`add_prefix_space=True`
-    would put a space before every regex piece of the word instead: `U.S.` -> `ĠU Ġ. ĠS Ġ.`.)"""
+    would put a space before regex pieces inside the word instead: `U.S.` -> `ĠU Ġ. S Ġ.`.)"""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
 
-    def __call__(self, batch: list[list[str]], **kwargs: Any) -> Any:
-        return self.tokenizer([[" " + w for w in words] for words in batch], **kwargs)
+    def __call__(self, words: list[str] | list[list[str]], **kwargs: Any) -> Any:
+        if words and isinstance(words[0], str):  # one example
+            return self.tokenizer([" " + w for w in words], **kwargs)
+        return self.tokenizer([[" " + w for w in row] for row in words], **kwargs)
 
 
 REGEX_BYTE_LEVEL = ("qwen", "llama3", "tekken", "deepseek")
@@ -342,7 +344,7 @@ def test_recipe_with_add_prefix_space_puts_spaces_inside_words(qwen_path: Path) 
     assert recipe_tok.convert_ids_to_tokens(recipe_tok(["U.S."], is_split_into_words=True)["input_ids"]) == [
         "ĠU",
         "Ġ.",
-        "ĠS",
+        "S",
         "Ġ.",
     ]
 
@@ -429,18 +431,37 @@ def test_response_table_qwen(qwen: LoadedTokenizer) -> None:
     rows, _ = build_rows(qwen, ["Say it:"], [" Chocolate cakes, in Zürich!"], strategy="first-subtoken")
     ids, labels = rows[0]
     marked = [f"[{t}]" if x != -100 else t for t, x in zip(qwen.hf.convert_ids_to_tokens(ids), labels, strict=True)]
+    # Words are what whitespace delimits (as for pre-split words): "," and "!" continue theirs.
     assert marked == [
         "Say",
         "Ġit",
         ":",
         "[ĠChocolate]",
         "[Ġcakes]",
-        "[,]",
+        ",",
         "[Ġin]",
         "[ĠZÃ¼rich]",
-        "[!]",
+        "!",
         "[<|im_end|>]",
     ]
+
+
+@pytest.mark.parametrize("name", REGEX_BYTE_LEVEL)
+def test_response_words_are_whitespace_delimited_with_regex_split_byte_level(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """One trained token per whitespace-delimited word: the one holding the word's first character
+    (never a bare space token), whatever the regex pieces; EOS trained."""
+    tok = request.getfixturevalue(name)
+    response = "The U.S. grew on 1996-08-22.\nYes, (really)  twice"
+    rows, _ = build_rows(tok, ["Where?\n"], [response], strategy="first-subtoken")
+    ids, labels = rows[0]
+    trained = [i for i, x in zip(ids, labels, strict=True) if x != -100]
+    assert trained[-1] == tok.eos_id
+    words = response.split()
+    assert len(trained) - 1 == len(words)
+    for token_id, word in zip(trained, words, strict=False):
+        assert tok.hf.decode([token_id]).strip() and word.startswith(tok.hf.decode([token_id]).strip())
 
 
 def test_response_table_wordpiece(wordpiece: LoadedTokenizer) -> None:

@@ -149,3 +149,25 @@ def test_prefix_on_every_word_response_after_whitespace_is_its_joint_encoding(
         assert joint[: len(head)] == head
         assert ids[n:-1] == joint[len(head) :] == xlmr.hf(response, add_special_tokens=False)["input_ids"]
         assert ids[-1] == xlmr.eos_id
+
+
+JOINT_FAMILIES = ["qwen", "mistral", "llama_legacy", "llama3", "gpt2", "phi3", "gemma4", "tekken", "deepseek"]
+"""Families whose tokenizer(prompt) ends with the prompt's text (no [SEP] or </s> after it)."""
+
+
+@pytest.mark.parametrize("family", JOINT_FAMILIES)
+@settings(SETTINGS, max_examples=40)
+@given(data=pairs)
+def test_row_is_the_joint_encoding_unless_a_boundary_merge_is_counted(
+    request: pytest.FixtureRequest, family: str, data: list[tuple[str, str]]
+) -> None:
+    """Every family: when no boundary merge is counted, prompt + response as trained is exactly
+    tokenizer(prompt + response) (+ EOS): nothing added, nothing dropped, no space moved."""
+    from sftmask.encoding import count_boundary_merges
+
+    tok = request.getfixturevalue(family)
+    prompts, responses = [p for p, _ in data], [r for _, r in data]
+    for prompt, response, ids, _labels, _n in check_common(tok, prompts, responses):
+        if count_boundary_merges(tok, [prompt], [response]) == 0:
+            assert ids[:-1] == tok.hf(prompt + response)["input_ids"], (prompt, response)
+        assert ids[-1] == tok.eos_id
