@@ -114,8 +114,7 @@ def _drop_prefix(component: Any, edits: PrefixEdits) -> Any:
 
 @dataclass(frozen=True)
 class WordsTokenizer:
-    """How pre-split words are encoded: `tokenizer` over the words, each with `word_prefix` in
-    front (when it does not start with it already)."""
+    """How pre-split words are encoded: `tokenizer` over the words, each with `word_prefix` in front."""
 
     tokenizer: Tokenizer
     word_prefix: str
@@ -126,7 +125,7 @@ class WordsTokenizer:
         prefix = self.word_prefix
         if not prefix:
             return words
-        return [[w if w.startswith(prefix) else prefix + w for w in row] for row in words]
+        return [[prefix + w for w in row] for row in words]
 
 
 def words_tokenizer(full: Tokenizer) -> WordsTokenizer:
