@@ -46,7 +46,8 @@ def encode_responses_with_word_starts(
 
     Words are the tokenizer's own pre-tokenization units (``Encoding.word_ids``), except for
     SentencePiece-style tokenizers that do not split text before the model (Metaspace with
-    ``split=false``): there a word starts at a token beginning with the ``▁`` marker. EOS
+    ``split=false``), where a word starts at a token beginning with the ``▁`` marker, and for
+    byte-level BPE, where words are what whitespace delimits (`_whitespace_word_rule`). EOS
     counts as a word start.
     """
     starts_of = _word_start_rule(tok) if word_starts else None
@@ -287,7 +288,7 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     encoded = encode_ids(encoder, joint + left, add_special_tokens=False)
     k = len(rows)
     together = encoded.take(np.arange(k))
-    right_ids = encode_responses(tok, left, right, add_eos=False)
+    right_ids = encode_responses_with_word_starts(tok, left, right, add_eos=False, word_starts=False)[0]
     apart = concat_rows(encoded.take(np.arange(k, 2 * k)), right_ids)
     same_len = together.lengths == apart.lengths
     keep = np.flatnonzero(same_len)

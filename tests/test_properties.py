@@ -124,11 +124,11 @@ def test_boundary_merge_window_agrees_with_full_joint_encoding(
     request: pytest.FixtureRequest, family: str, prompt: str, response: str
 ) -> None:
     """The windowed count equals comparing the whole joint encoding with prompt + response as trained."""
-    from sftmask.encoding import count_boundary_merges, encode_responses
+    from sftmask.encoding import count_boundary_merges, encode_responses_with_word_starts
 
     tok = request.getfixturevalue(family)
     joint = tok.hf(prompt + response, add_special_tokens=False)["input_ids"]
-    trained = encode_responses(tok, [prompt], [response], add_eos=False).row(0)
+    trained = encode_responses_with_word_starts(tok, [prompt], [response], add_eos=False, word_starts=False)[0].row(0)
     apart = tok.hf(prompt, add_special_tokens=False)["input_ids"] + trained
     expected = int(bool(prompt) and bool(response) and joint != apart)
     assert count_boundary_merges(tok, [prompt], [response]) == expected
