@@ -3,6 +3,7 @@ them, word starts, and the check for tokens that would merge across the boundary
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from sftmask.tokenizer import LoadedTokenizer
 from sftmask.tokenizer_variants import component_spec
 
 # Characters of context on each side of the prompt/response boundary re-encoded to detect
-# tokens that a joint encoding would merge across it.
+# tokens that a joint encoding would merge across it (plus the longest added token's length).
 BOUNDARY_WINDOW = 16
 
 
@@ -45,11 +46,12 @@ def encode_responses_with_word_starts(
 
     Words are the tokenizer's own pre-tokenization units (``Encoding.word_ids``), except for
     SentencePiece-style tokenizers that do not split text before the model (Metaspace with
-    ``split=false``): there a word starts at a token beginning with the ``▁`` marker. EOS
+    ``split=false``), where a word starts at a token beginning with the ``▁`` marker, and for
+    byte-level BPE, where words are what whitespace delimits (`_whitespace_word_rule`). EOS
     counts as a word start.
     """
     starts_of = _word_start_rule(tok) if word_starts else None
-    encoded, starts = _encode_rows(tok.continuation_encoder, responses, starts_of)
+    encoded, starts = _encode_continuing(tok, prompts, responses, starts_of)
     after = tok.segment_prefix_texts
     fresh_rows = [i for i, p in enumerate(prompts) if not p or (after and p.endswith(after))]
     if fresh_rows:
@@ -59,7 +61,7 @@ def encode_responses_with_word_starts(
         fresh, fresh_starts = _encode_rows(tok.full_encoder, [responses[i] for i in fresh_rows], starts_of)
         encoded, starts = _replace_rows(encoded, starts, np.array(fresh_rows, dtype=np.int64), fresh, fresh_starts)
     if after:
-        encoded, starts = _prefix_later_segments(tok, encoded, starts, responses, set(fresh_rows), starts_of)
+        encoded, starts = _prefix_later_segments(tok, prompts, encoded, starts, responses, set(fresh_rows), starts_of)
     if not add_eos:
         return encoded, starts
     assert tok.eos_id is not None
@@ -86,6 +88,8 @@ def _encode_rows(
 
 
 def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
+    if _has_byte_level(tok.continuation):
+        return _whitespace_word_rule(tok.continuation)
     marker = _unsplit_metaspace(tok.continuation)
     if marker is None:
         return lambda ids, encodings: first_of_word(ids, flat_word_ids(encodings))
@@ -100,6 +104,50 @@ def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
         return mask
 
     return rule
+
+
+def _has_byte_level(tokenizer: Tokenizer) -> bool:
+    spec = component_spec(tokenizer.pre_tokenizer)
+    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
+    return any(isinstance(part, dict) and part.get("type") == "ByteLevel" for part in parts)
+
+
+def _whitespace_word_rule(tokenizer: Tokenizer) -> WordStartRule:
+    """Byte-level BPE: a word is what whitespace delimits, as for pre-split words (the regex
+    pieces of `word_ids` would make "U.S." three words). A token starts a word when it holds text
+    other than whitespace and either starts with whitespace or follows whitespace, an added token
+    or the row's start; an added token (``<think>``) is a word of its own."""
+    leads, after_break, blank, added = _whitespace_tables(tokenizer)
+
+    def rule(ids: Ragged, encodings: list[Any]) -> BoolArray:
+        values = ids.values
+        follows = np.zeros(len(values), dtype=np.bool_)
+        follows[1:] = after_break[values[:-1]]
+        follows[ids.offsets[:-1][ids.lengths > 0]] = True
+        mask: BoolArray = added[values] | (~blank[values] & (leads[values] | follows))
+        return mask
+
+    return rule
+
+
+@functools.lru_cache(maxsize=8)
+def _whitespace_tables(tokenizer: Tokenizer) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
+    """Per token id: starts with whitespace; ends with whitespace or is added; is only
+    whitespace; is an added token. Built once per tokenizer (a pass over the vocabulary)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    to_byte = {char: byte for byte, char in bytes_to_unicode().items()}  # type: ignore[no-untyped-call]
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    size = max(vocab.values(), default=0) + 1
+    leads, ends, blank = (np.zeros(size, dtype=np.bool_) for _ in range(3))
+    added = np.zeros(size, dtype=np.bool_)
+    added[list(tokenizer.get_added_tokens_decoder())] = True
+    for token, token_id in vocab.items():
+        if not added[token_id] and all(char in to_byte for char in token):
+            text = bytes(to_byte[char] for char in token).decode("utf-8", errors="replace")
+            leads[token_id], ends[token_id] = text[:1].isspace(), text[-1:].isspace()
+            blank[token_id] = not text.strip()
+    return leads, ends | added, blank, added
 
 
 def _unsplit_metaspace(tokenizer: Tokenizer) -> str | None:
@@ -133,6 +181,7 @@ def first_of_word(ids: Ragged, word_ids: IntArray) -> BoolArray:
 
 def _prefix_later_segments(
     tok: LoadedTokenizer,
+    prompts: Sequence[str],
     encoded: Ragged,
     starts: BoolArray | None,
     responses: Sequence[str],
@@ -151,14 +200,51 @@ def _prefix_later_segments(
             tails.append(response[match.start() :])
     if not rows:
         return encoded, starts
-    head_ids, head_starts = _encode_rows(tok.continuation_encoder, heads, starts_of)
+    head_ids, head_starts = _encode_continuing(tok, [prompts[i] for i in rows], heads, starts_of)
     tail_ids, tail_starts = _encode_rows(tok.full_encoder, tails, starts_of)
-    order, offsets = pairwise_index(head_ids, tail_ids)
-    joined = Ragged(np.concatenate([head_ids.values, tail_ids.values])[order], offsets)
-    joined_starts = None
-    if head_starts is not None and tail_starts is not None:
-        joined_starts = np.concatenate([head_starts, tail_starts])[order]
+    joined, joined_starts = _join_rows(head_ids, head_starts, tail_ids, tail_starts)
     return _replace_rows(encoded, starts, np.array(rows, dtype=np.int64), joined, joined_starts)
+
+
+def _encode_continuing(
+    tok: LoadedTokenizer, prompts: Sequence[str], texts: Sequence[str], starts_of: WordStartRule | None
+) -> tuple[Ragged, BoolArray | None]:
+    """Encode texts as they continue their prompts (no dummy prefix at their start).
+
+    A tokenizer that prefixes every word (`LoadedTokenizer.prefixes_every_word`) keeps the prefix on
+    every word but a first word that continues the prompt's last word (no whitespace between): only
+    that word is encoded by the continuation tokenizer, as a joint encoding would have it.
+    """
+    if not tok.prefixes_every_word:
+        return _encode_rows(tok.continuation_encoder, texts, starts_of)
+    encoded, starts = _encode_rows(tok.full_encoder, texts, starts_of)
+    rows = [
+        i
+        for i, (prompt, text) in enumerate(zip(prompts, texts, strict=True))
+        if prompt and text and not prompt[-1].isspace() and not text[0].isspace()
+    ]
+    if not rows:
+        return encoded, starts
+    cuts = [next((k for k, ch in enumerate(texts[i]) if ch.isspace()), len(texts[i])) for i in rows]
+    head_ids, head_starts = _encode_rows(
+        tok.continuation_encoder, [texts[i][:cut] for i, cut in zip(rows, cuts, strict=True)], starts_of
+    )
+    tail_ids, tail_starts = _encode_rows(
+        tok.full_encoder, [texts[i][cut:] for i, cut in zip(rows, cuts, strict=True)], starts_of
+    )
+    joined, joined_starts = _join_rows(head_ids, head_starts, tail_ids, tail_starts)
+    return _replace_rows(encoded, starts, np.array(rows, dtype=np.int64), joined, joined_starts)
+
+
+def _join_rows(
+    head: Ragged, head_starts: BoolArray | None, tail: Ragged, tail_starts: BoolArray | None
+) -> tuple[Ragged, BoolArray | None]:
+    """Row-wise `concat_rows`, carrying an optional per-token mask along."""
+    order, offsets = pairwise_index(head, tail)
+    joined = Ragged(np.concatenate([head.values, tail.values])[order], offsets)
+    if head_starts is None or tail_starts is None:
+        return joined, None
+    return joined, np.concatenate([head_starts, tail_starts])[order]
 
 
 def _replace_rows(
@@ -184,24 +270,36 @@ def count_leading_specials(rows: Ragged, special_ids: IntArray) -> IntArray:
 def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str]) -> int:
     """Count records whose joint encoding would merge tokens across the prompt/response boundary.
 
-    Only a short window of text on each side is re-encoded: the joint window's tokens are
-    compared with the two halves' tokens.
+    Only a window of text on each side is re-encoded: the joint window's tokens are compared with
+    the two halves' tokens, the right half encoded as responses are. The window holds
+    `BOUNDARY_WINDOW` characters more than the longest added token, so a special token next to
+    the boundary (``<|start_header_id|>``) is never cut into plain text.
     """
     rows = [i for i, (p, r) in enumerate(zip(prompts, responses, strict=True)) if p and r]
     if not rows:
         return 0
-    left = [prompts[i][-BOUNDARY_WINDOW:] for i in rows]
-    right = [responses[i][:BOUNDARY_WINDOW] for i in rows]
+    width = boundary_window(tok)
+    left = [prompts[i][-width:] for i in rows]
+    right = [responses[i][:width] for i in rows]
     joint = [a + b for a, b in zip(left, right, strict=True)]
-    encoded = encode_ids(tok.continuation_encoder, joint + left + right, add_special_tokens=False)
+    # A tokenizer that prefixes every word keeps the prefix on all but a continued first word, so
+    # the texts around the boundary are encoded as the full tokenizer does.
+    encoder = tok.full_encoder if tok.prefixes_every_word else tok.continuation_encoder
+    encoded = encode_ids(encoder, joint + left, add_special_tokens=False)
     k = len(rows)
     together = encoded.take(np.arange(k))
-    apart = concat_rows(encoded.take(np.arange(k, 2 * k)), encoded.take(np.arange(2 * k, 3 * k)))
+    right_ids = encode_responses_with_word_starts(tok, left, right, add_eos=False, word_starts=False)[0]
+    apart = concat_rows(encoded.take(np.arange(k, 2 * k)), right_ids)
     same_len = together.lengths == apart.lengths
     keep = np.flatnonzero(same_len)
     a, b = together.take(keep), apart.take(keep)
     differ = row_sums(a.values != b.values, a.offsets) > 0
     return int((~same_len).sum() + differ.sum())
+
+
+def boundary_window(tok: LoadedTokenizer) -> int:
+    """Characters of context on each side of the boundary that `count_boundary_merges` re-encodes."""
+    return BOUNDARY_WINDOW + tok.longest_added_text
 
 
 def segment(

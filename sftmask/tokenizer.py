@@ -62,6 +62,12 @@ class LoadedTokenizer:
     """For tokenizers that prefix every text segment (a `Prepend` normalizer, Metaspace
     `prepend_scheme="always"`): the added-token texts after which a joint encoding starts a new
     prefixed segment. A response following one of them is encoded like the start of a text."""
+    longest_added_text: int = 0
+    """Length of the longest added token's text (the boundary-merge window covers it)."""
+    prefixes_every_word: bool = False
+    """The tokenizer prefixes every whitespace-separated word (WhitespaceSplit + Metaspace
+    `prepend_scheme="always"`): `continuation` is used for a response's first word only, when it
+    continues the prompt's last word; the rest is encoded by `full`."""
 
     @property
     def eos_token(self) -> str | None:
@@ -126,6 +132,8 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
         full_encoder=full_encoder,
         continuation_encoder=full_encoder if continuation is full else Encoder(continuation),
         segment_prefix_texts=added_texts(full) if edits.per_segment else (),
+        longest_added_text=max(map(len, added_texts(full)), default=0),
+        prefixes_every_word=edits.per_word,
     )
 
 

@@ -1,7 +1,7 @@
 """Every edit of a tokenizer's spec in one place: the variants sftmask derives from a tokenizer.
 
 - `continuation_tokenizer`: encodes text as it continues other text (no dummy prefix).
-- `words_tokenizer`: encodes pre-split words (byte-level BPE gets a prefix space).
+- `words_tokenizer`: encodes pre-split words (byte-level BPE: a space before each word).
 - `without_normalizer`: a twin without its Unicode normal-form normalizer (same ids on text
   already in that form; see `sftmask.normalform`).
 """
@@ -26,6 +26,10 @@ class PrefixEdits:
 
     notes: list[str]
     per_segment: bool = False
+    per_word: bool = False
+    """The prefix goes on every whitespace-separated word (a `WhitespaceSplit` before Metaspace
+    ``prepend_scheme="always"``, as in XLM-R and T5): only a response's first word may continue
+    the prompt, so only that word is encoded without it."""
 
 
 def continuation_tokenizer(full: Tokenizer) -> tuple[Tokenizer, PrefixEdits]:
@@ -61,13 +65,24 @@ def added_texts(full: Tokenizer) -> tuple[str, ...]:
     return tuple(sorted({t.content for t in full.get_added_tokens_decoder().values() if t.content}))
 
 
+WORD_SPLITTERS = ("WhitespaceSplit", "Whitespace")
+"""Pre-tokenizers that cut text into whitespace-separated words before a later step sees it."""
+
+
 def _drop_prefix(component: Any, edits: PrefixEdits) -> Any:
     if not isinstance(component, dict):
         return component
     kind = component.get("type")
     if kind == "Sequence":
         key = "pretokenizers" if "pretokenizers" in component else "normalizers"
-        parts = [_drop_prefix(part, edits) for part in component.get(key, [])]
+        split_words = False
+        parts = []
+        for part in component.get(key, []):
+            is_always = isinstance(part, dict) and part.get("type") == "Metaspace"
+            if is_always and split_words and part.get("prepend_scheme", "always") == "always":
+                edits.per_word = True
+            parts.append(_drop_prefix(part, edits))
+            split_words |= isinstance(part, dict) and part.get("type") in WORD_SPLITTERS
         component[key] = [part for part in parts if part is not None]
         return component
     if kind == "Metaspace":
@@ -75,7 +90,11 @@ def _drop_prefix(component: Any, edits: PrefixEdits) -> Any:
         if scheme != "never":
             edits.per_segment |= scheme == "always"
             note = " (every segment)" if scheme == "always" else ""
-            edits.notes.append(f"Metaspace prepend_scheme={scheme}{note} -> never for response text")
+            if edits.per_word:
+                note = " (every word) -> never for the response's first word when it continues the prompt"
+                edits.notes.append(f"Metaspace prepend_scheme={scheme}{note}")
+            else:
+                edits.notes.append(f"Metaspace prepend_scheme={scheme}{note} -> never for response text")
             component["prepend_scheme"] = "never"
         if component.get("add_prefix_space"):
             component["add_prefix_space"] = False
@@ -93,29 +112,50 @@ def _drop_prefix(component: Any, edits: PrefixEdits) -> Any:
     return component
 
 
-def words_tokenizer(full: Tokenizer) -> tuple[Tokenizer, list[str]]:
-    """The tokenizer for pre-split words: byte-level BPE gets ``add_prefix_space=True``.
+@dataclass(frozen=True)
+class WordsTokenizer:
+    """How pre-split words are encoded: `tokenizer` over the words, each with `word_prefix` in front."""
 
-    That is what `GPT2Tokenizer`/`RobertaTokenizer`/`Qwen2Tokenizer` do when loaded with
-    ``add_prefix_space=True`` (which Hugging Face requires for ``is_split_into_words``): every
-    word is encoded as if a space preceded it, as inside running text.
+    tokenizer: Tokenizer
+    word_prefix: str
+    adjustments: list[str]
+
+    def prepare(self, words: list[list[str]]) -> list[list[str]]:
+        """The words as `tokenizer` encodes them (``is_pretokenized=True``)."""
+        prefix = self.word_prefix
+        if not prefix:
+            return words
+        return [[prefix + w for w in row] for row in words]
+
+
+def words_tokenizer(full: Tokenizer) -> WordsTokenizer:
+    """The tokenizer for pre-split words: byte-level BPE encodes each word after a space.
+
+    Hugging Face requires ``add_prefix_space=True`` for ``is_split_into_words`` with byte-level BPE,
+    so that every word is encoded as if a space preceded it, as inside running text. Setting that
+    flag on a ByteLevel step that follows a regex split (Llama 3, Qwen, Tekken, DeepSeek) puts the
+    space before every regex piece instead (``U.S.`` -> ``ĠU Ġ. S Ġ.``), which no running text
+    has; so the flag is switched off and a space is put before the word itself, which gives what
+    the flag gives on GPT-2-style ByteLevel (its own regex runs after the space is added) and what
+    running text gives on the others.
     """
     spec = None if full.pre_tokenizer is None else json.loads(full.pre_tokenizer.__getstate__())
-    adjustments: list[str] = []
     parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
-    for part in parts:
-        if isinstance(part, dict) and part.get("type") == "ByteLevel" and not part.get("add_prefix_space"):
-            part["add_prefix_space"] = True
-            adjustments.append("ByteLevel add_prefix_space=true for pre-split words")
-    if not adjustments:
-        return full, adjustments
+    byte_level = [p for p in parts if isinstance(p, dict) and p.get("type") == "ByteLevel"]
+    if not byte_level:
+        return WordsTokenizer(full, "", [])
+    adjustments = ["a space before each pre-split word (byte-level BPE), as in running text"]
+    if not any(p.get("add_prefix_space") for p in byte_level):
+        return WordsTokenizer(full, " ", adjustments)
+    for part in byte_level:
+        part["add_prefix_space"] = False
     whole = json.loads(full.to_str())
     whole["pre_tokenizer"] = spec
     tok = Tokenizer.from_str(json.dumps(whole))
     tok.no_truncation()
     tok.no_padding()
     tok.encode_special_tokens = full.encode_special_tokens
-    return tok, adjustments
+    return WordsTokenizer(tok, " ", [*adjustments, "ByteLevel add_prefix_space=false (the space goes before the word)"])
 
 
 def normalizer_form(tokenizer: Tokenizer) -> NormalForm | None:

@@ -14,16 +14,24 @@ import pytest
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
-from tests import tokenizers_offline
+from tests import families, tokenizers_offline
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _cached(request: pytest.FixtureRequest, name: str, build: Callable[[Path], Any]) -> Path:
-    # Keyed by library versions and by this builder code, so a changed fixture is rebuilt.
-    source = hashlib.sha256(Path(tokenizers_offline.__file__).read_bytes())
-    source.update(tokenizers_offline.WORDPIECE_VOCAB.read_bytes())
-    versions = "-".join(importlib.metadata.version(p) for p in ("transformers", "tokenizers"))
+def _cached(
+    request: pytest.FixtureRequest,
+    name: str,
+    build: Callable[[Path], Any],
+    *,
+    sources: tuple[Path, ...] = (Path(tokenizers_offline.__file__), tokenizers_offline.WORDPIECE_VOCAB),
+    packages: tuple[str, ...] = (),
+) -> Path:
+    # Keyed by library versions and by the builder code, so a changed fixture is rebuilt.
+    source = hashlib.sha256()
+    for path in sources:
+        source.update(path.read_bytes())
+    versions = "-".join(importlib.metadata.version(p) for p in ("transformers", "tokenizers", *packages))
     versions += "-" + source.hexdigest()[:12]
     root = Path(request.config.cache.mkdir("tokenizers")) / versions
     folder = root / name
@@ -92,3 +100,54 @@ def sample_tokenizer_path() -> Path:
     """The small byte-level BPE of sample_data/tokenizer (NFC, ChatML template, EOS `<|im_end|>`, 6,000
     tokens): loads in a fraction of Qwen's time, for tests where the tokenizer family does not matter."""
     return REPO / "sample_data" / "tokenizer"
+
+
+# --- tokenizer families (tests/families.py) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_vocabs(request: pytest.FixtureRequest) -> Path:
+    """The GGUF vocabularies (and llama.cpp's test encodings) of the llama-cpp-python sdist,
+    fetched from PyPI once and cached."""
+    root = Path(request.config.cache.mkdir("llama-cpp-vocabs"))
+    folder = root / families.LLAMA_CPP_PYTHON
+    if not folder.exists():
+        tmp = root / f"{families.LLAMA_CPP_PYTHON}.tmp-{os.getpid()}"
+        families.fetch_llama_cpp_vocabs(tmp)
+        tmp.rename(folder)
+    return folder
+
+
+def _family_path(request: pytest.FixtureRequest, name: str) -> Path:
+    family = families.FAMILIES[name]
+    if not family.needs_gguf:
+        return _cached(request, name, family.build, sources=(Path(families.__file__),), packages=family.packages)
+    vocabs = request.getfixturevalue("llama_cpp_vocabs")
+    return _cached(
+        request,
+        f"{name}-llama-cpp-python-{families.LLAMA_CPP_PYTHON}",
+        lambda folder: family.build(folder, vocabs),
+        sources=(Path(families.__file__),),
+        packages=family.packages,
+    )
+
+
+def _family_fixtures(name: str) -> tuple[Any, Any]:
+    def path_fixture(request: pytest.FixtureRequest) -> Path:
+        return _family_path(request, name)
+
+    def tokenizer_fixture(request: pytest.FixtureRequest) -> Any:
+        from sftmask.tokenizer import load_tokenizer
+
+        return load_tokenizer(str(request.getfixturevalue(f"{name}_path")))
+
+    path_fixture.__doc__ = f"Folder of the {name} tokenizer (tests/families.py), built once and cached."
+    tokenizer_fixture.__doc__ = f"The {name} tokenizer loaded with sftmask.tokenizer.load_tokenizer."
+    return (
+        pytest.fixture(scope="session", name=f"{name}_path")(path_fixture),
+        pytest.fixture(scope="session", name=name)(tokenizer_fixture),
+    )
+
+
+for _name in families.FAMILY_NAMES:
+    globals()[f"_{_name}_path"], globals()[f"_{_name}"] = _family_fixtures(_name)

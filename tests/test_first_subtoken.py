@@ -126,15 +126,15 @@ EXPECTED = {
         "<s> ▁=B-LOC 東=I-LOC 京=I-LOC ▁=O 😀=O ▁na=O ï=O ve=O ▁don=O '=O t=O",
         "<s> ▁Ch=B-MISC ocolate=I-MISC",
     ],
-    # Byte-level BPE: every word gets the prefix space (add_prefix_space=True).
+    # Byte-level BPE: a space before every word, none inside it ("don't" is "Ġdon 't" as in running text).
     ("qwen", False): [
         "ĠPeter=B-PER ĠBlackburn=I-PER Ġvisited=O ĠZÃ¼rich=B-LOC Ġ!=O",
-        "Ġ=B-LOC æĿ±äº¬ ĠðŁĺĢ=O ĠnaÃ¯=O ve Ġdon=O Ġ' t",
+        "Ġ=B-LOC æĿ±äº¬ ĠðŁĺĢ=O ĠnaÃ¯=O ve Ġdon=O 't",
         "ĠChocolate=B-MISC",
     ],
     ("qwen", True): [
         "ĠPeter=B-PER ĠBlackburn=I-PER Ġvisited=O ĠZÃ¼rich=B-LOC Ġ!=O",
-        "Ġ=B-LOC æĿ±äº¬=I-LOC ĠðŁĺĢ=O ĠnaÃ¯=O ve=O Ġdon=O Ġ'=O t=O",
+        "Ġ=B-LOC æĿ±äº¬=I-LOC ĠðŁĺĢ=O ĠnaÃ¯=O ve=O Ġdon=O 't=O",
         "ĠChocolate=B-MISC",
     ],
 }
@@ -267,16 +267,33 @@ def recipe(tokenizer: Any, records: list[dict[str, Any]], label_list: list[str],
     return list(zip(tokenized_inputs["input_ids"], labels, strict=True))
 
 
+class SpaceBeforeWords:
+    """The recipe's tokenizer call for byte-level BPE after a regex split (Qwen, Llama 3, Tekken,
+    DeepSeek): each word gets one space before it, as in running text. (`add_prefix_space=True`
+    would put a space before regex pieces inside the word instead: `U.S.` -> `ĠU Ġ. S Ġ.`.)"""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, words: list[str] | list[list[str]], **kwargs: Any) -> Any:
+        if words and isinstance(words[0], str):  # one example
+            return self.tokenizer([" " + w for w in words], **kwargs)
+        return self.tokenizer([[" " + w for w in row] for row in words], **kwargs)
+
+
+REGEX_BYTE_LEVEL = ("qwen", "llama3", "tekken", "deepseek")
+
+
 def _hf_tokenizer(name: str, request: pytest.FixtureRequest) -> tuple[str, Any]:
     """The folder sftmask loads, and the tokenizer a user of the recipe loads for it."""
-    from transformers import AutoTokenizer, GPT2Tokenizer, Qwen2Tokenizer
+    from transformers import AutoTokenizer, GPT2Tokenizer
 
     if name == "sample":  # byte-level BPE (GPT-2 style ByteLevel pre-tokenizer)
         path = str(REPO / "sample_data" / "tokenizer")
         return path, GPT2Tokenizer.from_pretrained(path, add_prefix_space=True)
     path = str(request.getfixturevalue(f"{name}_path"))
-    if name == "qwen":
-        return path, Qwen2Tokenizer.from_pretrained(path, add_prefix_space=True)
+    if name in REGEX_BYTE_LEVEL:
+        return path, SpaceBeforeWords(AutoTokenizer.from_pretrained(path))
     return path, AutoTokenizer.from_pretrained(path)
 
 
@@ -304,8 +321,38 @@ def test_cli_equals_the_transformers_recipe_row_for_row(
     assert manifest["id2label"] == {str(i): name for i, name in enumerate(CONLL)}
     byte_level = name in {"qwen", "sample"}
     assert (
-        manifest["words"]["words_encoding"] == ["ByteLevel add_prefix_space=true for pre-split words"]
+        manifest["words"]["words_encoding"]
+        == ["a space before each pre-split word (byte-level BPE), as in running text"]
     ) == byte_level
+
+
+@pytest.mark.parametrize("name", REGEX_BYTE_LEVEL)
+def test_regex_split_byte_level_words_are_encoded_as_running_text(name: str, request: pytest.FixtureRequest) -> None:
+    """sample_data/ner.jsonl: each row's ids are those of its words joined by spaces (one space
+    before each word), so no space lands inside a word; first sub-tokens start each word."""
+    tok = request.getfixturevalue(name)
+    records = [json.loads(line) for line in (REPO / "sample_data" / "ner.jsonl").read_text().splitlines()]
+    rows, invalid, _ = label_words(tok, [(r["tokens"], r["ner_tags"]) for r in records], label_names=CONLL)
+    assert not invalid and len(rows) == len(records) == 50
+    for record, (ids, labels) in zip(records, rows, strict=True):
+        assert ids == tok.hf(" " + " ".join(record["tokens"]))["input_ids"], record["id"]
+        assert [CONLL[x] for x in labels if x != -100] == record["ner_tags"], record["id"]
+    (row,), _, _ = label_words(tok, [(["U.S.", "1996-08-22"], ["B-LOC", "O"])], label_names=CONLL)
+    pieces = [t for t in tok.hf.convert_ids_to_tokens(row[0]) if t not in tok.hf.all_special_tokens]
+    assert pieces == tok.hf.tokenize(" U.S. 1996-08-22") and sum(p.startswith("Ġ") for p in pieces) == 2
+
+
+def test_recipe_with_add_prefix_space_puts_spaces_inside_words(qwen_path: Path) -> None:
+    """Why sftmask departs from `add_prefix_space=True` on Qwen: transformers spaces every regex piece."""
+    from transformers import Qwen2Tokenizer
+
+    recipe_tok = Qwen2Tokenizer.from_pretrained(str(qwen_path), add_prefix_space=True)
+    assert recipe_tok.convert_ids_to_tokens(recipe_tok(["U.S."], is_split_into_words=True)["input_ids"]) == [
+        "ĠU",
+        "Ġ.",
+        "S",
+        "Ġ.",
+    ]
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -392,18 +439,37 @@ def test_response_table_qwen(qwen: LoadedTokenizer) -> None:
     rows, _ = build_rows(qwen, ["Say it:"], [" Chocolate cakes, in Zürich!"], strategy="first-subtoken")
     ids, labels = rows[0]
     marked = [f"[{t}]" if x != -100 else t for t, x in zip(qwen.hf.convert_ids_to_tokens(ids), labels, strict=True)]
+    # Words are what whitespace delimits (as for pre-split words): "," and "!" continue theirs.
     assert marked == [
         "Say",
         "Ġit",
         ":",
         "[ĠChocolate]",
         "[Ġcakes]",
-        "[,]",
+        ",",
         "[Ġin]",
         "[ĠZÃ¼rich]",
-        "[!]",
+        "!",
         "[<|im_end|>]",
     ]
+
+
+@pytest.mark.parametrize("name", REGEX_BYTE_LEVEL)
+def test_response_words_are_whitespace_delimited_with_regex_split_byte_level(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """One trained token per whitespace-delimited word: the one holding the word's first character
+    (never a bare space token), whatever the regex pieces; EOS trained."""
+    tok = request.getfixturevalue(name)
+    response = "The U.S. grew on 1996-08-22.\nYes, (really)  twice"
+    rows, _ = build_rows(tok, ["Where?\n"], [response], strategy="first-subtoken")
+    ids, labels = rows[0]
+    trained = [i for i, x in zip(ids, labels, strict=True) if x != -100]
+    assert trained[-1] == tok.eos_id
+    words = response.split()
+    assert len(trained) - 1 == len(words)
+    for token_id, word in zip(trained, words, strict=False):
+        assert tok.hf.decode([token_id]).strip() and word.startswith(tok.hf.decode([token_id]).strip())
 
 
 def test_response_table_wordpiece(wordpiece: LoadedTokenizer) -> None:
@@ -449,18 +515,27 @@ texts = st.text(ALPHABET + "\n", max_size=40)
 @SETTINGS
 @given(pairs=st.lists(st.tuples(texts.filter(bool), texts), min_size=1, max_size=6))
 def test_property_response_first_subtoken(qwen: LoadedTokenizer, pairs: list[tuple[str, str]]) -> None:
-    """Prompt -100; a response token is trained iff it starts a word of word_ids(); EOS trained."""
+    """Prompt -100; in the response one token per whitespace-delimited word is trained, the one
+    holding the word's first character (byte-level BPE); EOS trained."""
+    import re
+
     prompts, responses = [p for p, _ in pairs], [r for _, r in pairs]
     rows, _ = build_rows(qwen, prompts, responses, strategy="first-subtoken")
     full, _ = build_rows(qwen, prompts, responses, strategy="response-only")
     assert [ids for ids, _ in rows] == [ids for ids, _ in full]
+    added = [t for t in qwen.hf.get_added_vocab() if t]
     for (ids, labels), (_, full_labels), response in zip(rows, full, responses, strict=True):
         p_len = full_labels.index(next(x for x in full_labels if x != -100))
         assert all(x == -100 for x in labels[:p_len])
-        word_ids = qwen.hf(response, add_special_tokens=False).word_ids()
-        starts = [w is not None and (i == 0 or word_ids[i - 1] != w) for i, w in enumerate(word_ids)]
-        assert [x != -100 for x in labels[p_len:-1]] == starts
         assert labels[-1] == qwen.eos_id
+        if any(t in response for t in added):
+            continue  # an added token is a word of its own: covered by the table tests
+        encoding = qwen.hf(response, add_special_tokens=False, return_offsets_mapping=True)
+        assert encoding["input_ids"] == ids[p_len:-1]
+        trained = [encoding["offset_mapping"][k] for k, x in enumerate(labels[p_len:-1]) if x != -100]
+        word_starts = [m.start() for m in re.finditer(r"\S+", response)]
+        assert len(trained) == len(word_starts)
+        assert all(start <= w < end for (start, end), w in zip(trained, word_starts, strict=True))
         assert all(x in (-100, i) for x, i in zip(labels, ids, strict=True))
 
 

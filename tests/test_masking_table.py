@@ -41,6 +41,33 @@ CASES = [
     # the response after "[/INST]" is "▁Hello" in prompt+response, so here too.
     ("llama_legacy", "[INST] Hi [/INST]", "Hello", ["<s>", "[INST]", "▁▁", "Hi", "▁", "[/INST]", "[▁Hello]", "[</s>]"]),
     ("llama_legacy", "Q:", " yes", ["<s>", "▁Q", ":", "[▁yes]", "[</s>]"]),
+    # XLM-R/T5-style Unigram (WhitespaceSplit + Metaspace "always": every word gets "▁"; the prompt
+    # is tokenizer(prompt), <s> ... </s>). Every response word keeps its "▁" ...
+    (
+        "xlmr",
+        "Translate: Bonjour\n",
+        "Good morning, how are you",
+        [
+            "<s>",
+            "▁Trans",
+            "late",
+            ":",
+            "▁Bonjour",
+            "</s>",
+            "[▁Good]",
+            "[▁morning]",
+            "[,]",
+            "[▁how]",
+            "[▁are]",
+            "[▁you]",
+            "[</s>]",
+        ],
+    ),
+    ("xlmr", "Q:", " yes indeed", ["<s>", "▁Q", ":", "</s>", "[▁yes]", "[▁indeed]", "[</s>]"]),
+    # ... but a first word that continues the prompt's last word, which only it loses.
+    ("xlmr", "Hell", "o world", ["<s>", "▁Hell", "</s>", "[o]", "[▁world]", "[</s>]"]),
+    ("xlmr", "", "Hi there", ["<s>", "</s>", "[▁Hi]", "[▁there]", "[</s>]"]),
+    ("xlmr", "Hello<s>", "Good day", ["<s>", "▁Hello", "<s>", "</s>", "[▁Good]", "[▁day]", "[</s>]"]),
     # WordPiece (no EOS): the prompt is tokenizer(prompt), i.e. [CLS] ... [SEP].
     (
         "wordpiece",
@@ -163,3 +190,29 @@ def test_boundary_merges_are_counted(qwen: Any, mistral: Any) -> None:
     # SentencePiece: "Hell" + "o world" would be "▁Hello ▁world" jointly; "abc" + "def" splits the same.
     assert count_boundary_merges(mistral, ["Hell", "abc"], ["o world", "def"]) == 1
     assert count_boundary_merges(mistral, ["Answer:"], [" yes"]) == 0
+
+
+def test_boundary_merges_with_a_prefix_on_every_word(xlmr: Any) -> None:
+    from sftmask.encoding import count_boundary_merges
+
+    # Only "Hell" + "o world" merges ("▁Hello" jointly); a response after whitespace merges nothing.
+    prompts = ["Hell", "Q:", "Translate: Bonjour\n", "Say"]
+    responses = ["o world", " yes", "Good morning, how are you", " Good morning, how are you"]
+    assert count_boundary_merges(xlmr, prompts, responses) == 1
+
+
+@pytest.mark.parametrize(
+    ("prompt", "response"),
+    [
+        ("<|start_header_id|>user<|end_header_id|>", "\n\nHello"),
+        ("Hello.", "<|start_header_id|>assistant<|end_header_id|>\n\nFine."),
+    ],
+)
+def test_boundary_window_never_cuts_a_special_token(llama3: Any, prompt: str, response: str) -> None:
+    """A 16-character window would cut <|start_header_id|> (19) into plain text that merges."""
+    from sftmask.encoding import boundary_window, count_boundary_merges
+
+    assert boundary_window(llama3) >= len("<|reserved_special_token_100|>") + 16
+    joint = llama3.hf(prompt + response)["input_ids"]
+    assert joint == llama3.hf(prompt)["input_ids"] + llama3.hf(response, add_special_tokens=False)["input_ids"]
+    assert count_boundary_merges(llama3, [prompt], [response]) == 0

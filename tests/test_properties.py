@@ -1,4 +1,4 @@
-"""Hypothesis properties of the token-exact rules, with real tokenizers of three families.
+"""Hypothesis properties of the token-exact rules, with real tokenizers of several families.
 
 1. equal lengths; 2. the masked prefix is exactly tokenizer(prompt); 3. the trained part is the
 response as it continues the prompt (+ EOS); 4. labels are -100 or their own id, unshifted.
@@ -24,6 +24,8 @@ SPECIAL_LOOKING = [
     "[CLS]",
     "▁",
     "<|endoftext|>",
+    "<|start_header_id|>",
+    "<|eot_id|>",
     "\n\n",
     " ",
     "\t",
@@ -115,12 +117,57 @@ def test_truncation_bounds_and_keeps_labels_aligned(
         assert all(len(ids) <= max_length for ids, _ in full if len(ids) <= max_length)
 
 
+@pytest.mark.parametrize("family", ["qwen", "llama3", "xlmr"])
 @SETTINGS
-@given(texts, texts)
-def test_boundary_merge_window_agrees_with_full_joint_encoding(qwen: Any, prompt: str, response: str) -> None:
+@given(prompt=texts, response=texts)
+def test_boundary_merge_window_agrees_with_full_joint_encoding(
+    request: pytest.FixtureRequest, family: str, prompt: str, response: str
+) -> None:
+    """The windowed count equals comparing the whole joint encoding with prompt + response as trained."""
+    from sftmask.encoding import count_boundary_merges, encode_responses_with_word_starts
+
+    tok = request.getfixturevalue(family)
+    joint = tok.hf(prompt + response, add_special_tokens=False)["input_ids"]
+    trained = encode_responses_with_word_starts(tok, [prompt], [response], add_eos=False, word_starts=False)[0].row(0)
+    apart = tok.hf(prompt, add_special_tokens=False)["input_ids"] + trained
+    expected = int(bool(prompt) and bool(response) and joint != apart)
+    assert count_boundary_merges(tok, [prompt], [response]) == expected
+
+
+@SETTINGS
+@given(pairs)
+def test_prefix_on_every_word_response_after_whitespace_is_its_joint_encoding(
+    xlmr: Any, data: list[tuple[str, str]]
+) -> None:
+    """XLM-R/T5 style: after whitespace the response is trained exactly as the joint text spells it
+    (every word with its "▁"), and its tokens are tokenizer(response)'s."""
+    prompts = [p + " " for p, _ in data]
+    responses = [r for _, r in data]
+    for prompt, response, ids, _labels, n in check_common(xlmr, prompts, responses):
+        joint = xlmr.hf(prompt + response, add_special_tokens=False)["input_ids"]
+        head = xlmr.hf(prompt, add_special_tokens=False)["input_ids"]
+        assert joint[: len(head)] == head
+        assert ids[n:-1] == joint[len(head) :] == xlmr.hf(response, add_special_tokens=False)["input_ids"]
+        assert ids[-1] == xlmr.eos_id
+
+
+JOINT_FAMILIES = ["qwen", "mistral", "llama_legacy", "llama3", "gpt2", "phi3", "gemma4", "tekken", "deepseek"]
+"""Families whose tokenizer(prompt) ends with the prompt's text (no [SEP] or </s> after it)."""
+
+
+@pytest.mark.parametrize("family", JOINT_FAMILIES)
+@settings(SETTINGS, max_examples=40)
+@given(data=pairs)
+def test_row_is_the_joint_encoding_unless_a_boundary_merge_is_counted(
+    request: pytest.FixtureRequest, family: str, data: list[tuple[str, str]]
+) -> None:
+    """Every family: when no boundary merge is counted, prompt + response as trained is exactly
+    tokenizer(prompt + response) (+ EOS): nothing added, nothing dropped, no space moved."""
     from sftmask.encoding import count_boundary_merges
 
-    joint = qwen.hf(prompt + response)["input_ids"]
-    apart = qwen.hf(prompt)["input_ids"] + qwen.hf(response, add_special_tokens=False)["input_ids"]
-    expected = int(bool(prompt) and bool(response) and joint != apart)
-    assert count_boundary_merges(qwen, [prompt], [response]) == expected
+    tok = request.getfixturevalue(family)
+    prompts, responses = [p for p, _ in data], [r for _, r in data]
+    for prompt, response, ids, _labels, _n in check_common(tok, prompts, responses):
+        if count_boundary_merges(tok, [prompt], [response]) == 0:
+            assert ids[:-1] == tok.hf(prompt + response)["input_ids"], (prompt, response)
+        assert ids[-1] == tok.eos_id

@@ -32,7 +32,7 @@ from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of, 
 from sftmask.readers import InputFile, RecordReader
 from sftmask.strategies import IGNORE_INDEX, EncodedBatch
 from sftmask.tokenizer import LoadedTokenizer
-from sftmask.tokenizer_variants import words_tokenizer
+from sftmask.tokenizer_variants import WordsTokenizer, words_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +186,14 @@ class WordsSession:
     config: WordsOptions
     tok: LoadedTokenizer
     labels: LabelSet
-    words_tok: Tokenizer = field(init=False)
+    words_tok: WordsTokenizer = field(init=False)
     adjustments: list[str] = field(init=False)
     continuation_ids: IntArray | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.words_tok, self.adjustments = words_tokenizer(self.tok.full)
-        check_word_ids(self.words_tok, self.tok.name)
+        self.words_tok = words_tokenizer(self.tok.full)
+        self.adjustments = self.words_tok.adjustments
+        check_word_ids(self.words_tok.tokenizer, self.tok.name)
         self.continuation_ids = b_to_i(self.labels.names) if self.labels.names is not None else None
 
     def encode(self, table: pa.RecordBatch) -> tuple[EncodedBatch, dict[str, int]]:
@@ -201,7 +202,9 @@ class WordsSession:
         invalid: dict[int, tuple[str, str]] = {}
         rows, words, tags = self._decode_rows(table, invalid)
         tag_flat, tag_offsets, rows, words = self._tag_ids(rows, words, tags, invalid)
-        encodings = self.words_tok.encode_batch(words, is_pretokenized=True, add_special_tokens=True)
+        encodings = self.words_tok.tokenizer.encode_batch(
+            self.words_tok.prepare(words), is_pretokenized=True, add_special_tokens=True
+        )
         ids = Ragged.from_lists([enc.ids for enc in encodings])
         word_ids = flat_word_ids(encodings)
         first = first_of_word(ids, word_ids)
