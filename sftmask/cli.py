@@ -208,6 +208,31 @@ def build(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help='local: this machine; ray: Ray Data actors on a local Ray or a cluster (pip install "sftmask[ray]"). Same output. (default: local)',
+            show_default=False,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="--engine ray: cluster to join (auto: the running one). (default: start a local Ray with this machine's CPUs)",
+            show_default=False,
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int | None,
+        typer.Option(
+            help="--engine ray: labelling actors. (default: as many as the CPUs hold at --ray-cpus-per-worker)",
+            show_default=False,
+        ),
+    ] = None,
+    ray_cpus_per_worker: Annotated[
+        float | None,
+        typer.Option(help="--engine ray: CPUs each labelling actor reserves. (default: 2)", show_default=False),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -256,6 +281,10 @@ def build(
         "trust_remote_code": trust_remote_code,
         "batch_size": batch_size,
         "num_proc": num_proc,
+        "engine": engine,
+        "ray_address": ray_address,
+        "ray_workers": ray_workers,
+        "ray_cpus_per_worker": ray_cpus_per_worker,
     }
     try:
         cfg = make_config(options, config)

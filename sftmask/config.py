@@ -67,7 +67,15 @@ class BuildConfig(BaseModel):
     process as the bottleneck. Output is byte-identical for every value."""
     engine: str = "local"
     """What runs the labelling over batches (see `sftmask.engines.ENGINES`): `local` (this
-    machine, `num_proc` processes)."""
+    machine, `num_proc` processes) or `ray` (Ray Data actors; `pip install "sftmask[ray]"`)."""
+    ray_address: str | None = None
+    """`engine: ray`: the Ray cluster to join (`auto`: the running one, or `ray://host:10001`);
+    by default a local Ray is started with this machine's CPUs."""
+    ray_workers: int | None = Field(default=None, ge=1)
+    """`engine: ray`: labelling actors (each loads the tokenizer once); by default as many as
+    the cluster's CPUs hold at `ray_cpus_per_worker` each."""
+    ray_cpus_per_worker: float = Field(default=2.0, gt=0)
+    """`engine: ray`: CPUs each labelling actor reserves (and Rust tokenizer threads it runs)."""
     data_kind: str | None = None
     """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first,
     or `words` when a words option (`tokens_field`, `tags_field`, `label_names`,
@@ -155,6 +163,10 @@ class BuildConfig(BaseModel):
                     load_template(self.template)
                 except ConfigError as exc:
                     raise ValueError(str(exc)) from exc
+        if self.engine != "ray" and (self.ray_address is not None or self.ray_workers is not None):
+            raise ValueError("--ray-address and --ray-workers apply to --engine ray")
+        if self.engine == "ray" and self.num_proc > 1:
+            raise ValueError("--num-proc applies to --engine local; with --engine ray pass --ray-workers")
         if self.chat_template is not None and not Path(self.chat_template).is_file():
             raise ValueError(f"chat template file not found: {self.chat_template}")
         if self.words_options_given and self.resolved_data_kind != "words":
