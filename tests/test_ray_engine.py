@@ -52,7 +52,7 @@ def build_with_both(tmp_path: Path, **options: Any) -> tuple[Path, Path]:
 
 
 def assert_same_output(local: Path, ray_out: Path) -> dict[str, Any]:
-    """Shards and rejects.jsonl byte for byte; the manifest equal except for the engine's name."""
+    """Shards and rejects.jsonl byte for byte; the manifest equal but for the engine and output."""
     names = sorted(p.name for p in local.iterdir())
     assert names == sorted(p.name for p in ray_out.iterdir())
     for name in names:
@@ -60,6 +60,7 @@ def assert_same_output(local: Path, ray_out: Path) -> dict[str, Any]:
             assert (local / name).read_bytes() == (ray_out / name).read_bytes(), name
     manifests = [json.loads((out / "manifest.json").read_text()) for out in (local, ray_out)]
     assert (manifests[0]["config"].pop("engine"), manifests[1]["config"].pop("engine")) == ("local", "ray")
+    assert (manifests[0]["config"].pop("output"), manifests[1]["config"].pop("output")) == (str(local), str(ray_out))
     assert manifests[0] == manifests[1]
     return manifests[0]
 
@@ -101,6 +102,7 @@ def test_first_subtoken_words_same_output(tmp_path: Path, local_ray: Any) -> Non
         inputs=[str(data)],
         tokenizer=str(SAMPLE_TOKENIZER),
         strategy="first-subtoken",
+        data_kind="words",
         on_error="skip",
         batch_size=8,
         keep_columns=["id"],
