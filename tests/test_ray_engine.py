@@ -42,13 +42,11 @@ def prompt_response_inputs(folder: Path) -> list[str]:
     return [str(first), str(second)]
 
 
-def build_with_both(tmp_path: Path, **options: Any) -> tuple[Path, Path]:
-    outs = []
-    for engine in ("local", "ray"):
-        out = tmp_path / engine
-        build(BuildConfig(output=str(out), engine=engine, **options))
-        outs.append(out)
-    return outs[0], outs[1]
+def build_with_both(tmp_path: Path, ray_options: dict[str, Any] | None = None, **options: Any) -> tuple[Path, Path]:
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    build(BuildConfig(output=str(local), **options))
+    build(BuildConfig(output=str(ray_out), engine="ray", **options, **(ray_options or {})))
+    return local, ray_out
 
 
 def assert_same_output(local: Path, ray_out: Path) -> dict[str, Any]:
@@ -106,6 +104,7 @@ def test_first_subtoken_words_same_output(tmp_path: Path, local_ray: Any) -> Non
         on_error="skip",
         batch_size=8,
         keep_columns=["id"],
+        ray_options={"ray_workers": 2},  # two actors of one CPU each; results still in input order
     )
     manifest = assert_same_output(local, ray_out)
     assert manifest["counts"]["rows_written"] == 50 and manifest["label2id"]
@@ -122,6 +121,7 @@ def test_chat_same_output(tmp_path: Path, local_ray: Any) -> None:
         truncation="prompt",
         batch_size=8,
         keep_columns=["id"],
+        ray_options={"ray_workers": 2},
     )
     manifest = assert_same_output(local, ray_out)
     assert manifest["counts"]["rows_written"] == 60 and manifest["counts"]["truncated"] > 0

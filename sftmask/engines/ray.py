@@ -78,31 +78,37 @@ def run(batches: Iterator[ReadBatch], job: Job) -> Iterator[Labelled]:
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=cpus_per_worker,
             )
-        feeder.start()
-        try:
-            expected = 0
-            for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
-                for seq, payload in zip(
-                    block.column(_SEQ).to_pylist(), block.column(_PAYLOAD).to_pylist(), strict=True
-                ):
-                    if seq != expected:
-                        raise RuntimeError(f"ray engine: batch {seq} arrived where batch {expected} was due")
-                    expected += 1
-                    result = pickle.loads(payload)
-                    if isinstance(result, BaseException):
-                        raise result
-                    yield result
-            feeder.join()
-            if feeder.error is not None:
-                raise feeder.error
-            if expected != feeder.sent:
-                raise RuntimeError(f"ray engine: {feeder.sent} batches sent, {expected} labelled")
-        finally:
-            feeder.stop()
-            queue.shutdown(force=True)
+            feeder.start()
+            try:
+                yield from _results(dataset, feeder)
+            except ray.exceptions.RayError as exc:  # e.g. the cluster lost every node: one line, not Ray's page
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
+            finally:
+                feeder.stop()
+                queue.shutdown(force=True)
     finally:
         if started:
             ray.shutdown()
+
+
+def _results(dataset: Any, feeder: _Feeder) -> Iterator[Labelled]:
+    """The labelled batches in order, each checked to be the next one due; then the reader's error."""
+    expected = 0
+    for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
+        for seq, payload in zip(block.column(_SEQ).to_pylist(), block.column(_PAYLOAD).to_pylist(), strict=True):
+            if seq != expected:
+                raise RuntimeError(f"ray engine: batch {seq} arrived where batch {expected} was due")
+            expected += 1
+            result = pickle.loads(payload)
+            if isinstance(result, BaseException):
+                raise result
+            yield result
+    feeder.join()
+    if feeder.error is not None:
+        raise feeder.error
+    if expected != feeder.sent:
+        raise RuntimeError(f"ray engine: {feeder.sent} batches sent, {expected} labelled")
 
 
 @contextlib.contextmanager
@@ -124,12 +130,22 @@ def _data_context(ray: Any) -> Iterator[None]:
             context.execution_options.preserve_order = value
         else:
             setattr(context, name, value)
+    # Ray Data logs each run's start and end at INFO on stderr; sftmask's own messages (and
+    # Ray's warnings) are what belongs there, unless sftmask logs at DEBUG.
+    # Its one note that progress bars are off (as asked: not a terminal) is no warning either.
+    quieter = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+    levels_before = {name: logging.getLogger(name).level for name in quieter}
+    if not log.isEnabledFor(logging.DEBUG):
+        for name, level in quieter.items():
+            logging.getLogger(name).setLevel(level)
     try:
         yield
     finally:
         context.execution_options.preserve_order = before_order
         for name, value in before.items():
             setattr(context, name, value)
+        for name, level in levels_before.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _connect(ray: Any, address: str | None) -> bool:
