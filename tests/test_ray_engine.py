@@ -14,6 +14,7 @@ import pytest
 
 from sftmask.config import BuildConfig
 from sftmask.errors import ConfigError
+from sftmask.labelling import Job
 from sftmask.pipeline import Progress, build
 from tests.test_cli import run
 
@@ -201,3 +202,26 @@ def test_without_ray_the_error_names_the_extra(tmp_path: Path, monkeypatch: pyte
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == 'Error: --engine ray needs Ray; install it with: pip install "sftmask[ray]"'
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("cluster_cpus", "options", "expected"),
+    [
+        (2.0, {}, (1, 2.0)),  # this machine: one actor reserving both CPUs (the feed reserves none)
+        (1.0, {}, (1, 1.0)),  # never more than the cluster has, or the actor would never start
+        (16.0, {}, (8, 2.0)),
+        (7.0, {"ray_cpus_per_worker": 1}, (7, 1.0)),
+        (2.0, {"ray_workers": 2}, (2, 1.0)),  # asked for more than fit: each reserves less
+        (2.0, {"ray_workers": 4}, (4, 0.5)),
+        (32.0, {"ray_workers": 3}, (3, 2.0)),
+    ],
+)
+def test_actor_pool_always_fits_the_cluster(
+    cluster_cpus: float, options: dict[str, Any], expected: tuple[int, float]
+) -> None:
+    from sftmask.engines.ray import _pool_size
+
+    config = BuildConfig(inputs=["x"], tokenizer="t", output="o", engine="ray", **options)
+    workers, per_worker = _pool_size(cluster_cpus, Job(config, None, ()))  # type: ignore[arg-type]
+    assert (workers, per_worker) == expected
+    assert workers * per_worker <= cluster_cpus

@@ -153,7 +153,8 @@ def _connect(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # "local", not None: None would join a cluster that `ray start` left running on this machine.
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
     except ConnectionError as exc:
         raise ConfigError(f"cannot reach the Ray cluster at --ray-address {address}: {exc}") from exc
     return True
