@@ -225,3 +225,28 @@ def test_actor_pool_always_fits_the_cluster(
     workers, per_worker = _pool_size(cluster_cpus, Job(config, None, ()))  # type: ignore[arg-type]
     assert (workers, per_worker) == expected
     assert workers * per_worker <= cluster_cpus
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        # Found by the reader in the driver (a missing field)...
+        ({"id": "bad", "tokens": ["a"]}, ":3: field 'ner_tags' not found"),
+        # ... and by the labelling on a Ray worker (words and tags not parallel).
+        ({"id": "bad", "tokens": ["two", "words"], "ner_tags": ["O"]}, ":3: 2 words in 'tokens' but 1 tags"),
+    ],
+)
+def test_bad_record_fails_with_the_local_message(
+    tmp_path: Path, local_ray: Any, bad: dict[str, Any], expected: str
+) -> None:
+    data = tmp_path / "ner.jsonl"
+    lines = (SAMPLE / "ner.jsonl").read_text().splitlines()
+    data.write_text("\n".join([*lines[:2], json.dumps(bad), *lines[2:]]) + "\n")
+    common = ["build", str(data), "-t", str(SAMPLE_TOKENIZER), "--strategy", "first-subtoken", "--data-kind", "words"]
+    # (--label-names: no warning; the CLI's log handler would outlive the first run's stderr)
+    common += ["--batch-size", "2", "--label-names", str(SAMPLE / "ner_labels.txt")]
+    local = run(*common, "-o", str(tmp_path / "local"))
+    ray_result = run(*common, "-o", str(tmp_path / "ray"), "--engine", "ray")
+    assert ray_result.exit_code == local.exit_code == 3
+    assert expected in ray_result.stderr and ray_result.stderr == local.stderr
+    assert not (tmp_path / "ray").exists()
