@@ -114,8 +114,7 @@ def validate(
     vocab_size = listed_vocab if isinstance(listed_vocab, int) else None
     if vocab_size is None and tokenizer is not None:
         vocab_size = tokenizer.full.get_vocab_size(with_added_tokens=True)
-    packed = bool((manifest.get("config") or {}).get("packing"))
-    report.checks = [c for c in CHECKS if not (c == "attention-mask" and packed) and (c != "tokenizer" or tokenizer)]
+    report.checks = [c for c in CHECKS if c != "tokenizer" or tokenizer]
     if id2label is None and output.manifest.get("data_kind") == "words":
         report.add(Problem("labels", "data_kind is 'words' but the manifest has no id2label mapping"))
 
@@ -156,7 +155,7 @@ def validate(
             continue
         reference = reference or schema
         try:
-            rows = _check_rows(output, name, report, id2label=id2label, vocab_size=vocab_size, packed=packed)
+            rows = _check_rows(output, name, report, id2label=id2label, vocab_size=vocab_size)
         except ShardReadError as exc:
             report.add(Problem("files", str(exc).split(": ", 1)[-1], shard=name))
             continue
@@ -204,15 +203,12 @@ def _check_rows(
     *,
     id2label: dict[int, str] | None,
     vocab_size: int | None,
-    packed: bool,
 ) -> int:
     """Run the per-row checks on one shard, batch by batch; return its row count."""
     offset = 0
     known_labels = np.array(sorted(id2label), dtype=np.int64) if id2label is not None else None
     for batch in iter_batches(output, name, list(TOKEN_COLUMNS)):
-        _check_batch(
-            batch, _Where(report, name, offset), known_labels=known_labels, vocab_size=vocab_size, packed=packed
-        )
+        _check_batch(batch, _Where(report, name, offset), known_labels=known_labels, vocab_size=vocab_size)
         offset += batch.num_rows
     return offset
 
@@ -234,7 +230,7 @@ class _Where:
 
 
 def _check_batch(
-    batch: pa.RecordBatch, where: _Where, *, known_labels: IntArray | None, vocab_size: int | None, packed: bool
+    batch: pa.RecordBatch, where: _Where, *, known_labels: IntArray | None, vocab_size: int | None
 ) -> None:
     ids_col, mask_col, labels_col = (whole_column(batch, c) for c in TOKEN_COLUMNS)
     n = batch.num_rows
@@ -266,13 +262,12 @@ def _check_batch(
         where.rows("labels", rows.any(bad_label), rows.describe(lambda k: rows.lm_label_message(bad_label, k)))
     trained = row_counts(~masked, rows.lengths)
     where.rows("trained", rows.scatter(trained == 0), lambda r: "no trained label (all -100)")
-    if not packed:
-        bad_mask = flat_values(mask_col) != 1
-        where.rows(
-            "attention-mask",
-            rows.any(bad_mask),
-            rows.describe(lambda k: f"attention_mask[{rows.first(bad_mask, k)}] is not 1"),
-        )
+    bad_mask = flat_values(mask_col) != 1
+    where.rows(
+        "attention-mask",
+        rows.any(bad_mask),
+        rows.describe(lambda k: f"attention_mask[{rows.first(bad_mask, k)}] is not 1"),
+    )
     if vocab_size is not None:
         bad_id = (rows.ids < 0) | (rows.ids >= vocab_size)
         where.rows(
