@@ -28,7 +28,14 @@ LABELLER_TITLE = "ray::MapWorker(MapBatches(_Labeller))"
 def local_ray() -> Any:
     """A local Ray with 2 CPUs (the CI machine's size), shared by every test here."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=300 * 2**20)
+    for attempt in (1, 2):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=300 * 2**20)
+            break
+        except Exception as exc:  # Ray gives its raylet a fixed 30 s to register: an overloaded machine can miss it
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
     yield ray
     ray.shutdown()
 
