@@ -37,6 +37,7 @@ MESSAGES_FORMATS = ("openai", "sharegpt")
 TRUNCATIONS = ("prompt", "response", "drop")
 OUTPUT_FORMATS = ("parquet", "arrow")
 ON_ERROR = ("fail", "skip")
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -293,10 +294,48 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
         "1",
         encoding=False,
     ),
+    BuildOption(
+        "engine",
+        str,
+        'local: this machine; ray: Ray Data actors on a local Ray or a cluster (pip install "sftmask[ray]"). '
+        "Same output.",
+        PERFORMANCE,
+        "[local|ray]",
+        "local",
+        choices=ENGINES,
+        encoding=False,
+    ),
+    BuildOption(
+        "ray_address",
+        str,
+        "--engine ray: cluster to join (auto: the running one).",
+        PERFORMANCE,
+        "ADDRESS",
+        "start a local Ray with this machine's CPUs",
+        encoding=False,
+    ),
+    BuildOption(
+        "ray_workers",
+        int,
+        "--engine ray: labelling actors.",
+        PERFORMANCE,
+        "N",
+        "as many as the CPUs hold at --ray-cpus-per-worker",
+        encoding=False,
+    ),
+    BuildOption(
+        "ray_cpus_per_worker",
+        float,
+        "--engine ray: CPUs each labelling actor reserves.",
+        PERFORMANCE,
+        "N",
+        "2",
+        encoding=False,
+    ),
 )
 
-CONFIG_ONLY = ("inputs", "engine")
-"""Config keys without a flag: `inputs` are the INPUT arguments; `engine` has one value (local)."""
+CONFIG_ONLY = ("inputs",)
+"""Config keys without a flag: `inputs` are the INPUT arguments."""
 
 ENCODING_OPTIONS = tuple(option for option in BUILD_OPTIONS if option.encoding)
 """The options that change what rows are built: `inspect` takes these."""

@@ -62,6 +62,10 @@ class BuildConfig(KindOptions):
             )
         if self.chat_template is not None and not Path(self.chat_template).is_file():
             raise ValueError(f"chat template file not found: {self.chat_template}")
+        if self.engine != "ray" and (self.ray_address is not None or self.ray_workers is not None):
+            raise ValueError("--ray-address and --ray-workers apply to --engine ray")
+        if self.engine == "ray" and self.num_proc > 1:
+            raise ValueError("--num-proc applies to --engine local; with --engine ray pass --ray-workers")
         chosen = self.resolved_data_kind
         for name, kind in DATA_KINDS.items():
             kind.check(self, chosen=name == chosen)

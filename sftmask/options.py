@@ -64,7 +64,15 @@ class CommonOptions(Options):
     process as the bottleneck. Output is byte-identical for every value."""
     engine: str = "local"
     """What runs the labelling over batches (see `sftmask.engines.ENGINES`): `local` (this
-    machine, `num_proc` processes)."""
+    machine, `num_proc` processes) or `ray` (Ray Data actors; `pip install "sftmask[ray]"`)."""
+    ray_address: str | None = None
+    """`engine: ray`: the Ray cluster to join (`auto`: the running one, or `ray://host:10001`);
+    by default a local Ray is started with this machine's CPUs."""
+    ray_workers: int | None = Field(default=None, ge=1)
+    """`engine: ray`: labelling actors (each loads the tokenizer once); by default as many as
+    the cluster's CPUs hold at `ray_cpus_per_worker` each."""
+    ray_cpus_per_worker: float = Field(default=2.0, gt=0)
+    """`engine: ray`: CPUs each labelling actor reserves (and Rust tokenizer threads it runs)."""
     data_kind: str | None = None
     """Kind of input record (see `sftmask.kinds.DATA_KINDS`); by default the first kind that
     provides what the strategy needs, or `words` when a words option (`tokens_field`,

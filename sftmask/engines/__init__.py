@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from sftmask.engines import local
+from sftmask.engines import local, ray
 from sftmask.labelling import Job, Labelled
 from sftmask.readers import ReadBatch
 
@@ -17,5 +17,6 @@ Engine = Callable[[Iterator[ReadBatch], Job], Iterator[Labelled]]
 
 ENGINES: dict[str, Engine] = {
     "local": local.run,
+    "ray": ray.run,
 }
 """Engines by their public name (`--engine`)."""

@@ -1,0 +1,265 @@
+"""The Ray engine: `label_read_batch` over a build's batches on Ray Data, rows in input order.
+
+sftmask's own reader runs in the driver (so every record keeps its file and line, rejects
+included, and kept columns keep one type over all files). Its batches go through a bounded Ray
+queue into a single Ray Data read task and then to `map_batches` over an actor pool of
+`_Labeller`s: each actor unpickles the build's `Job` (tokenizer included) once and labels
+batches with the same `label_read_batch` as the local engine. `preserve_order` returns the
+results in input order; each carries its batch's sequence number, checked on arrival, so a
+lost or repeated batch is an error, never a silently different output.
+
+Ray is an optional extra (``pip install "sftmask[ray]"``); it is imported only when this engine runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from sftmask.errors import ConfigError, SftmaskError
+from sftmask.labelling import Job, Labelled, label_read_batch
+from sftmask.readers import ReadBatch
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = 'pip install "sftmask[ray]"'
+QUEUE_DEPTH = 4
+"""Batches waiting in the Ray queue ahead of the read task (driver memory stays bounded)."""
+_SEQ = "seq"
+_PAYLOAD = "payload"
+
+
+def run(batches: Iterator[ReadBatch], job: Job) -> Iterator[Labelled]:
+    """Label `batches` on Ray Data (same rows, same order as the local engine).
+
+    Joins `job.config.ray_address` (``auto``: the running cluster) or starts a local Ray with
+    this machine's CPUs; a Ray already initialised in this process is used as it is.
+
+    Raises:
+        ConfigError: Ray is not installed, or the cluster cannot be reached.
+        SftmaskError: whatever the reader or `label_read_batch` (on a worker) raises, re-raised here.
+    """
+    try:
+        import ray
+        import ray.data
+        from ray.util.queue import Queue
+    except ImportError:
+        raise ConfigError(f"--engine ray needs Ray; install it with: {INSTALL_HINT}") from None
+    started = _connect(ray, job.config.ray_address)
+    try:
+        workers, cpus_per_worker = _pool_size(float(ray.cluster_resources().get("CPU", 1.0)), job)  # type: ignore[no-untyped-call]
+        log.info("ray: %d labelling actor(s) of %g CPU(s) each", workers, cpus_per_worker)
+        # The queue's actor and the read task reserve no CPU: the labelling actors may take
+        # every CPU of a small cluster without starving the task that feeds them (Ray Data's
+        # known hang on a 2-CPU instance when read tasks need a whole CPU each).
+        queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0})
+        feeder = _Feeder(batches, queue)
+        job_ref = ray.put(job)  # held here for the whole run: a restarted actor reads it again
+        with _data_context(ray):
+            dataset = ray.data.read_datasource(
+                _queue_datasource(queue),
+                override_num_blocks=1,
+                num_cpus=0,
+                # A re-run read task would miss the batches its first run took from the queue.
+                max_retries=0,
+            ).map_batches(
+                _Labeller,
+                fn_constructor_args=([job_ref], max(1, int(cpus_per_worker))),
+                batch_size=None,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=workers),
+                num_cpus=cpus_per_worker,
+            )
+            feeder.start()
+            try:
+                yield from _results(dataset, feeder)
+            except ray.exceptions.RayError as exc:  # e.g. the cluster lost every node: one line, not Ray's page
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
+            finally:
+                feeder.stop()
+                queue.shutdown(force=True)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _results(dataset: Any, feeder: _Feeder) -> Iterator[Labelled]:
+    """The labelled batches in order, each checked to be the next one due; then the reader's error."""
+    expected = 0
+    for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
+        for seq, payload in zip(block.column(_SEQ).to_pylist(), block.column(_PAYLOAD).to_pylist(), strict=True):
+            if seq != expected:
+                raise RuntimeError(f"ray engine: batch {seq} arrived where batch {expected} was due")
+            expected += 1
+            result = pickle.loads(payload)
+            if isinstance(result, BaseException):
+                raise result
+            yield result
+    feeder.join()
+    if feeder.error is not None:
+        raise feeder.error
+    if expected != feeder.sent:
+        raise RuntimeError(f"ray engine: {feeder.sent} batches sent, {expected} labelled")
+
+
+@contextlib.contextmanager
+def _data_context(ray: Any) -> Iterator[None]:
+    """Ray Data settings for this build, restored afterwards (the context is process-wide)."""
+    context = ray.data.DataContext.get_current()
+    settings = {
+        "preserve_order": True,
+        # One block per reader batch: Ray Data would otherwise merge the read task's blocks
+        # up to 128 MiB before passing any on, and labelling would wait for the reading.
+        "target_max_block_size": 1,
+        "enable_progress_bars": sys.stderr.isatty(),  # Ray's bars on a terminal, nothing in pipes
+        "print_on_execution_start": False,
+    }
+    before = {name: getattr(context, name) for name in settings if name != "preserve_order"}
+    before_order = context.execution_options.preserve_order
+    for name, value in settings.items():
+        if name == "preserve_order":
+            context.execution_options.preserve_order = value
+        else:
+            setattr(context, name, value)
+    # Ray Data logs each run's start and end at INFO on stderr; sftmask's own messages (and
+    # Ray's warnings) are what belongs there, unless sftmask logs at DEBUG.
+    # Its one note that progress bars are off (as asked: not a terminal) is no warning either.
+    quieter = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+    levels_before = {name: logging.getLogger(name).level for name in quieter}
+    if not log.isEnabledFor(logging.DEBUG):
+        for name, level in quieter.items():
+            logging.getLogger(name).setLevel(level)
+    try:
+        yield
+    finally:
+        context.execution_options.preserve_order = before_order
+        for name, value in before.items():
+            setattr(context, name, value)
+        for name, level in levels_before.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _connect(ray: Any, address: str | None) -> bool:
+    """Initialise Ray unless it already is; True when this call started it (and must stop it)."""
+    if ray.is_initialized():
+        return False
+    try:
+        # "local", not None: None would join a cluster that `ray start` left running on this machine.
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except ConnectionError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at --ray-address {address}: {exc}") from exc
+    return True
+
+
+def _pool_size(cluster_cpus: float, job: Job) -> tuple[int, float]:
+    """Labelling actors and the CPUs each reserves, so that the whole pool always fits the cluster.
+
+    By default as many actors as fit at `ray_cpus_per_worker` each (at least one, reserving at
+    most every CPU); with `ray_workers`, that many, each reserving less if they would not fit
+    (a pool larger than the cluster would wait forever for its last actors).
+    """
+    config = job.config
+    per_worker = min(config.ray_cpus_per_worker, cluster_cpus)
+    if config.ray_workers is None:
+        return max(1, int(cluster_cpus // per_worker)), per_worker
+    return config.ray_workers, min(per_worker, cluster_cpus / config.ray_workers)
+
+
+class _Feeder(threading.Thread):
+    """Puts the reader's batches, pickled and numbered, on the Ray queue; then one `None`."""
+
+    def __init__(self, batches: Iterator[ReadBatch], queue: Any) -> None:
+        super().__init__(name="sftmask-ray-feeder", daemon=True)
+        self.batches = batches
+        self.queue = queue
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for batch in self.batches:
+                self._put((self.sent, pickle.dumps(batch, protocol=5)))
+                self.sent += 1
+        except BaseException as exc:  # a reader error: re-raised by the driver after the batches before it
+            self.error = exc
+        self._put(None)
+
+    def _put(self, item: tuple[int, bytes] | None) -> None:
+        from ray.util.queue import Full
+
+        while not self._stop_event.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except Full:
+                continue
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def _queue_datasource(queue: Any) -> Any:
+    """A Ray Data source with one read task that yields the queue's batches as one-row blocks
+    (defined here because Ray is imported only when the engine runs)."""
+    from ray.data import DataContext
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    class SftmaskReaderDatasource(Datasource):
+        def __init__(self) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]
+
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
+
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context: DataContext | None = None
+        ) -> list[ReadTask]:
+            metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+            return [ReadTask(lambda: _drain(queue), metadata)]
+
+    return SftmaskReaderDatasource()
+
+
+def _drain(queue: Any) -> Iterator[pa.Table]:
+    while (item := queue.get()) is not None:
+        seq, payload = item
+        yield _block(seq, payload)
+
+
+def _block(seq: int, payload: bytes) -> pa.Table:
+    return pa.table({_SEQ: pa.array([seq], pa.int64()), _PAYLOAD: pa.array([payload], pa.large_binary())})
+
+
+class _Labeller:
+    """A Ray Data actor: the build's job, unpickled once; `label_read_batch` on each batch."""
+
+    def __init__(self, job_ref: list[Any], threads: int) -> None:
+        import ray
+
+        # Before the tokenizer first runs: its Rust thread pool takes the size from here.
+        os.environ["RAYON_NUM_THREADS"] = str(threads)
+        self.job: Job = ray.get(job_ref[0])
+        log.debug("labeller ready in pid %d", os.getpid())
+
+    def __call__(self, block: pa.Table) -> pa.Table:
+        seqs = block.column(_SEQ).to_pylist()
+        payloads = []
+        for payload in block.column(_PAYLOAD).to_pylist():
+            result: Labelled | SftmaskError
+            try:
+                result = label_read_batch(pickle.loads(payload), self.job)
+            except SftmaskError as exc:  # bad input: the driver re-raises it as it is
+                result = exc
+            payloads.append(pickle.dumps(result, protocol=5))
+        return pa.table({_SEQ: pa.array(seqs, pa.int64()), _PAYLOAD: pa.array(payloads, pa.large_binary())})
