@@ -77,6 +77,9 @@ def _args_and_values(options: tuple[BuildOption, ...]) -> tuple[list[str], dict[
         elif option.type is int:
             args += [flag, "7"]
             values[option.key] = 7
+        elif option.type is float:
+            args += [flag, "1.5"]
+            values[option.key] = 1.5
         else:
             value = option.choices[-1] if option.choices else f"value-of-{option.key}"
             args += [flag, value]
@@ -149,8 +152,11 @@ def test_options_inspect_does_not_take_do_not_change_the_rows(tmp_path: Path) ->
     plain = rows(tmp_path / "a")
     other = ["--format", "arrow", "--rows-per-shard", "9", "--keep-columns", "id", "--split", "dev"]
     other += ["--batch-size", "7", "--num-proc", "2", "--overwrite"]
+    # The engine options are proven not to change the rows by tests/test_ray_engine.py.
+    engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker"}
     assert {o.key for o in BUILD_OPTIONS if not o.encoding} == {
         "output",
+        *engine_options,
         *(a[2:].replace("-", "_") for a in other[::2]),
     }
     assert rows(tmp_path / "b", *other) == plain
