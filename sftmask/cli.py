@@ -180,6 +180,26 @@ def build(
     rows_per_shard: Annotated[
         int | None, typer.Option(help="Rows per output shard. (default: 100000)", show_default=False)
     ] = None,
+    pack_length: Annotated[
+        int | None,
+        typer.Option(
+            help="Pack examples into rows of at most N tokens for padding-free training (position_ids, seq_lengths).",
+            show_default=False,
+        ),
+    ] = None,
+    pack_strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="bfd: best-fit-decreasing, attention per example; wrapped: concatenate and cut (--strategy all only). (default: bfd)",
+            show_default=False,
+        ),
+    ] = None,
+    pack_window: Annotated[
+        int | None,
+        typer.Option(
+            help="bfd: rows packed together (more: fuller rows, more memory). (default: 1000)", show_default=False
+        ),
+    ] = None,
     keep_columns: Annotated[
         str | None,
         typer.Option(help="Comma-separated input fields to pass through, e.g. id,source.", show_default=False),
@@ -250,6 +270,9 @@ def build(
         "add_eos": add_eos,
         "format": output_format,
         "rows_per_shard": rows_per_shard,
+        "pack_length": pack_length,
+        "pack_strategy": pack_strategy,
+        "pack_window": pack_window,
         "keep_columns": keep_columns,
         "on_error": on_error,
         "overwrite": overwrite,
@@ -267,17 +290,27 @@ def build(
         typer.echo("Interrupted; no output written.", err=True)
         raise typer.Exit(130) from None
     counts = result.stats.to_json()
+    packing = result.manifest.get("packing")
     if json_output:
         summary = {"output": result.output, **counts, "shards": len(result.shards)}
+        if packing:
+            summary["packing"] = {k: packing[k] for k in ("examples", "efficiency", "examples_per_row")}
         typer.echo(json.dumps(summary))
         return
-    typer.echo(_summary_line(result.output, counts, len(result.shards)))
+    typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
 
 
-def _summary_line(output: str, counts: dict[str, Any], shards: int) -> str:
+def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:
     share = counts["trained_tokens"] / counts["tokens"] if counts["tokens"] else 0.0
+    what = f"{counts['rows_written']:,} rows ("
+    if packing:
+        what = (
+            f"{packing['examples']:,} examples packed into {counts['rows_written']:,} rows of up to "
+            f"{packing['pack_length']:,} tokens ({packing['examples_per_row']['mean']:.1f} a row, "
+            f"{packing['efficiency']:.1%} full; "
+        )
     line = (
-        f"wrote {counts['rows_written']:,} rows ({counts['tokens']:,} tokens, {share:.1%} trained) "
+        f"wrote {what}{counts['tokens']:,} tokens, {share:.1%} trained) "
         f"in {shards} shard{'s' if shards != 1 else ''} to {output}"
     )
     if counts["truncated"]:

@@ -18,6 +18,7 @@ from sftmask.config import BuildConfig
 from sftmask.errors import InputDataError, TokenizerError
 from sftmask.formatting import DATA_KINDS, EncodingSession
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
+from sftmask.packing import Packer, packed_schema
 from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, RecordReader, Reject, resolve_inputs
 from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
@@ -110,12 +111,17 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         )
         reject_writer = RejectWriter(output.tmp)
         writer = BackgroundWriter()
+        packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
         try:
             for rows in _process_all(prefetch(iter(reader)), config, session, file_names):
                 stats.add(rows.stats)
-                writer.submit(_write_rows, rows, shard_writer, reject_writer)
+                table = rows.table if packer is None else packer.push(rows.table)
+                writer.submit(_write_rows, table, rows.rejects, shard_writer, reject_writer)
                 if on_progress is not None:
                     on_progress(Progress(reader.records_read, stats.tokens, rows.bytes_read, reader.total_bytes))
+            if packer is not None:
+                writer.submit(_write_rows, packer.finish(), [], shard_writer, reject_writer)
+                stats.rows_written, stats.trained_tokens = packer.counts.rows, packer.counts.trained_tokens
             writer.close()
         except BaseException:
             writer.abort()  # the first error is the one to report, not a write it interrupted
@@ -126,7 +132,8 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         shards = shard_writer.close(_output_schema(config, reader))
-        manifest = _manifest(config, tok, stats, shards, session.manifest(stats.encoder_counts))
+        extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
+        manifest = _manifest(config, tok, stats, shards, extra)
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
@@ -207,10 +214,19 @@ class _Rows:
     bytes_read: int
 
 
-def _write_rows(rows: _Rows, shard_writer: ShardWriter, reject_writer: RejectWriter) -> None:
-    reject_writer.write(rows.rejects)
-    if rows.table.num_rows:
-        shard_writer.write(rows.table)
+def _write_rows(
+    table: pa.Table | None, rejects: list[Reject], shard_writer: ShardWriter, reject_writer: RejectWriter
+) -> None:
+    reject_writer.write(rejects)
+    if table is not None and table.num_rows:
+        shard_writer.write(table)
+
+
+def _packer(config: BuildConfig) -> Packer | None:
+    """The packing stage the config asks for, if any."""
+    if config.pack_length is None:
+        return None
+    return Packer(config.pack_length, config.pack_strategy, config.pack_window, list(config.keep_columns))
 
 
 def _process_all(
@@ -320,6 +336,9 @@ def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: Buil
 
 
 def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
+    if config.pack_length is not None:
+        kept = _output_schema(config.model_copy(update={"pack_length": None}), reader)
+        return packed_schema({name: kept.field(name).type for name in config.keep_columns})
     token_list = pa.list_(pa.int32())
     fields = [
         pa.field("input_ids", token_list),
