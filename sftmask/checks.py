@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 
 from sftmask.errors import ShardReadError
 from sftmask.masking import IGNORE_INDEX
-from sftmask.outputs import TOKEN_COLUMNS, BuiltOutput, iter_batches, shard_schema
+from sftmask.outputs import BuiltOutput, iter_batches, shard_schema
+from sftmask.packing import PACKED_CHECKS, packed_problems
 from sftmask.ragged import offsets_of, row_sums
 from sftmask.tokenization import LoadedTokenizer
 from sftmask.writers import _sha256
@@ -96,10 +97,27 @@ def compute_stats(output: BuiltOutput) -> dict[str, Any]:
         "rejected_by_reason": counts.get("rejected_by_reason", {}),
         "boundary_merges": counts.get("boundary_merges"),
         "shards": shards,
+        "packing": _packing_stats(output, len(all_lengths), tokens),
         "format": output.format,
         "strategy": (output.manifest.get("strategy") or {}).get("name"),
         "data_kind": output.manifest.get("data_kind"),
         "tokenizer": output.tokenizer_name,
+    }
+
+
+def _packing_stats(output: BuiltOutput, rows: int, tokens: int) -> dict[str, Any] | None:
+    """Packed output: strategy, pack length, efficiency (from the shards) and examples per row."""
+    packing = output.packing
+    if packing is None:
+        return None
+    length = packing.get("pack_length")
+    capacity = rows * length if isinstance(length, int) else 0
+    return {
+        "strategy": packing.get("strategy"),
+        "pack_length": length,
+        "efficiency": round(tokens / capacity, 6) if capacity else None,
+        "examples": packing.get("examples"),
+        "examples_per_row": packing.get("examples_per_row"),
     }
 
 
@@ -215,14 +233,16 @@ class ValidationReport:
 
 CHECKS = {
     "files": "every shard the manifest lists exists, with its SHA-256; no unlisted shard",
-    "schema": "input_ids, attention_mask and labels are lists of integers, the same in every shard",
-    "lengths": "input_ids, attention_mask and labels have equal lengths in every row",
+    "schema": "input_ids, attention_mask (packed: position_ids, seq_lengths) and labels are lists of integers, "
+    "the same in every shard",
+    "lengths": "input_ids, attention_mask (packed: position_ids) and labels have equal lengths in every row",
     "labels": "each label is -100 or its input_id (language modelling) or a known label id (words)",
     "trained": "every row has at least one trained label",
     "attention-mask": "attention_mask is all 1 (unpacked data)",
     "token-ids": "input ids are within the tokenizer's vocabulary",
     "counts": "rows per shard and total rows/tokens/trained tokens match the manifest",
     "tokenizer": "the tokenizer given has the manifest's fingerprint",
+    **PACKED_CHECKS,
 }
 
 
@@ -244,8 +264,11 @@ def validate(
     vocab_size = listed_vocab if isinstance(listed_vocab, int) else None
     if vocab_size is None and tokenizer is not None:
         vocab_size = tokenizer.full.get_vocab_size(with_added_tokens=True)
-    packed = bool((manifest.get("config") or {}).get("packing"))
-    report.checks = [c for c in CHECKS if not (c == "attention-mask" and packed) and (c != "tokenizer" or tokenizer)]
+    packed = output.packing is not None
+    skipped = {"attention-mask"} if packed else set(PACKED_CHECKS)
+    if tokenizer is None:
+        skipped.add("tokenizer")
+    report.checks = [c for c in CHECKS if c not in skipped]
     if id2label is None and output.manifest.get("data_kind") == "words":
         report.add(Problem("labels", "data_kind is 'words' but the manifest has no id2label mapping"))
 
@@ -282,11 +305,11 @@ def validate(
         except ShardReadError as exc:
             report.add(Problem("files", f"cannot read shard: {exc}", shard=name))
             continue
-        if not _check_schema(schema, reference, name, report):
+        if not _check_schema(schema, reference, name, report, output):
             continue
         reference = reference or schema
         try:
-            rows = _check_rows(output, name, report, id2label=id2label, vocab_size=vocab_size, packed=packed)
+            rows = _check_rows(output, name, report, id2label=id2label, vocab_size=vocab_size)
         except ShardReadError as exc:
             report.add(Problem("files", str(exc).split(": ", 1)[-1], shard=name))
             continue
@@ -309,9 +332,11 @@ def validate(
     return report
 
 
-def _check_schema(schema: pa.Schema, reference: pa.Schema | None, name: str, report: ValidationReport) -> bool:
+def _check_schema(
+    schema: pa.Schema, reference: pa.Schema | None, name: str, report: ValidationReport, output: BuiltOutput
+) -> bool:
     ok = True
-    for column in TOKEN_COLUMNS:
+    for column in (*output.token_columns, *(["seq_lengths"] if output.packing is not None else [])):
         if column not in schema.names:
             report.add(
                 Problem("schema", f"column {column!r} is missing; columns are {', '.join(schema.names)}", shard=name)
@@ -334,14 +359,19 @@ def _check_rows(
     *,
     id2label: dict[int, str] | None,
     vocab_size: int | None,
-    packed: bool,
 ) -> int:
     """Run the per-row checks on one shard, batch by batch; return its row count."""
     offset = 0
     known_labels = np.array(sorted(id2label), dtype=np.int64) if id2label is not None else None
-    for batch in iter_batches(output, name, list(TOKEN_COLUMNS)):
+    packing = output.packing
+    columns = [*output.token_columns, *(["seq_lengths"] if packing is not None else [])]
+    for batch in iter_batches(output, name, columns):
         _check_batch(
-            batch, _Where(report, name, offset), known_labels=known_labels, vocab_size=vocab_size, packed=packed
+            batch,
+            _Where(report, name, offset),
+            known_labels=known_labels,
+            vocab_size=vocab_size,
+            packing=packing,
         )
         offset += batch.num_rows
     return offset
@@ -364,9 +394,16 @@ class _Where:
 
 
 def _check_batch(
-    batch: pa.RecordBatch, where: _Where, *, known_labels: IntArray | None, vocab_size: int | None, packed: bool
+    batch: pa.RecordBatch,
+    where: _Where,
+    *,
+    known_labels: IntArray | None,
+    vocab_size: int | None,
+    packing: dict[str, Any] | None,
 ) -> None:
-    ids_col, mask_col, labels_col = (_column(batch, c) for c in TOKEN_COLUMNS)
+    # Packed rows: position_ids stands where attention_mask does (a per-token column of equal length).
+    second = "position_ids" if packing is not None else "attention_mask"
+    ids_col, mask_col, labels_col = (_column(batch, c) for c in ("input_ids", second, "labels"))
     n = batch.num_rows
     nulls = np.zeros(n, dtype=np.bool_)
     for col in (ids_col, mask_col, labels_col):
@@ -379,7 +416,7 @@ def _check_batch(
     where.rows(
         "lengths",
         unequal,
-        lambda r: f"lengths differ: input_ids {len_ids[r]}, attention_mask {len_mask[r]}, labels {len_labels[r]}",
+        lambda r: f"lengths differ: input_ids {len_ids[r]}, {second} {len_mask[r]}, labels {len_labels[r]}",
     )
     good = np.flatnonzero(~unequal & ~nulls)
     if len(good) < n:  # leave broken rows out so the flat columns line up
@@ -394,7 +431,17 @@ def _check_batch(
         where.rows("labels", rows.any(bad_label), rows.describe(lambda k: rows.lm_label_message(bad_label, k)))
     trained = _row_sums(~masked, rows.lengths)
     where.rows("trained", rows.scatter(trained == 0), lambda r: "no trained label (all -100)")
-    if not packed:
+    if packing is not None:
+        pack_length = packing.get("pack_length")
+        for check, bad, describe in packed_problems(
+            rows.lengths,
+            _flat(mask_col).astype(np.int64),
+            rows.labels,
+            _column(batch, "seq_lengths").take(pa.array(good)),
+            pack_length if isinstance(pack_length, int) else None,
+        ):
+            where.rows(check, rows.scatter(bad), rows.describe(describe))
+    else:
         bad_mask = _flat(mask_col) != 1
         where.rows(
             "attention-mask",

@@ -613,6 +613,17 @@ def _stats_table(s: dict[str, Any]) -> str:
         ("boundary merges", num(s["boundary_merges"])),
         ("shards", f"{len(s['shards'])} ({s['format']})"),
     ]
+    if s.get("packing"):
+        p = s["packing"]
+        per_row = p.get("examples_per_row") or {}
+        efficiency = "?" if p["efficiency"] is None else f"{p['efficiency']:.1%}"
+        lines.append(
+            (
+                "packing",
+                f"{p['strategy']}, rows of up to {num(p['pack_length'])} tokens, {efficiency} full; "
+                f"{num(p['examples'])} examples, {per_row.get('mean', 0):.2f} a row (max {per_row.get('max', '?')})",
+            )
+        )
     out = [f"{key:<18} {value}" for key, value in lines]
     for title, key, fmt in (
         ("row length histogram (tokens: rows)", "length_histogram", "{:.0f}-{:.0f}"),
