@@ -44,6 +44,7 @@ PACK_STRATEGIES = {
 DEFAULT_WINDOW = 1000
 """Rows per best-fit-decreasing window (see the README's "Packed output" for what it costs)."""
 PACKED_COLUMNS = ("input_ids", "labels", "position_ids", "seq_lengths")
+_EMPTY = pa.table({})
 
 
 def best_fit_decreasing(lengths: Sequence[int] | IntArray, capacity: int) -> list[list[int]]:
@@ -114,26 +115,23 @@ class Packer:
     _skip: int = 0
     """``wrapped``: tokens of the first pending example already written."""
 
-    def push(self, table: pa.Table) -> pa.Table | None:
-        """Add labelled rows; return the packed rows that are complete (None when there are none)."""
-        if table.num_rows == 0:
-            return None
-        self._pending.append(table)
-        self._pending_rows += table.num_rows
+    def push(self, table: pa.Table) -> pa.Table:
+        """Add labelled rows; return the packed rows that are complete (often none yet)."""
+        if table.num_rows:
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
         if self.strategy == "wrapped":
             return self._wrap(final=False)
         out = []
         while self._pending_rows >= self.window:
             out.append(self._pack_window(self._take(self.window)))
-        return pa.concat_tables(out) if out else None
+        return pa.concat_tables(out) if out else _EMPTY
 
-    def finish(self) -> pa.Table | None:
+    def finish(self) -> pa.Table:
         """Pack what is left (a last, smaller window; the last wrapped row)."""
-        if self._pending_rows == 0:
-            return None
         if self.strategy == "wrapped":
             return self._wrap(final=True)
-        return self._pack_window(self._take(self._pending_rows))
+        return self._pack_window(self._take(self._pending_rows)) if self._pending_rows else _EMPTY
 
     def manifest(self) -> dict[str, Any]:
         """The manifest's ``packing`` entry."""
@@ -184,7 +182,9 @@ class Packer:
             table=table,
         )
 
-    def _wrap(self, *, final: bool) -> pa.Table | None:
+    def _wrap(self, *, final: bool) -> pa.Table:
+        if not self._pending_rows:
+            return _EMPTY
         table = pa.concat_tables(self._pending).combine_chunks()
         ids, labels = _flat(table, "input_ids"), _flat(table, "labels")
         lengths = np.diff(_offsets(table, "input_ids"))
@@ -195,7 +195,7 @@ class Packer:
         total = int(ends[-1])
         rows = -(-total // n) if final else total // n
         if rows == 0:
-            return None
+            return _EMPTY
         used = min(rows * n, total)
         row_offsets = np.minimum(np.arange(rows + 1, dtype=np.int64) * n, used)
         first = np.searchsorted(ends, row_offsets[:-1], side="right")  # examples ending after the row starts

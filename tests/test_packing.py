@@ -100,9 +100,9 @@ def pack(examples: list[tuple[list[int], list[int]]], cuts: list[int], **kwargs:
     out = []
     for lo, hi in itertools.pairwise(bounds):
         table = packer.push(labelled_table(examples[lo:hi], list(range(lo, hi))))
-        out += [table] if table is not None else []
+        out += [table] if table.num_rows else []
     last = packer.finish()
-    out += [last] if last is not None else []
+    out += [last] if last.num_rows else []
     return pa.concat_tables(out), packer
 
 
