@@ -89,7 +89,7 @@ class PackingCounts:
     trained_tokens: int = 0
     max_examples_per_row: int = 0
     first_labels_masked: int = 0
-    """Examples whose first label was trained before packing (now -100)."""
+    """Sequences (bfd: examples; wrapped: rows) whose first label was trained before packing (now -100)."""
     examples_without_trained_tokens: int = 0
     """Examples whose only trained label was their first (they add nothing to the loss)."""
 
