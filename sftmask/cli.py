@@ -294,7 +294,7 @@ def build(
     if json_output:
         summary = {"output": result.output, **counts, "shards": len(result.shards)}
         if packing:
-            summary["packing"] = {k: packing[k] for k in ("examples", "efficiency", "examples_per_row")}
+            summary["packing"] = {k: packing[k] for k in ("rows", "efficiency", "examples_per_row")}
         typer.echo(json.dumps(summary))
         return
     typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
@@ -305,7 +305,7 @@ def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dic
     what = f"{counts['rows_written']:,} rows ("
     if packing:
         what = (
-            f"{packing['examples']:,} examples packed into {counts['rows_written']:,} rows of up to "
+            f"{counts['rows_written']:,} examples packed into {packing['rows']:,} rows of up to "
             f"{packing['pack_length']:,} tokens ({packing['examples_per_row']['mean']:.1f} a row, "
             f"{packing['efficiency']:.1%} full; "
         )

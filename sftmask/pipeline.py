@@ -74,7 +74,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
             if packer is not None:
                 last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
                 writer.submit(_write, last, shard_writer, reject_writer)
-                stats.rows_written, stats.trained_tokens = packer.counts.rows, packer.counts.trained_tokens
+                stats.trained_tokens = packer.counts.trained_tokens  # first labels masked; rows_written: examples
             writer.close()
         except BaseException:
             writer.abort()  # the first error is the one to report, not a write it interrupted

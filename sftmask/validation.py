@@ -167,7 +167,10 @@ def validate(
         if isinstance(entry.get("rows"), int) and entry["rows"] != rows:
             report.add(Problem("counts", f"has {rows} rows, manifest.json says {entry['rows']}", shard=name))
 
-    counts = manifest.get("counts") or {}
+    # Packed output: counts.rows_written counts the examples; the shards' rows are packing.rows.
+    counts = dict(manifest.get("counts") or {})
+    if output.packing is not None:
+        counts["rows_written"] = output.packing.get("rows")
     for key, actual in (
         ("rows_written", report.rows),
         ("tokens", report.tokens),

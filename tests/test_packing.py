@@ -201,8 +201,8 @@ def test_bfd_packs_benchmark_data_at_least_97_percent_full(tmp_path: Path, qwen_
     assert packing["efficiency"] == pytest.approx(packing["tokens"] / (packing["rows"] * 4096), abs=1e-6)
     assert manifest["config"]["max_length"] == 4096  # rows longer than a packed row follow --truncation
     rows = rows_of(out)
-    assert manifest["counts"]["rows_written"] == len(rows) == packing["rows"]
-    assert packing["examples"] == 1500 == sum(len(r["seq_lengths"]) for r in rows)
+    assert packing["rows"] == len(rows)
+    assert manifest["counts"]["rows_written"] == packing["examples"] == 1500 == sum(len(r["seq_lengths"]) for r in rows)
     assert packing["examples_per_row"]["max"] == max(len(r["seq_lengths"]) for r in rows)
     assert sorted(i for r in rows for i in r["id"]) == list(range(1500))
 
