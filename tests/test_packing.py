@@ -357,3 +357,10 @@ def test_packed_rows_load_with_datasets(tmp_path: Path, qwen_path: Path) -> None
     assert ds.column_names == ["input_ids", "labels", "position_ids", "seq_lengths", "id"]
     assert sorted(i for r in ds["id"] for i in r) == sorted(f"r{i}" for i in range(25))
     assert np.all([sum(s) == len(r) for s, r in zip(ds["seq_lengths"], ds["input_ids"], strict=True)])
+
+
+def test_packing_module_does_not_import_torch() -> None:
+    import subprocess
+
+    code = "import sys, sftmask.packing, sftmask.config; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
