@@ -7,97 +7,30 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sftmask.errors import ConfigError
+from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
 from sftmask.packing import DEFAULT_WINDOW
 from sftmask.strategies import STRATEGIES
 
-InputFormat = Literal["jsonl", "csv", "tsv"]
-Truncation = Literal["prompt", "response", "drop"]
-OutputFormat = Literal["parquet", "arrow"]
-OnError = Literal["fail", "skip"]
-MessagesFormat = Literal["openai", "sharegpt"]
 PackStrategy = Literal["bfd", "wrapped"]
 
 
-class BuildConfig(BaseModel):
-    """Everything `sftmask build` needs; the same keys work as flags and in a config file."""
+class BuildConfig(KindOptions):
+    """Everything `sftmask build` needs: the common options and every data kind's own.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    The same keys work as flags and in a config file. Built directly, invalid values raise
+    `ConfigError` (listing every problem) like `load_config` does.
 
-    inputs: list[str] = Field(min_length=1)
-    """Input files or globs, read in the order given; `-` reads JSONL from stdin."""
-    tokenizer: str
-    """Hugging Face Hub name or local folder, loaded with `AutoTokenizer.from_pretrained`."""
-    output: str
-    """Output directory (created; refused if it exists and is not empty, unless `overwrite`)."""
-    input_format: InputFormat | None = None
-    """Overrides the format guessed from each input's suffix."""
-    prompt_field: str = "prompt"
-    """Record field holding the prompt (masked with -100)."""
-    response_field: str = "response"
-    """Record field holding the response (trained)."""
-    strategy: str = "response-only"
-    """Masking strategy; see `sftmask.strategies.STRATEGIES`."""
-    max_length: int | None = Field(default=None, gt=0)
-    """Maximum tokens per row; longer rows are truncated as `truncation` says."""
-    truncation: Truncation = "prompt"
-    """`prompt`: drop prompt tokens from the left (keeping leading specials such as BOS), then
-    cut the response end; `response`: cut the row's end; `drop`: reject the record."""
-    add_eos: bool = True
-    """Append the tokenizer's EOS after the response and train on it."""
-    format: OutputFormat = "parquet"
-    """`parquet` shards, or `arrow` as written by `Dataset.save_to_disk`."""
-    rows_per_shard: int = Field(default=100_000, gt=0)
-    """Rows per output shard."""
-    keep_columns: list[str] = Field(default_factory=list)
-    """Original record fields passed through to the output."""
-    on_error: OnError = "fail"
-    """`fail` stops at the first bad record; `skip` writes it to rejects.jsonl and goes on."""
-    overwrite: bool = False
-    """Replace an existing non-empty output directory."""
-    trust_remote_code: bool = False
-    """Allow a tokenizer whose code lives in its Hub repository."""
-    batch_size: int = Field(default=1000, gt=0)
-    """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
-    split: str = "train"
-    """Split name used in shard file names (`train-00000-of-00001.parquet`)."""
-    num_proc: int = Field(default=1, ge=1)
-    """Worker processes for tokenization. 1 (default) is fastest on small machines: the Rust
-    tokenizer already uses every core; more processes help when many cores leave one Python
-    process as the bottleneck. Output is byte-identical for every value."""
-    engine: str = "local"
-    """What runs the labelling over batches (see `sftmask.engines.ENGINES`): `local` (this
-    machine, `num_proc` processes)."""
-    data_kind: str | None = None
-    """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first,
-    or `words` when a words option (`tokens_field`, `tags_field`, `label_names`,
-    `label_all_subtokens`) is given with a strategy that applies to words."""
-    messages_field: str | None = None
-    """Chat data: field holding the conversation (default `messages`, `conversations` for sharegpt)."""
-    messages_format: MessagesFormat = "openai"
-    """Chat data: `openai` (`role`/`content`) or `sharegpt` (`from`/`value`, human/gpt/system/tool)."""
-    role_key: str | None = None
-    """Chat data: the key of a message's role, overriding `messages_format`'s."""
-    content_key: str | None = None
-    """Chat data: the key of a message's text, overriding `messages_format`'s."""
-    tools_field: str = "tools"
-    """Chat data: field with tool definitions passed to the chat template, when a record has it."""
-    chat_template: str | None = None
-    """Jinja chat template file overriding the tokenizer's own."""
-    template: str | None = None
-    """Prompt/response data: a prompt template (name in configs/templates/ or a YAML file), or
-    `chat` to render prompt and response as a user/assistant exchange with the chat template."""
-    tokens_field: str | None = None
-    """Words data: record field holding the list of words (default `tokens`)."""
-    tags_field: str | None = None
-    """Words data: record field holding the parallel list of tags, ints or strings (default `ner_tags`)."""
-    label_names: str | list[str] | None = None
-    """Words data: label names in id order: a file with one name per line, `B-PER,I-PER,...`, or a
-    list. Without it, integer tags are ids as they are and string tags get ids in sorted order."""
-    label_all_subtokens: bool | None = None
-    """Words data: label continuation sub-tokens too (`B-X` becomes `I-X` when the names are BIO)."""
+    >>> BuildConfig(inputs=["data.jsonl"], tokenizer="gpt2", output="out").resolved_data_kind
+    'prompt-response'
+    >>> BuildConfig(inputs=["data.jsonl"], tokenizer="gpt2", output="out", strategy="nope")
+    Traceback (most recent call last):
+    ...
+    sftmask.errors.ConfigError: strategy: unknown strategy 'nope'; choose one of: response-only, all, assistant-only, last-turn, first-subtoken
+    """
+
     pack_length: int | None = Field(default=None, ge=2)
     """Pack examples into rows of at most this many tokens for padding-free training (rows get
     `position_ids` and `seq_lengths`, no `attention_mask`; see `sftmask.packing`). With `bfd`,
@@ -110,42 +43,28 @@ class BuildConfig(BaseModel):
     """`bfd`: rows packed together (memory and packing efficiency grow with it: on the benchmark
     data 250 rows reach 98.3% of the tokens a row holds, 1000 rows 99.5%, the whole set 99.9%)."""
 
-    @property
-    def words_options_given(self) -> bool:
-        """Whether any option that only word-labelled data uses was given."""
-        return any(
-            value is not None
-            for value in (self.tokens_field, self.tags_field, self.label_names, self.label_all_subtokens)
-        )
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, None)) from None
 
     @property
-    def resolved_messages_field(self) -> str:
-        """`messages_field`, or the messages format's usual field name."""
-        return self.messages_field or ("conversations" if self.messages_format == "sharegpt" else "messages")
-
-    @property
-    def renders_chat(self) -> bool:
-        """Rows come from a chat template (which writes its own end-of-turn tokens; no EOS is added)."""
-        return self.resolved_data_kind == "chat" or self.template == "chat"
+    def kind(self) -> DataKind[Any]:
+        """The data kind that reads the records."""
+        return DATA_KINDS[self.resolved_data_kind]
 
     @property
     def resolved_data_kind(self) -> str:
-        """`data_kind`; else `words` when words options are given and the strategy applies to words
-        data; else the first kind the strategy applies to."""
+        """`data_kind`; else the first kind providing what the strategy needs whose own options
+        select it when given (`words`); else the first kind providing what the strategy needs."""
         if self.data_kind is not None:
             return self.data_kind
-        kinds = STRATEGIES[self.strategy].data_kinds
-        if self.words_options_given and "words" in kinds:
-            return "words"
+        kinds = kinds_for(STRATEGIES[self.strategy])
+        for name in kinds:
+            if DATA_KINDS[name].options_select and DATA_KINDS[name].options_given(self):
+                return name
         return kinds[0]
-
-    @property
-    def resolved_tokens_field(self) -> str:
-        return self.tokens_field or "tokens"
-
-    @property
-    def resolved_tags_field(self) -> str:
-        return self.tags_field or "ner_tags"
 
     @model_validator(mode="before")
     @classmethod
@@ -189,37 +108,18 @@ class BuildConfig(BaseModel):
 
     @model_validator(mode="after")
     def _strategy_fits_data(self) -> BuildConfig:
-        from sftmask.formatting import DATA_KINDS
-
-        kinds = STRATEGIES[self.strategy].data_kinds
+        kinds = kinds_for(STRATEGIES[self.strategy])
         if self.data_kind is not None and self.data_kind not in DATA_KINDS:
             raise ValueError(f"unknown data kind {self.data_kind!r}; choose one of: {', '.join(DATA_KINDS)}")
         if self.data_kind is not None and self.data_kind not in kinds:
             raise ValueError(
                 f"strategy {self.strategy!r} does not apply to {self.data_kind!r} data; it applies to {', '.join(kinds)}"
             )
-        if self.template is not None:
-            if self.resolved_data_kind != "prompt-response":
-                raise ValueError("--template applies to prompt/response data; chat data uses --chat-template FILE")
-            if self.template != "chat":
-                from sftmask.prompt_templates import load_template
-
-                try:
-                    load_template(self.template)
-                except ConfigError as exc:
-                    raise ValueError(str(exc)) from exc
         if self.chat_template is not None and not Path(self.chat_template).is_file():
             raise ValueError(f"chat template file not found: {self.chat_template}")
-        if self.words_options_given and self.resolved_data_kind != "words":
-            given = [
-                name.replace("_", "-")
-                for name in ("tokens_field", "tags_field", "label_names", "label_all_subtokens")
-                if getattr(self, name) is not None
-            ]
-            raise ValueError(
-                f"{', '.join(given)} only apply to word-labelled data (--data-kind words), which strategy "
-                f"{self.strategy!r} does not read; use --strategy first-subtoken"
-            )
+        chosen = self.resolved_data_kind
+        for name, kind in DATA_KINDS.items():
+            kind.check(self, chosen=name == chosen)
         return self
 
     @field_validator("strategy")
@@ -284,9 +184,27 @@ def make_config(options: dict[str, Any], config_file: str | Path | None = None) 
     merged: dict[str, Any] = read_config_file(config_file) if config_file else {}
     merged.update({key: value for key, value in options.items() if value is not None})
     try:
-        return BuildConfig(**merged)
+        return BuildConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, config_file)) from exc
+
+
+def load_config(config_file: str | Path | None = None, /, **options: Any) -> BuildConfig:
+    """A build config from a YAML/TOML file and/or options given as keywords (keywords win).
+
+    Keys are the `sftmask build` flags with underscores (`max_length`); in a file dashes work too.
+
+    >>> load_config(inputs=["data.jsonl"], tokenizer="gpt2", output="out", max_length=512).max_length
+    512
+    >>> load_config(inputs=["data.jsonl"], tokenizer="gpt2", output="out", max_lenght=512)
+    Traceback (most recent call last):
+    ...
+    sftmask.errors.ConfigError: unknown option 'max_lenght' (valid options: inputs, ...)
+
+    Raises:
+        ConfigError: the file cannot be read, or keys are unknown or invalid (all listed at once).
+    """
+    return make_config(options, config_file)
 
 
 def _describe(exc: ValidationError, config_file: str | Path | None) -> str:

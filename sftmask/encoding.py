@@ -37,17 +37,11 @@ def encode_prompts(tok: LoadedTokenizer, prompts: Sequence[str]) -> Ragged:
     return unique if len(index) == len(prompts) else unique.take(rows)
 
 
-def encode_responses(
-    tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool
-) -> Ragged:
-    """Encode responses as they continue their prompts, then append EOS when asked."""
-    return encode_responses_with_word_starts(tok, prompts, responses, add_eos=add_eos, word_starts=False)[0]
-
-
 def encode_responses_with_word_starts(
     tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool, word_starts: bool
 ) -> tuple[Ragged, BoolArray | None]:
-    """`encode_responses`, plus (when `word_starts`) a flat mask of tokens that start a word.
+    """Encode responses as they continue their prompts (then EOS when asked) and, when
+    `word_starts`, a flat mask of the tokens that start a word.
 
     Words are the tokenizer's own pre-tokenization units (``Encoding.word_ids``), except for
     SentencePiece-style tokenizers that do not split text before the model (Metaspace with

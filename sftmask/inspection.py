@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from sftmask.config import BuildConfig
-from sftmask.formatting import EncodingSession
+from sftmask.kinds import EncodingSession
 from sftmask.labelling import Job, run_stages
 from sftmask.output_reader import BuiltOutput, read_rows
 from sftmask.pipeline import make_reader, open_session

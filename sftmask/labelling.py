@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
-from sftmask.config import BuildConfig
+from sftmask import reasons
 from sftmask.errors import InputDataError
-from sftmask.formatting import DATA_KINDS, EncodingSession
+from sftmask.kinds import EncodingSession
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, Reject
 from sftmask.strategies import STRATEGIES, EncodedBatch
-from sftmask.truncation import REASON_NO_TRAINABLE, REASON_TOO_LONG, AssembledBatch, assemble
+from sftmask.truncation import AssembledBatch, assemble
+
+if TYPE_CHECKING:
+    from sftmask.config import BuildConfig  # the config imports the engines, which import this
 
 REJECT_SCHEMA = pa.schema(
     [
@@ -192,11 +195,11 @@ def _assembly_rejects(
     config = job.config
     file_idx = table.column(FILE_COLUMN)
     lines = table.column(LINE_COLUMN)
-    kind = DATA_KINDS[config.resolved_data_kind]
-    json_fields = {*kind.object_fields(config), *kind.optional_object_fields(config)}
+    fields = config.kind.fields(config)
+    json_fields = {*fields.objects, *fields.optional_objects}
     messages = {
-        REASON_TOO_LONG: f"longer than --max-length {config.max_length} with --truncation drop",
-        REASON_NO_TRAINABLE: "no token left to train on (empty response, or truncated away)",
+        reasons.TOO_LONG: f"longer than --max-length {config.max_length} with --truncation drop",
+        reasons.NO_TRAINABLE: "no token left to train on (empty response, or truncated away)",
     }
     out = []
     for row, reason in sorted(assembled.reject_reasons.items()):

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from sftmask.errors import NotAnOutputError, ShardReadError
 from sftmask.output_writer import MANIFEST, REJECTS
-from sftmask.ragged import IntArray, offsets_of, row_sums
+from sftmask.ragged import BoolArray, IntArray, offsets_of, row_sums
 
 SHARD_PATTERNS = {"parquet": "*-*-of-*.parquet", "arrow": "data-*-of-*.arrow"}
 TOKEN_COLUMNS = ("input_ids", "attention_mask", "labels")
@@ -124,14 +124,6 @@ def iter_batches(output: BuiltOutput, shard: str, columns: list[str] | None = No
         raise ShardReadError(f"{path}: cannot read shard: {message}") from exc
 
 
-def read_shard(output: BuiltOutput, shard: str, columns: list[str] | None = None) -> pa.Table:
-    """A whole shard as a table (see `iter_batches`)."""
-    batches = list(iter_batches(output, shard, columns))
-    if batches:
-        return pa.Table.from_batches(batches)
-    return _empty_table(output, shard, columns)
-
-
 def shard_schema(output: BuiltOutput, shard: str) -> pa.Schema:
     """The schema of one shard, read without its data."""
     path = output.path / shard
@@ -167,13 +159,6 @@ def read_rows(output: BuiltOutput, start: int, count: int) -> list[tuple[str, in
     return rows
 
 
-def _empty_table(output: BuiltOutput, shard: str, columns: list[str] | None) -> pa.Table:
-    schema = shard_schema(output, shard)
-    if columns is not None:
-        schema = pa.schema([schema.field(c) for c in columns])
-    return schema.empty_table()
-
-
 def list_lengths(column: pa.Array) -> IntArray:
     """Per row of a list column, its length (0 for null)."""
     return np.asarray(pc.fill_null(pc.list_value_length(column), 0), dtype=np.int64)
@@ -184,7 +169,7 @@ def flat_values(column: pa.Array) -> npt.NDArray[Any]:
     return np.asarray(pc.list_flatten(column))
 
 
-def row_counts(flags: npt.NDArray[np.bool_], lengths: IntArray) -> IntArray:
+def row_counts(flags: BoolArray, lengths: IntArray) -> IntArray:
     """Per row, how many of its (flattened) positions are True."""
     return row_sums(flags, offsets_of(lengths))
 

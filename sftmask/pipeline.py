@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, overload
 
 import pyarrow as pa
 
 from sftmask import __version__
 from sftmask.background import BackgroundWriter, prefetch
-from sftmask.config import BuildConfig
+from sftmask.config import BuildConfig, make_config
 from sftmask.engines import ENGINES
-from sftmask.errors import InputDataError, TokenizerError
-from sftmask.formatting import DATA_KINDS, EncodingSession
-from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled
+from sftmask.errors import ConfigError, InputDataError, TokenizerError
+from sftmask.kinds import EncodingSession
+from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
 from sftmask.output_writer import OutputDir, RejectWriter, ShardWriter, write_manifest
 from sftmask.packing import Packer, packed_schema
 from sftmask.readers import InputFile, RecordReader, resolve_inputs
@@ -41,13 +42,35 @@ class BuildResult:
     manifest: dict[str, Any]
 
 
-def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = None) -> BuildResult:
+def build(
+    config: BuildConfig | None = None, on_progress: Callable[[Progress], None] | None = None, **options: Any
+) -> BuildResult:
     """Run a build: read the inputs, tokenize and mask in batches, write shards and manifest.
 
+    Args:
+        config: the build config (`load_config`); or give its options as keywords instead.
+        on_progress: called after each batch with the records, tokens and bytes read so far.
+        options: `sftmask build` options with underscores (`inputs`, `tokenizer`, `output`, ...).
+
     Raises:
+        ConfigError: the keyword options are unknown or invalid.
         SftmaskError: bad input (with `on_error=fail`), tokenizer or output problems; the output
             directory is then left untouched.
+
+    >>> import sftmask, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> result = sftmask.build(
+    ...     inputs=["sample_data/instructions.jsonl"], tokenizer="sample_data/tokenizer", output=out, overwrite=True
+    ... )
+    >>> result.stats.rows_written == result.manifest["counts"]["rows_written"] > 0
+    True
+    >>> sftmask.validate(sftmask.open_output(out)).ok
+    True
     """
+    if config is None:
+        config = make_config(options)
+    elif options:
+        raise TypeError("build() takes a config or keyword options, not both")
     files = resolve_inputs(config.inputs, config.input_format)
     output = OutputDir(config.output, overwrite=config.overwrite)
     tok = open_tokenizer(config)
@@ -92,15 +115,124 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
     return BuildResult(str(output.path), stats, shards, manifest)
 
 
-def open_tokenizer(config: BuildConfig) -> LoadedTokenizer:
+RECORDS = "records"
+"""The input name of in-memory records in `label`'s errors."""
+
+
+@overload
+def label(
+    records: Iterable[Mapping[str, Any]],
+    tokenizer: str | LoadedTokenizer,
+    *,
+    with_rejects: Literal[False] = False,
+    **options: Any,
+) -> pa.Table: ...
+
+
+@overload
+def label(
+    records: Iterable[Mapping[str, Any]],
+    tokenizer: str | LoadedTokenizer,
+    *,
+    with_rejects: Literal[True],
+    **options: Any,
+) -> tuple[pa.Table, pa.Table]: ...
+
+
+def label(
+    records: Iterable[Mapping[str, Any]],
+    tokenizer: str | LoadedTokenizer,
+    *,
+    with_rejects: bool = False,
+    **options: Any,
+) -> pa.Table | tuple[pa.Table, pa.Table]:
+    """Tokenize and label in-memory records, exactly as `build` would write them.
+
+    Args:
+        records: dicts with the fields the data kind reads (`prompt`/`response`, `messages`, ...).
+        tokenizer: a Hugging Face Hub name or local folder, or a tokenizer from `load_tokenizer`
+            (load it once when labelling many times).
+        with_rejects: also return the records that give no row (see Returns); without it they
+            are logged as one warning, like the summary line of `sftmask build`.
+        options: `build` options with underscores (`strategy`, `max_length`, `data_kind`, ...);
+            `inputs` and `output` do not apply.
+
+    Returns:
+        An Arrow table with `input_ids`, `attention_mask` and `labels` (and `keep_columns`), one
+        row per record that gives one, in order; with `with_rejects`, also a table of the records
+        that give none: `index` (from 0), `reason` and `message`.
+
+    Raises:
+        ConfigError: an option is unknown or invalid.
+        InputDataError: a record is malformed (``records[3]: ...``) and `on_error` is ``fail``.
+        TokenizerError: the tokenizer cannot be loaded or cannot do what the options ask.
+
+    >>> import sftmask
+    >>> table = sftmask.label([{"prompt": "Hi", "response": " there"}], "sample_data/tokenizer")
+    >>> table.column_names
+    ['input_ids', 'attention_mask', 'labels']
+    >>> row = table.to_pylist()[0]
+    >>> trained = [label != -100 for label in row["labels"]]  # the prompt's 2 tokens are masked
+    >>> trained, row["labels"][2:] == row["input_ids"][2:]
+    ([False, False, True, True], True)
+    """
+    if not isinstance(records, Sequence):
+        records = list(records)
+    name = tokenizer if isinstance(tokenizer, str) else tokenizer.name
+    config = make_config({**options, "inputs": [RECORDS], "tokenizer": name, "output": "-"})
+    if config.pack_length is not None:
+        raise ConfigError(
+            "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.Packer)"
+        )
+    tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
+    session = open_session(config, tok, [])
+    reader = make_reader(config, [])
+    job = Job(config, session, (RECORDS,))
+    rows: list[pa.Table] = []
+    rejects: list[pa.Table] = []
+    try:
+        for batch in reader.read_records(records, RECORDS):
+            labelled = label_read_batch(batch, job)
+            rows.append(labelled.rows)
+            rejects.append(labelled.rejects)
+    except InputDataError as exc:
+        if exc.file != RECORDS:
+            raise
+        detail = exc.detail.replace("pass --on-error skip", 'pass on_error="skip"')
+        raise InputDataError(f"{RECORDS}[{exc.line}]: {detail}") from None
+    nonempty = [table for table in rows if table.num_rows]
+    schema = _output_schema(config, reader)
+    table = pa.concat_tables(nonempty, promote_options="default") if nonempty else schema.empty_table()
+    rejected = pa.concat_tables(rejects) if rejects else rejects_table([])
+    rejected = pa.table(
+        {"index": rejected.column("line"), "reason": rejected.column("reason"), "message": rejected.column("message")}
+    )
+    if with_rejects:
+        return table, rejected
+    if rejected.num_rows:
+        by_reason = Counter(rejected.column("reason").to_pylist())
+        log.warning(
+            "%d of %d records give no row (%s); pass with_rejects=True to get them",
+            rejected.num_rows,
+            len(records),
+            ", ".join(f"{reason}: {n}" for reason, n in sorted(by_reason.items())),
+        )
+    return table
+
+
+def open_tokenizer(config: BuildConfig, tok: LoadedTokenizer | None = None) -> LoadedTokenizer:
     """Load the configured tokenizer and check it can do what the config asks (EOS).
+
+    Args:
+        config: the build config.
+        tok: an already loaded tokenizer to check instead of loading `config.tokenizer`.
 
     Raises:
         TokenizerError: it cannot be loaded, or has no EOS while `add_eos` is on.
     """
-    tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    kind = DATA_KINDS[config.resolved_data_kind]
-    if config.add_eos and kind.appends_eos and tok.eos_id is None and not config.renders_chat:
+    if tok is None:
+        tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
+    if config.kind.appends_eos(config) and tok.eos_id is None:
         raise TokenizerError(
             f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
         )
@@ -109,18 +241,18 @@ def open_tokenizer(config: BuildConfig) -> LoadedTokenizer:
 
 def open_session(config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
     """The configured data kind's encoder for this build (label names, start-up checks)."""
-    return DATA_KINDS[config.resolved_data_kind].open(config, tok, files)
+    return config.kind.open(config, tok, files)
 
 
 def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | None = None) -> RecordReader:
     """A reader delivering the fields the configured data kind needs."""
-    kind = DATA_KINDS[config.resolved_data_kind]
+    fields = config.kind.fields(config)
     return RecordReader(
         files,
-        text_fields=kind.text_fields(config),
-        object_fields=kind.object_fields(config),
-        optional_object_fields=kind.optional_object_fields(config),
-        field_hints=kind.field_hints(config),
+        text_fields=fields.text,
+        object_fields=fields.objects,
+        optional_object_fields=fields.optional_objects,
+        field_hints=fields.hints,
         keep_fields=config.keep_columns,
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from sftmask import reasons
 from sftmask.errors import ConfigError, RecordRejected
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "configs" / "templates"
@@ -166,7 +167,9 @@ def render_records(
         try:
             for name, value in record.items():
                 if value is not None and not isinstance(value, str):
-                    raise RecordRejected("not-a-string", f"field {name!r} is {type(value).__name__}, not a string")
+                    raise RecordRejected(
+                        reasons.NOT_A_STRING, f"field {name!r} is {type(value).__name__}, not a string"
+                    )
             prompt, response = template.render(record)
         except RecordRejected as exc:
             invalid[row] = (exc.reason, exc.message)

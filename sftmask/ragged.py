@@ -53,7 +53,7 @@ def offsets_of(lengths: IntArray) -> IntArray:
     return offsets
 
 
-def row_sums(flags: npt.NDArray[np.bool_], offsets: IntArray) -> IntArray:
+def row_sums(flags: BoolArray, offsets: IntArray) -> IntArray:
     """Per row (given by `offsets` into the flat `flags`), how many of its flags are True."""
     cumulative = np.zeros(len(flags) + 1, dtype=np.int64)
     np.cumsum(flags, out=cumulative[1:])

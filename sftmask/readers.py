@@ -19,6 +19,7 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
+from sftmask import reasons
 from sftmask.errors import ConfigError, InputDataError
 
 FILE_COLUMN = "_sftmask_file"
@@ -160,6 +161,7 @@ class RecordReader:
         self.skip_errors = skip_errors
         self.records_read = 0
         self._done_bytes = 0
+        self._counter: _CountingReader | None = None
         self._keep_types: dict[str, pa.DataType] = {}
         self._seen_keep: set[str] = set()
 
@@ -169,43 +171,63 @@ class RecordReader:
         return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
 
     def __iter__(self) -> Iterator[ReadBatch]:
-        columns: dict[str, list[Any]] = self._empty()
-        rejects: list[Reject] = []
+        return self._batches(self._file_records())
+
+    def read_records(self, records: Iterable[Any], name: str) -> Iterator[ReadBatch]:
+        """Batches of in-memory records, checked like those of a file called `name`.
+
+        A record's position (the "line" of errors and rejects) is its index, from 0.
+        """
+        return self._batches((name, 0, index, record) for index, record in enumerate(records))
+
+    def _file_records(self) -> Iterator[tuple[str, int, int, Any]]:
+        """(file name, file index, line, parsed record or Reject) over the input files."""
         for file_index, inp in enumerate(self.files):
-            stream, counter = _open_binary(inp)
+            stream, self._counter = _open_binary(inp)
             try:
                 parse = self._jsonl if inp.format == "jsonl" else self._delimited
                 for line, record in parse(inp, stream):
-                    self.records_read += 1
-                    problem = self._check(record, inp.name, line)
-                    if problem is not None:
-                        rejects.append(problem)
-                    else:
-                        assert isinstance(record, dict)
-                        for name in self.text_fields:
-                            columns[name].append(record[name])
-                        for name in self.object_fields:
-                            columns[name].append(orjson.dumps(record[name]).decode())
-                        for name in self.optional_object_fields:
-                            value = record.get(name)
-                            columns[name].append(None if value is None else orjson.dumps(value).decode())
-                        for name in self.keep_fields:
-                            columns[name].append(record.get(name))
-                        columns[FILE_COLUMN].append(file_index)
-                        columns[LINE_COLUMN].append(line)
-                    if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size:
-                        yield self._batch(columns, rejects, self._done_bytes + counter.count)
-                        columns, rejects = self._empty(), []
+                    yield inp.name, file_index, line, record
             except InputDataError:
                 raise
             except (OSError, EOFError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
                 raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
             finally:
-                self._done_bytes += counter.count
+                self._done_bytes += self._counter.count
+                self._counter = None
                 if inp.name != STDIN:
                     stream.close()
+
+    def _batches(self, records: Iterator[tuple[str, int, int, Any]]) -> Iterator[ReadBatch]:
+        columns: dict[str, list[Any]] = self._empty()
+        rejects: list[Reject] = []
+        for name, file_index, line, record in records:
+            self.records_read += 1
+            problem = self._check(record, name, line)
+            if problem is not None:
+                rejects.append(problem)
+            else:
+                assert isinstance(record, dict)
+                for field_name in self.text_fields:
+                    columns[field_name].append(record[field_name])
+                for field_name in self.object_fields:
+                    columns[field_name].append(orjson.dumps(record[field_name]).decode())
+                for field_name in self.optional_object_fields:
+                    value = record.get(field_name)
+                    columns[field_name].append(None if value is None else orjson.dumps(value).decode())
+                for field_name in self.keep_fields:
+                    columns[field_name].append(record.get(field_name))
+                columns[FILE_COLUMN].append(file_index)
+                columns[LINE_COLUMN].append(line)
+            if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size:
+                yield self._batch(columns, rejects, self._position())
+                columns, rejects = self._empty(), []
         if columns[LINE_COLUMN] or rejects:
             yield self._batch(columns, rejects, self._done_bytes)
+
+    def _position(self) -> int:
+        """Input bytes consumed so far (compressed size for .gz/.zst)."""
+        return self._done_bytes + (self._counter.count if self._counter is not None else 0)
 
     def _empty(self) -> dict[str, list[Any]]:
         names = [
@@ -248,19 +270,19 @@ class RecordReader:
             kind = "array" if isinstance(record, list) else type(record).__name__
             hint = " (a JSON array file? write one JSON object per line)" if kind == "array" else ""
             return self._reject_or_raise(
-                Reject(file, line, "not-an-object", f"record is a JSON {kind}, not an object{hint}", record)
+                Reject(file, line, reasons.NOT_AN_OBJECT, f"record is a JSON {kind}, not an object{hint}", record)
             )
         for name in [*self.text_fields, *self.object_fields]:
             if name not in record:
                 fields = ", ".join(map(str, record)) or "none"
                 message = f"field {name!r} not found; fields are {fields}{self._hint(name)}"
-                return self._reject_or_raise(Reject(file, line, "missing-field", message, record))
+                return self._reject_or_raise(Reject(file, line, reasons.MISSING_FIELD, message, record))
         for name in self.text_fields:
             value = record[name]
             if not isinstance(value, str):
                 kind = "null" if value is None else type(value).__name__
                 return self._reject_or_raise(
-                    Reject(file, line, "not-a-string", f"field {name!r} is {kind}, not a string", record)
+                    Reject(file, line, reasons.NOT_A_STRING, f"field {name!r} is {kind}, not a string", record)
                 )
         if not self._seen_keep:
             missing = [name for name in self.keep_fields if name not in record]
@@ -316,7 +338,7 @@ class RecordReader:
                 return
             except csv.Error as exc:
                 end = reader.line_num
-                yield start, Reject(inp.name, start, "malformed-csv", f"malformed CSV: {exc}", None)
+                yield start, Reject(inp.name, start, reasons.MALFORMED_CSV, f"malformed CSV: {exc}", None)
                 continue
             end = reader.line_num
             if not row:
@@ -327,7 +349,7 @@ class RecordReader:
                     Reject(
                         inp.name,
                         start,
-                        "ragged-row",
+                        reasons.RAGGED_ROW,
                         f"row has {len(row)} fields but the header has {len(header)}",
                         row,
                     ),
@@ -338,7 +360,7 @@ class RecordReader:
             except UnicodeEncodeError:
                 raw = "".join(row).encode("utf-8", "surrogateescape")
                 bad = raw.decode("utf-8", "backslashreplace")
-                yield start, Reject(inp.name, start, "invalid-utf8", _utf8_message(raw), bad)
+                yield start, Reject(inp.name, start, reasons.INVALID_UTF8, _utf8_message(raw), bad)
                 continue
             yield start, dict(zip(header, row, strict=True))
 
@@ -368,7 +390,7 @@ def _json_problem(name: str, line_no: int, raw: bytes, exc: orjson.JSONDecodeErr
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return Reject(name, line_no, "invalid-utf8", _utf8_message(raw), raw.decode("utf-8", "backslashreplace"))
+        return Reject(name, line_no, reasons.INVALID_UTF8, _utf8_message(raw), raw.decode("utf-8", "backslashreplace"))
     return Reject(
-        name, line_no, "invalid-json", f"not valid JSON ({exc.msg} at column {exc.colno})", text.rstrip("\r\n")
+        name, line_no, reasons.INVALID_JSON, f"not valid JSON ({exc.msg} at column {exc.colno})", text.rstrip("\r\n")
     )

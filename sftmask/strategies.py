@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -16,31 +17,50 @@ from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray
 IGNORE_INDEX = -100
 
 
+Signal = Literal["lm_targets", "response_mask", "assistant_mask", "last_turn_mask", "word_start", "tag_labels"]
+"""What a data kind's encoder provides besides the token rows, and what a strategy may need.
+
+- ``lm_targets``: the rows are text whose token ids are language-modelling targets (labels may
+  be the ids themselves); word-labelled data's targets are tag ids instead.
+- the others name the `EncodedBatch` field the encoder fills.
+"""
+
+
 @dataclass(frozen=True)
 class EncodedBatch:
-    """A batch of tokenized records: full rows plus what strategies need to label them.
+    """A batch of tokenized records: full rows plus the signals strategies label them with.
 
-    Row ``i`` is ``ids.row(i)``: its first ``prompt_len[i]`` tokens are the prompt (exactly
-    ``tokenizer(prompt)["input_ids"]``), the rest the response as it continues the prompt, EOS
-    included when added. ``prompt_head[i]`` counts the prompt's leading special tokens (BOS),
-    which prompt truncation keeps. ``response_mask`` is True on response tokens (for chat data:
-    on assistant turns); strategies decide what of that is trained. ``invalid`` holds rows that
-    could not be encoded (row -> (reason, message)); their rows are empty. For chat data,
-    ``last_turn_mask`` is True on the final assistant turn's tokens.
+    Row ``i`` is ``ids.row(i)``: its first ``prompt_len[i]`` tokens are the prompt (everything
+    before the first trained token: prompt truncation shortens it), the rest the response.
+    ``prompt_head[i]`` counts the prompt's leading special tokens (BOS), which prompt truncation
+    keeps. ``invalid`` holds rows that could not be encoded (row -> (reason, message)); their
+    rows are empty.
 
-    Optional, set only by encoders of strategies that need them: ``word_start`` is True on
-    tokens that start a word (flat, aligned with ``ids.values``); ``tag_labels`` holds ready
-    labels of word-labelled data (a tag id on labelled tokens, -100 elsewhere).
+    The per-token signals are flat, aligned with ``ids.values``, and set only by the kinds that
+    provide them (`DataKind.provides`):
+    ``response_mask`` is True on a prompt/response record's response tokens (EOS included);
+    ``assistant_mask`` on every assistant turn of a conversation, ``last_turn_mask`` on its final
+    assistant turn; ``word_start`` on tokens that start a word; ``tag_labels`` holds ready labels
+    of word-labelled data (a tag id on labelled tokens, -100 elsewhere).
     """
 
     ids: Ragged
     prompt_len: IntArray
     prompt_head: IntArray
-    response_mask: BoolArray
     invalid: dict[int, tuple[str, str]] = field(default_factory=dict)
+    response_mask: BoolArray | None = None
+    assistant_mask: BoolArray | None = None
     last_turn_mask: BoolArray | None = None
     word_start: BoolArray | None = None
     tag_labels: TokenArray | None = None
+
+    def signal(self, name: Signal) -> BoolArray:
+        """A mask signal; ValueError when the encoder did not set it (a kind/strategy mismatch)."""
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"EncodedBatch.{name} is not set: the data kind does not provide it")
+        mask: BoolArray = value
+        return mask
 
 
 LabelBuilder = Callable[[EncodedBatch], TokenArray]
@@ -48,18 +68,24 @@ LabelBuilder = Callable[[EncodedBatch], TokenArray]
 
 @dataclass(frozen=True)
 class Strategy:
-    """A masking strategy: a label builder, what it does, and the data kinds it applies to."""
+    """A masking strategy: a label builder, what it does, and the signals it needs.
+
+    It applies to every data kind whose `provides` holds all of `needs`.
+    """
 
     build_labels: LabelBuilder
     description: str
-    data_kinds: tuple[str, ...] = ("prompt-response",)
-    needs_word_starts: bool = False
-    """Encoders must fill `EncodedBatch.word_start` (costs offsets in the tokenizer call)."""
+    needs: frozenset[Signal]
 
 
 def response_only(batch: EncodedBatch) -> TokenArray:
     """Prompt tokens are -100; response tokens (and EOS) are trained."""
-    return np.where(batch.response_mask, batch.ids.values, IGNORE_INDEX).astype(np.int32)
+    return _trained_where(batch, batch.signal("response_mask"))
+
+
+def assistant_only(batch: EncodedBatch) -> TokenArray:
+    """Assistant turns (with their end-of-turn tokens) are trained; other turns are -100."""
+    return _trained_where(batch, batch.signal("assistant_mask"))
 
 
 def train_all(batch: EncodedBatch) -> TokenArray:
@@ -69,9 +95,7 @@ def train_all(batch: EncodedBatch) -> TokenArray:
 
 def last_turn(batch: EncodedBatch) -> TokenArray:
     """Only the final assistant turn (with its end-of-turn token) is trained."""
-    if batch.last_turn_mask is None:
-        raise ValueError("last-turn needs chat data (EncodedBatch.last_turn_mask)")
-    return np.where(batch.last_turn_mask, batch.ids.values, IGNORE_INDEX).astype(np.int32)
+    return _trained_where(batch, batch.signal("last_turn_mask"))
 
 
 def first_subtoken(batch: EncodedBatch) -> TokenArray:
@@ -83,33 +107,36 @@ def first_subtoken(batch: EncodedBatch) -> TokenArray:
     """
     if batch.tag_labels is not None:
         return batch.tag_labels
-    if batch.word_start is None:
-        raise ValueError("first-subtoken needs EncodedBatch.word_start; the encoder did not set it")
-    trained = batch.response_mask & batch.word_start
-    return np.where(trained, batch.ids.values, IGNORE_INDEX).astype(np.int32)
+    return _trained_where(batch, batch.signal("response_mask") & batch.signal("word_start"))
+
+
+def _trained_where(batch: EncodedBatch, mask: BoolArray) -> TokenArray:
+    return np.where(mask, batch.ids.values, IGNORE_INDEX).astype(np.int32)
 
 
 STRATEGIES: dict[str, Strategy] = {
-    "response-only": Strategy(response_only, "prompt is -100; response and EOS are trained"),
-    "all": Strategy(
-        train_all, "labels equal input_ids (plain language modelling)", data_kinds=("prompt-response", "chat")
+    "response-only": Strategy(
+        response_only, "prompt is -100; response and EOS are trained", needs=frozenset({"response_mask"})
     ),
+    "all": Strategy(train_all, "labels equal input_ids (plain language modelling)", needs=frozenset({"lm_targets"})),
     "assistant-only": Strategy(
-        response_only,
+        assistant_only,
         "every assistant turn and its end-of-turn token are trained; system, user and tool turns are -100",
-        data_kinds=("chat",),
+        needs=frozenset({"assistant_mask"}),
     ),
     "last-turn": Strategy(
-        last_turn, "only the final assistant turn and its end-of-turn token are trained", data_kinds=("chat",)
+        last_turn,
+        "only the final assistant turn and its end-of-turn token are trained",
+        needs=frozenset({"last_turn_mask"}),
     ),
     "first-subtoken": Strategy(
         first_subtoken,
         "only the first sub-token of each word is labelled: word tags for word-labelled data; "
         "for prompt/response data the response's word-initial tokens and EOS",
-        data_kinds=("prompt-response", "words"),
-        needs_word_starts=True,
+        needs=frozenset({"word_start"}),
     ),
 }
+"""Strategies by their public name (`--strategy`)."""
 
 
 def first_true(ids: Ragged, mask: BoolArray) -> IntArray:

@@ -6,13 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sftmask import reasons
+from sftmask.options import Truncation
 from sftmask.ragged import BoolArray, Ragged, TokenArray, row_sums, segment_index
 from sftmask.strategies import IGNORE_INDEX, EncodedBatch
-
-REASON_TOO_LONG = "too-long"
-
-
-REASON_NO_TRAINABLE = "no-trainable-tokens"
 
 
 @dataclass(frozen=True)
@@ -29,7 +26,9 @@ class AssembledBatch:
     trained_tokens: int
 
 
-def assemble(batch: EncodedBatch, labels: TokenArray, *, max_length: int | None, truncation: str) -> AssembledBatch:
+def assemble(
+    batch: EncodedBatch, labels: TokenArray, *, max_length: int | None, truncation: Truncation
+) -> AssembledBatch:
     """Apply truncation and drop untrainable rows, over the whole batch at once.
 
     Each output row is gathered from three segments of its input row: the prompt's kept head
@@ -48,13 +47,13 @@ def assemble(batch: EncodedBatch, labels: TokenArray, *, max_length: int | None,
     head = p_len.copy()
     tail = np.zeros(n_rows, dtype=np.int64)
     r_keep = r_len.copy()
-    reasons: dict[int, str] = {row: reason for row, (reason, _) in batch.invalid.items()}
+    rejected: dict[int, str] = {row: reason for row, (reason, _) in batch.invalid.items()}
     too_long = np.zeros(n_rows, dtype=np.bool_)
     if max_length is not None:
         too_long = (p_len + r_len) > max_length
         if truncation == "drop":
             for row in np.flatnonzero(too_long).tolist():
-                reasons.setdefault(row, REASON_TOO_LONG)
+                rejected.setdefault(row, reasons.TOO_LONG)
             head[too_long] = 0
             r_keep[too_long] = 0
         elif truncation == "response":
@@ -79,7 +78,7 @@ def assemble(batch: EncodedBatch, labels: TokenArray, *, max_length: int | None,
     if batch.invalid:
         accepted[list(batch.invalid)] = False
     for row in np.flatnonzero(~accepted).tolist():
-        reasons.setdefault(row, REASON_NO_TRAINABLE)
+        rejected.setdefault(row, reasons.NO_TRAINABLE)
     if not accepted.all():
         # Gather again, with the rejected rows' segments emptied.
         lengths = np.where(np.repeat(accepted, 3), lengths, 0)
@@ -90,7 +89,7 @@ def assemble(batch: EncodedBatch, labels: TokenArray, *, max_length: int | None,
         input_ids=Ragged(batch.ids.values[index], row_offsets),
         labels=out_labels,
         accepted=accepted,
-        reject_reasons=reasons,
+        reject_reasons=rejected,
         truncated=int((too_long & accepted).sum()),
         trained_tokens=int(trained[accepted].sum()),
     )

@@ -1,34 +1,49 @@
-"""Helpers for tests: run the library's tokenize+mask stages on in-memory records."""
+"""Helpers for tests: in-memory records through `sftmask.label`, rows in a readable form."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sftmask.encoding import segment
-from sftmask.strategies import STRATEGIES
+import pyarrow as pa
+
+import sftmask
+from sftmask.pipeline import RECORDS, make_reader, open_session
+from sftmask.strategies import EncodedBatch
 from sftmask.tokenizer import LoadedTokenizer
-from sftmask.truncation import assemble
+
+Row = tuple[list[int], list[int]]
+
+
+def rows_of(table: pa.Table) -> list[Row]:
+    """(input_ids, labels) per row of a labelled table."""
+    return list(zip(table.column("input_ids").to_pylist(), table.column("labels").to_pylist(), strict=True))
+
+
+def label_rows(
+    tok: LoadedTokenizer, records: list[dict[str, Any]], **options: Any
+) -> tuple[list[Row], dict[int, tuple[str, str]]]:
+    """`sftmask.label` on records: (input_ids, labels) per written row, and (reason, message) per
+    record index of the records that gave no row."""
+    table, rejects = sftmask.label(records, tok, with_rejects=True, **options)
+    columns = [rejects.column(name).to_pylist() for name in ("index", "reason", "message")]
+    return rows_of(table), {index: (reason, message) for index, reason, message in zip(*columns, strict=True)}
 
 
 def build_rows(
-    tok: LoadedTokenizer,
-    prompts: list[str],
-    responses: list[str],
-    *,
-    strategy: str = "response-only",
-    max_length: int | None = None,
-    truncation: str = "prompt",
-    add_eos: bool = True,
-) -> tuple[list[tuple[list[int], list[int]]], Any]:
-    """(input_ids, labels) per accepted row, and the assembled batch."""
-    seg = segment(tok, prompts, responses, add_eos=add_eos, word_starts=STRATEGIES[strategy].needs_word_starts)
-    labels = STRATEGIES[strategy].build_labels(seg)
-    batch = assemble(seg, labels, max_length=max_length, truncation=truncation)
-    rows = []
-    offsets = batch.input_ids.offsets
-    for i in range(len(batch.input_ids)):
-        rows.append((batch.input_ids.row(i), batch.labels[offsets[i] : offsets[i + 1]].tolist()))
-    return rows, batch
+    tok: LoadedTokenizer, prompts: list[str], responses: list[str], **options: Any
+) -> tuple[list[Row], dict[int, str]]:
+    """`label_rows` on prompt/response pairs; rejects as record index -> reason."""
+    records = [{"prompt": p, "response": r} for p, r in zip(prompts, responses, strict=True)]
+    rows, rejected = label_rows(tok, records, **options)
+    return rows, {index: reason for index, (reason, _) in rejected.items()}
+
+
+def encode_records(tok: LoadedTokenizer, records: list[dict[str, Any]], **options: Any) -> EncodedBatch:
+    """The data kind's `EncodedBatch` of records (one batch), for tests of what strategies see."""
+    config = sftmask.load_config(inputs=[RECORDS], tokenizer=tok.name, output="-", **options)
+    (batch,) = make_reader(config, []).read_records(records, RECORDS)
+    encoded, _ = open_session(config, tok, []).encode(batch.table)
+    return encoded
 
 
 def marked_tokens(tok: LoadedTokenizer, ids: list[int], labels: list[int]) -> list[str]:

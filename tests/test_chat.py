@@ -6,20 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sftmask.chat import MessageFormat, load_renderer, parse_messages
-from sftmask.config import make_config
+from sftmask.chat_template import load_renderer
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
-from sftmask.formatting import DATA_KINDS
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN
-from sftmask.strategies import IGNORE_INDEX, STRATEGIES
+from sftmask.kinds.chat import MessageFormat, parse_messages
+from sftmask.strategies import IGNORE_INDEX
 from sftmask.tokenizer import LoadedTokenizer
-from sftmask.truncation import assemble
-from tests.helpers import marked_tokens
+from tests.helpers import encode_records, label_rows, marked_tokens
 
 REPO = Path(__file__).resolve().parent.parent
 CHAT_TEMPLATES = REPO / "configs" / "templates" / "chat"
@@ -45,39 +41,21 @@ def labelled(
     chat_template: Path | None = None,
     max_length: int | None = None,
     tools: list[Any] | None = None,
-) -> tuple[list[tuple[list[int], list[int]]], Any]:
-    """Run the chat data kind and a strategy on in-memory conversations: (ids, labels) per row."""
-    import orjson
-
-    config = make_config(
-        {
-            "inputs": ["x.jsonl"],
-            "tokenizer": "t",
-            "output": "o",
-            "strategy": strategy,
-            "data_kind": "chat",
-            "chat_template": str(chat_template) if chat_template else None,
-        }
+) -> tuple[list[tuple[list[int], list[int]]], dict[int, tuple[str, str]]]:
+    """Chat records through `sftmask.label`: (ids, labels) per row, (reason, message) per rejected record."""
+    tools = tools or [None] * len(conversations)
+    records = [
+        {"messages": c, **({"tools": t} if t is not None else {})} for c, t in zip(conversations, tools, strict=True)
+    ]
+    return label_rows(
+        tok,
+        records,
+        strategy=strategy,
+        data_kind="chat",
+        chat_template=str(chat_template) if chat_template else None,
+        max_length=max_length,
+        on_error="skip",
     )
-    n = len(conversations)
-    table = pa.RecordBatch.from_pydict(
-        {
-            "messages": pa.array([orjson.dumps(c).decode() for c in conversations], pa.large_string()),
-            "tools": pa.array(
-                [None if t is None else orjson.dumps(t).decode() for t in tools or [None] * n], pa.large_string()
-            ),
-            FILE_COLUMN: pa.array([0] * n, pa.int32()),
-            LINE_COLUMN: pa.array(range(1, n + 1), pa.int64()),
-        }
-    )
-    encoded, _ = DATA_KINDS["chat"].encode(tok, table, config)
-    labels = STRATEGIES[strategy].build_labels(encoded)
-    batch = assemble(encoded, labels, max_length=max_length, truncation="prompt")
-    rows = []
-    offsets = batch.input_ids.offsets
-    for i in range(len(batch.input_ids)):
-        rows.append((batch.input_ids.row(i), batch.labels[offsets[i] : offsets[i + 1]].tolist()))
-    return rows, (encoded, batch)
 
 
 def reference(
@@ -305,13 +283,13 @@ def test_bad_conversations_are_rejected(value: Any, reason: str, text: str) -> N
 
 def test_last_turn_needs_a_final_assistant_turn(qwen: LoadedTokenizer) -> None:
     ends_on_user = [*MULTI_TURN, {"role": "user", "content": "and?"}]
-    rows, (encoded, batch) = labelled(qwen, [ends_on_user, MULTI_TURN], strategy="last-turn")
-    assert encoded.invalid[0][0] == "no-final-assistant-turn"
-    assert "ends with a user turn" in encoded.invalid[0][1]
-    assert batch.accepted.tolist() == [False, True]
+    rows, rejected = labelled(qwen, [ends_on_user, MULTI_TURN], strategy="last-turn")
+    assert list(rejected) == [0] and rejected[0][0] == "no-final-assistant-turn"
+    assert "ends with a user turn" in rejected[0][1]
+    assert rows == labelled(qwen, [MULTI_TURN], strategy="last-turn")[0]
     # assistant-only trains the earlier assistant turns and leaves the final user turn masked
-    rows, (encoded, _) = labelled(qwen, [ends_on_user])
-    assert not encoded.invalid and sum(lab != IGNORE_INDEX for lab in rows[0][1]) == 5
+    rows, rejected = labelled(qwen, [ends_on_user])
+    assert not rejected and sum(lab != IGNORE_INDEX for lab in rows[0][1]) == 5
 
 
 @pytest.mark.parametrize(
@@ -338,8 +316,8 @@ def test_an_empty_final_turn_is_not_replaced_by_an_earlier_one(
         {"role": "user", "content": "Q2"},
         {"role": "assistant", "content": ""},
     ]
-    rows, (_, batch) = labelled(qwen, [conv], strategy="last-turn", chat_template=template)
-    assert rows == [] and batch.reject_reasons == {0: "no-trainable-tokens"}
+    rows, rejected = labelled(qwen, [conv], strategy="last-turn", chat_template=template)
+    assert rows == [] and [reason for reason, _ in rejected.values()] == ["no-trainable-tokens"]
     rows, _ = labelled(qwen, [conv], strategy="assistant-only", chat_template=template)
     assert qwen.hf.decode([lab for lab in rows[0][1] if lab != IGNORE_INDEX]).strip() == "A1"
 
@@ -350,11 +328,11 @@ def test_a_template_that_cannot_be_analysed_is_reported(qwen: LoadedTokenizer, t
     template.write_text(
         "{% for m in messages %}{{ m['role'] + ': ' + m['content'] }}{% if not loop.last %}{{ '\\n' }}{% else %}{{ '<|im_end|>' }}{% endif %}{% endfor %}"
     )
-    _, (encoded, batch) = labelled(qwen, [MULTI_TURN], chat_template=template)
-    reason, message = encoded.invalid[0]
+    rows, rejected = labelled(qwen, [MULTI_TURN], chat_template=template)
+    reason, message = rejected[0]
     assert reason == "chat-template"
     assert "cannot be analysed" in message and "{% generation %}" in message
-    assert not batch.accepted.any()
+    assert rows == []
 
 
 def test_template_errors_are_reported_per_record(qwen: LoadedTokenizer, tmp_path: Path) -> None:
@@ -368,11 +346,9 @@ def test_template_errors_are_reported_per_record(qwen: LoadedTokenizer, tmp_path
         {"role": "tool", "content": "1"},
         {"role": "assistant", "content": "y"},
     ]
-    _, (encoded, batch) = labelled(qwen, [with_tool, MULTI_TURN], chat_template=template)
-    assert encoded.invalid == {
-        0: ("chat-template", "chat template failed on this conversation: tool turns are not supported")
-    }
-    assert batch.accepted.tolist() == [False, True]
+    rows, rejected = labelled(qwen, [with_tool, MULTI_TURN], chat_template=template)
+    assert rejected == {0: ("chat-template", "chat template failed on this conversation: tool turns are not supported")}
+    assert len(rows) == 1
 
 
 def test_prompt_truncation_keeps_bos_and_the_assistant_turn(mistral: LoadedTokenizer) -> None:
@@ -385,8 +361,8 @@ def test_prompt_truncation_keeps_bos_and_the_assistant_turn(mistral: LoadedToken
 
 def test_prompt_len_is_the_first_trained_token(qwen: LoadedTokenizer) -> None:
     for strategy in ("assistant-only", "last-turn"):
-        ((_ids, labels),) = (rows := labelled(qwen, [MULTI_TURN], strategy=strategy))[0]
-        encoded = rows[1][0]
+        ((_ids, labels),) = labelled(qwen, [MULTI_TURN], strategy=strategy)[0]
+        encoded = encode_records(qwen, [{"messages": MULTI_TURN}], strategy=strategy, data_kind="chat")
         first = next(i for i, lab in enumerate(labels) if lab != IGNORE_INDEX)
         assert encoded.prompt_len.tolist() == [first]
         assert encoded.prompt_head.tolist() == [0]  # no BOS in ChatML; <|im_start|> is not kept
@@ -403,7 +379,9 @@ def test_renderer_needs_a_chat_template(mistral: LoadedTokenizer, tmp_path: Path
 
 def test_batch_encoding_matches_per_conversation_encoding(qwen: LoadedTokenizer) -> None:
     convs = [MULTI_TURN, MULTI_TURN[1:3], [{"role": "user", "content": "x"}, {"role": "assistant", "content": "😀 y"}]]
-    rows, (encoded, _) = labelled(qwen, convs)
+    rows, _ = labelled(qwen, convs)
     for conv, (ids, _) in zip(convs, rows, strict=True):
         assert ids == qwen.hf.apply_chat_template(conv, tokenize=True, return_dict=True)["input_ids"]
-    assert encoded.response_mask.sum() == sum(lab != IGNORE_INDEX for _, labels in rows for lab in labels)
+    encoded = encode_records(qwen, [{"messages": c} for c in convs], strategy="assistant-only")
+    assert encoded.assistant_mask is not None
+    assert encoded.assistant_mask.sum() == sum(lab != IGNORE_INDEX for _, labels in rows for lab in labels)

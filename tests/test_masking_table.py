@@ -91,7 +91,9 @@ RESPONSE = "alpha beta gamma"  # mistral: alpha ▁beta ▁g amma + </s>  (5)
 
 
 def test_truncation_prompt_keeps_bos_and_drops_prompt_from_the_left(mistral: Any) -> None:
-    rows, batch = build_rows(mistral, [PROMPT], [RESPONSE], max_length=8)
+    (full,), _ = build_rows(mistral, [PROMPT], [RESPONSE])
+    rows, _ = build_rows(mistral, [PROMPT], [RESPONSE], max_length=8)
+    assert len(full[0]) == 13
     assert marked_tokens(mistral, *rows[0]) == [
         "<s>",
         "▁six",
@@ -102,7 +104,6 @@ def test_truncation_prompt_keeps_bos_and_drops_prompt_from_the_left(mistral: Any
         "[amma]",
         "[</s>]",
     ]
-    assert batch.truncated == 1
 
 
 def test_truncation_prompt_then_cuts_the_response_end(mistral: Any) -> None:
@@ -127,24 +128,24 @@ def test_truncation_response_cuts_the_end(mistral: Any) -> None:
 
 
 def test_truncation_response_with_no_room_rejects(mistral: Any) -> None:
-    rows, batch = build_rows(mistral, [PROMPT, "x"], [RESPONSE, "y"], max_length=8, truncation="response")
-    assert len(rows) == 1 and batch.reject_reasons == {0: "no-trainable-tokens"}
+    rows, rejected = build_rows(mistral, [PROMPT, "x"], [RESPONSE, "y"], max_length=8, truncation="response")
+    assert len(rows) == 1 and rejected == {0: "no-trainable-tokens"}
 
 
 def test_truncation_drop_rejects_too_long(mistral: Any) -> None:
-    rows, batch = build_rows(mistral, ["x", PROMPT], ["y", RESPONSE], max_length=12, truncation="drop")
-    assert len(rows) == 1 and batch.reject_reasons == {1: "too-long"}
-    assert batch.accepted.tolist() == [True, False]
+    rows, rejected = build_rows(mistral, ["x", PROMPT], ["y", RESPONSE], max_length=12, truncation="drop")
+    assert rejected == {1: "too-long"}
+    assert rows == build_rows(mistral, ["x"], ["y"])[0]
 
 
 def test_fitting_rows_are_not_truncated(mistral: Any) -> None:
-    rows, batch = build_rows(mistral, [PROMPT], [RESPONSE], max_length=13)
-    assert len(rows[0][0]) == 13 and batch.truncated == 0
+    rows, _ = build_rows(mistral, [PROMPT], [RESPONSE], max_length=13)
+    assert rows == build_rows(mistral, [PROMPT], [RESPONSE])[0] and len(rows[0][0]) == 13
 
 
 def test_empty_response_without_eos_is_rejected(qwen: Any) -> None:
-    rows, batch = build_rows(qwen, ["Q", "Q"], ["", "A"], add_eos=False)
-    assert batch.reject_reasons == {0: "no-trainable-tokens"} and len(rows) == 1
+    rows, rejected = build_rows(qwen, ["Q", "Q"], ["", "A"], add_eos=False)
+    assert rejected == {0: "no-trainable-tokens"} and len(rows) == 1
 
 
 def test_empty_response_with_eos_trains_eos(qwen: Any) -> None:

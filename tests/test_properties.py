@@ -43,8 +43,8 @@ SETTINGS = settings(
 
 def check_common(tok: Any, prompts: list[str], responses: list[str], *, add_eos: bool = True) -> list[tuple[Any, ...]]:
     """Rules 1, 2 and 4 for every row; returns (prompt, response, ids, labels, n_prompt) rows."""
-    rows, batch = build_rows(tok, prompts, responses, add_eos=add_eos)
-    accepted = [i for i, ok in enumerate(batch.accepted.tolist()) if ok]
+    rows, rejected = build_rows(tok, prompts, responses, add_eos=add_eos)
+    accepted = [i for i in range(len(prompts)) if i not in rejected]
     assert len(rows) == len(accepted)
     out = []
     for i, (ids, labels) in zip(accepted, rows, strict=True):
@@ -56,7 +56,7 @@ def check_common(tok: Any, prompts: list[str], responses: list[str], *, add_eos:
         assert labels[n:] == ids[n:] and len(ids) > n
         out.append((prompts[i], responses[i], ids, labels, n))
     for i in set(range(len(prompts))) - set(accepted):
-        assert batch.reject_reasons[i] == "no-trainable-tokens"
+        assert rejected[i] == "no-trainable-tokens"
     return out
 
 
@@ -103,8 +103,8 @@ def test_truncation_bounds_and_keeps_labels_aligned(
 ) -> None:
     prompts, responses = [p for p, _ in data], [r for _, r in data]
     full, _ = build_rows(mistral, prompts, responses)
-    rows, batch = build_rows(mistral, prompts, responses, max_length=max_length, truncation=mode)
-    assert len(rows) + len(batch.reject_reasons) == len(data)
+    rows, rejected = build_rows(mistral, prompts, responses, max_length=max_length, truncation=mode)
+    assert len(rows) + len(rejected) == len(data)
     for ids, labels in rows:
         assert 0 < len(ids) <= max_length
         assert any(lab != -100 for lab in labels)

@@ -5,44 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-import pyarrow as pa
 import pytest
 
 from sftmask.config import make_config
 from sftmask.errors import ConfigError
-from sftmask.formatting import DATA_KINDS
 from sftmask.prompt_templates import TEMPLATE_DIR, available_templates, load_template
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN
-from sftmask.strategies import IGNORE_INDEX, STRATEGIES
+from sftmask.strategies import IGNORE_INDEX
 from sftmask.tokenizer import LoadedTokenizer
-from sftmask.truncation import assemble
+from tests.helpers import label_rows
 
 SHIPPED = sorted(TEMPLATE_DIR.glob("*.yaml"))
 
 
 def encode(
     tok: LoadedTokenizer, records: list[dict[str, Any]], template: str
-) -> tuple[list[tuple[list[int], list[int]]], Any]:
-    """Run the prompt-response kind with a template over records, as the reader would deliver them."""
-    config = make_config({"inputs": ["x.jsonl"], "tokenizer": "t", "output": "o", "template": template})
-    kind = DATA_KINDS["prompt-response"]
-    columns: dict[str, Any] = {}
-    for name in kind.text_fields(config):
-        columns[name] = pa.array([r[name] for r in records], pa.large_string())
-    for name in kind.optional_object_fields(config):
-        values = [None if r.get(name) is None else orjson.dumps(r[name]).decode() for r in records]
-        columns[name] = pa.array(values, pa.large_string())
-    columns[FILE_COLUMN] = pa.array([0] * len(records), pa.int32())
-    columns[LINE_COLUMN] = pa.array(range(1, len(records) + 1), pa.int64())
-    encoded, _ = kind.encode(tok, pa.RecordBatch.from_pydict(columns), config)
-    batch = assemble(encoded, STRATEGIES["response-only"].build_labels(encoded), max_length=None, truncation="prompt")
-    offsets = batch.input_ids.offsets
-    rows = [
-        (batch.input_ids.row(i), batch.labels[offsets[i] : offsets[i + 1]].tolist())
-        for i in range(len(batch.input_ids))
-    ]
-    return rows, (encoded, batch)
+) -> tuple[list[tuple[list[int], list[int]]], dict[int, tuple[str, str]]]:
+    """Records through `sftmask.label` with a template: rows, and (reason, message) per rejected record."""
+    return label_rows(tok, records, template=template, on_error="skip")
 
 
 def split(tok: LoadedTokenizer, ids: list[int], labels: list[int]) -> tuple[str, str]:
@@ -126,11 +105,11 @@ def test_question_answer_with_optional_context(mistral: LoadedTokenizer) -> None
 
 
 def test_optional_field_that_is_not_a_string_is_invalid(qwen: LoadedTokenizer) -> None:
-    _, (encoded, batch) = encode(
+    rows, rejected = encode(
         qwen, [{"instruction": "x", "output": "y", "input": ["a"]}, {"instruction": "x", "output": "y"}], "alpaca"
     )
-    assert encoded.invalid == {0: ("not-a-string", "field 'input' is list, not a string")}
-    assert batch.accepted.tolist() == [False, True]
+    assert rejected == {0: ("not-a-string", "field 'input' is list, not a string")}
+    assert len(rows) == 1
 
 
 def test_template_chat_renders_a_user_assistant_exchange(qwen: LoadedTokenizer) -> None:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -23,24 +23,40 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
+from sftmask import reasons
 from sftmask.encoding import first_of_word, flat_word_ids
 from sftmask.errors import ConfigError, TokenizerError
+from sftmask.kinds.base import DataKind, EncodingSession, Fields
+from sftmask.options import CommonOptions
 from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of, segment_index
+from sftmask.readers import InputFile, RecordReader
 from sftmask.strategies import IGNORE_INDEX, EncodedBatch
 from sftmask.tokenizer import LoadedTokenizer
 from sftmask.tokenizer_variants import words_tokenizer
 
-if TYPE_CHECKING:
-    from sftmask.config import BuildConfig
-    from sftmask.readers import InputFile
-
 log = logging.getLogger(__name__)
 
-REASON_BAD_WORDS = "bad-words"
-REASON_BAD_TAGS = "bad-tags"
-REASON_LENGTH_MISMATCH = "length-mismatch"
-REASON_UNKNOWN_TAG = "unknown-tag"
-REASON_EMPTY_WORDS = "empty-words"
+
+class WordsOptions(CommonOptions):
+    """Options of word-labelled data."""
+
+    tokens_field: str | None = None
+    """Words data: record field holding the list of words (default `tokens`)."""
+    tags_field: str | None = None
+    """Words data: record field holding the parallel list of tags, ints or strings (default `ner_tags`)."""
+    label_names: str | list[str] | None = None
+    """Words data: label names in id order: a file with one name per line, `B-PER,I-PER,...`, or a
+    list. Without it, integer tags are ids as they are and string tags get ids in sorted order."""
+    label_all_subtokens: bool | None = None
+    """Words data: label continuation sub-tokens too (`B-X` becomes `I-X` when the names are BIO)."""
+
+    @property
+    def resolved_tokens_field(self) -> str:
+        return self.tokens_field or "tokens"
+
+    @property
+    def resolved_tags_field(self) -> str:
+        return self.tags_field or "ner_tags"
 
 
 def read_label_names(value: str | Sequence[str] | None) -> list[str] | None:
@@ -118,10 +134,8 @@ class LabelSet:
     """`label-names`, `sorted-string-tags` or `integer-tags`."""
 
 
-def scan_tags(files: list[InputFile], config: BuildConfig) -> set[Any]:
+def scan_tags(files: list[InputFile], config: WordsOptions) -> set[Any]:
     """Every distinct tag value in the inputs (one extra pass, only without --label-names)."""
-    from sftmask.readers import RecordReader
-
     reader = RecordReader(
         files,
         text_fields=[],
@@ -142,7 +156,7 @@ def scan_tags(files: list[InputFile], config: BuildConfig) -> set[Any]:
     return values
 
 
-def resolve_labels(config: BuildConfig, files: list[InputFile] | None) -> LabelSet:
+def resolve_labels(config: WordsOptions, files: list[InputFile] | None) -> LabelSet:
     """Label names from the config, or from the tags in the inputs (sorted, with a warning)."""
     names = read_label_names(config.label_names)
     if names is not None:
@@ -169,7 +183,7 @@ def resolve_labels(config: BuildConfig, files: list[InputFile] | None) -> LabelS
 class WordsSession:
     """Encodes batches of word-labelled records for one build; accumulates manifest facts."""
 
-    config: BuildConfig
+    config: WordsOptions
     tok: LoadedTokenizer
     labels: LabelSet
     words_tok: Tokenizer = field(init=False)
@@ -203,7 +217,6 @@ class WordsSession:
             ids=Ragged(ids.values, offsets),
             prompt_len=np.zeros(n_rows, dtype=np.int64),
             prompt_head=np.zeros(n_rows, dtype=np.int64),
-            response_mask=np.ones(len(ids.values), dtype=np.bool_),
             invalid=invalid,
             word_start=first,
             tag_labels=labels,
@@ -258,7 +271,7 @@ class WordsSession:
                     keep.append(k)
                     continue
                 invalid[rows[k]] = (
-                    REASON_BAD_WORDS,
+                    reasons.BAD_WORDS,
                     f"field {tokens_field!r} holds {json.dumps(bad[0])}; words must be strings",
                 )
             rows, all_words, all_tags = _pick(keep, rows, all_words, all_tags)
@@ -282,7 +295,7 @@ class WordsSession:
                 bad = [t for t in tags[k] if type(t) is not int and not isinstance(t, str)]
                 what = f"holds {json.dumps(bad[0])}" if bad else "mixes integers and strings"
                 invalid[rows[k]] = (
-                    REASON_BAD_TAGS,
+                    reasons.BAD_TAGS,
                     f"field {tags_field!r} {what}; tags must be all integers or all strings",
                 )
         if ints:
@@ -294,7 +307,7 @@ class WordsSession:
             if names is None:
                 for k in strings:
                     invalid[rows[k]] = (
-                        REASON_UNKNOWN_TAG,
+                        reasons.UNKNOWN_TAG,
                         f"field {tags_field!r} holds string tags; reading stdin they need --label-names",
                     )
             else:
@@ -306,7 +319,7 @@ class WordsSession:
                 continue
             bad_at = np.flatnonzero((ids < 0) | (ids >= n_labels if n_labels is not None else False))
             if len(bad_at):
-                invalid[rows[k]] = (REASON_UNKNOWN_TAG, self._unknown(tags[k][int(bad_at[0])]))
+                invalid[rows[k]] = (reasons.UNKNOWN_TAG, self._unknown(tags[k][int(bad_at[0])]))
                 continue
             keep.append(k)
         keep.sort()
@@ -418,14 +431,14 @@ def _decode(text: str | None) -> Any:
 
 def _shape_problem(words: Any, tags: Any, tokens_field: str, tags_field: str) -> tuple[str, str] | None:
     if not isinstance(words, list):
-        return REASON_BAD_WORDS, f"field {tokens_field!r} is {_kind(words)}, not a list of words"
+        return reasons.BAD_WORDS, f"field {tokens_field!r} is {_kind(words)}, not a list of words"
     if not isinstance(tags, list):
-        return REASON_BAD_TAGS, f"field {tags_field!r} is {_kind(tags)}, not a list of tags"
+        return reasons.BAD_TAGS, f"field {tags_field!r} is {_kind(tags)}, not a list of tags"
     if not words:
-        return REASON_EMPTY_WORDS, f"field {tokens_field!r} is an empty list; a record needs at least one word"
+        return reasons.EMPTY_WORDS, f"field {tokens_field!r} is an empty list; a record needs at least one word"
     if len(words) != len(tags):
         return (
-            REASON_LENGTH_MISMATCH,
+            reasons.LENGTH_MISMATCH,
             f"{len(words)} words in {tokens_field!r} but {len(tags)} tags in {tags_field!r}; they must be parallel",
         )
     return None
@@ -466,13 +479,25 @@ def _pick(keep: list[int], *columns: list[Any]) -> tuple[Any, ...]:
     return tuple([column[k] for k in keep] for column in columns)
 
 
-def start_words(config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile]) -> WordsSession:
-    """Prepare a build over word-labelled records: label names, tokenizer checks."""
-    return WordsSession(config, tok, resolve_labels(config, files))
+class Words(DataKind[WordsOptions]):
+    name = "words"
+    description = "records with a list of words and a parallel list of tags (NER, POS, chunking)"
+    options = WordsOptions
+    provides = frozenset({"word_start", "tag_labels"})
+    options_select = True
 
+    def fields(self, config: WordsOptions) -> Fields:
+        return Fields(text=[], objects=[config.resolved_tokens_field, config.resolved_tags_field])
 
-def encode_words(
-    tok: LoadedTokenizer, table: pa.RecordBatch, config: BuildConfig
-) -> tuple[EncodedBatch, dict[str, int]]:
-    """Encode one batch on its own (label names from the config, or integer tags)."""
-    return WordsSession(config, tok, resolve_labels(config, None)).encode(table)
+    def open(self, config: WordsOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
+        """Prepare a build over word-labelled records: label names, tokenizer checks."""
+        return WordsSession(config, tok, resolve_labels(config, files))
+
+    def check(self, config: WordsOptions, *, chosen: bool) -> None:
+        if chosen or not self.options_given(config):
+            return
+        given = [name.replace("_", "-") for name in self.own_options() if getattr(config, name) is not None]
+        raise ValueError(
+            f"{', '.join(given)} only apply to word-labelled data (--data-kind words), which strategy "
+            f"{config.strategy!r} does not read; use --strategy first-subtoken"
+        )

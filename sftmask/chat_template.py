@@ -1,4 +1,4 @@
-"""Chat data: conversations rendered by a chat template, with each assistant turn's span found.
+"""Chat templates: conversations rendered to text and tokens, with each assistant turn's span found.
 
 A conversation is rendered to text by the tokenizer's chat template (or ``--chat-template``),
 exactly as ``apply_chat_template(messages, tokenize=False)`` renders it; the texts of a batch
@@ -26,80 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
+from sftmask import reasons
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
 from sftmask.normalform import Encoder
 from sftmask.ragged import BoolArray, IntArray, Ragged
-
-ROLES = ("system", "user", "assistant", "tool")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
-SHAREGPT_ROLES |= {"tool": "tool", "function_call": "assistant", "observation": "tool"}
-MESSAGE_FORMATS: dict[str, tuple[str, str, dict[str, str]]] = {
-    "openai": ("role", "content", {role: role for role in ROLES}),
-    "sharegpt": ("from", "value", SHAREGPT_ROLES),
-}
-"""Format name -> (role key, content key, role name -> role)."""
-
-REASON_INVALID_CONVERSATION = "invalid-conversation"
-REASON_UNKNOWN_ROLE = "unknown-role"
-REASON_NOT_A_STRING = "not-a-string"
-REASON_NO_FINAL_ASSISTANT = "no-final-assistant-turn"
-REASON_CHAT_TEMPLATE = "chat-template"
+from sftmask.strategies import EncodedBatch, first_true
+from sftmask.tokenizer import LoadedTokenizer
 
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
-
-
-@dataclass(frozen=True)
-class MessageFormat:
-    """How conversation records spell roles and content."""
-
-    role_key: str
-    content_key: str
-    roles: dict[str, str]
-
-    @classmethod
-    def named(cls, name: str, role_key: str | None = None, content_key: str | None = None) -> MessageFormat:
-        default_role, default_content, roles = MESSAGE_FORMATS[name]
-        return cls(role_key or default_role, content_key or default_content, roles)
-
-
-def parse_messages(value: Any, fmt: MessageFormat) -> list[dict[str, Any]]:
-    """Validate a decoded conversation and turn it into OpenAI-style messages.
-
-    Other keys of a message (``tool_calls``, ``name``, ...) are kept for the template.
-
-    Raises:
-        RecordRejected: not a non-empty list of messages, an unknown role, or content that is
-            not a string (``null`` content is allowed only beside ``tool_calls``).
-    """
-    if not isinstance(value, list):
-        kind = "null" if value is None else type(value).__name__
-        raise RecordRejected(REASON_INVALID_CONVERSATION, f"conversation is {kind}, not a list of messages")
-    if not value:
-        raise RecordRejected(REASON_INVALID_CONVERSATION, "conversation is empty")
-    messages = []
-    for number, message in enumerate(value, start=1):
-        if not isinstance(message, dict):
-            raise RecordRejected(
-                REASON_INVALID_CONVERSATION, f"message {number} is {type(message).__name__}, not an object"
-            )
-        name = message.get(fmt.role_key)
-        role = fmt.roles.get(name) if isinstance(name, str) else None
-        if role is None:
-            known = ", ".join(fmt.roles)
-            got = f"role {name!r}" if fmt.role_key in message else f"no {fmt.role_key!r} key"
-            raise RecordRejected(REASON_UNKNOWN_ROLE, f"message {number} has {got}; roles are {known}")
-        content = message.get(fmt.content_key)
-        if not isinstance(content, str) and not (content is None and message.get("tool_calls")):
-            kind = "missing" if fmt.content_key not in message else type(content).__name__
-            kind = "null" if content is None and fmt.content_key in message else kind
-            raise RecordRejected(
-                REASON_NOT_A_STRING, f"message {number} ({name}): {fmt.content_key!r} is {kind}, not a string"
-            )
-        rest = {k: v for k, v in message.items() if k not in (fmt.role_key, fmt.content_key) and v is not None}
-        messages.append({"role": role, "content": content, **rest} if content is not None else {"role": role, **rest})
-    return messages
 
 
 @dataclass(frozen=True)
@@ -177,7 +112,7 @@ class ChatRenderer:
             raise
         except Exception as exc:  # jinja2 errors and the template's own raise_exception(...)
             reason = " ".join(str(exc).split())[:200]
-            raise RecordRejected(REASON_CHAT_TEMPLATE, f"chat template failed on this conversation: {reason}") from exc
+            raise RecordRejected(reasons.CHAT_TEMPLATE, f"chat template failed on this conversation: {reason}") from exc
 
     def _analyse_prefixes(self, messages: list[dict[str, Any]], tools: Any) -> Rendered:
         full = self.render(messages, tools)
@@ -207,7 +142,7 @@ def _check_prefix(full: str, prefix: str, count: int, *, generation_prompt: bool
     at = next((i for i, (a, b) in enumerate(zip(prefix, full, strict=False)) if a != b), len(full))
     what = f"the first {count} messages" + (" with add_generation_prompt" if generation_prompt else "")
     raise RecordRejected(
-        REASON_CHAT_TEMPLATE,
+        reasons.CHAT_TEMPLATE,
         f"chat template cannot be analysed: rendering {what} is not a prefix of rendering the whole "
         f"conversation (they differ at character {at}: {prefix[at : at + 24]!r} vs {full[at : at + 24]!r}), "
         "so the assistant turns cannot be located; add {% generation %} ... {% endgeneration %} around "
@@ -268,7 +203,7 @@ def encode_conversations(
             try:
                 if need_final_assistant and messages[-1]["role"] != "assistant":
                     raise RecordRejected(
-                        REASON_NO_FINAL_ASSISTANT,
+                        reasons.NO_FINAL_ASSISTANT,
                         f"conversation ends with a {messages[-1]['role']} turn; --strategy last-turn trains "
                         "the final assistant turn, so the last message must be an assistant's",
                     )
@@ -318,6 +253,53 @@ def spans_to_mask(
     return mask
 
 
-def decode_json(text: str | None) -> Any:
-    """A JSON text column value (None when the field was absent)."""
-    return None if text is None else orjson.loads(text)
+_renderers: dict[tuple[int, str | None], tuple[Any, ChatRenderer]] = {}
+
+
+def _renderer(tok: LoadedTokenizer, chat_template: str | None) -> ChatRenderer:
+    key = (id(tok.hf), chat_template)
+    cached = _renderers.get(key)
+    if cached is None or cached[0] is not tok.hf:
+        cached = _renderers[key] = (tok.hf, load_renderer(tok.hf, chat_template))
+    return cached[1]
+
+
+def encode_chat_batch(
+    tok: LoadedTokenizer,
+    chat_template: str | None,
+    conversations: list[list[dict[str, Any]] | None],
+    tools: list[Any],
+    invalid: dict[int, tuple[str, str]],
+    *,
+    last_turn: bool,
+) -> EncodedBatch:
+    """Render and tokenize parsed conversations (None: already invalid) into an `EncodedBatch`.
+
+    Sets ``assistant_mask``, and ``last_turn_mask`` when `last_turn` (a conversation must then
+    end on an assistant turn). The prompt (what prompt truncation shortens) is everything before
+    the first trained token.
+    """
+    enc = encode_conversations(
+        tok.full_encoder,
+        _renderer(tok, chat_template),
+        conversations,
+        tools,
+        invalid=invalid,
+        need_final_assistant=last_turn,
+    )
+    prompt_len = first_true(enc.ids, enc.last_turn if last_turn else enc.assistant)
+    # Prompt truncation keeps a BOS the template writes; ChatML's <|im_start|> is not kept.
+    prompt_head = np.zeros(len(enc.ids), dtype=np.int64)
+    nonempty = enc.ids.lengths > 0
+    if tok.hf.bos_token_id is not None and nonempty.any():
+        first_ids = enc.ids.values[enc.ids.offsets[:-1][nonempty]]
+        prompt_head[nonempty] = first_ids == tok.hf.bos_token_id
+    prompt_head = np.minimum(prompt_head, prompt_len)
+    return EncodedBatch(
+        ids=enc.ids,
+        prompt_len=prompt_len,
+        prompt_head=prompt_head,
+        invalid=enc.invalid,
+        assistant_mask=enc.assistant,
+        last_turn_mask=enc.last_turn if last_turn else None,
+    )

@@ -1,0 +1,148 @@
+"""Chat data: records holding a conversation, rendered by the chat template; assistant turns trained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+import pyarrow as pa
+
+from sftmask import reasons
+from sftmask.chat_template import encode_chat_batch
+from sftmask.errors import RecordRejected
+from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
+from sftmask.options import CommonOptions
+from sftmask.readers import InputFile
+from sftmask.strategies import STRATEGIES, EncodedBatch
+from sftmask.tokenizer import LoadedTokenizer
+
+MessagesFormat = Literal["openai", "sharegpt"]
+
+ROLES = ("system", "user", "assistant", "tool")
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+SHAREGPT_ROLES |= {"tool": "tool", "function_call": "assistant", "observation": "tool"}
+MESSAGE_FORMATS: dict[MessagesFormat, tuple[str, str, dict[str, str]]] = {
+    "openai": ("role", "content", {role: role for role in ROLES}),
+    "sharegpt": ("from", "value", SHAREGPT_ROLES),
+}
+"""Format name -> (role key, content key, role name -> role)."""
+
+
+class ChatOptions(CommonOptions):
+    """Options of chat data."""
+
+    messages_field: str | None = None
+    """Chat data: field holding the conversation (default `messages`, `conversations` for sharegpt)."""
+    messages_format: MessagesFormat = "openai"
+    """Chat data: `openai` (`role`/`content`) or `sharegpt` (`from`/`value`, human/gpt/system/tool)."""
+    role_key: str | None = None
+    """Chat data: the key of a message's role, overriding `messages_format`'s."""
+    content_key: str | None = None
+    """Chat data: the key of a message's text, overriding `messages_format`'s."""
+    tools_field: str = "tools"
+    """Chat data: field with tool definitions passed to the chat template, when a record has it."""
+
+    @property
+    def resolved_messages_field(self) -> str:
+        """`messages_field`, or the messages format's usual field name."""
+        return self.messages_field or ("conversations" if self.messages_format == "sharegpt" else "messages")
+
+
+@dataclass(frozen=True)
+class MessageFormat:
+    """How conversation records spell roles and content."""
+
+    role_key: str
+    content_key: str
+    roles: dict[str, str]
+
+    @classmethod
+    def named(cls, name: MessagesFormat, role_key: str | None = None, content_key: str | None = None) -> MessageFormat:
+        default_role, default_content, roles = MESSAGE_FORMATS[name]
+        return cls(role_key or default_role, content_key or default_content, roles)
+
+
+def parse_messages(value: Any, fmt: MessageFormat) -> list[dict[str, Any]]:
+    """Validate a decoded conversation and turn it into OpenAI-style messages.
+
+    Other keys of a message (``tool_calls``, ``name``, ...) are kept for the template.
+
+    Raises:
+        RecordRejected: not a non-empty list of messages, an unknown role, or content that is
+            not a string (``null`` content is allowed only beside ``tool_calls``).
+    """
+    if not isinstance(value, list):
+        kind = "null" if value is None else type(value).__name__
+        raise RecordRejected(reasons.INVALID_CONVERSATION, f"conversation is {kind}, not a list of messages")
+    if not value:
+        raise RecordRejected(reasons.INVALID_CONVERSATION, "conversation is empty")
+    messages = []
+    for number, message in enumerate(value, start=1):
+        if not isinstance(message, dict):
+            raise RecordRejected(
+                reasons.INVALID_CONVERSATION, f"message {number} is {type(message).__name__}, not an object"
+            )
+        name = message.get(fmt.role_key)
+        role = fmt.roles.get(name) if isinstance(name, str) else None
+        if role is None:
+            known = ", ".join(fmt.roles)
+            got = f"role {name!r}" if fmt.role_key in message else f"no {fmt.role_key!r} key"
+            raise RecordRejected(reasons.UNKNOWN_ROLE, f"message {number} has {got}; roles are {known}")
+        content = message.get(fmt.content_key)
+        if not isinstance(content, str) and not (content is None and message.get("tool_calls")):
+            kind = "missing" if fmt.content_key not in message else type(content).__name__
+            kind = "null" if content is None and fmt.content_key in message else kind
+            raise RecordRejected(
+                reasons.NOT_A_STRING, f"message {number} ({name}): {fmt.content_key!r} is {kind}, not a string"
+            )
+        rest = {k: v for k, v in message.items() if k not in (fmt.role_key, fmt.content_key) and v is not None}
+        messages.append({"role": role, "content": content, **rest} if content is not None else {"role": role, **rest})
+    return messages
+
+
+def encode_chat(
+    tok: LoadedTokenizer, table: pa.RecordBatch, config: ChatOptions
+) -> tuple[EncodedBatch, dict[str, int]]:
+    """Conversations: rendered by the chat template, tokenized, assistant turns masked in."""
+    fmt = MessageFormat.named(config.messages_format, config.role_key, config.content_key)
+    conversations: list[list[dict[str, Any]] | None] = []
+    tools: list[Any] = []
+    invalid: dict[int, tuple[str, str]] = {}
+    raw_tools = table.column(config.tools_field).to_pylist()
+    for row, text in enumerate(table.column(config.resolved_messages_field).to_pylist()):
+        try:
+            messages = parse_messages(orjson.loads(text), fmt)
+            value = None if raw_tools[row] is None else orjson.loads(raw_tools[row])
+            if value is not None and not isinstance(value, list):
+                raise RecordRejected(
+                    reasons.INVALID_TOOLS, f"field {config.tools_field!r} must be a list of tool schemas"
+                )
+            conversations.append(messages)
+            tools.append(value)
+        except RecordRejected as exc:
+            invalid[row] = (exc.reason, exc.message)
+            conversations.append(None)
+            tools.append(None)
+    last_turn = "last_turn_mask" in STRATEGIES[config.strategy].needs
+    return encode_chat_batch(tok, config.chat_template, conversations, tools, invalid, last_turn=last_turn), {}
+
+
+class Chat(DataKind[ChatOptions]):
+    name = "chat"
+    description = "records with a conversation: a list of messages rendered by the chat template"
+    options = ChatOptions
+    provides = frozenset({"lm_targets", "assistant_mask", "last_turn_mask"})
+
+    def fields(self, config: ChatOptions) -> Fields:
+        return Fields(
+            text=[],
+            objects=[config.resolved_messages_field],
+            optional_objects=[config.tools_field],
+            hints={
+                config.resolved_messages_field: "; pass --messages-field NAME (ShareGPT data: --messages-format sharegpt)"
+            },
+        )
+
+    def open(self, config: ChatOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
+        return StatelessSession(encode_chat, config, tok)

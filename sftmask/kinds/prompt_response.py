@@ -1,0 +1,107 @@
+"""Prompt/response data: a prompt (masked) and a response (trained), optionally from a prompt template."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from sftmask.chat_template import encode_chat_batch
+from sftmask.encoding import count_boundary_merges, segment
+from sftmask.errors import ConfigError
+from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
+from sftmask.options import CommonOptions
+from sftmask.prompt_templates import load_template, render_records
+from sftmask.readers import InputFile
+from sftmask.strategies import STRATEGIES, EncodedBatch
+from sftmask.tokenizer import LoadedTokenizer
+
+CHAT = "chat"
+"""`template` value that renders prompt and response as a user/assistant exchange."""
+
+
+class PromptResponseOptions(CommonOptions):
+    """Options of prompt/response data."""
+
+    prompt_field: str = "prompt"
+    """Record field holding the prompt (masked with -100)."""
+    response_field: str = "response"
+    """Record field holding the response (trained)."""
+    template: str | None = None
+    """Prompt/response data: a prompt template (name in configs/templates/ or a YAML file), or
+    `chat` to render prompt and response as a user/assistant exchange with the chat template."""
+
+    @property
+    def prompt_template(self) -> str | None:
+        """`template` when it names a prompt template (not `chat`)."""
+        return None if self.template == CHAT else self.template
+
+
+def encode_prompt_response(
+    tok: LoadedTokenizer, table: pa.RecordBatch, config: PromptResponseOptions
+) -> tuple[EncodedBatch, dict[str, int]]:
+    """Prompt + response text: the prompt as `tokenizer(prompt)`, the response as its continuation.
+
+    With ``template`` set, the prompt and response are rendered from the record first: by a
+    prompt template, or (``chat``) as a user/assistant exchange by the chat template.
+    """
+    if config.template == CHAT:
+        prompts: list[str] = table.column(config.prompt_field).to_pylist()
+        responses: list[str] = table.column(config.response_field).to_pylist()
+        conversations: list[list[dict[str, Any]] | None] = [
+            [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
+            for p, r in zip(prompts, responses, strict=True)
+        ]
+        chat = encode_chat_batch(tok, config.chat_template, conversations, [None] * len(prompts), {}, last_turn=False)
+        return dataclasses.replace(chat, response_mask=chat.assistant_mask, assistant_mask=None), {}
+    invalid: dict[int, tuple[str, str]] = {}
+    if config.prompt_template is not None:
+        template = load_template(config.prompt_template)
+        columns = {name: table.column(name).to_pylist() for name in template.required_fields}
+        for name in template.optional_fields:
+            columns[name] = [None if v is None else orjson.loads(v) for v in table.column(name).to_pylist()]
+        prompts, responses, invalid = render_records(template, columns, table.num_rows)
+    else:
+        prompts = table.column(config.prompt_field).to_pylist()
+        responses = table.column(config.response_field).to_pylist()
+    word_starts = "word_start" in STRATEGIES[config.strategy].needs
+    encoded = segment(tok, prompts, responses, add_eos=config.add_eos, word_starts=word_starts)
+    if invalid:
+        encoded = dataclasses.replace(encoded, invalid=invalid)
+    return encoded, {"boundary_merges": count_boundary_merges(tok, prompts, responses)}
+
+
+class PromptResponse(DataKind[PromptResponseOptions]):
+    name = "prompt-response"
+    description = "records with a prompt and a response string"
+    options = PromptResponseOptions
+    provides = frozenset({"lm_targets", "response_mask", "word_start"})
+
+    def fields(self, config: PromptResponseOptions) -> Fields:
+        if config.prompt_template is None:
+            return Fields(text=[config.prompt_field, config.response_field])
+        template = load_template(config.prompt_template)
+        return Fields(
+            text=template.required_fields,
+            optional_objects=template.optional_fields,
+            hints={name: f"; template {config.template!r} uses it" for name in template.required_fields},
+        )
+
+    def open(self, config: PromptResponseOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
+        return StatelessSession(encode_prompt_response, config, tok)
+
+    def appends_eos(self, config: PromptResponseOptions) -> bool:
+        return config.add_eos and config.template != CHAT
+
+    def check(self, config: PromptResponseOptions, *, chosen: bool) -> None:
+        if config.template is None:
+            return
+        if not chosen:
+            raise ValueError("--template applies to prompt/response data; chat data uses --chat-template FILE")
+        if config.prompt_template is not None:
+            try:
+                load_template(config.prompt_template)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc

@@ -1,0 +1,73 @@
+"""The build options every data kind shares; each kind adds its own (`sftmask.kinds`).
+
+`sftmask.config.BuildConfig` is these options plus every kind's options model, so the same flat
+keys work as CLI flags and in a config file.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+InputFormat = Literal["jsonl", "csv", "tsv"]
+Truncation = Literal["prompt", "response", "drop"]
+OutputFormat = Literal["parquet", "arrow"]
+OnError = Literal["fail", "skip"]
+
+
+class Options(BaseModel):
+    """Base of every options model: unknown keys are errors, values never change after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class CommonOptions(Options):
+    """Options of every build, whatever the kind of record."""
+
+    inputs: list[str] = Field(min_length=1)
+    """Input files or globs, read in the order given; `-` reads JSONL from stdin."""
+    tokenizer: str
+    """Hugging Face Hub name or local folder, loaded with `AutoTokenizer.from_pretrained`."""
+    output: str
+    """Output directory (created; refused if it exists and is not empty, unless `overwrite`)."""
+    input_format: InputFormat | None = None
+    """Overrides the format guessed from each input's suffix."""
+    strategy: str = "response-only"
+    """Masking strategy; see `sftmask.strategies.STRATEGIES`."""
+    max_length: int | None = Field(default=None, gt=0)
+    """Maximum tokens per row; longer rows are truncated as `truncation` says."""
+    truncation: Truncation = "prompt"
+    """`prompt`: drop prompt tokens from the left (keeping leading specials such as BOS), then
+    cut the response end; `response`: cut the row's end; `drop`: reject the record."""
+    add_eos: bool = True
+    """Append the tokenizer's EOS after the response and train on it."""
+    format: OutputFormat = "parquet"
+    """`parquet` shards, or `arrow` as written by `Dataset.save_to_disk`."""
+    rows_per_shard: int = Field(default=100_000, gt=0)
+    """Rows per output shard."""
+    keep_columns: list[str] = Field(default_factory=list)
+    """Original record fields passed through to the output."""
+    on_error: OnError = "fail"
+    """`fail` stops at the first bad record; `skip` writes it to rejects.jsonl and goes on."""
+    overwrite: bool = False
+    """Replace an existing non-empty output directory."""
+    trust_remote_code: bool = False
+    """Allow a tokenizer whose code lives in its Hub repository."""
+    batch_size: int = Field(default=1000, gt=0)
+    """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
+    split: str = "train"
+    """Split name used in shard file names (`train-00000-of-00001.parquet`)."""
+    num_proc: int = Field(default=1, ge=1)
+    """Worker processes for tokenization. 1 (default) is fastest on small machines: the Rust
+    tokenizer already uses every core; more processes help when many cores leave one Python
+    process as the bottleneck. Output is byte-identical for every value."""
+    engine: str = "local"
+    """What runs the labelling over batches (see `sftmask.engines.ENGINES`): `local` (this
+    machine, `num_proc` processes)."""
+    data_kind: str | None = None
+    """Kind of input record (see `sftmask.kinds.DATA_KINDS`); by default the first kind that
+    provides what the strategy needs, or `words` when a words option (`tokens_field`,
+    `tags_field`, `label_names`, `label_all_subtokens`) is given with a strategy that applies to words."""
+    chat_template: str | None = None
+    """Jinja chat template file overriding the tokenizer's own."""

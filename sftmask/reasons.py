@@ -1,0 +1,33 @@
+"""Reject reasons: the `reason` of a record in rejects.jsonl and in the manifest's counts.
+
+One name per way a record can fail, defined here once; the module that detects it imports it.
+"""
+
+from __future__ import annotations
+
+# Reading (sftmask.readers)
+NOT_AN_OBJECT = "not-an-object"
+MISSING_FIELD = "missing-field"
+NOT_A_STRING = "not-a-string"
+INVALID_JSON = "invalid-json"
+INVALID_UTF8 = "invalid-utf8"
+MALFORMED_CSV = "malformed-csv"
+RAGGED_ROW = "ragged-row"
+
+# Assembling rows (sftmask.truncation)
+TOO_LONG = "too-long"
+NO_TRAINABLE = "no-trainable-tokens"
+
+# Chat data (sftmask.kinds.chat, sftmask.chat_template)
+INVALID_CONVERSATION = "invalid-conversation"
+UNKNOWN_ROLE = "unknown-role"
+NO_FINAL_ASSISTANT = "no-final-assistant-turn"
+CHAT_TEMPLATE = "chat-template"
+INVALID_TOOLS = "invalid-tools"
+
+# Word-labelled data (sftmask.kinds.words)
+BAD_WORDS = "bad-words"
+BAD_TAGS = "bad-tags"
+LENGTH_MISMATCH = "length-mismatch"
+UNKNOWN_TAG = "unknown-tag"
+EMPTY_WORDS = "empty-words"

@@ -1,0 +1,96 @@
+"""The front door: `sftmask.label` gives the rows `sftmask.build` writes; errors and rejects name records."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+import sftmask
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_data"
+TOKENIZER = str(SAMPLE / "tokenizer")
+
+
+def records(name: str, n: int) -> list[dict[str, Any]]:
+    with (SAMPLE / name).open(encoding="utf-8") as f:
+        return [json.loads(line) for line, _ in zip(f, range(n), strict=False)]
+
+
+def built_rows(tmp_path: Path, name: str, n: int, **options: Any) -> list[dict[str, Any]]:
+    source = tmp_path / f"in-{name}"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records(name, n)), encoding="utf-8")
+    result = sftmask.build(inputs=[str(source)], tokenizer=TOKENIZER, output=str(tmp_path / "out"), **options)
+    rows: list[dict[str, Any]] = []
+    for shard in result.shards:
+        rows += pq.read_table(tmp_path / "out" / shard["file"]).to_pylist()
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("instructions.jsonl", {"keep_columns": ["id"], "max_length": 64}),
+        ("chat.jsonl", {"strategy": "last-turn", "chat_template": str(SAMPLE / "tokenizer" / "chat_template.jinja")}),
+        ("ner.jsonl", {"strategy": "first-subtoken", "label_names": str(SAMPLE / "ner_labels.txt")}),
+    ],
+    ids=["prompt-response", "chat", "words"],
+)
+def test_label_gives_the_rows_build_writes(tmp_path: Path, name: str, options: dict[str, Any]) -> None:
+    table = sftmask.label(records(name, 40), TOKENIZER, **options)
+    assert table.num_rows > 0
+    assert table.to_pylist() == built_rows(tmp_path, name, 40, **options)
+    assert not [c for c in table.column_names if c.startswith("_sftmask")]
+
+
+def test_label_accepts_a_loaded_tokenizer_and_any_iterable() -> None:
+    tok = sftmask.load_tokenizer(TOKENIZER)
+    pairs = records("instructions.jsonl", 5)
+    assert sftmask.label(iter(pairs), tok).equals(sftmask.label(pairs, TOKENIZER))
+
+
+def test_rejected_records_are_returned_or_logged(caplog: pytest.LogCaptureFixture) -> None:
+    data = [{"prompt": "Q", "response": ""}, {"prompt": "Q", "response": "A"}, {"prompt": "x " * 200, "response": "y"}]
+    table, rejects = sftmask.label(data, TOKENIZER, add_eos=False, max_length=50, truncation="drop", with_rejects=True)
+    assert table.num_rows == 1
+    assert rejects.to_pylist() == [
+        {
+            "index": 0,
+            "reason": "no-trainable-tokens",
+            "message": "no token left to train on (empty response, or truncated away)",
+        },
+        {"index": 2, "reason": "too-long", "message": "longer than --max-length 50 with --truncation drop"},
+    ]
+    with caplog.at_level(logging.WARNING, logger="sftmask.pipeline"):
+        assert sftmask.label(data, TOKENIZER, add_eos=False, max_length=50, truncation="drop").equals(table)
+    assert "2 of 3 records give no row (no-trainable-tokens: 1, too-long: 1)" in caplog.text
+
+
+def test_a_malformed_record_raises_naming_its_index() -> None:
+    data = [{"prompt": "Q", "response": "A"}, {"prompt": "Q", "answer": "A"}]
+    with pytest.raises(
+        sftmask.InputDataError, match=r"^records\[1\]: field 'response' not found; fields are prompt, answer"
+    ):
+        sftmask.label(data, TOKENIZER)
+    table, rejects = sftmask.label(data, TOKENIZER, on_error="skip", with_rejects=True)
+    assert table.num_rows == 1 and rejects.column("reason").to_pylist() == ["missing-field"]
+    chat = [{"messages": [{"role": "robot", "content": "x"}]}]
+    with pytest.raises(sftmask.InputDataError, match=r"^records\[0\]: message 1 has role 'robot'.*on_error=\"skip\""):
+        sftmask.label(chat, TOKENIZER, data_kind="chat", strategy="assistant-only")
+
+
+def test_label_options_are_checked_like_build_options() -> None:
+    with pytest.raises(sftmask.ConfigError, match="unknown option 'max_lenght'"):
+        sftmask.label([{"prompt": "Q", "response": "A"}], TOKENIZER, max_lenght=5)
+    with pytest.raises(sftmask.ConfigError, match="strategy 'last-turn' does not apply to 'prompt-response' data"):
+        sftmask.label([{"prompt": "Q", "response": "A"}], TOKENIZER, strategy="last-turn", data_kind="prompt-response")
+
+
+def test_no_records_give_an_empty_table_with_the_columns() -> None:
+    table = sftmask.label([], TOKENIZER, keep_columns="id")
+    assert table.num_rows == 0 and table.column_names == ["input_ids", "attention_mask", "labels", "id"]
