@@ -97,17 +97,27 @@ def build(
         typer.echo("Interrupted; no output written.", err=True)
         raise typer.Exit(130) from None
     counts = result.stats.to_json()
+    packing = result.manifest.get("packing")
     if json_output:
         summary = {"output": result.output, **counts, "shards": len(result.shards)}
+        if packing:
+            summary["packing"] = {k: packing[k] for k in ("rows", "efficiency", "examples_per_row")}
         typer.echo(json.dumps(summary))
         return
-    typer.echo(_summary_line(result.output, counts, len(result.shards)))
+    typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
 
 
-def _summary_line(output: str, counts: dict[str, Any], shards: int) -> str:
+def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:
     share = counts["trained_tokens"] / counts["tokens"] if counts["tokens"] else 0.0
+    what = f"{_count(counts['rows_written'], 'row')} ("
+    if packing:
+        what = (
+            f"{counts['rows_written']:,} examples packed into {packing['rows']:,} rows of up to "
+            f"{packing['pack_length']:,} tokens ({packing['examples_per_row']['mean']:.1f} a row, "
+            f"{packing['efficiency']:.1%} full; "
+        )
     line = (
-        f"wrote {_count(counts['rows_written'], 'row')} ({_count(counts['tokens'], 'token')}, {share:.1%} trained) "
+        f"wrote {what}{_count(counts['tokens'], 'token')}, {share:.1%} trained) "
         f"in {_count(shards, 'shard')} to {output}"
     )
     if counts["truncated"]:
@@ -345,6 +355,17 @@ def _stats_table(s: dict[str, Any]) -> str:
         ("boundary merges", num(s["boundary_merges"])),
         ("shards", f"{len(s['shards'])} ({s['format']})"),
     ]
+    if s.get("packing"):
+        p = s["packing"]
+        per_row = p.get("examples_per_row") or {}
+        efficiency = "?" if p["efficiency"] is None else f"{p['efficiency']:.1%}"
+        lines.append(
+            (
+                "packing",
+                f"{p['strategy']}, rows of up to {num(p['pack_length'])} tokens, {efficiency} full; "
+                f"{num(p['examples'])} examples, {per_row.get('mean', 0):.2f} a row (max {per_row.get('max', '?')})",
+            )
+        )
     out = [f"{key:<18} {value}" for key, value in lines]
     for title, key, fmt in (
         ("row length histogram (tokens: rows)", "length_histogram", "{:.0f}-{:.0f}"),

@@ -38,6 +38,7 @@ TRUNCATIONS = ("prompt", "response", "drop")
 OUTPUT_FORMATS = ("parquet", "arrow")
 ON_ERROR = ("fail", "skip")
 ENGINES = ("local", "ray")
+PACK_STRATEGIES = ("bfd", "wrapped")
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,31 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
         encoding=False,
     ),
     BuildOption("rows_per_shard", int, "Rows per output shard.", OUTPUT, "N", "100000", encoding=False),
+    BuildOption(
+        "pack_length",
+        int,
+        "Pack examples into rows of at most N tokens for padding-free training (position_ids, seq_lengths).",
+        OUTPUT,
+        "N",
+        "no packing",
+    ),
+    BuildOption(
+        "pack_strategy",
+        str,
+        "bfd: best-fit-decreasing, attention per example; wrapped: concatenate and cut (--strategy all only).",
+        OUTPUT,
+        "[bfd|wrapped]",
+        "bfd",
+        choices=PACK_STRATEGIES,
+    ),
+    BuildOption(
+        "pack_window",
+        int,
+        "bfd: rows packed together (more: fuller rows, more memory).",
+        OUTPUT,
+        "N",
+        "1000",
+    ),
     BuildOption(
         "keep_columns",
         str,

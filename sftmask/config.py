@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sftmask.errors import ConfigError
 from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
+from sftmask.packing import DEFAULT_WINDOW
 from sftmask.strategies import STRATEGIES
+
+PackStrategy = Literal["bfd", "wrapped"]
 
 
 class BuildConfig(KindOptions):
@@ -27,6 +30,18 @@ class BuildConfig(KindOptions):
     ...
     sftmask.errors.ConfigError: strategy: unknown strategy 'nope'; choose one of: response-only, all, assistant-only, last-turn, first-subtoken
     """
+
+    pack_length: int | None = Field(default=None, ge=2)
+    """Pack examples into rows of at most this many tokens for padding-free training (rows get
+    `position_ids` and `seq_lengths`, no `attention_mask`; see `sftmask.packing`). With `bfd`,
+    `max_length` defaults to it and may not exceed it: a longer row follows `truncation`."""
+    pack_strategy: PackStrategy = "bfd"
+    """`bfd`: best-fit-decreasing packing of whole examples, attention kept per example; `wrapped`:
+    concatenate and cut every `pack_length` tokens, examples attend to those before them in their
+    row (only with strategy `all`)."""
+    pack_window: int = Field(default=DEFAULT_WINDOW, gt=0)
+    """`bfd`: rows packed together (memory and packing efficiency grow with it: on the benchmark
+    data 250 rows reach 98.3% of the tokens a row holds, 1000 rows 99.5%, the whole set 99.9%)."""
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -50,6 +65,46 @@ class BuildConfig(KindOptions):
             if DATA_KINDS[name].options_select and DATA_KINDS[name].options_given(self):
                 return name
         return kinds[0]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_fit_packs(cls, data: Any) -> Any:
+        # Whole-example packing needs every row to fit a packed row: the rows are truncated at it.
+        if (
+            isinstance(data, dict)
+            and data.get("pack_length") is not None
+            and data.get("pack_strategy", "bfd") == "bfd"
+            and data.get("max_length") is None
+        ):
+            return {**data, "max_length": data["pack_length"]}
+        return data
+
+    @model_validator(mode="after")
+    def _packing_fits(self) -> BuildConfig:
+        if self.pack_length is None:
+            given = [
+                name.replace("_", "-") for name in ("pack_strategy", "pack_window") if name in self.model_fields_set
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} {'need' if len(given) > 1 else 'needs'} pack-length N (tokens per packed row)"
+                )
+            return self
+        if self.resolved_data_kind == "words":
+            raise ValueError(
+                "pack-length applies to language-model data; word-labelled (token classification) data is not packed"
+            )
+        if self.pack_strategy == "wrapped" and self.strategy != "all":
+            raise ValueError(
+                f"pack-strategy wrapped joins examples so that each attends to those before it in its row, which "
+                f"only suits training every token (strategy all), not {self.strategy!r}; use pack-strategy bfd"
+            )
+        if self.pack_strategy == "bfd" and self.max_length is not None and self.max_length > self.pack_length:
+            raise ValueError(
+                f"max-length {self.max_length} is longer than pack-length {self.pack_length}: a row must fit a packed "
+                "row; lower max-length (rows longer than pack-length follow truncation by default)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _strategy_fits_data(self) -> BuildConfig:

@@ -20,6 +20,8 @@ from sftmask.ragged import BoolArray, IntArray, offsets_of, row_sums
 
 SHARD_PATTERNS = {"parquet": "*-*-of-*.parquet", "arrow": "data-*-of-*.arrow"}
 TOKEN_COLUMNS = ("input_ids", "attention_mask", "labels")
+PACKED_TOKEN_COLUMNS = ("input_ids", "position_ids", "labels")
+"""Packed rows (`--pack-length`) have position_ids (and seq_lengths) instead of attention_mask."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,17 @@ class BuiltOutput:
         if self.manifest.get("data_kind") != "words" or not isinstance(raw, dict):
             return None
         return {int(k): str(v) for k, v in raw.items()}
+
+    @property
+    def packing(self) -> dict[str, Any] | None:
+        """The manifest's packing entry, for packed output (`--pack-length`)."""
+        entry = self.manifest.get("packing")
+        return entry if isinstance(entry, dict) else None
+
+    @property
+    def token_columns(self) -> tuple[str, str, str]:
+        """The three per-token columns of equal length in every row."""
+        return PACKED_TOKEN_COLUMNS if self.packing is not None else TOKEN_COLUMNS
 
     @property
     def rejects_path(self) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
 import pyarrow as pa
@@ -14,10 +14,11 @@ from sftmask import __version__
 from sftmask.background import BackgroundWriter, prefetch
 from sftmask.config import BuildConfig, make_config
 from sftmask.engines import ENGINES
-from sftmask.errors import InputDataError, TokenizerError
+from sftmask.errors import ConfigError, InputDataError, TokenizerError
 from sftmask.kinds import EncodingSession
-from sftmask.labelling import Counts, Job, Labelled, label_read_batch, rejects_table
+from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
 from sftmask.output_writer import OutputDir, RejectWriter, ShardWriter, write_manifest
+from sftmask.packing import Packer, packed_schema
 from sftmask.readers import InputFile, RecordReader, resolve_inputs
 from sftmask.strategies import STRATEGIES
 from sftmask.tokenizer import LoadedTokenizer, describe, load_tokenizer
@@ -84,12 +85,19 @@ def build(
         )
         reject_writer = RejectWriter(output.tmp)
         writer = BackgroundWriter()
+        packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
         try:
             for labelled in ENGINES[config.engine](prefetch(iter(reader)), job):
                 stats.add(labelled.counts)
+                if packer is not None:
+                    labelled = replace(labelled, rows=packer.push(labelled.rows))
                 writer.submit(_write, labelled, shard_writer, reject_writer)
                 if on_progress is not None:
                     on_progress(Progress(reader.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
+            if packer is not None:
+                last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
+                writer.submit(_write, last, shard_writer, reject_writer)
+                stats.trained_tokens = packer.counts.trained_tokens  # first labels masked; rows_written: examples
             writer.close()
         except BaseException:
             writer.abort()  # the first error is the one to report, not a write it interrupted
@@ -100,7 +108,8 @@ def build(
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         shards = shard_writer.close(_output_schema(config, reader))
-        manifest = _manifest(config, tok, stats, shards, session.manifest(stats.encoder_counts))
+        extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
+        manifest = _manifest(config, tok, stats, shards, extra)
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
@@ -171,6 +180,10 @@ def label(
         records = list(records)
     name = tokenizer if isinstance(tokenizer, str) else tokenizer.name
     config = make_config({**options, "inputs": [RECORDS], "tokenizer": name, "output": "-"})
+    if config.pack_length is not None:
+        raise ConfigError(
+            "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.Packer)"
+        )
     tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
     session = open_session(config, tok, [])
     reader = make_reader(config, [])
@@ -252,7 +265,17 @@ def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectW
         shard_writer.write(labelled.rows)
 
 
+def _packer(config: BuildConfig) -> Packer | None:
+    """The packing stage the config asks for, if any."""
+    if config.pack_length is None:
+        return None
+    return Packer(config.pack_length, config.pack_strategy, config.pack_window, list(config.keep_columns))
+
+
 def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
+    if config.pack_length is not None:
+        kept = _output_schema(config.model_copy(update={"pack_length": None}), reader)
+        return packed_schema({name: kept.field(name).type for name in config.keep_columns})
     token_list = pa.list_(pa.int32())
     fields = [
         pa.field("input_ids", token_list),

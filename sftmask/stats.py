@@ -68,10 +68,27 @@ def compute_stats(output: BuiltOutput) -> dict[str, Any]:
         "rejected_by_reason": counts.get("rejected_by_reason", {}),
         "boundary_merges": counts.get("boundary_merges"),
         "shards": shards,
+        "packing": _packing_stats(output, len(all_lengths), tokens),
         "format": output.format,
         "strategy": (output.manifest.get("strategy") or {}).get("name"),
         "data_kind": output.manifest.get("data_kind"),
         "tokenizer": output.tokenizer_name,
+    }
+
+
+def _packing_stats(output: BuiltOutput, rows: int, tokens: int) -> dict[str, Any] | None:
+    """Packed output: strategy, pack length, efficiency (from the shards) and examples per row."""
+    packing = output.packing
+    if packing is None:
+        return None
+    length = packing.get("pack_length")
+    capacity = rows * length if isinstance(length, int) else 0
+    return {
+        "strategy": packing.get("strategy"),
+        "pack_length": length,
+        "efficiency": round(tokens / capacity, 6) if capacity else None,
+        "examples": packing.get("examples"),
+        "examples_per_row": packing.get("examples_per_row"),
     }
 
 

@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from sftmask.errors import ShardReadError
 from sftmask.output_reader import (
-    TOKEN_COLUMNS,
     BuiltOutput,
     flat_values,
     iter_batches,
@@ -21,6 +20,7 @@ from sftmask.output_reader import (
     whole_column,
 )
 from sftmask.output_writer import sha256_of
+from sftmask.packing import PACKED_CHECKS, packed_problems
 from sftmask.ragged import BoolArray, IntArray
 from sftmask.strategies import IGNORE_INDEX
 from sftmask.tokenizer import LoadedTokenizer
@@ -85,14 +85,16 @@ class ValidationReport:
 
 CHECKS = {
     "files": "every shard the manifest lists exists, with its SHA-256; no unlisted shard",
-    "schema": "input_ids, attention_mask and labels are lists of integers, the same in every shard",
-    "lengths": "input_ids, attention_mask and labels have equal lengths in every row",
+    "schema": "input_ids, attention_mask (packed: position_ids, seq_lengths) and labels are lists of integers, "
+    "the same in every shard",
+    "lengths": "input_ids, attention_mask (packed: position_ids) and labels have equal lengths in every row",
     "labels": "each label is -100 or its input_id (language modelling) or a known label id (words)",
     "trained": "every row has at least one trained label",
     "attention-mask": "attention_mask is all 1 (unpacked data)",
     "token-ids": "input ids are within the tokenizer's vocabulary",
     "counts": "rows per shard and total rows/tokens/trained tokens match the manifest",
     "tokenizer": "the tokenizer given has the manifest's fingerprint",
+    **PACKED_CHECKS,
 }
 
 
@@ -114,7 +116,10 @@ def validate(
     vocab_size = listed_vocab if isinstance(listed_vocab, int) else None
     if vocab_size is None and tokenizer is not None:
         vocab_size = tokenizer.full.get_vocab_size(with_added_tokens=True)
-    report.checks = [c for c in CHECKS if c != "tokenizer" or tokenizer]
+    skipped = {"attention-mask"} if output.packing is not None else set(PACKED_CHECKS)
+    if tokenizer is None:
+        skipped.add("tokenizer")
+    report.checks = [c for c in CHECKS if c not in skipped]
     if id2label is None and output.manifest.get("data_kind") == "words":
         report.add(Problem("labels", "data_kind is 'words' but the manifest has no id2label mapping"))
 
@@ -151,7 +156,7 @@ def validate(
         except ShardReadError as exc:
             report.add(Problem("files", f"cannot read shard: {exc}", shard=name))
             continue
-        if not _check_schema(schema, reference, name, report):
+        if not _check_schema(schema, reference, name, report, output):
             continue
         reference = reference or schema
         try:
@@ -162,7 +167,10 @@ def validate(
         if isinstance(entry.get("rows"), int) and entry["rows"] != rows:
             report.add(Problem("counts", f"has {rows} rows, manifest.json says {entry['rows']}", shard=name))
 
-    counts = manifest.get("counts") or {}
+    # Packed output: counts.rows_written counts the examples; the shards' rows are packing.rows.
+    counts = dict(manifest.get("counts") or {})
+    if output.packing is not None:
+        counts["rows_written"] = output.packing.get("rows")
     for key, actual in (
         ("rows_written", report.rows),
         ("tokens", report.tokens),
@@ -178,9 +186,11 @@ def validate(
     return report
 
 
-def _check_schema(schema: pa.Schema, reference: pa.Schema | None, name: str, report: ValidationReport) -> bool:
+def _check_schema(
+    schema: pa.Schema, reference: pa.Schema | None, name: str, report: ValidationReport, output: BuiltOutput
+) -> bool:
     ok = True
-    for column in TOKEN_COLUMNS:
+    for column in (*output.token_columns, *(["seq_lengths"] if output.packing is not None else [])):
         if column not in schema.names:
             report.add(
                 Problem("schema", f"column {column!r} is missing; columns are {', '.join(schema.names)}", shard=name)
@@ -207,8 +217,12 @@ def _check_rows(
     """Run the per-row checks on one shard, batch by batch; return its row count."""
     offset = 0
     known_labels = np.array(sorted(id2label), dtype=np.int64) if id2label is not None else None
-    for batch in iter_batches(output, name, list(TOKEN_COLUMNS)):
-        _check_batch(batch, _Where(report, name, offset), known_labels=known_labels, vocab_size=vocab_size)
+    packing = output.packing
+    columns = [*output.token_columns, *(["seq_lengths"] if packing is not None else [])]
+    for batch in iter_batches(output, name, columns):
+        _check_batch(
+            batch, _Where(report, name, offset), known_labels=known_labels, vocab_size=vocab_size, packing=packing
+        )
         offset += batch.num_rows
     return offset
 
@@ -230,9 +244,16 @@ class _Where:
 
 
 def _check_batch(
-    batch: pa.RecordBatch, where: _Where, *, known_labels: IntArray | None, vocab_size: int | None
+    batch: pa.RecordBatch,
+    where: _Where,
+    *,
+    known_labels: IntArray | None,
+    vocab_size: int | None,
+    packing: dict[str, Any] | None,
 ) -> None:
-    ids_col, mask_col, labels_col = (whole_column(batch, c) for c in TOKEN_COLUMNS)
+    # Packed rows: position_ids stands where attention_mask does (a per-token column of equal length).
+    second = "position_ids" if packing is not None else "attention_mask"
+    ids_col, mask_col, labels_col = (whole_column(batch, c) for c in ("input_ids", second, "labels"))
     n = batch.num_rows
     nulls = np.zeros(n, dtype=np.bool_)
     for col in (ids_col, mask_col, labels_col):
@@ -245,7 +266,7 @@ def _check_batch(
     where.rows(
         "lengths",
         unequal,
-        lambda r: f"lengths differ: input_ids {len_ids[r]}, attention_mask {len_mask[r]}, labels {len_labels[r]}",
+        lambda r: f"lengths differ: input_ids {len_ids[r]}, {second} {len_mask[r]}, labels {len_labels[r]}",
     )
     good = np.flatnonzero(~unequal & ~nulls)
     if len(good) < n:  # leave broken rows out so the flat columns line up
@@ -262,12 +283,23 @@ def _check_batch(
         where.rows("labels", rows.any(bad_label), rows.describe(lambda k: rows.lm_label_message(bad_label, k)))
     trained = row_counts(~masked, rows.lengths)
     where.rows("trained", rows.scatter(trained == 0), lambda r: "no trained label (all -100)")
-    bad_mask = flat_values(mask_col) != 1
-    where.rows(
-        "attention-mask",
-        rows.any(bad_mask),
-        rows.describe(lambda k: f"attention_mask[{rows.first(bad_mask, k)}] is not 1"),
-    )
+    if packing is not None:
+        pack_length = packing.get("pack_length")
+        for check, bad, describe in packed_problems(
+            rows.lengths,
+            flat_values(mask_col).astype(np.int64),
+            rows.labels,
+            whole_column(batch, "seq_lengths").take(pa.array(good)),
+            pack_length if isinstance(pack_length, int) else None,
+        ):
+            where.rows(check, rows.scatter(bad), rows.describe(describe))
+    else:
+        bad_mask = flat_values(mask_col) != 1
+        where.rows(
+            "attention-mask",
+            rows.any(bad_mask),
+            rows.describe(lambda k: f"attention_mask[{rows.first(bad_mask, k)}] is not 1"),
+        )
     if vocab_size is not None:
         bad_id = (rows.ids < 0) | (rows.ids >= vocab_size)
         where.rows(
