@@ -19,7 +19,7 @@ from sftmask.errors import InputDataError, TokenizerError
 from sftmask.formatting import DATA_KINDS, EncodingSession
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, RecordReader, Reject, resolve_inputs
+from sftmask.readers import FILE_COLUMN, LINE_COLUMN, STDIN, InputFile, ReadBatch, RecordReader, Reject, resolve_inputs
 from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
 from sftmask.writers import OutputDir, RejectWriter, ShardWriter, write_manifest
 
@@ -98,13 +98,12 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
             directory is then left untouched.
     """
     files = resolve_inputs(config.inputs, config.input_format)
-    output = OutputDir(config.output, overwrite=config.overwrite)
-    tok = open_tokenizer(config)
-    session = open_session(config, tok, files)
-    reader = make_reader(config, files)
-    stats = BuildStats()
-    file_names = [f.name for f in files]
-    with output:
+    with OutputDir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
+        tok = open_tokenizer(config)
+        session = open_session(config, tok, files)
+        reader = make_reader(config, files)
+        stats = BuildStats()
+        file_names = [f.name for f in files]
         shard_writer = ShardWriter(
             output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
         )
@@ -130,6 +129,15 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
+
+
+def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
+    """Files and folders the build reads, which replacing the output must not delete."""
+    paths = [f.name for f in files if f.name != STDIN]
+    named = [config.tokenizer, config.chat_template, config.template]
+    if isinstance(config.label_names, str):
+        named.append(config.label_names)
+    return paths + [name for name in named if name is not None and os.path.exists(name)]
 
 
 def open_tokenizer(config: BuildConfig) -> LoadedTokenizer:

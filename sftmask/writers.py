@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,24 +47,51 @@ class OutputDir:
     """A build's output directory: written under a temporary name, renamed when complete.
 
     Used as a context manager: on an exception the temporary directory is removed, so a failed
-    run leaves nothing that looks complete.
+    run leaves nothing that looks complete. Only an empty directory or a previous sftmask output
+    (one with our manifest) is ever replaced, and never one that holds an input of the build.
+
+    Args:
+        path: the output directory.
+        overwrite: replace a previous sftmask output.
+        keep: paths the build reads (inputs, tokenizer folder, templates); the output must not
+            hold any of them, since replacing it would delete them.
     """
 
-    def __init__(self, path: str | Path, *, overwrite: bool) -> None:
+    def __init__(self, path: str | Path, *, overwrite: bool, keep: Sequence[str | Path] = ()) -> None:
         self.path = Path(path)
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise OutputError(f"output {self.path} exists and is not a directory")
-            if any(self.path.iterdir()) and not overwrite:
+        self.absolute = Path(os.path.abspath(self.path))
+        if self.absolute.parent == self.absolute:
+            raise OutputError(f"output {self.path} is the root directory; choose a directory to create")
+        real = Path(os.path.realpath(self.absolute))
+        for kept in keep:
+            if Path(os.path.realpath(kept)).is_relative_to(real):
                 raise OutputError(
-                    f"output directory {self.path} exists and is not empty; pass --overwrite to replace it"
+                    f"{kept} lies inside the output directory {self.path}, which the build replaces; "
+                    "choose another --output"
                 )
         self.overwrite = overwrite
-        self.tmp = self.path.parent / f".{self.path.name}.sftmask-tmp-{os.getpid()}"
+        self.tmp = self.absolute.parent / f".{self.absolute.name}.sftmask-tmp-{os.getpid()}"
+
+    def _check_replaceable(self) -> None:
+        if not self.absolute.exists():
+            return
+        if not self.absolute.is_dir():
+            raise OutputError(f"output {self.path} exists and is not a directory")
+        if not any(self.absolute.iterdir()):
+            return
+        if not self.overwrite:
+            raise OutputError(f"output directory {self.path} exists and is not empty; pass --overwrite to replace it")
+        if not is_sftmask_output(self.absolute):
+            raise OutputError(
+                f"output directory {self.path} is not empty and is not a sftmask output (no {MANIFEST} written "
+                "by sftmask); --overwrite replaces only a previous sftmask output or an empty directory: "
+                "choose another --output, or empty it yourself"
+            )
 
     def __enter__(self) -> OutputDir:
+        self._check_replaceable()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.absolute.parent.mkdir(parents=True, exist_ok=True)
             if self.tmp.exists():
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir()
@@ -79,11 +107,20 @@ class OutputDir:
 
     def commit(self) -> None:
         """Move the finished temporary directory into place (replacing an old one if allowed)."""
-        old = self.path.parent / f".{self.path.name}.sftmask-old-{os.getpid()}"
-        if self.path.exists():
-            self.path.rename(old)
-        self.tmp.rename(self.path)
+        old = self.absolute.parent / f".{self.absolute.name}.sftmask-old-{os.getpid()}"
+        if self.absolute.exists():
+            self.absolute.rename(old)
+        self.tmp.rename(self.absolute)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def is_sftmask_output(directory: Path) -> bool:
+    """Whether `directory` holds a manifest that `sftmask build` wrote."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "sftmask_version" in manifest and "shards" in manifest
 
 
 class RejectWriter:

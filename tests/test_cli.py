@@ -279,6 +279,9 @@ def test_existing_output_needs_overwrite(tmp_path: Path, qwen_path: Path) -> Non
     (out / "old.txt").write_text("old")
     result = run("build", str(data), "-t", str(qwen_path), "-o", str(out))
     assert result.exit_code == 5 and "pass --overwrite" in result.stderr and (out / "old.txt").exists()
+    (out / "old.txt").unlink()
+    assert run("build", str(data), "-t", str(qwen_path), "-o", str(out)).exit_code == 0
+    (out / "old.txt").write_text("old")  # a previous sftmask output (plus a stray file) is replaced
     assert run("build", str(data), "-t", str(qwen_path), "-o", str(out), "--overwrite").exit_code == 0
     assert not (out / "old.txt").exists() and (out / "manifest.json").exists()
 
