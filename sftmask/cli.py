@@ -192,7 +192,12 @@ def build(
         ),
     ] = None,
     overwrite: Annotated[
-        bool | None, typer.Option("--overwrite", help="Replace a previous sftmask output (never another non-empty directory).", show_default=False)
+        bool | None,
+        typer.Option(
+            "--overwrite",
+            help="Replace a previous sftmask output (never another non-empty directory).",
+            show_default=False,
+        ),
     ] = None,
     trust_remote_code: Annotated[
         bool | None,

@@ -122,11 +122,65 @@ def _open_binary(inp: InputFile) -> tuple[IO[bytes], _CountingReader]:
     if inp.name.endswith(".gz"):
         return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
     if inp.name.endswith(".zst"):
+        return io.BufferedReader(_ZstdReader(buffered), buffer_size=1 << 20), counter
+    return buffered, counter
+
+
+class TruncatedInput(EOFError):
+    """A compressed input ends inside a frame: it was cut short (an interrupted copy or download)."""
+
+
+class _ZstdReader(io.RawIOBase):
+    """Decompresses every zstd frame of a stream and fails when the last frame is not complete.
+
+    `zstandard`'s `stream_reader` reports end of file when its input ends, even in the middle of a
+    frame (a file cut at a block boundary reads as complete), and stops after the first frame;
+    this checks what `zstd -t` checks. Input is fed in small pieces so that highly compressed
+    data cannot expand into one huge buffer.
+    """
+
+    PIECE = 4096
+
+    def __init__(self, source: IO[bytes]) -> None:
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(buffered)
-        return io.BufferedReader(stream, buffer_size=1 << 20), counter
-    return buffered, counter
+        self._zstd = zstandard
+        self._source = source
+        self._frame: Any = None
+        self._input = b""
+        self._output = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._output:
+            if self._done:
+                return 0
+            if not self._input:
+                self._input = self._source.read(1 << 16)
+                if not self._input:
+                    self._done = True
+                    if self._frame is not None and not self._frame.eof:
+                        raise TruncatedInput("truncated: the zstd data ends inside a frame")
+                    return 0
+            self._decompress_some()
+        n = min(len(buffer), len(self._output))
+        buffer[:n] = self._output[:n]
+        self._output = self._output[n:]
+        return n
+
+    def _decompress_some(self) -> None:
+        if self._frame is None or self._frame.eof:
+            self._frame = self._zstd.ZstdDecompressor().decompressobj()
+        piece, self._input = self._input[: self.PIECE], self._input[self.PIECE :]
+        try:
+            self._output = self._frame.decompress(piece)
+        except self._zstd.ZstdError as exc:
+            raise ValueError(f"corrupt zstd data ({exc})") from exc
+        if self._frame.eof:  # the next frame starts in what this one did not use
+            self._input = self._frame.unused_data + self._input
 
 
 class RecordReader:
@@ -207,7 +261,11 @@ class RecordReader:
                         columns, rejects = self._empty(), []
             except InputDataError:
                 raise
-            except (OSError, EOFError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
+            except TruncatedInput as exc:
+                raise InputDataError(f"{exc}; the file was cut short (check it with zstd -t)", file=inp.name) from exc
+            except EOFError as exc:  # gzip: "Compressed file ended before the end-of-stream marker"
+                raise InputDataError(f"truncated: {exc}; the file was cut short (gzip -t)", file=inp.name) from exc
+            except (OSError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
                 raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
             finally:
                 self._done_bytes += counter.count

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +73,65 @@ def test_output_dot_is_the_current_directory(tmp_path: Path, qwen_path: Path, mo
     monkeypatch.chdir(tmp_path)  # the input is in '.': refused even with --overwrite
     result = build(Path("in.jsonl"), qwen_path, Path("."), "--overwrite")
     assert result.exit_code == 5 and "lies inside the output directory" in one_line_error(result)
+
+
+# --- 2. a truncated or corrupt compressed input fails; every frame of a .zst is read ----------------
+
+
+def _zstd_blocks(records: list[dict[str, Any]], per_block: int, ends: list[int] | None = None) -> bytes:
+    """Records compressed as one zstd frame of blocks of `per_block` records (`ends`: where each block ends)."""
+    import io
+
+    import zstandard
+
+    lines = [json.dumps(r).encode() + b"\n" for r in records]
+    buffer = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(buffer, closefd=False) as writer:
+        for start in range(0, len(lines), per_block):
+            writer.write(b"".join(lines[start : start + per_block]))
+            writer.flush(zstandard.FLUSH_BLOCK)  # a block boundary here
+            if ends is not None:
+                ends.append(buffer.tell())
+    return buffer.getvalue()
+
+
+MANY = [{"prompt": f"Question {i}?\n", "response": f"Answer {i}."} for i in range(5000)]
+
+
+def test_zstd_cut_at_a_block_boundary_is_truncated(tmp_path: Path, qwen_path: Path) -> None:
+    import zstandard
+
+    ends: list[int] = []
+    whole = _zstd_blocks(MANY, 1000, ends)
+    cut = ends[0]  # after the first block: what is left decompresses to 1,000 complete records
+    assert zstandard.ZstdDecompressor().stream_reader(whole[:cut]).read().count(b"\n") == 1000
+    for name, data in (("block.jsonl.zst", whole[:cut]), ("mid.jsonl.zst", whole[: len(whole) // 2])):
+        path = tmp_path / name
+        path.write_bytes(data)
+        result = build(path, qwen_path, tmp_path / f"o-{name}", "--on-error", "skip")
+        assert result.exit_code == 3 and f"{path}: truncated" in one_line_error(result)
+        assert not (tmp_path / f"o-{name}").exists()
+
+
+def test_corrupt_zstd_and_truncated_gzip_are_one_line_errors(tmp_path: Path, qwen_path: Path) -> None:
+    import gzip
+
+    whole = bytearray(_zstd_blocks(MANY[:500], 100))
+    whole[len(whole) // 2 : len(whole) // 2 + 8] = b"\xff" * 8
+    corrupt = tmp_path / "c.jsonl.zst"
+    corrupt.write_bytes(bytes(whole))
+    result = build(corrupt, qwen_path, tmp_path / "o1")
+    assert result.exit_code == 3 and f"{corrupt}: cannot read input: corrupt zstd data" in one_line_error(result)
+    packed = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in MANY[:500]))
+    cut = tmp_path / "g.jsonl.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    result = build(cut, qwen_path, tmp_path / "o2")
+    assert result.exit_code == 3 and f"{cut}: truncated" in one_line_error(result)
+
+
+def test_every_frame_of_a_multi_frame_zstd_is_read(tmp_path: Path, qwen_path: Path) -> None:
+    path = tmp_path / "frames.jsonl.zst"  # as pzstd or `cat a.zst b.zst` write
+    path.write_bytes(_zstd_blocks(MANY[:300], 300) + _zstd_blocks(MANY[300:700], 400))
+    result = build(path, qwen_path, tmp_path / "o", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records_read"] == 700
