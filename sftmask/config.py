@@ -18,6 +18,11 @@ OutputFormat = Literal["parquet", "arrow"]
 OnError = Literal["fail", "skip"]
 MessagesFormat = Literal["openai", "sharegpt"]
 
+OUTPUT_COLUMNS = ("input_ids", "attention_mask", "labels")
+"""The token columns of every output row; kept input fields cannot take these names."""
+INTERNAL_PREFIX = "_sftmask"
+"""Prefix of the reader's own columns (file and line of each record)."""
+
 
 class BuildConfig(BaseModel):
     """Everything `sftmask build` needs; the same keys work as flags and in a config file."""
@@ -178,6 +183,22 @@ class BuildConfig(BaseModel):
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("keep_columns")
+    @classmethod
+    def _keepable(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name in OUTPUT_COLUMNS:
+                raise ValueError(
+                    f"{name!r} is a column sftmask writes ({', '.join(OUTPUT_COLUMNS)}); a kept input field "
+                    "cannot replace it: rename the field in the input, or leave it out"
+                )
+            if name.startswith(INTERNAL_PREFIX):
+                raise ValueError(f"{name!r}: names starting with {INTERNAL_PREFIX!r} are sftmask's own")
+        duplicates = sorted({name for name in value if value.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"{', '.join(map(repr, duplicates))} given more than once")
         return value
 
 

@@ -135,3 +135,24 @@ def test_every_frame_of_a_multi_frame_zstd_is_read(tmp_path: Path, qwen_path: Pa
     result = build(path, qwen_path, tmp_path / "o", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["records_read"] == 700
+
+
+# --- 3. kept columns cannot replace the token columns --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keep", "message"),
+    [
+        ("labels", "'labels' is a column sftmask writes"),
+        ("id,input_ids", "'input_ids' is a column sftmask writes"),
+        ("attention_mask", "'attention_mask' is a column sftmask writes"),
+        ("id,id", "'id' given more than once"),
+        ("_sftmask_line", "names starting with '_sftmask' are sftmask's own"),
+    ],
+)
+def test_keep_columns_cannot_clash(tmp_path: Path, qwen_path: Path, keep: str, message: str) -> None:
+    records = [{**r, "labels": [1, 2], "input_ids": "x", "attention_mask": 0, "_sftmask_line": 9} for r in RECORDS]
+    data = write_jsonl(tmp_path / "in.jsonl", records)
+    result = build(data, qwen_path, tmp_path / "o", "--keep-columns", keep)
+    assert result.exit_code == 2 and message in one_line_error(result)
+    assert not (tmp_path / "o").exists()
