@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -17,6 +21,8 @@ import pyarrow.parquet as pq
 
 from sftmask.errors import OutputError
 from sftmask.readers import Reject
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
@@ -70,7 +76,70 @@ class OutputDir:
                     "choose another --output"
                 )
         self.overwrite = overwrite
-        self.tmp = self.absolute.parent / f".{self.absolute.name}.sftmask-tmp-{os.getpid()}"
+        self.tmp = self._sibling("tmp", os.getpid())
+        self._lock: int | None = None
+        self.notes: list[str] = []
+        """What opening the directory repaired (stale temporary directories removed, a swap finished)."""
+
+    def _sibling(self, kind: str, pid: int | str) -> Path:
+        return self.absolute.parent / f".{self.absolute.name}.sftmask-{kind}-{pid}"
+
+    def _take_lock(self) -> None:
+        """Hold an exclusive lock on the output for the whole build; another build holding it fails."""
+        path = self._sibling("lock", "file")
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise OutputError(
+                    f"output {self.path} is being written by another sftmask build (pid {holder}); "
+                    "wait for it to finish, or choose another --output"
+                ) from None
+            try:  # the last holder may have removed the file between our open and flock
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock = fd
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._sibling("lock", "file").unlink()
+            os.close(self._lock)
+            self._lock = None
+
+    def _repair(self) -> None:
+        """Finish an interrupted swap and remove what killed builds left (we hold the lock: no
+        other build is writing them)."""
+        prefix = glob.escape(f".{self.absolute.name}.sftmask-")
+        leftovers = sorted(
+            (p for kind in ("tmp", "old") for p in self.absolute.parent.glob(f"{prefix}{kind}-*") if p != self.tmp),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if not self.absolute.exists():
+            # Killed between commit's two renames (or just before the first): a complete new
+            # output has its manifest (written last, atomically); else the old one is whole.
+            complete = [p for p in leftovers if "-tmp-" in p.name and (p / MANIFEST).is_file()]
+            complete = complete or [p for p in leftovers if "-old-" in p.name and is_sftmask_output(p)]
+            if complete:
+                complete[-1].rename(self.absolute)
+                leftovers.remove(complete[-1])
+                self._note(f"restored {self.path} from {complete[-1].name}, left by a build killed while committing")
+        for stale in leftovers:
+            shutil.rmtree(stale, ignore_errors=True)
+            self._note(f"removed {stale.name}, left by a killed build")
+
+    def _note(self, message: str) -> None:
+        self.notes.append(message)
+        log.warning("%s", message)
 
     def _check_replaceable(self) -> None:
         if not self.absolute.exists():
@@ -89,25 +158,37 @@ class OutputDir:
             )
 
     def __enter__(self) -> OutputDir:
-        self._check_replaceable()
         try:
             self.absolute.parent.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory {self.path}: {exc.strerror or exc}") from exc
+        try:
+            self._repair()
+            self._check_replaceable()
             if self.tmp.exists():
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir()
         except OSError as exc:
+            self._release_lock()
             raise OutputError(f"cannot create output directory {self.path}: {exc.strerror or exc}") from exc
+        except BaseException:
+            self._release_lock()
+            raise
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            if exc_type is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            self._release_lock()
 
     def commit(self) -> None:
         """Move the finished temporary directory into place (replacing an old one if allowed)."""
-        old = self.absolute.parent / f".{self.absolute.name}.sftmask-old-{os.getpid()}"
+        old = self._sibling("old", os.getpid())
         if self.absolute.exists():
             self.absolute.rename(old)
         self.tmp.rename(self.absolute)
@@ -232,7 +313,10 @@ class ShardWriter:
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write manifest.json atomically: its presence marks a complete output (see `OutputDir`)."""
+    partial = directory / f"{MANIFEST}.partial"
+    partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.rename(directory / MANIFEST)
 
 
 def _sha256(path: Path) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +160,84 @@ def test_keep_columns_cannot_clash(tmp_path: Path, qwen_path: Path, keep: str, m
     result = build(data, qwen_path, tmp_path / "o", "--keep-columns", keep)
     assert result.exit_code == 2 and message in one_line_error(result)
     assert not (tmp_path / "o").exists()
+
+
+# --- 4. one build at a time per output; leftovers of killed builds -----------------------------
+
+
+def _sftmask(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sftmask", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`sftmask ARGS` in a subprocess (its log lines on stderr, as a user sees them)."""
+    return subprocess.run([sys.executable, "-m", "sftmask", *args], capture_output=True, text=True, timeout=300)
+
+
+def _wait_for(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_second_build_to_the_same_output_exits_5_while_the_first_runs(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", MANY)
+    out = tmp_path / "o"
+    first = _sftmask("build", str(data), "-t", str(qwen_path), "-o", str(out), "--batch-size", "100")
+    _wait_for(lambda: list(tmp_path.glob(".o.sftmask-tmp-*")))
+    second = build(data, qwen_path, out, "--strategy", "all")
+    assert second.exit_code == 5
+    assert f"is being written by another sftmask build (pid {first.pid})" in one_line_error(second)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["strategy"] == "response-only" and manifest["counts"]["rows_written"] == len(MANY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]  # no lock or temp left
+    later = build(data, qwen_path, out, "--strategy", "all")  # after it: refused, not replaced
+    assert later.exit_code == 5 and "pass --overwrite" in one_line_error(later)
+
+
+def test_temp_dir_of_a_killed_build_is_removed_by_the_next_build(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", MANY)
+    out = tmp_path / "o"
+    killed = _sftmask("build", str(data), "-t", str(qwen_path), "-o", str(out))
+    _wait_for(lambda: list(tmp_path.glob(".o.sftmask-tmp-*")))
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    stale = tmp_path / f".o.sftmask-tmp-{killed.pid}"
+    assert stale.is_dir() and not out.exists()
+    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"removed {stale.name}, left by a killed build" in result.stderr
+    assert not stale.exists() and (out / "manifest.json").exists()
+
+
+def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    out, new = tmp_path / "o", tmp_path / "new"
+    assert build(data, qwen_path, out).exit_code == 0
+    assert build(data, qwen_path, new, "--strategy", "all").exit_code == 0
+    # What a kill between commit's two renames leaves: the old output moved aside, the new one
+    # complete under its temporary name, nothing at the output path.
+    out.rename(tmp_path / ".o.sftmask-old-4000001")
+    new.rename(tmp_path / ".o.sftmask-tmp-4000001")
+    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out))
+    assert result.returncode == 5 and "pass --overwrite" in result.stderr  # it exists again
+    assert "restored" in result.stderr and "removed .o.sftmask-old-4000001" in result.stderr
+    assert json.loads((out / "manifest.json").read_text())["config"]["strategy"] == "all"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
+    # Killed after moving the old output aside but before the new one was complete: the old returns.
+    out.rename(tmp_path / ".o.sftmask-old-4000002")
+    (tmp_path / ".o.sftmask-tmp-4000002").mkdir()
+    (tmp_path / ".o.sftmask-tmp-4000002" / "train-00000.partial").write_bytes(b"PAR1")
+    assert run("validate", str(out)).exit_code == 3
+    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out), "--overwrite")
+    assert result.returncode == 0 and "restored" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
