@@ -335,7 +335,9 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
         pa.field("labels", token_list),
     ]
     fields += [
-        pa.field(name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else pa.null())
+        pa.field(
+            name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else reader.keep_type(name)
+        )
         for name in config.keep_columns
     ]
     return pa.schema(fields)

@@ -28,6 +28,9 @@ STDIN = "-"
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 COMPRESSIONS = (".gz", ".zst")
 
+KEEP_TYPE_HOLD_ROWS = 10_000
+"""Records a kept column may be all null before its type is fixed (rows held back unwritten)."""
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -224,6 +227,7 @@ class RecordReader:
         self.records_read = 0
         self._done_bytes = 0
         self._keep_types: dict[str, pa.DataType] = {}
+        self._null_rows: dict[str, int] = {}
         self._seen_keep: set[str] = set()
 
     @property
@@ -290,22 +294,81 @@ class RecordReader:
         for name in [*self.text_fields, *self.object_fields, *self.optional_object_fields]:
             arrays[name] = pa.array(columns[name], type=pa.large_string())
         for name in self.keep_fields:
-            arrays[name] = self._keep_array(name, columns[name])
+            arrays[name] = self._keep_array(name, columns[name], columns[FILE_COLUMN], columns[LINE_COLUMN])
         arrays[FILE_COLUMN] = pa.array(columns[FILE_COLUMN], type=pa.int32())
         arrays[LINE_COLUMN] = pa.array(columns[LINE_COLUMN], type=pa.int64())
         return ReadBatch(pa.RecordBatch.from_pydict(arrays), rejects, position)
 
-    def _keep_array(self, name: str, values: list[Any]) -> pa.Array:
+    def _keep_array(self, name: str, values: list[Any], files: list[int], lines: list[int]) -> pa.Array:
+        """A kept column's values with the type of its earlier batches (already written).
+
+        A type can only widen while the column has been all null (the shard writer holds such
+        rows until the type is known, for up to `KEEP_TYPE_HOLD_ROWS` records); a value that
+        does not fit the type written so far (a string after ints, a struct gaining a key) fails
+        with its file and line instead of being converted or dropped.
+        """
         known = self._keep_types.get(name)
         try:
-            array = pa.array(values, type=known)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise InputDataError(
-                f"kept column {name!r} changes type between records ({exc}); keep only columns with one type"
-            ) from exc
-        if known is None and not pa.types.is_null(array.type):
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            raise self._type_change(name, values, files, lines, known) from None
+        if pa.types.is_null(array.type):
+            if known is not None:
+                return pa.nulls(len(values), known)
+            self._null_rows[name] = self._null_rows.get(name, 0) + len(values)
+            return array
+        if known is None:
+            if self._null_rows.get(name, 0) > KEEP_TYPE_HOLD_ROWS:
+                row = next(i for i, v in enumerate(values) if v is not None)
+                raise InputDataError(
+                    f"kept column {name!r} is null in the first {self._null_rows[name]:,} records and "
+                    f"{array.type} here, after the null rows were written; keep only columns with one type",
+                    file=self.files[files[row]].name,
+                    line=lines[row],
+                )
             self._keep_types[name] = array.type
-        return array
+            return array
+        if array.type == known:
+            return array
+        try:
+            fits = _unified(known, array.type) == known
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fits = False
+        if fits:
+            return pa.array(values, type=known)  # e.g. a struct lacking a key: null there
+        raise self._type_change(name, values, files, lines, known)
+
+    def _type_change(
+        self, name: str, values: list[Any], files: list[int], lines: list[int], known: pa.DataType | None
+    ) -> InputDataError:
+        """The error naming the first record whose kept value does not fit the column's type."""
+        so_far = known
+        for row, value in enumerate(values):
+            if value is None:
+                continue
+            here: pa.DataType | str
+            try:
+                here = pa.array([value]).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                here, merged = type(value).__name__, None
+            else:
+                try:
+                    merged = here if so_far is None else _unified(so_far, here)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    merged = None
+            if merged is None or (known is not None and merged != known):
+                return InputDataError(
+                    f"kept column {name!r} changes type: {here} here, {so_far or 'another type'} in earlier "
+                    "records; keep only columns with one type (the same keys in every object)",
+                    file=self.files[files[row]].name,
+                    line=lines[row],
+                )
+            so_far = merged
+        return InputDataError(f"kept column {name!r} changes type between records; keep only columns with one type")
+
+    def keep_type(self, name: str) -> pa.DataType:
+        """The type of a kept column so far (null while no record had a value)."""
+        return self._keep_types.get(name, pa.null())
 
     def _check(self, record: Any, file: str, line: int) -> Reject | None:
         """Validate one parsed record; a Reject when it is unusable (raised unless skipping)."""
@@ -408,6 +471,12 @@ class RecordReader:
                 yield start, Reject(inp.name, start, "invalid-utf8", _utf8_message(raw), bad)
                 continue
             yield start, dict(zip(header, row, strict=True))
+
+
+def _unified(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The type holding values of both (struct keys merged, ints widened); raises if none does."""
+    schemas = [pa.schema([pa.field("x", a)]), pa.schema([pa.field("x", b)])]
+    return pa.unify_schemas(schemas, promote_options="permissive").field("x").type
 
 
 def _flag_hint(name: str, text_fields: list[str]) -> str:

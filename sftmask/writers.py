@@ -19,13 +19,18 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sftmask.errors import OutputError
-from sftmask.readers import Reject
+from sftmask.errors import InputDataError, OutputError
+from sftmask.readers import KEEP_TYPE_HOLD_ROWS, Reject
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
+
+HOLD_ROWS = KEEP_TYPE_HOLD_ROWS
+"""Rows held back unwritten while a kept column has had no value (its type unknown)..."""
+HOLD_BYTES = 256 << 20
+"""...and at most this many bytes of them."""
 
 
 def features_dict(schema: pa.Schema) -> dict[str, Any]:
@@ -240,12 +245,45 @@ class ShardWriter:
         self.shards: list[dict[str, Any]] = []
         self._writer: pq.ParquetWriter | pa.ipc.RecordBatchStreamWriter | None = None
         self._rows_in_shard = 0
+        self._rows_written = 0
         self._schema: pa.Schema | None = None
+        self._held: list[pa.Table] = []
 
     def write(self, table: pa.Table) -> None:
         if self._schema is None:
-            self._schema = table.schema.with_metadata(features_metadata(table.schema))
-        table = table.replace_schema_metadata(self._schema.metadata)
+            if _has_null_column(table) and not self._hold_full(table):
+                self._held.append(table)  # a kept column with no value yet: its type is still open
+                return
+            self._fix_schema([*self._held, table])
+        assert self._schema is not None
+        if table.schema.remove_metadata() != self._schema.remove_metadata():
+            table = self._conform(table)
+        self._write(table.replace_schema_metadata(self._schema.metadata))
+
+    def _hold_full(self, table: pa.Table) -> bool:
+        rows = sum(t.num_rows for t in self._held) + table.num_rows
+        size = sum(t.nbytes for t in self._held) + table.nbytes
+        return bool(rows > HOLD_ROWS or size > HOLD_BYTES)
+
+    def _fix_schema(self, tables: list[pa.Table]) -> None:
+        """Fix the output schema from the first tables (held ones cast: null columns get their type)."""
+        schema = pa.unify_schemas([t.schema.remove_metadata() for t in tables], promote_options="permissive")
+        self._schema = schema.with_metadata(features_metadata(schema))
+        held, self._held = self._held, []
+        for old in held:
+            self._write(old.cast(schema).replace_schema_metadata(self._schema.metadata))
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        assert self._schema is not None
+        for have, new in zip(self._schema, table.schema, strict=True):
+            if have.type != new.type and not pa.types.is_null(new.type):
+                raise InputDataError(
+                    f"kept column {new.name!r} is null in the first {self._rows_written:,} rows written and "
+                    f"{new.type} later; keep only columns with one type"
+                )
+        return table.cast(self._schema.remove_metadata())
+
+    def _write(self, table: pa.Table) -> None:
         start = 0
         while start < table.num_rows:
             if self._writer is None:
@@ -254,6 +292,7 @@ class ShardWriter:
             assert self._writer is not None
             self._writer.write_table(table.slice(start, take))
             self._rows_in_shard += take
+            self._rows_written += take
             start += take
             if self._rows_in_shard >= self.rows_per_shard:
                 self._close_shard()
@@ -276,6 +315,8 @@ class ShardWriter:
 
     def close(self, empty_schema: pa.Schema) -> list[dict[str, Any]]:
         """Finish the last shard, give all shards their final names; return name, rows, sha256."""
+        if self._held:  # every table had a column without values: its type stays null
+            self._fix_schema(self._held)
         self._close_shard()
         if not self.shards:
             # No accepted rows: still write one empty shard so the output loads with its schema.
@@ -310,6 +351,10 @@ class ShardWriter:
         }
         (self.directory / "dataset_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         (self.directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _has_null_column(table: pa.Table) -> bool:
+    return any(pa.types.is_null(f.type) for f in table.schema)
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:

@@ -241,3 +241,53 @@ def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_pat
     result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out), "--overwrite")
     assert result.returncode == 0 and "restored" in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
+
+
+# --- 5. kept columns keep one type, or fail at the record that changes it ----------------------
+
+
+def _with_meta(values: list[Any]) -> list[dict[str, Any]]:
+    return [{"prompt": f"Q{i}?", "response": f"A{i}.", "meta": v} for i, v in enumerate(values)]
+
+
+def test_kept_column_null_first_then_strings_gets_the_string_type(tmp_path: Path, qwen_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    values = [None, None, None, "x", None, "y", "z"]
+    data = write_jsonl(tmp_path / "in.jsonl", _with_meta(values))
+    out = tmp_path / "o"
+    result = build(data, qwen_path, out, "--keep-columns", "meta", "--batch-size", "2", "--rows-per-shard", "2")
+    assert result.exit_code == 0, result.output
+    assert [r["meta"] for r in rows_of(out)] == values
+    assert {str(pq.read_schema(f).field("meta").type) for f in out.glob("*.parquet")} == {"string"}
+    assert run("validate", str(out)).exit_code == 0
+    from datasets import load_dataset
+
+    assert load_dataset("parquet", data_dir=str(out))["train"]["meta"] == values
+
+
+def test_kept_struct_with_fewer_keys_is_null_there(tmp_path: Path, qwen_path: Path) -> None:
+    values = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 3}, None]
+    data = write_jsonl(tmp_path / "in.jsonl", _with_meta(values))
+    out = tmp_path / "o"
+    assert build(data, qwen_path, out, "--keep-columns", "meta", "--batch-size", "2").exit_code == 0
+    assert [r["meta"] for r in rows_of(out)] == [*values[:2], {"a": 3, "b": None}, None]
+
+
+@pytest.mark.parametrize(
+    ("values", "line", "message"),
+    [
+        ([{"a": 1}, {"a": 2}, {"a": 3, "b": "new"}], 3, "changes type: struct<a: int64, b: string> here"),
+        ([1, 2, "three"], 3, "changes type: string here, int64 in earlier records"),
+        ([1, "two", 3], 2, "changes type: string here, int64 in earlier records"),  # within one batch
+    ],
+)
+def test_kept_column_changing_type_fails_at_its_line(
+    tmp_path: Path, qwen_path: Path, values: list[Any], line: int, message: str
+) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", _with_meta(values))
+    result = build(data, qwen_path, tmp_path / "o", "--keep-columns", "meta", "--batch-size", "2")
+    assert result.exit_code == 3
+    error = one_line_error(result)
+    assert f"{data}:{line}: kept column 'meta' {message}" in error
+    assert not (tmp_path / "o").exists()
