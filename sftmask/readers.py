@@ -437,6 +437,14 @@ class RecordReader:
             raise InputDataError(f"malformed header: {exc}", file=inp.name, line=1) from exc
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if duplicates:
+            raise InputDataError(
+                f"the header names column(s) {', '.join(map(repr, duplicates))} more than once; "
+                "rename them so each column has its own name",
+                file=inp.name,
+                line=1,
+            )
         end = reader.line_num
         while True:
             start = end + 1

@@ -291,3 +291,17 @@ def test_kept_column_changing_type_fails_at_its_line(
     error = one_line_error(result)
     assert f"{data}:{line}: kept column 'meta' {message}" in error
     assert not (tmp_path / "o").exists()
+
+
+# --- 6. CSV with duplicate header names -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_duplicate_csv_header_fails(tmp_path: Path, qwen_path: Path, fmt: str) -> None:
+    sep = "," if fmt == "csv" else "\t"
+    data = tmp_path / f"in.{fmt}"
+    data.write_text(sep.join(["prompt", "response", "response"]) + "\n" + sep.join(["Q?", "first", "second"]) + "\n")
+    result = build(data, qwen_path, tmp_path / "o", "--on-error", "skip")
+    assert result.exit_code == 3
+    assert f"{data}:1: the header names column(s) 'response' more than once" in one_line_error(result)
+    assert not (tmp_path / "o").exists()
