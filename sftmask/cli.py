@@ -49,7 +49,9 @@ def main(
 
 
 def _fail(exc: SftmaskError) -> typer.Exit:
-    message = " ".join(str(exc).splitlines())
+    from sftmask.limits import clip
+
+    message = clip(" ".join(str(exc).splitlines()))
     typer.echo(f"Error: {message}", err=True)
     return typer.Exit(exc.exit_code)
 
@@ -191,6 +193,13 @@ def build(
             show_default=False,
         ),
     ] = None,
+    max_reject_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="With --on-error skip: fail (exit 3, nothing written) when more than this share of records is rejected, e.g. 0.01. (default: off; a build writing no row always fails)",
+            show_default=False,
+        ),
+    ] = None,
     overwrite: Annotated[
         bool | None,
         typer.Option(
@@ -257,6 +266,7 @@ def build(
         "rows_per_shard": rows_per_shard,
         "keep_columns": keep_columns,
         "on_error": on_error,
+        "max_reject_rate": max_reject_rate,
         "overwrite": overwrite,
         "trust_remote_code": trust_remote_code,
         "batch_size": batch_size,

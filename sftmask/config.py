@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sftmask.errors import ConfigError
+from sftmask.limits import clip, load_yaml, read_text_file
 from sftmask.masking import STRATEGIES
 
 InputFormat = Literal["jsonl", "csv", "tsv"]
@@ -20,6 +21,8 @@ MessagesFormat = Literal["openai", "sharegpt"]
 
 OUTPUT_COLUMNS = ("input_ids", "attention_mask", "labels")
 """The token columns of every output row; kept input fields cannot take these names."""
+MAX_INT32 = 2**31 - 1
+"""Largest count sftmask accepts for lengths and sizes (token offsets are 32-bit)."""
 INTERNAL_PREFIX = "_sftmask"
 """Prefix of the reader's own columns (file and line of each record)."""
 
@@ -43,7 +46,7 @@ class BuildConfig(BaseModel):
     """Record field holding the response (trained)."""
     strategy: str = "response-only"
     """Masking strategy; see `sftmask.masking.STRATEGIES`."""
-    max_length: int | None = Field(default=None, gt=0)
+    max_length: int | None = Field(default=None, gt=0, le=MAX_INT32)
     """Maximum tokens per row; longer rows are truncated as `truncation` says."""
     truncation: Truncation = "prompt"
     """`prompt`: drop prompt tokens from the left (keeping leading specials such as BOS), then
@@ -52,17 +55,20 @@ class BuildConfig(BaseModel):
     """Append the tokenizer's EOS after the response and train on it."""
     format: OutputFormat = "parquet"
     """`parquet` shards, or `arrow` as written by `Dataset.save_to_disk`."""
-    rows_per_shard: int = Field(default=100_000, gt=0)
+    rows_per_shard: int = Field(default=100_000, gt=0, le=MAX_INT32)
     """Rows per output shard."""
     keep_columns: list[str] = Field(default_factory=list)
     """Original record fields passed through to the output."""
     on_error: OnError = "fail"
     """`fail` stops at the first bad record; `skip` writes it to rejects.jsonl and goes on."""
+    max_reject_rate: float | None = Field(default=None, ge=0, le=1)
+    """With `skip`: fail the build (exit 3, nothing written) when more than this share of the
+    records is rejected, e.g. 0.01. A build that writes no row fails whatever this is."""
     overwrite: bool = False
     """Replace an existing non-empty output directory."""
     trust_remote_code: bool = False
     """Allow a tokenizer whose code lives in its Hub repository."""
-    batch_size: int = Field(default=1000, gt=0)
+    batch_size: int = Field(default=1000, gt=0, le=MAX_INT32)
     """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
     split: str = "train"
     """Split name used in shard file names (`train-00000-of-00001.parquet`)."""
@@ -208,17 +214,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     Keys may be written with dashes (`max-length`) or underscores (`max_length`).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    text = read_text_file(path, "config file", ConfigError)
     try:
         if path.suffix.lower() == ".toml":
             data: Any = tomllib.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        msg = " ".join(str(exc).split())
+        msg = clip(" ".join(str(exc).split()), 500)
         raise ConfigError(f"{path}: not a valid config file: {msg}") from exc
     if data is None:
         return {}

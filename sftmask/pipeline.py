@@ -109,9 +109,12 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         )
         reject_writer = RejectWriter(output.tmp)
         writer = BackgroundWriter()
+        first_reject: Reject | None = None
         try:
             for rows in _process_all(prefetch(iter(reader)), config, session, file_names):
                 stats.add(rows.stats)
+                if first_reject is None and rows.rejects:
+                    first_reject = min(rows.rejects, key=lambda r: (file_names.index(r.file), r.line))
                 writer.submit(_write_rows, rows, shard_writer, reject_writer)
                 if on_progress is not None:
                     on_progress(Progress(reader.records_read, stats.tokens, rows.bytes_read, reader.total_bytes))
@@ -124,11 +127,34 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         stats.records_read = reader.records_read
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(file_names)}")
+        _check_reject_rate(config, stats, first_reject)
         shards = shard_writer.close(_output_schema(config, reader))
         manifest = _manifest(config, tok, stats, shards, session.manifest(stats.encoder_counts))
         write_manifest(output.tmp, manifest)
         output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
+
+
+def _check_reject_rate(config: BuildConfig, stats: BuildStats, first: Reject | None) -> None:
+    """Fail a build that wrote no row, or rejected more than `max_reject_rate` of its records.
+
+    Raises:
+        InputDataError: naming the reasons and the first rejected record.
+    """
+    rejected = sum(stats.rejected.values())
+    limit = config.max_reject_rate
+    if stats.rows_written and (limit is None or rejected <= limit * stats.records_read):
+        return
+    reasons = ", ".join(f"{reason}: {n:,}" for reason, n in stats.rejected.most_common())
+    if stats.rows_written == 0:
+        what = f"no row written: all {stats.records_read:,} records were rejected ({reasons})"
+    else:
+        what = (
+            f"{rejected:,} of {stats.records_read:,} records rejected ({rejected / stats.records_read:.1%}; "
+            f"{reasons}), more than --max-reject-rate {limit}"
+        )
+    where = f"; first: {first.file}:{first.line}: {first.message}" if first is not None else ""
+    raise InputDataError(f"{what}{where}; nothing was written")
 
 
 def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:

@@ -305,3 +305,91 @@ def test_duplicate_csv_header_fails(tmp_path: Path, qwen_path: Path, fmt: str) -
     assert result.exit_code == 3
     assert f"{data}:1: the header names column(s) 'response' more than once" in one_line_error(result)
     assert not (tmp_path / "o").exists()
+
+
+# --- exit status a pipeline can trust ----------------------------------------------------------
+
+
+def test_every_record_rejected_exits_3_and_writes_nothing(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "p", "answer": "a"}] * 3)
+    result = build(data, qwen_path, tmp_path / "o", "--on-error", "skip")
+    assert result.exit_code == 3
+    error = one_line_error(result)
+    assert "no row written: all 3 records were rejected (missing-field: 3)" in error
+    assert f"first: {data}:1: field 'response' not found" in error
+    assert not (tmp_path / "o").exists()
+
+
+def test_max_reject_rate(tmp_path: Path, qwen_path: Path) -> None:
+    records = [*RECORDS, {"prompt": 1, "response": "x"}]  # 1 of 5 rejected: 20%
+    data = write_jsonl(tmp_path / "in.jsonl", records)
+    strict = build(data, qwen_path, tmp_path / "a", "--on-error", "skip", "--max-reject-rate", "0.1")
+    assert strict.exit_code == 3
+    error = one_line_error(strict)
+    assert "1 of 5 records rejected (20.0%; not-a-string: 1), more than --max-reject-rate 0.1" in error
+    assert f"first: {data}:5: field 'prompt' is int" in error and not (tmp_path / "a").exists()
+    loose = build(data, qwen_path, tmp_path / "b", "--on-error", "skip", "--max-reject-rate", "0.2", "--json")
+    assert loose.exit_code == 0 and json.loads(loose.stdout)["rejected"] == 1
+    bad = build(data, qwen_path, tmp_path / "c", "--max-reject-rate", "1.5")
+    assert bad.exit_code == 2 and "max-reject-rate" in one_line_error(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-length", str(10**30)], "max-length: Input should be less than or equal to 2147483647"),
+        (["--batch-size", str(10**30)], "batch-size: Input should be less than or equal to 2147483647"),
+        (["--keep-columns", "id,id"], "'id' given more than once"),
+    ],
+)
+def test_huge_or_repeated_options_are_one_line_errors(
+    tmp_path: Path, qwen_path: Path, args: list[str], message: str
+) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    result = build(data, qwen_path, tmp_path / "o", *args)
+    assert result.exit_code == 2 and message in one_line_error(result)
+
+
+def test_config_and_template_files_that_are_not_utf8_or_too_big(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(b"strategy: all\nsplit: caf\xe9\n")
+    result = build(data, qwen_path, tmp_path / "o", "--config", str(cfg))
+    assert result.exit_code == 2 and "byte 0xe9 at byte 25 is not valid UTF-8" in one_line_error(result)
+    chat = tmp_path / "t.jinja"
+    chat.write_bytes(b"{{ messages }}\xff")
+    result = build(data, qwen_path, tmp_path / "o", "--template", "chat", "--chat-template", str(chat))
+    assert result.exit_code == 2 and "is not valid UTF-8" in one_line_error(result)
+    big = tmp_path / "big.yaml"
+    big.write_text("prompt: '{prompt}'\nresponse: '{response}'\ndescription: '" + "x" * (2 << 20) + "'\n")
+    result = build(data, qwen_path, tmp_path / "o", "--template", str(big))
+    assert result.exit_code == 2 and "larger than 1,048,576 bytes" in one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    ["{prompt:{response}}", "{prompt:Z}", "{prompt:>2000000000}", "{prompt!r}", "{prompt:^{response}}"],
+)
+def test_template_placeholders_are_plain_fields_only(tmp_path: Path, qwen_path: Path, placeholder: str) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "Hi", "response": "*^21"}])
+    template = tmp_path / "t.yaml"
+    template.write_text(json.dumps({"prompt": f"Q: {placeholder}\n", "response": "{response}"}))
+    result = build(data, qwen_path, tmp_path / "o", "--template", str(template))
+    assert result.exit_code == 2
+    assert "only plain {field} placeholders are allowed" in one_line_error(result)
+
+
+def test_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path: Path, qwen_path: Path) -> None:
+    lines = ['a0: &a0 ["lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    bomb = "\n".join(lines) + "\nprompt: *a9\nresponse: '{response}'\n"
+    data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    for name in ("t.yaml", "c.yaml"):
+        (tmp_path / name).write_text(bomb)
+    started = time.monotonic()
+    result = build(data, qwen_path, tmp_path / "o", "--template", str(tmp_path / "t.yaml"))
+    assert result.exit_code == 2 and "aliases (*name) are not allowed" in one_line_error(result)
+    assert len(result.stderr) < 1000
+    result = build(data, qwen_path, tmp_path / "o", "--config", str(tmp_path / "c.yaml"))
+    assert result.exit_code == 2 and "aliases (*name) are not allowed" in one_line_error(result)
+    assert time.monotonic() - started < 60
