@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +18,7 @@ import pyarrow as pa
 
 from sftmask import __version__
 from sftmask.config import BuildConfig
-from sftmask.errors import InputDataError, TokenizerError
+from sftmask.errors import InputDataError, OutputError, TokenizerError
 from sftmask.formatting import DATA_KINDS, EncodingSession
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
@@ -115,7 +118,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
                 stats.add(rows.stats)
                 if first_reject is None and rows.rejects:
                     first_reject = min(rows.rejects, key=lambda r: (file_names.index(r.file), r.line))
-                writer.submit(_write_rows, rows, shard_writer, reject_writer)
+                writer.submit(_write_rows, rows, shard_writer, reject_writer, output.path)
                 if on_progress is not None:
                     on_progress(Progress(reader.records_read, stats.tokens, rows.bytes_read, reader.total_bytes))
             writer.close()
@@ -123,15 +126,17 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
             writer.abort()  # the first error is the one to report, not a write it interrupted
             raise
         finally:
-            reject_writer.close()
+            with _output_errors(output.path):
+                reject_writer.close()
         stats.records_read = reader.records_read
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
-        shards = shard_writer.close(_output_schema(config, reader))
-        manifest = _manifest(config, tok, stats, shards, session.manifest(stats.encoder_counts))
-        write_manifest(output.tmp, manifest)
-        output.commit()
+        with _output_errors(output.path):
+            shards = shard_writer.close(_output_schema(config, reader))
+            manifest = _manifest(config, tok, stats, shards, session.manifest(stats.encoder_counts))
+            write_manifest(output.tmp, manifest)
+            output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
 
 
@@ -241,10 +246,25 @@ class _Rows:
     bytes_read: int
 
 
-def _write_rows(rows: _Rows, shard_writer: ShardWriter, reject_writer: RejectWriter) -> None:
-    reject_writer.write(rows.rejects)
-    if rows.table.num_rows:
-        shard_writer.write(rows.table)
+def _write_rows(rows: _Rows, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path) -> None:
+    with _output_errors(output):
+        reject_writer.write(rows.rejects)
+        if rows.table.num_rows:
+            shard_writer.write(rows.table)
+
+
+@contextlib.contextmanager
+def _output_errors(output: Path) -> Iterator[None]:
+    """Turn an OSError while writing (disk full, quota, permissions) into a one-line OutputError."""
+    try:
+        yield
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno) if exc.errno is not None else None
+        errno_name = f" ({code})" if code else ""
+        raise OutputError(
+            f"cannot write the output {output}: {exc.strerror or exc}{errno_name}; nothing was written "
+            "(free some space, or choose another --output)"
+        ) from exc
 
 
 def _process_all(

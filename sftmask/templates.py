@@ -158,7 +158,9 @@ def _parse(path: Path, data: Any) -> PromptTemplate:
         try:
             names = placeholders(text)
         except ValueError as exc:
-            raise bad(f"bad placeholder in {clip(repr(text), 200)}: {exc} (write {{{{ and }}}} for literal braces)") from exc
+            raise bad(
+                f"bad placeholder in {clip(repr(text), 200)}: {exc} (write {{{{ and }}}} for literal braces)"
+            ) from exc
         for name in names:
             if not name.isidentifier():
                 raise bad(f"placeholder {{{clip(name, 100)}}} must be a plain field name")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -393,3 +394,122 @@ def test_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path: Path,
     result = build(data, qwen_path, tmp_path / "o", "--config", str(tmp_path / "c.yaml"))
     assert result.exit_code == 2 and "aliases (*name) are not allowed" in one_line_error(result)
     assert time.monotonic() - started < 60
+
+
+# --- faults: signals, dead workers, a full disk (real signals, real processes) ------------------
+
+# `sftmask` with os.cpu_count() patched, so that --num-proc starts worker processes on any machine.
+WITH_WORKERS = (
+    "import os, sys; os.cpu_count = lambda: 8; from sftmask.cli import app; sys.exit(app(prog_name='sftmask'))"
+)
+
+
+def _sftmask_with_workers(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WITH_WORKERS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has exited, it waits to be reaped
+
+
+def _workers_of(pid: int) -> list[int]:
+    """Live spawned worker processes (not multiprocessing's resource tracker) whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline and _alive(int(stat.parent.name)):
+            found.append(int(stat.parent.name))
+    return found
+
+
+BIG = [{"prompt": f"Question {i}: " + "words " * 40, "response": f"Answer {i}. " + "more " * 40} for i in range(20000)]
+
+
+def _leftovers(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in tmp_path.iterdir() if p.name != "in.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGTERM, 143, "Terminated"), (signal.SIGINT, 130, "Interrupted")]
+)
+def test_sigterm_cleans_up_like_sigint(tmp_path: Path, qwen_path: Path, sig: int, code: int, word: str) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", BIG)
+    proc = _sftmask("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--batch-size", "100")
+    _wait_for(lambda: list(tmp_path.glob(".o.sftmask-tmp-*/*.partial")))  # writing shards
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code and stderr == f"{word}; no output written.\n"
+    assert _leftovers(tmp_path) == []
+
+
+def test_workers_die_with_their_killed_parent(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", BIG)
+    proc = _sftmask_with_workers("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--num-proc", "2")
+    _wait_for(lambda: len(_workers_of(proc.pid)) == 2, timeout=240)  # spawning is slow on a busy machine
+    workers = _workers_of(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    _wait_for(lambda: not any(_alive(w) for w in workers), timeout=20)
+    # The next build cleans what kill -9 left (the temporary directory).
+    result = cli(
+        "build", str(tmp_path / "in.jsonl"), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--batch-size", "5000"
+    )
+    assert result.returncode == 0 and "left by a killed build" in result.stderr
+    assert _leftovers(tmp_path) == ["o"]
+
+
+def test_sigterm_stops_the_workers_too(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", BIG)
+    proc = _sftmask_with_workers("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--num-proc", "2")
+    _wait_for(lambda: len(_workers_of(proc.pid)) == 2, timeout=240)  # spawning is slow on a busy machine
+    workers = _workers_of(proc.pid)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and stderr == "Terminated; no output written.\n", stderr
+    assert not any(_alive(w) for w in workers) and _leftovers(tmp_path) == []
+
+
+def test_a_killed_worker_is_a_one_line_error(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", BIG)
+    proc = _sftmask_with_workers("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--num-proc", "2")
+    _wait_for(lambda: len(_workers_of(proc.pid)) == 2, timeout=240)  # spawning is slow on a busy machine
+    workers = _workers_of(proc.pid)
+    time.sleep(1)
+    os.kill(workers[0], signal.SIGKILL)  # as the out-of-memory killer does
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 7, stderr
+    assert stderr.startswith("Error: a --num-proc worker process died") and stderr.count("\n") == 1, stderr
+    assert not any(_alive(w) for w in workers) and _leftovers(tmp_path) == []
+
+
+def test_disk_full_is_exit_5_with_one_line(tmp_path: Path, qwen_path: Path) -> None:
+    import resource
+
+    data = write_jsonl(tmp_path / "in.jsonl", BIG[:5000])
+
+    def small_files() -> None:  # every file the build writes may hold at most 8 KiB: EFBIG past it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 10, 8 << 10))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sftmask", "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.startswith(f"Error: cannot write the output {tmp_path / 'o'}: ")
+    assert "File too large" in result.stderr and "nothing was written" in result.stderr
+    assert result.stderr.count("\n") == 1 and _leftovers(tmp_path) == []
