@@ -6,75 +6,26 @@ import contextlib
 import errno
 import logging
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import orjson
 import pyarrow as pa
 
 from sftmask import __version__
+from sftmask.background import BackgroundWriter, prefetch
 from sftmask.config import BuildConfig
+from sftmask.engines import ENGINES
 from sftmask.errors import InputDataError, OutputError, TokenizerError
 from sftmask.formatting import DATA_KINDS, EncodingSession
-from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
-from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN, STDIN, InputFile, ReadBatch, RecordReader, Reject, resolve_inputs
-from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
-from sftmask.writers import OutputDir, RejectWriter, ShardWriter, write_manifest
+from sftmask.labelling import Counts, Job, Labelled
+from sftmask.output_writer import OutputDir, RejectWriter, ShardWriter, write_manifest
+from sftmask.readers import STDIN, InputFile, RecordReader, resolve_inputs
+from sftmask.strategies import STRATEGIES
+from sftmask.tokenizer import LoadedTokenizer, describe, load_tokenizer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BuildStats:
-    """Counts of a build; `records_read == rows_written + sum(rejected.values())` always."""
-
-    records_read: int = 0
-    rows_written: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    truncated: int = 0
-    tokens: int = 0
-    trained_tokens: int = 0
-    boundary_merges: int = 0
-    encoder_counts: dict[str, int] = field(default_factory=dict)
-    """Totals of the counts the data kind's encoder returned per batch (for its manifest)."""
-
-    def add_encoder_counts(self, counts: dict[str, int]) -> None:
-        """Sum a batch's encoder counts into the totals (keys starting ``max_`` take the maximum)."""
-        for key, value in counts.items():
-            if key not in self.encoder_counts:
-                self.encoder_counts[key] = value
-            elif key.startswith("max_"):
-                self.encoder_counts[key] = max(self.encoder_counts[key], value)
-            else:
-                self.encoder_counts[key] += value
-
-    def add(self, other: BuildStats) -> None:
-        """Add another batch's counts to these."""
-        self.records_read += other.records_read
-        self.rows_written += other.rows_written
-        self.rejected.update(other.rejected)
-        self.truncated += other.truncated
-        self.tokens += other.tokens
-        self.trained_tokens += other.trained_tokens
-        self.boundary_merges += other.boundary_merges
-        self.add_encoder_counts(other.encoder_counts)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "records_read": self.records_read,
-            "rows_written": self.rows_written,
-            "rejected": sum(self.rejected.values()),
-            "rejected_by_reason": dict(sorted(self.rejected.items())),
-            "truncated": self.truncated,
-            "tokens": self.tokens,
-            "trained_tokens": self.trained_tokens,
-            "boundary_merges": self.boundary_merges,
-        }
 
 
 @dataclass(frozen=True)
@@ -88,7 +39,7 @@ class Progress:
 @dataclass(frozen=True)
 class BuildResult:
     output: str
-    stats: BuildStats
+    stats: Counts
     shards: list[dict[str, Any]]
     manifest: dict[str, Any]
 
@@ -101,26 +52,28 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
             directory is then left untouched.
     """
     files = resolve_inputs(config.inputs, config.input_format)
+    # The output is locked (and checked) first, for the whole build: see `OutputDir`.
     with OutputDir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
         tok = open_tokenizer(config)
         session = open_session(config, tok, files)
         reader = make_reader(config, files)
-        stats = BuildStats()
+        stats = Counts()
         file_names = [f.name for f in files]
+        job = Job(config, session, tuple(file_names))
         shard_writer = ShardWriter(
             output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
         )
         reject_writer = RejectWriter(output.tmp)
         writer = BackgroundWriter()
-        first_reject: Reject | None = None
+        first_reject: dict[str, Any] | None = None
         try:
-            for rows in _process_all(prefetch(iter(reader)), config, session, file_names):
-                stats.add(rows.stats)
-                if first_reject is None and rows.rejects:
-                    first_reject = min(rows.rejects, key=lambda r: (file_names.index(r.file), r.line))
-                writer.submit(_write_rows, rows, shard_writer, reject_writer, output.path)
+            for labelled in ENGINES[config.engine](prefetch(iter(reader)), job):
+                stats.add(labelled.counts)
+                if first_reject is None and labelled.rejects.num_rows:
+                    first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
+                writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
                 if on_progress is not None:
-                    on_progress(Progress(reader.records_read, stats.tokens, rows.bytes_read, reader.total_bytes))
+                    on_progress(Progress(reader.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
             writer.close()
         except BaseException:
             writer.abort()  # the first error is the one to report, not a write it interrupted
@@ -140,7 +93,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
     return BuildResult(str(output.path), stats, shards, manifest)
 
 
-def _check_reject_rate(config: BuildConfig, stats: BuildStats, first: Reject | None) -> None:
+def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any] | None) -> None:
     """Fail a build that wrote no row, or rejected more than `max_reject_rate` of its records.
 
     Raises:
@@ -158,7 +111,7 @@ def _check_reject_rate(config: BuildConfig, stats: BuildStats, first: Reject | N
             f"{rejected:,} of {stats.records_read:,} records rejected ({rejected / stats.records_read:.1%}; "
             f"{reasons}), more than --max-reject-rate {limit}"
         )
-    where = f"; first: {first.file}:{first.line}: {first.message}" if first is not None else ""
+    where = f"; first: {first['file']}:{first['line']}: {first['message']}" if first is not None else ""
     raise InputDataError(f"{what}{where}; nothing was written")
 
 
@@ -206,51 +159,11 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
     )
 
 
-@dataclass(frozen=True)
-class LabelledBatch:
-    """One batch through the encode -> label -> assemble stages (before writing)."""
-
-    encoded: EncodedBatch
-    assembled: AssembledBatch
-    extra: dict[str, int]
-    """Extra counts from the data kind's encoder (e.g. ``boundary_merges``)."""
-
-
-def label_batch(
-    table: pa.RecordBatch, config: BuildConfig, session: EncodingSession, files: list[str]
-) -> LabelledBatch:
-    """Encode a batch of records, build labels with the strategy and assemble rows (truncation).
-
-    The stages `build` runs on every batch and `inspect` runs on a few records.
-
-    Raises:
-        InputDataError: a record cannot be encoded and `on_error` is ``fail``.
-    """
-    encoded, extra = session.encode(table)
-    if encoded.invalid and config.on_error == "fail":
-        row = min(encoded.invalid)
-        where = files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
-        raise InputDataError(
-            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", file=where[0], line=where[1]
-        )
-    labels = STRATEGIES[config.strategy].build_labels(encoded)
-    assembled = assemble(encoded, labels, max_length=config.max_length, truncation=config.truncation)
-    return LabelledBatch(encoded, assembled, extra)
-
-
-@dataclass(frozen=True)
-class _Rows:
-    table: pa.Table
-    rejects: list[Reject]
-    stats: BuildStats
-    bytes_read: int
-
-
-def _write_rows(rows: _Rows, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path) -> None:
+def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path) -> None:
     with _output_errors(output):
-        reject_writer.write(rows.rejects)
-        if rows.table.num_rows:
-            shard_writer.write(rows.table)
+        reject_writer.write(labelled.rejects)
+        if labelled.rows.num_rows:
+            shard_writer.write(labelled.rows)
 
 
 @contextlib.contextmanager
@@ -265,112 +178,6 @@ def _output_errors(output: Path) -> Iterator[None]:
             f"cannot write the output {output}: {exc.strerror or exc}{errno_name}; nothing was written "
             "(free some space, or choose another --output)"
         ) from exc
-
-
-def _process_all(
-    batches: Iterator[ReadBatch], config: BuildConfig, session: EncodingSession, files: list[str]
-) -> Iterator[_Rows]:
-    """Process batches here, or in `config.num_proc` worker processes (same rows, same order)."""
-    cores = os.cpu_count() or 1
-    # The Rust tokenizer already spreads each batch over every core; worker processes only pay
-    # off when each gets at least two cores (measured: 2 workers on 2 cores were ~20% slower).
-    workers = min(config.num_proc, max(1, cores // 2))
-    if workers < config.num_proc:
-        log.info("--num-proc %d: using %d process(es) on %d cores", config.num_proc, workers, cores)
-    if workers <= 1:
-        for batch in batches:
-            yield _process(batch, config, session, files)
-        return
-    threads = max(1, cores // workers)
-    yield from ordered_map(
-        _worker_process,
-        batches,
-        workers=workers,
-        initializer=_worker_init,
-        initargs=(config.model_dump(), files, session),
-        threads_per_worker=threads,
-    )
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(config: dict[str, Any], files: list[str], session: EncodingSession) -> None:
-    # The session (with its tokenizer) arrives pickled (about a second) instead of being
-    # prepared again (several seconds).
-    _WORKER.update(config=BuildConfig(**config), files=files, session=session)
-
-
-def _worker_process(batch: ReadBatch) -> _Rows:
-    return _process(batch, _WORKER["config"], _WORKER["session"], _WORKER["files"])
-
-
-def _process(batch: ReadBatch, config: BuildConfig, session: EncodingSession, files: list[str]) -> _Rows:
-    """Tokenize, label and assemble one batch; its rows, rejects and counts."""
-    stats = BuildStats()
-    table = batch.table
-    rejects = list(batch.rejects)
-    for reject in batch.rejects:
-        stats.rejected[reject.reason] += 1
-    if table.num_rows == 0:
-        return _Rows(pa.table({}), rejects, stats, batch.bytes_read)
-    labelled = label_batch(table, config, session, files)
-    encoded, assembled, extra = labelled.encoded, labelled.assembled, labelled.extra
-    stats.boundary_merges += extra.get("boundary_merges", 0)
-    stats.add_encoder_counts(extra)
-    stats.rows_written += len(assembled.input_ids)
-    stats.tokens += len(assembled.input_ids.values)
-    stats.trained_tokens += assembled.trained_tokens
-    stats.truncated += assembled.truncated + extra.get("truncated", 0)
-    rejects.extend(_assembly_rejects(assembled, encoded, table, config, files, stats))
-    return _Rows(_output_table(assembled, table, config), rejects, stats, batch.bytes_read)
-
-
-def _assembly_rejects(
-    assembled: AssembledBatch,
-    encoded: EncodedBatch,
-    table: pa.RecordBatch,
-    config: BuildConfig,
-    files: list[str],
-    stats: BuildStats,
-) -> list[Reject]:
-    if not assembled.reject_reasons:
-        return []
-    file_idx = table.column(FILE_COLUMN)
-    lines = table.column(LINE_COLUMN)
-    kind = DATA_KINDS[config.resolved_data_kind]
-    json_fields = {*kind.object_fields(config), *kind.optional_object_fields(config)}
-    messages = {
-        "too-long": f"longer than --max-length {config.max_length} with --truncation drop",
-        "no-trainable-tokens": "no token left to train on (empty response, or truncated away)",
-    }
-    out = []
-    for row, reason in sorted(assembled.reject_reasons.items()):
-        stats.rejected[reason] += 1
-        message = encoded.invalid[row][1] if row in encoded.invalid else messages.get(reason, reason)
-        record = {
-            name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
-        }
-        for name in json_fields & record.keys():  # passed on as JSON text: show the original value
-            record[name] = None if record[name] is None else orjson.loads(record[name])
-        out.append(Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record))
-    return out
-
-
-def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: BuildConfig) -> pa.Table:
-    ids = assembled.input_ids
-    offsets = pa.array(ids.offsets.astype(np.int32))
-    columns: dict[str, pa.Array] = {
-        "input_ids": pa.ListArray.from_arrays(offsets, pa.array(ids.values, type=pa.int32())),
-        "attention_mask": pa.ListArray.from_arrays(offsets, pa.array(np.ones(len(ids.values), dtype=np.int8))),
-        "labels": pa.ListArray.from_arrays(offsets, pa.array(assembled.labels, type=pa.int32())),
-    }
-    if config.keep_columns:
-        keep = pa.array(np.flatnonzero(assembled.accepted))
-        for name in config.keep_columns:
-            if name in table.schema.names:
-                columns[name] = table.column(name).take(keep)
-    return pa.table(columns)
 
 
 def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
@@ -392,7 +199,7 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
 def _manifest(
     config: BuildConfig,
     tok: LoadedTokenizer,
-    stats: BuildStats,
+    stats: Counts,
     shards: list[dict[str, Any]],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:

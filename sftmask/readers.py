@@ -42,15 +42,6 @@ class Reject:
     message: str
     record: Any
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "line": self.line,
-            "reason": self.reason,
-            "message": self.message,
-            "record": self.record,
-        }
-
 
 @dataclass
 class ReadBatch:

@@ -1,71 +1,50 @@
-"""Overlap and parallelism for the streaming build, with bounded memory and input order kept.
-
-- `prefetch`: run an iterator (the reader) in a background thread a few items ahead.
-- `ordered_map`: run a function over items in worker processes, results in input order,
-  with at most a few items in flight (never the whole input).
-- `BackgroundWriter`: run write calls in one background thread, in order.
-"""
+"""Worker processes for the local engine: `label_read_batch` over batches, results in input order,
+with at most a few batches in flight (never the whole input)."""
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from sftmask.errors import WorkerDied
+from sftmask.labelling import Job, Labelled, label_read_batch
+from sftmask.readers import ReadBatch
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run `source` in a background thread, `depth` items ahead.
+def run(batches: Iterator[ReadBatch], job: Job, *, workers: int, threads_per_worker: int) -> Iterator[Labelled]:
+    """Label `batches` in `workers` spawned processes; the job is sent once to each."""
+    yield from ordered_map(
+        _label,
+        batches,
+        workers=workers,
+        initializer=_init,
+        initargs=(job,),
+        threads_per_worker=threads_per_worker,
+    )
 
-    Parsing JSON for the next batch then overlaps the Rust tokenizer (which releases the GIL)
-    working on this one. Exceptions in `source` are re-raised in the consumer.
-    """
-    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def put(message: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(message, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+_JOB: list[Job] = []
 
-    def produce() -> None:
-        try:
-            for item in source:
-                if not put(("item", item)):
-                    return
-            put(("done", None))
-        except BaseException as exc:  # re-raised in the consumer thread
-            put(("error", exc))
 
-    thread = threading.Thread(target=produce, name="sftmask-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = items.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+def _init(job: Job) -> None:
+    # The job's session (with its tokenizer) arrives pickled (about a second) instead of being
+    # prepared again (several seconds).
+    _JOB[:] = [job]
+
+
+def _label(batch: ReadBatch) -> Labelled:
+    return label_read_batch(batch, _JOB[0])
 
 
 def ordered_map(
@@ -128,7 +107,7 @@ def _signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends, then deliver them.
 
     Starting a worker writes its pickled set-up to it; interrupted halfway, the worker dies with
-    an "pickle data was truncated" traceback on the user's terminal.
+    a "pickle data was truncated" traceback on the user's terminal.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -172,34 +151,3 @@ def _terminate_workers(executor: ProcessPoolExecutor) -> None:
     for process in list(processes.values()):
         with contextlib.suppress(Exception):
             process.terminate()
-
-
-class BackgroundWriter:
-    """Runs write calls in one background thread, in submission order, at most `depth` queued.
-
-    Parquet encoding and compression release the GIL, so writing overlaps tokenization.
-    Errors surface on the next `submit` or on `close`.
-    """
-
-    def __init__(self, depth: int = 2) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sftmask-writer")
-        self._pending: deque[Future[None]] = deque()
-        self._depth = depth
-
-    def submit(self, func: Callable[..., None], *args: Any) -> None:
-        self._pending.append(self._executor.submit(func, *args))
-        while len(self._pending) > self._depth or (self._pending and self._pending[0].done()):
-            self._pending.popleft().result()
-
-    def close(self) -> None:
-        """Wait for all writes; re-raise the first error."""
-        try:
-            while self._pending:
-                self._pending.popleft().result()
-        finally:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-
-    def abort(self) -> None:
-        """Drop the writes not started, wait for the one running; errors are not raised."""
-        self._pending.clear()
-        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftmask.errors import InputDataError, OutputError
-from sftmask.readers import KEEP_TYPE_HOLD_ROWS, Reject
+from sftmask.readers import KEEP_TYPE_HOLD_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -216,13 +216,15 @@ class RejectWriter:
         self.path = directory / REJECTS
         self._file: Any = None
 
-    def write(self, rejects: list[Reject]) -> None:
-        if not rejects:
+    def write(self, rejects: pa.Table) -> None:
+        """Append rejects (a table in `sftmask.labelling.REJECT_SCHEMA`), one JSON line each."""
+        if not rejects.num_rows:
             return
         if self._file is None:
             self._file = open(self.path, "wb")  # noqa: SIM115
-        for reject in rejects:
-            self._file.write(orjson.dumps(reject.to_json(), default=str) + b"\n")
+        for row in rejects.to_pylist():
+            row["record"] = orjson.Fragment(row["record"])  # already JSON text
+            self._file.write(orjson.dumps(row) + b"\n")
 
     def close(self) -> None:
         if self._file is not None:
@@ -330,7 +332,7 @@ class ShardWriter:
             name = f"{prefix}-{i:05d}-of-{total:05d}.{self.fmt}"
             final = self.directory / name
             shard["partial"].rename(final)
-            result.append({"file": name, "rows": shard["rows"], "sha256": _sha256(final)})
+            result.append({"file": name, "rows": shard["rows"], "sha256": sha256_of(final)})
         if self.fmt == "arrow":
             self._write_dataset_json(result)
         return result
@@ -364,7 +366,8 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     partial.rename(directory / MANIFEST)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
