@@ -196,6 +196,13 @@ def build(
             show_default=False,
         ),
     ] = None,
+    max_chars: Annotated[
+        int | None,
+        typer.Option(
+            help="Reject a record (too-long) holding more characters than this, before tokenizing it. (default: 10000000)",
+            show_default=False,
+        ),
+    ] = None,
     max_reject_rate: Annotated[
         float | None,
         typer.Option(
@@ -269,6 +276,7 @@ def build(
         "rows_per_shard": rows_per_shard,
         "keep_columns": keep_columns,
         "on_error": on_error,
+        "max_chars": max_chars,
         "max_reject_rate": max_reject_rate,
         "overwrite": overwrite,
         "trust_remote_code": trust_remote_code,

@@ -61,6 +61,10 @@ class BuildConfig(BaseModel):
     """Original record fields passed through to the output."""
     on_error: OnError = "fail"
     """`fail` stops at the first bad record; `skip` writes it to rejects.jsonl and goes on."""
+    max_chars: int | None = Field(default=10_000_000, gt=0)
+    """A record whose text fields hold more characters is rejected (`too-long`) before it is
+    tokenized: a tokenizer allocates many times a text's size (a 200 MB response needs
+    gigabytes), whatever `max_length` then keeps. `None` (config file: `null`) for no limit."""
     max_reject_rate: float | None = Field(default=None, ge=0, le=1)
     """With `skip`: fail the build (exit 3, nothing written) when more than this share of the
     records is rejected, e.g. 0.01. A build that writes no row fails whatever this is."""

@@ -156,6 +156,7 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         keep_fields=config.keep_columns,
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",
+        max_chars=config.max_chars,
     )
 
 

@@ -28,6 +28,9 @@ STDIN = "-"
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 COMPRESSIONS = (".gz", ".zst")
 
+MAX_BATCH_CHARS = 32 << 20
+"""A batch also ends once its records hold this much text, so a huge --batch-size (or huge
+records) cannot hold gigabytes in flight: memory is bounded by bytes, not only records."""
 KEEP_TYPE_HOLD_ROWS = 10_000
 """Records a kept column may be all null before its type is fixed (rows held back unwritten)."""
 
@@ -190,6 +193,8 @@ class RecordReader:
         optional_object_fields: like `object_fields`, but null where a record lacks them.
         field_hints: per text field, text appended to its missing-field message (how to fix);
             by default `--prompt-field` / `--response-field` hints.
+        max_chars: a record whose fields hold more characters is rejected (`too-long`) before
+            it is tokenized (a tokenizer allocates many times the text's size).
     """
 
     def __init__(
@@ -203,6 +208,7 @@ class RecordReader:
         skip_errors: bool,
         optional_object_fields: list[str] | None = None,
         field_hints: dict[str, str] | None = None,
+        max_chars: int | None = None,
     ) -> None:
         self.files = files
         self.text_fields = text_fields
@@ -215,6 +221,7 @@ class RecordReader:
         self.keep_fields = [f for f in keep_fields if f not in text_fields and f not in json_fields]
         self.batch_size = batch_size
         self.skip_errors = skip_errors
+        self.max_chars = max_chars
         self.records_read = 0
         self._done_bytes = 0
         self._keep_types: dict[str, pa.DataType] = {}
@@ -229,6 +236,7 @@ class RecordReader:
     def __iter__(self) -> Iterator[ReadBatch]:
         columns: dict[str, list[Any]] = self._empty()
         rejects: list[Reject] = []
+        chars = 0  # text held by this batch: a batch ends at `batch_size` records or MAX_BATCH_CHARS
         for file_index, inp in enumerate(self.files):
             stream, counter = _open_binary(inp)
             try:
@@ -240,20 +248,23 @@ class RecordReader:
                         rejects.append(problem)
                     else:
                         assert isinstance(record, dict)
-                        for name in self.text_fields:
-                            columns[name].append(record[name])
-                        for name in self.object_fields:
-                            columns[name].append(orjson.dumps(record[name]).decode())
-                        for name in self.optional_object_fields:
-                            value = record.get(name)
-                            columns[name].append(None if value is None else orjson.dumps(value).decode())
-                        for name in self.keep_fields:
-                            columns[name].append(record.get(name))
-                        columns[FILE_COLUMN].append(file_index)
-                        columns[LINE_COLUMN].append(line)
-                    if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size:
+                        texts = [record[name] for name in self.text_fields]
+                        objects = [orjson.dumps(record[name]).decode() for name in self.object_fields]
+                        optional = [record.get(name) for name in self.optional_object_fields]
+                        optional = [None if v is None else orjson.dumps(v).decode() for v in optional]
+                        size = sum(map(len, texts)) + sum(map(len, objects)) + sum(len(v or "") for v in optional)
+                        if self.max_chars is not None and size > self.max_chars:
+                            message = (
+                                f"{size:,} characters, more than --max-chars {self.max_chars:,} (checked before "
+                                "tokenizing); raise --max-chars, or split the record"
+                            )
+                            rejects.append(self._reject_or_raise(Reject(inp.name, line, "too-long", message, record)))
+                        else:
+                            chars += size
+                            self._append(columns, record, texts, objects, optional, file_index, line)
+                    if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size or chars >= MAX_BATCH_CHARS:
                         yield self._batch(columns, rejects, self._done_bytes + counter.count)
-                        columns, rejects = self._empty(), []
+                        columns, rejects, chars = self._empty(), [], 0
             except InputDataError:
                 raise
             except TruncatedInput as exc:
@@ -268,6 +279,27 @@ class RecordReader:
                     stream.close()
         if columns[LINE_COLUMN] or rejects:
             yield self._batch(columns, rejects, self._done_bytes)
+
+    def _append(
+        self,
+        columns: dict[str, list[Any]],
+        record: dict[str, Any],
+        texts: list[str],
+        objects: list[str],
+        optional: list[str | None],
+        file_index: int,
+        line: int,
+    ) -> None:
+        for name, text in zip(self.text_fields, texts, strict=True):
+            columns[name].append(text)
+        for name, value in zip(self.object_fields, objects, strict=True):
+            columns[name].append(value)
+        for name, maybe in zip(self.optional_object_fields, optional, strict=True):
+            columns[name].append(maybe)
+        for name in self.keep_fields:
+            columns[name].append(record.get(name))
+        columns[FILE_COLUMN].append(file_index)
+        columns[LINE_COLUMN].append(line)
 
     def _empty(self) -> dict[str, list[Any]]:
         names = [

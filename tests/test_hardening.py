@@ -513,3 +513,39 @@ def test_disk_full_is_exit_5_with_one_line(tmp_path: Path, qwen_path: Path) -> N
     assert result.stderr.startswith(f"Error: cannot write the output {tmp_path / 'o'}: ")
     assert "File too large" in result.stderr and "nothing was written" in result.stderr
     assert result.stderr.count("\n") == 1 and _leftovers(tmp_path) == []
+
+
+# --- resource limits ------------------------------------------------------------------------------
+
+
+def test_a_batch_is_bounded_by_the_text_it_holds_not_only_by_records(
+    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from sftmask import readers
+
+    monkeypatch.setattr(readers, "MAX_BATCH_CHARS", 1000)  # instead of 32 Mi characters
+    records = [{"prompt": f"Question {i}: " + "x" * 80, "response": "y" * 100} for i in range(50)]
+    data = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "o"
+    result = build(data, qwen_path, out, "--batch-size", str(10**9))
+    assert result.exit_code == 0, result.output
+    # Each batch is written as its own row group. A record holds 192-193 characters, so a batch
+    # ends at its 6th record (past 1,000 characters): 8 batches of 6 and one of 2.
+    assert pq.ParquetFile(next(out.glob("*.parquet"))).metadata.num_row_groups == 9
+    assert len(rows_of(out)) == 50
+
+
+def test_a_huge_record_is_rejected_before_it_is_tokenized(tmp_path: Path, qwen_path: Path) -> None:
+    huge = {"prompt": "Summarise:", "response": "word " * 2_000_001}  # 10,000,005 characters
+    data = write_jsonl(tmp_path / "in.jsonl", [*RECORDS, huge])
+    out = tmp_path / "o"
+    result = build(data, qwen_path, out, "--on-error", "skip", "--max-length", "2048", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejected_by_reason"] == {"too-long": 1}
+    reject = json.loads((out / "rejects.jsonl").read_text())
+    assert reject["line"] == 5 and reject["reason"] == "too-long"
+    assert "10,000,015 characters, more than --max-chars 10,000,000 (checked before tokenizing)" in reject["message"]
+    strict = build(data, qwen_path, tmp_path / "o2", "--max-chars", "20")
+    assert strict.exit_code == 3 and f"{data}:2: 41 characters, more than --max-chars 20" in one_line_error(strict)
