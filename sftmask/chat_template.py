@@ -22,13 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sftmask import reasons
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
+from sftmask.limits import read_text_file
 from sftmask.normalform import Encoder
 from sftmask.ragged import BoolArray, IntArray, Ragged
 from sftmask.strategies import EncodedBatch, first_true
@@ -158,11 +158,7 @@ def load_renderer(hf: Any, chat_template: str | None) -> ChatRenderer:
         TokenizerError: no file given and the tokenizer has no chat template.
     """
     if chat_template is not None:
-        try:
-            template = Path(chat_template).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"--chat-template {chat_template}: cannot read: {exc.strerror or exc}") from exc
-        return ChatRenderer(hf, template)
+        return ChatRenderer(hf, read_text_file(chat_template, "--chat-template", ConfigError))
     own = getattr(hf, "chat_template", None)
     if isinstance(own, dict):
         own = own.get("default")

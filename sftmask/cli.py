@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,9 +37,11 @@ EXIT_CODES = {
     2: "invalid options or config file",
     3: "bad input data (malformed record, missing field, unreadable or empty input)",
     4: "tokenizer cannot be loaded or cannot do what was asked",
-    5: "output directory cannot be written (exists and not empty without --overwrite, permissions)",
+    5: "output directory cannot be written (exists and not empty without --overwrite, not a sftmask output, locked by another build, disk full, permissions)",
     6: "validate found problems in a built output",
-    130: "interrupted",
+    7: "a --num-proc worker process died (killed, e.g. by the out-of-memory killer)",
+    130: "interrupted (Ctrl-C, SIGINT)",
+    143: "terminated (SIGTERM)",
 }
 
 
@@ -58,7 +61,9 @@ def main(
 
 
 def _fail(exc: SftmaskError) -> typer.Exit:
-    message = " ".join(str(exc).splitlines())
+    from sftmask.limits import clip
+
+    message = clip(" ".join(str(exc).splitlines()))
     typer.echo(f"Error: {message}", err=True)
     return typer.Exit(exc.exit_code)
 
@@ -87,15 +92,19 @@ def build(
 
     _setup_logging(quiet)
     options = {"inputs": inputs or None, **options}
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         cfg = make_config(options, config)
         with _progress(quiet) as on_progress:
             result = run_build(cfg, on_progress)
     except SftmaskError as exc:
         raise _fail(exc) from None
-    except KeyboardInterrupt:
-        typer.echo("Interrupted; no output written.", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        typer.echo(f"{'Terminated' if terminated else 'Interrupted'}; no output written.", err=True)
+        raise typer.Exit(143 if terminated else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     counts = result.stats.to_json()
     packing = result.manifest.get("packing")
     if json_output:
@@ -105,6 +114,15 @@ def build(
         typer.echo(json.dumps(summary))
         return
     typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the build unwinds, removing its temporary directory."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
+    raise _Terminated
 
 
 def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:

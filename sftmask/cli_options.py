@@ -303,12 +303,30 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
     BuildOption(
         "overwrite",
         bool,
-        "Replace a non-empty output directory.",
+        "Replace a previous sftmask output (never another non-empty directory).",
         OUTPUT,
         flags=("--overwrite",),
         encoding=False,
     ),
     # Performance
+    BuildOption(
+        "max_chars",
+        int,
+        "Reject a record (too-long) holding more characters than this, before tokenizing it.",
+        LENGTH,
+        "N",
+        "10000000",
+    ),
+    BuildOption(
+        "max_reject_rate",
+        float,
+        "With --on-error skip: fail (exit 3, nothing written) when more than this share of records is "
+        "rejected, e.g. 0.01 (a build writing no row always fails).",
+        INPUT,
+        "R",
+        "off",
+        encoding=False,
+    ),
     BuildOption("batch_size", int, "Records per tokenization batch.", PERFORMANCE, "N", "1000", encoding=False),
     BuildOption(
         "num_proc",

@@ -11,10 +11,17 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sftmask.errors import ConfigError
 from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
+from sftmask.limits import clip, load_yaml, read_text_file
 from sftmask.packing import DEFAULT_WINDOW
 from sftmask.strategies import STRATEGIES
 
 PackStrategy = Literal["bfd", "wrapped"]
+
+
+OUTPUT_COLUMNS = ("input_ids", "attention_mask", "labels")
+"""The token columns of every output row; kept input fields cannot take these names."""
+INTERNAL_PREFIX = "_sftmask"
+"""Prefix of the reader's own columns (file and line of each record)."""
 
 
 class BuildConfig(KindOptions):
@@ -149,6 +156,22 @@ class BuildConfig(KindOptions):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("keep_columns")
+    @classmethod
+    def _keepable(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name in OUTPUT_COLUMNS:
+                raise ValueError(
+                    f"{name!r} is a column sftmask writes ({', '.join(OUTPUT_COLUMNS)}); a kept input field "
+                    "cannot replace it: rename the field in the input, or leave it out"
+                )
+            if name.startswith(INTERNAL_PREFIX):
+                raise ValueError(f"{name!r}: names starting with {INTERNAL_PREFIX!r} are sftmask's own")
+        duplicates = sorted({name for name in value if value.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"{', '.join(map(repr, duplicates))} given more than once")
+        return value
+
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (`.yaml`/`.yml`) or TOML (`.toml`) config file into a dict of options.
@@ -156,17 +179,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     Keys may be written with dashes (`max-length`) or underscores (`max_length`).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    text = read_text_file(path, "config file", ConfigError)
     try:
         if path.suffix.lower() == ".toml":
             data: Any = tomllib.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        msg = " ".join(str(exc).split())
+        msg = clip(" ".join(str(exc).split()), 500)
         raise ConfigError(f"{path}: not a valid config file: {msg}") from exc
     if data is None:
         return {}

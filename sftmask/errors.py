@@ -64,6 +64,12 @@ class ValidationFailed(SftmaskError):
     exit_code = 6
 
 
+class WorkerDied(SftmaskError):
+    """A `--num-proc` worker process died (killed by a signal, e.g. by the out-of-memory killer)."""
+
+    exit_code = 7
+
+
 class RecordRejected(Exception):
     """Raised internally for one record that cannot be used; becomes a reject or an error."""
 

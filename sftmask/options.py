@@ -15,6 +15,9 @@ Truncation = Literal["prompt", "response", "drop"]
 OutputFormat = Literal["parquet", "arrow"]
 OnError = Literal["fail", "skip"]
 
+MAX_INT32 = 2**31 - 1
+"""Largest count sftmask accepts for lengths and sizes (token offsets are 32-bit)."""
+
 
 class Options(BaseModel):
     """Base of every options model: unknown keys are errors, values never change after loading."""
@@ -35,7 +38,7 @@ class CommonOptions(Options):
     """Overrides the format guessed from each input's suffix."""
     strategy: str = "response-only"
     """Masking strategy; see `sftmask.strategies.STRATEGIES`."""
-    max_length: int | None = Field(default=None, gt=0)
+    max_length: int | None = Field(default=None, gt=0, le=MAX_INT32)
     """Maximum tokens per row; longer rows are truncated as `truncation` says."""
     truncation: Truncation = "prompt"
     """`prompt`: drop prompt tokens from the left (keeping leading specials such as BOS), then
@@ -44,17 +47,24 @@ class CommonOptions(Options):
     """Append the tokenizer's EOS after the response and train on it."""
     format: OutputFormat = "parquet"
     """`parquet` shards, or `arrow` as written by `Dataset.save_to_disk`."""
-    rows_per_shard: int = Field(default=100_000, gt=0)
+    rows_per_shard: int = Field(default=100_000, gt=0, le=MAX_INT32)
     """Rows per output shard."""
     keep_columns: list[str] = Field(default_factory=list)
     """Original record fields passed through to the output."""
     on_error: OnError = "fail"
     """`fail` stops at the first bad record; `skip` writes it to rejects.jsonl and goes on."""
+    max_chars: int | None = Field(default=10_000_000, gt=0)
+    """A record whose text fields hold more characters is rejected (`too-long`) before it is
+    tokenized: a tokenizer allocates many times a text's size (a 200 MB response needs
+    gigabytes), whatever `max_length` then keeps. `None` (config file: `null`) for no limit."""
+    max_reject_rate: float | None = Field(default=None, ge=0, le=1)
+    """With `skip`: fail the build (exit 3, nothing written) when more than this share of the
+    records is rejected, e.g. 0.01. A build that writes no row fails whatever this is."""
     overwrite: bool = False
     """Replace an existing non-empty output directory."""
     trust_remote_code: bool = False
     """Allow a tokenizer whose code lives in its Hub repository."""
-    batch_size: int = Field(default=1000, gt=0)
+    batch_size: int = Field(default=1000, gt=0, le=MAX_INT32)
     """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
     split: str = "train"
     """Split name used in shard file names (`train-00000-of-00001.parquet`)."""

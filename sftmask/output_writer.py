@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,10 +19,18 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sftmask.errors import OutputError
+from sftmask.errors import InputDataError, OutputError
+from sftmask.readers import KEEP_TYPE_HOLD_ROWS
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
+
+HOLD_ROWS = KEEP_TYPE_HOLD_ROWS
+"""Rows held back unwritten while a kept column has had no value (its type unknown)..."""
+HOLD_BYTES = 256 << 20
+"""...and at most this many bytes of them."""
 
 
 def features_dict(schema: pa.Schema) -> dict[str, Any]:
@@ -45,44 +58,155 @@ class OutputDir:
     """A build's output directory: written under a temporary name, renamed when complete.
 
     Used as a context manager: on an exception the temporary directory is removed, so a failed
-    run leaves nothing that looks complete.
+    run leaves nothing that looks complete. Only an empty directory or a previous sftmask output
+    (one with our manifest) is ever replaced, and never one that holds an input of the build.
+
+    Args:
+        path: the output directory.
+        overwrite: replace a previous sftmask output.
+        keep: paths the build reads (inputs, tokenizer folder, templates); the output must not
+            hold any of them, since replacing it would delete them.
     """
 
-    def __init__(self, path: str | Path, *, overwrite: bool) -> None:
+    def __init__(self, path: str | Path, *, overwrite: bool, keep: Sequence[str | Path] = ()) -> None:
         self.path = Path(path)
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise OutputError(f"output {self.path} exists and is not a directory")
-            if any(self.path.iterdir()) and not overwrite:
+        self.absolute = Path(os.path.abspath(self.path))
+        if self.absolute.parent == self.absolute:
+            raise OutputError(f"output {self.path} is the root directory; choose a directory to create")
+        real = Path(os.path.realpath(self.absolute))
+        for kept in keep:
+            if Path(os.path.realpath(kept)).is_relative_to(real):
                 raise OutputError(
-                    f"output directory {self.path} exists and is not empty; pass --overwrite to replace it"
+                    f"{kept} lies inside the output directory {self.path}, which the build replaces; "
+                    "choose another --output"
                 )
         self.overwrite = overwrite
-        self.tmp = self.path.parent / f".{self.path.name}.sftmask-tmp-{os.getpid()}"
+        self.tmp = self._sibling("tmp", os.getpid())
+        self._lock: int | None = None
+        self.notes: list[str] = []
+        """What opening the directory repaired (stale temporary directories removed, a swap finished)."""
+
+    def _sibling(self, kind: str, pid: int | str) -> Path:
+        return self.absolute.parent / f".{self.absolute.name}.sftmask-{kind}-{pid}"
+
+    def _take_lock(self) -> None:
+        """Hold an exclusive lock on the output for the whole build; another build holding it fails."""
+        path = self._sibling("lock", "file")
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise OutputError(
+                    f"output {self.path} is being written by another sftmask build (pid {holder}); "
+                    "wait for it to finish, or choose another --output"
+                ) from None
+            try:  # the last holder may have removed the file between our open and flock
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock = fd
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._sibling("lock", "file").unlink()
+            os.close(self._lock)
+            self._lock = None
+
+    def _repair(self) -> None:
+        """Finish an interrupted swap and remove what killed builds left (we hold the lock: no
+        other build is writing them)."""
+        prefix = glob.escape(f".{self.absolute.name}.sftmask-")
+        leftovers = sorted(
+            (p for kind in ("tmp", "old") for p in self.absolute.parent.glob(f"{prefix}{kind}-*") if p != self.tmp),
+            key=lambda p: p.stat().st_mtime,
+        )
+        if not self.absolute.exists():
+            # Killed between commit's two renames (or just before the first): a complete new
+            # output has its manifest (written last, atomically); else the old one is whole.
+            complete = [p for p in leftovers if "-tmp-" in p.name and (p / MANIFEST).is_file()]
+            complete = complete or [p for p in leftovers if "-old-" in p.name and is_sftmask_output(p)]
+            if complete:
+                complete[-1].rename(self.absolute)
+                leftovers.remove(complete[-1])
+                self._note(f"restored {self.path} from {complete[-1].name}, left by a build killed while committing")
+        for stale in leftovers:
+            shutil.rmtree(stale, ignore_errors=True)
+            self._note(f"removed {stale.name}, left by a killed build")
+
+    def _note(self, message: str) -> None:
+        self.notes.append(message)
+        log.warning("%s", message)
+
+    def _check_replaceable(self) -> None:
+        if not self.absolute.exists():
+            return
+        if not self.absolute.is_dir():
+            raise OutputError(f"output {self.path} exists and is not a directory")
+        if not any(self.absolute.iterdir()):
+            return
+        if not self.overwrite:
+            raise OutputError(f"output directory {self.path} exists and is not empty; pass --overwrite to replace it")
+        if not is_sftmask_output(self.absolute):
+            raise OutputError(
+                f"output directory {self.path} is not empty and is not a sftmask output (no {MANIFEST} written "
+                "by sftmask); --overwrite replaces only a previous sftmask output or an empty directory: "
+                "choose another --output, or empty it yourself"
+            )
 
     def __enter__(self) -> OutputDir:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.absolute.parent.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory {self.path}: {exc.strerror or exc}") from exc
+        try:
+            self._repair()
+            self._check_replaceable()
             if self.tmp.exists():
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir()
         except OSError as exc:
+            self._release_lock()
             raise OutputError(f"cannot create output directory {self.path}: {exc.strerror or exc}") from exc
+        except BaseException:
+            self._release_lock()
+            raise
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            if exc_type is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            self._release_lock()
 
     def commit(self) -> None:
         """Move the finished temporary directory into place (replacing an old one if allowed)."""
-        old = self.path.parent / f".{self.path.name}.sftmask-old-{os.getpid()}"
-        if self.path.exists():
-            self.path.rename(old)
-        self.tmp.rename(self.path)
+        old = self._sibling("old", os.getpid())
+        if self.absolute.exists():
+            self.absolute.rename(old)
+        self.tmp.rename(self.absolute)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def is_sftmask_output(directory: Path) -> bool:
+    """Whether `directory` holds a manifest that `sftmask build` wrote."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "sftmask_version" in manifest and "shards" in manifest
 
 
 class RejectWriter:
@@ -123,12 +247,45 @@ class ShardWriter:
         self.shards: list[dict[str, Any]] = []
         self._writer: pq.ParquetWriter | pa.ipc.RecordBatchStreamWriter | None = None
         self._rows_in_shard = 0
+        self._rows_written = 0
         self._schema: pa.Schema | None = None
+        self._held: list[pa.Table] = []
 
     def write(self, table: pa.Table) -> None:
         if self._schema is None:
-            self._schema = table.schema.with_metadata(features_metadata(table.schema))
-        table = table.replace_schema_metadata(self._schema.metadata)
+            if _has_null_column(table) and not self._hold_full(table):
+                self._held.append(table)  # a kept column with no value yet: its type is still open
+                return
+            self._fix_schema([*self._held, table])
+        assert self._schema is not None
+        if table.schema.remove_metadata() != self._schema.remove_metadata():
+            table = self._conform(table)
+        self._write(table.replace_schema_metadata(self._schema.metadata))
+
+    def _hold_full(self, table: pa.Table) -> bool:
+        rows = sum(t.num_rows for t in self._held) + table.num_rows
+        size = sum(t.nbytes for t in self._held) + table.nbytes
+        return bool(rows > HOLD_ROWS or size > HOLD_BYTES)
+
+    def _fix_schema(self, tables: list[pa.Table]) -> None:
+        """Fix the output schema from the first tables (held ones cast: null columns get their type)."""
+        schema = pa.unify_schemas([t.schema.remove_metadata() for t in tables], promote_options="permissive")
+        self._schema = schema.with_metadata(features_metadata(schema))
+        held, self._held = self._held, []
+        for old in held:
+            self._write(old.cast(schema).replace_schema_metadata(self._schema.metadata))
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        assert self._schema is not None
+        for have, new in zip(self._schema, table.schema, strict=True):
+            if have.type != new.type and not pa.types.is_null(new.type):
+                raise InputDataError(
+                    f"kept column {new.name!r} is null in the first {self._rows_written:,} rows written and "
+                    f"{new.type} later; keep only columns with one type"
+                )
+        return table.cast(self._schema.remove_metadata())
+
+    def _write(self, table: pa.Table) -> None:
         start = 0
         while start < table.num_rows:
             if self._writer is None:
@@ -137,6 +294,7 @@ class ShardWriter:
             assert self._writer is not None
             self._writer.write_table(table.slice(start, take))
             self._rows_in_shard += take
+            self._rows_written += take
             start += take
             if self._rows_in_shard >= self.rows_per_shard:
                 self._close_shard()
@@ -159,6 +317,8 @@ class ShardWriter:
 
     def close(self, empty_schema: pa.Schema) -> list[dict[str, Any]]:
         """Finish the last shard, give all shards their final names; return name, rows, sha256."""
+        if self._held:  # every table had a column without values: its type stays null
+            self._fix_schema(self._held)
         self._close_shard()
         if not self.shards:
             # No accepted rows: still write one empty shard so the output loads with its schema.
@@ -195,8 +355,15 @@ class ShardWriter:
         (self.directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
+def _has_null_column(table: pa.Table) -> bool:
+    return any(pa.types.is_null(f.type) for f in table.schema)
+
+
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write manifest.json atomically: its presence marks a complete output (see `OutputDir`)."""
+    partial = directory / f"{MANIFEST}.partial"
+    partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.rename(directory / MANIFEST)
 
 
 def sha256_of(path: Path) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal, overload
 
 import pyarrow as pa
@@ -14,12 +18,12 @@ from sftmask import __version__
 from sftmask.background import BackgroundWriter, prefetch
 from sftmask.config import BuildConfig, make_config
 from sftmask.engines import ENGINES
-from sftmask.errors import ConfigError, InputDataError, TokenizerError
+from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
 from sftmask.kinds import EncodingSession
 from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
 from sftmask.output_writer import OutputDir, RejectWriter, ShardWriter, write_manifest
 from sftmask.packing import Packer, packed_schema
-from sftmask.readers import InputFile, RecordReader, resolve_inputs
+from sftmask.readers import STDIN, InputFile, RecordReader, resolve_inputs
 from sftmask.strategies import STRATEGIES
 from sftmask.tokenizer import LoadedTokenizer, describe, load_tokenizer
 
@@ -72,46 +76,52 @@ def build(
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
     files = resolve_inputs(config.inputs, config.input_format)
-    output = OutputDir(config.output, overwrite=config.overwrite)
-    tok = open_tokenizer(config)
-    session = open_session(config, tok, files)
-    reader = make_reader(config, files)
-    stats = Counts()
-    file_names = [f.name for f in files]
-    job = Job(config, session, tuple(file_names))
-    with output:
+    # The output is locked (and checked) first, for the whole build: see `OutputDir`.
+    with OutputDir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
+        tok = open_tokenizer(config)
+        session = open_session(config, tok, files)
+        reader = make_reader(config, files)
+        stats = Counts()
+        file_names = [f.name for f in files]
+        job = Job(config, session, tuple(file_names))
         shard_writer = ShardWriter(
             output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
         )
         reject_writer = RejectWriter(output.tmp)
         writer = BackgroundWriter()
         packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
+        first_reject: dict[str, Any] | None = None
         try:
             for labelled in ENGINES[config.engine](prefetch(iter(reader)), job):
                 stats.add(labelled.counts)
+                if first_reject is None and labelled.rejects.num_rows:
+                    first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
                 if packer is not None:
                     labelled = replace(labelled, rows=packer.push(labelled.rows))
-                writer.submit(_write, labelled, shard_writer, reject_writer)
+                writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
                 if on_progress is not None:
                     on_progress(Progress(reader.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
             if packer is not None:
                 last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
-                writer.submit(_write, last, shard_writer, reject_writer)
+                writer.submit(_write, last, shard_writer, reject_writer, output.path)
                 stats.trained_tokens = packer.counts.trained_tokens  # first labels masked; rows_written: examples
             writer.close()
         except BaseException:
             writer.abort()  # the first error is the one to report, not a write it interrupted
             raise
         finally:
-            reject_writer.close()
+            with _output_errors(output.path):
+                reject_writer.close()
         stats.records_read = reader.records_read
         if stats.records_read == 0:
             raise InputDataError(f"no records found in {', '.join(file_names)}")
-        shards = shard_writer.close(_output_schema(config, reader))
-        extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
-        manifest = _manifest(config, tok, stats, shards, extra)
-        write_manifest(output.tmp, manifest)
-        output.commit()
+        _check_reject_rate(config, stats, first_reject)
+        with _output_errors(output.path):
+            shards = shard_writer.close(_output_schema(config, reader))
+            extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
+            manifest = _manifest(config, tok, stats, shards, extra)
+            write_manifest(output.tmp, manifest)
+            output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
 
 
@@ -220,6 +230,37 @@ def label(
     return table
 
 
+def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any] | None) -> None:
+    """Fail a build that wrote no row, or rejected more than `max_reject_rate` of its records.
+
+    Raises:
+        InputDataError: naming the reasons and the first rejected record.
+    """
+    rejected = sum(stats.rejected.values())
+    limit = config.max_reject_rate
+    if stats.rows_written and (limit is None or rejected <= limit * stats.records_read):
+        return
+    reasons = ", ".join(f"{reason}: {n:,}" for reason, n in stats.rejected.most_common())
+    if stats.rows_written == 0:
+        what = f"no row written: all {stats.records_read:,} records were rejected ({reasons})"
+    else:
+        what = (
+            f"{rejected:,} of {stats.records_read:,} records rejected ({rejected / stats.records_read:.1%}; "
+            f"{reasons}), more than --max-reject-rate {limit}"
+        )
+    where = f"; first: {first['file']}:{first['line']}: {first['message']}" if first is not None else ""
+    raise InputDataError(f"{what}{where}; nothing was written")
+
+
+def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
+    """Files and folders the build reads, which replacing the output must not delete."""
+    paths = [f.name for f in files if f.name != STDIN]
+    named = [config.tokenizer, config.chat_template, config.template]
+    if isinstance(config.label_names, str):
+        named.append(config.label_names)
+    return paths + [name for name in named if name is not None and os.path.exists(name)]
+
+
 def open_tokenizer(config: BuildConfig, tok: LoadedTokenizer | None = None) -> LoadedTokenizer:
     """Load the configured tokenizer and check it can do what the config asks (EOS).
 
@@ -256,13 +297,29 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         keep_fields=config.keep_columns,
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",
+        max_chars=config.max_chars,
     )
 
 
-def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter) -> None:
-    reject_writer.write(labelled.rejects)
-    if labelled.rows.num_rows:
-        shard_writer.write(labelled.rows)
+def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path) -> None:
+    with _output_errors(output):
+        reject_writer.write(labelled.rejects)
+        if labelled.rows.num_rows:
+            shard_writer.write(labelled.rows)
+
+
+@contextlib.contextmanager
+def _output_errors(output: Path) -> Iterator[None]:
+    """Turn an OSError while writing (disk full, quota, permissions) into a one-line OutputError."""
+    try:
+        yield
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno) if exc.errno is not None else None
+        errno_name = f" ({code})" if code else ""
+        raise OutputError(
+            f"cannot write the output {output}: {exc.strerror or exc}{errno_name}; nothing was written "
+            "(free some space, or choose another --output)"
+        ) from exc
 
 
 def _packer(config: BuildConfig) -> Packer | None:
@@ -283,7 +340,9 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
         pa.field("labels", token_list),
     ]
     fields += [
-        pa.field(name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else pa.null())
+        pa.field(
+            name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else reader.keep_type(name)
+        )
         for name in config.keep_columns
     ]
     return pa.schema(fields)

@@ -28,6 +28,7 @@ import yaml
 
 from sftmask import reasons
 from sftmask.errors import ConfigError, RecordRejected
+from sftmask.limits import clip, load_yaml, read_text_file
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "configs" / "templates"
 """Where named templates live (``--template alpaca`` is ``configs/templates/alpaca.yaml``)."""
@@ -75,8 +76,19 @@ class PromptTemplate:
         prompt = []
         for part in self.parts:
             text = part.text if part.when is None or values.get(part.when) else part.otherwise
-            prompt.append(text.format_map(values))
-        return "".join(prompt), self.response.format_map(values)
+            prompt.append(_substitute(text, values))
+        return "".join(prompt), _substitute(self.response, values)
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(text: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple((literal, name) for literal, name, _, _ in string.Formatter().parse(text))
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    """`text` with each ``{field}`` replaced by the field's value: plain substitution, never
+    `str.format` (whose format specs would be evaluated, widths included)."""
+    return "".join(literal + ("" if name is None else values[name]) for literal, name in _pieces(text))
 
 
 def placeholders(text: str) -> list[str]:
@@ -106,12 +118,11 @@ def load_template(name_or_file: str) -> PromptTemplate:
         if not path.is_file():
             names = ", ".join([*available_templates(), "chat"])
             raise ConfigError(f"unknown template {name_or_file!r}; choose one of: {names}, or pass a YAML file")
+    text = read_text_file(path, "template", ConfigError)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"template {path}: cannot read: {exc.strerror or exc}") from exc
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"template {path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        raise ConfigError(f"template {path}: not valid YAML: {clip(' '.join(str(exc).split()), 500)}") from exc
     return _parse(path, data)
 
 
@@ -137,19 +148,30 @@ def _parse(path: Path, data: Any) -> PromptTemplate:
         elif isinstance(item, dict) and set(item) <= {"if", "then", "else"} and isinstance(item.get("if"), str):
             then, otherwise = item.get("then", ""), item.get("else", "")
             if not isinstance(then, str) or not isinstance(otherwise, str):
-                raise bad(f"'then' and 'else' must be strings in {item}")
+                raise bad(f"'then' and 'else' must be strings in {clip(repr(item), 200)}")
             parts.append(Part(then, item["if"], otherwise))
         else:
-            raise bad(f"a prompt part must be a string or {{if: FIELD, then: TEXT, else: TEXT}}, not {item!r}")
+            raise bad(
+                f"a prompt part must be a string or {{if: FIELD, then: TEXT, else: TEXT}}, not {clip(repr(item), 200)}"
+            )
     template = PromptTemplate(path.stem, str(data.get("description", "")), tuple(parts), response)
     for text in [response, *(t for p in parts for t in (p.text, p.otherwise))]:
         try:
             names = placeholders(text)
         except ValueError as exc:
-            raise bad(f"bad placeholder in {text!r}: {exc} (write {{{{ and }}}} for literal braces)") from exc
+            raise bad(
+                f"bad placeholder in {clip(repr(text), 200)}: {exc} (write {{{{ and }}}} for literal braces)"
+            ) from exc
         for name in names:
             if not name.isidentifier():
-                raise bad(f"placeholder {{{name}}} must be a plain field name")
+                raise bad(f"placeholder {{{clip(name, 100)}}} must be a plain field name")
+        for _, field, spec, conversion in string.Formatter().parse(text):
+            if field is not None and (spec or conversion):
+                shown = clip(f"{{{field}{'!' + conversion if conversion else ''}:{spec}}}", 100)
+                raise bad(
+                    f"placeholder {shown}: only plain {{field}} placeholders are allowed "
+                    "(no format spec or conversion: they would be evaluated with record data)"
+                )
     if not template.required_fields and not template.optional_fields:
         raise bad("uses no record field")
     return template

@@ -29,6 +29,12 @@ STDIN = "-"
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 COMPRESSIONS = (".gz", ".zst")
 
+MAX_BATCH_CHARS = 32 << 20
+"""A batch also ends once its records hold this much text, so a huge --batch-size (or huge
+records) cannot hold gigabytes in flight: memory is bounded by bytes, not only records."""
+KEEP_TYPE_HOLD_ROWS = 10_000
+"""Records a kept column may be all null before its type is fixed (rows held back unwritten)."""
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -114,11 +120,65 @@ def _open_binary(inp: InputFile) -> tuple[IO[bytes], _CountingReader]:
     if inp.name.endswith(".gz"):
         return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
     if inp.name.endswith(".zst"):
+        return io.BufferedReader(_ZstdReader(buffered), buffer_size=1 << 20), counter
+    return buffered, counter
+
+
+class TruncatedInput(EOFError):
+    """A compressed input ends inside a frame: it was cut short (an interrupted copy or download)."""
+
+
+class _ZstdReader(io.RawIOBase):
+    """Decompresses every zstd frame of a stream and fails when the last frame is not complete.
+
+    `zstandard`'s `stream_reader` reports end of file when its input ends, even in the middle of a
+    frame (a file cut at a block boundary reads as complete), and stops after the first frame;
+    this checks what `zstd -t` checks. Input is fed in small pieces so that highly compressed
+    data cannot expand into one huge buffer.
+    """
+
+    PIECE = 4096
+
+    def __init__(self, source: IO[bytes]) -> None:
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(buffered)
-        return io.BufferedReader(stream, buffer_size=1 << 20), counter
-    return buffered, counter
+        self._zstd = zstandard
+        self._source = source
+        self._frame: Any = None
+        self._input = b""
+        self._output = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._output:
+            if self._done:
+                return 0
+            if not self._input:
+                self._input = self._source.read(1 << 16)
+                if not self._input:
+                    self._done = True
+                    if self._frame is not None and not self._frame.eof:
+                        raise TruncatedInput("truncated: the zstd data ends inside a frame")
+                    return 0
+            self._decompress_some()
+        n = min(len(buffer), len(self._output))
+        buffer[:n] = self._output[:n]
+        self._output = self._output[n:]
+        return n
+
+    def _decompress_some(self) -> None:
+        if self._frame is None or self._frame.eof:
+            self._frame = self._zstd.ZstdDecompressor().decompressobj()
+        piece, self._input = self._input[: self.PIECE], self._input[self.PIECE :]
+        try:
+            self._output = self._frame.decompress(piece)
+        except self._zstd.ZstdError as exc:
+            raise ValueError(f"corrupt zstd data ({exc})") from exc
+        if self._frame.eof:  # the next frame starts in what this one did not use
+            self._input = self._frame.unused_data + self._input
 
 
 class RecordReader:
@@ -134,6 +194,8 @@ class RecordReader:
         optional_object_fields: like `object_fields`, but null where a record lacks them.
         field_hints: per text field, text appended to its missing-field message (how to fix);
             by default `--prompt-field` / `--response-field` hints.
+        max_chars: a record whose fields hold more characters is rejected (`too-long`) before
+            it is tokenized (a tokenizer allocates many times the text's size).
     """
 
     def __init__(
@@ -147,6 +209,7 @@ class RecordReader:
         skip_errors: bool,
         optional_object_fields: list[str] | None = None,
         field_hints: dict[str, str] | None = None,
+        max_chars: int | None = None,
     ) -> None:
         self.files = files
         self.text_fields = text_fields
@@ -159,10 +222,12 @@ class RecordReader:
         self.keep_fields = [f for f in keep_fields if f not in text_fields and f not in json_fields]
         self.batch_size = batch_size
         self.skip_errors = skip_errors
+        self.max_chars = max_chars
         self.records_read = 0
         self._done_bytes = 0
         self._counter: _CountingReader | None = None
         self._keep_types: dict[str, pa.DataType] = {}
+        self._null_rows: dict[str, int] = {}
         self._seen_keep: set[str] = set()
 
     @property
@@ -190,7 +255,11 @@ class RecordReader:
                     yield inp.name, file_index, line, record
             except InputDataError:
                 raise
-            except (OSError, EOFError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
+            except TruncatedInput as exc:
+                raise InputDataError(f"{exc}; the file was cut short (check it with zstd -t)", file=inp.name) from exc
+            except EOFError as exc:  # gzip: "Compressed file ended before the end-of-stream marker"
+                raise InputDataError(f"truncated: {exc}; the file was cut short (gzip -t)", file=inp.name) from exc
+            except (OSError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
                 raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
             finally:
                 self._done_bytes += self._counter.count
@@ -201,6 +270,7 @@ class RecordReader:
     def _batches(self, records: Iterator[tuple[str, int, int, Any]]) -> Iterator[ReadBatch]:
         columns: dict[str, list[Any]] = self._empty()
         rejects: list[Reject] = []
+        chars = 0  # text held by this batch: a batch ends at `batch_size` records or MAX_BATCH_CHARS
         for name, file_index, line, record in records:
             self.records_read += 1
             problem = self._check(record, name, line)
@@ -208,26 +278,50 @@ class RecordReader:
                 rejects.append(problem)
             else:
                 assert isinstance(record, dict)
-                for field_name in self.text_fields:
-                    columns[field_name].append(record[field_name])
-                for field_name in self.object_fields:
-                    columns[field_name].append(orjson.dumps(record[field_name]).decode())
-                for field_name in self.optional_object_fields:
-                    value = record.get(field_name)
-                    columns[field_name].append(None if value is None else orjson.dumps(value).decode())
-                for field_name in self.keep_fields:
-                    columns[field_name].append(record.get(field_name))
-                columns[FILE_COLUMN].append(file_index)
-                columns[LINE_COLUMN].append(line)
-            if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size:
+                texts = [record[field_name] for field_name in self.text_fields]
+                objects = [orjson.dumps(record[field_name]).decode() for field_name in self.object_fields]
+                optional = [record.get(field_name) for field_name in self.optional_object_fields]
+                optional = [None if v is None else orjson.dumps(v).decode() for v in optional]
+                size = sum(map(len, texts)) + sum(map(len, objects)) + sum(len(v or "") for v in optional)
+                if self.max_chars is not None and size > self.max_chars:
+                    message = (
+                        f"{size:,} characters, more than --max-chars {self.max_chars:,} (checked before "
+                        "tokenizing); raise --max-chars, or split the record"
+                    )
+                    rejects.append(self._reject_or_raise(Reject(name, line, "too-long", message, record)))
+                else:
+                    chars += size
+                    self._append(columns, record, texts, objects, optional, file_index, line)
+            if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size or chars >= MAX_BATCH_CHARS:
                 yield self._batch(columns, rejects, self._position())
-                columns, rejects = self._empty(), []
+                columns, rejects, chars = self._empty(), [], 0
         if columns[LINE_COLUMN] or rejects:
             yield self._batch(columns, rejects, self._done_bytes)
 
     def _position(self) -> int:
         """Input bytes consumed so far (compressed size for .gz/.zst)."""
         return self._done_bytes + (self._counter.count if self._counter is not None else 0)
+
+    def _append(
+        self,
+        columns: dict[str, list[Any]],
+        record: dict[str, Any],
+        texts: list[str],
+        objects: list[str],
+        optional: list[str | None],
+        file_index: int,
+        line: int,
+    ) -> None:
+        for name, text in zip(self.text_fields, texts, strict=True):
+            columns[name].append(text)
+        for name, value in zip(self.object_fields, objects, strict=True):
+            columns[name].append(value)
+        for name, maybe in zip(self.optional_object_fields, optional, strict=True):
+            columns[name].append(maybe)
+        for name in self.keep_fields:
+            columns[name].append(record.get(name))
+        columns[FILE_COLUMN].append(file_index)
+        columns[LINE_COLUMN].append(line)
 
     def _empty(self) -> dict[str, list[Any]]:
         names = [
@@ -245,22 +339,81 @@ class RecordReader:
         for name in [*self.text_fields, *self.object_fields, *self.optional_object_fields]:
             arrays[name] = pa.array(columns[name], type=pa.large_string())
         for name in self.keep_fields:
-            arrays[name] = self._keep_array(name, columns[name])
+            arrays[name] = self._keep_array(name, columns[name], columns[FILE_COLUMN], columns[LINE_COLUMN])
         arrays[FILE_COLUMN] = pa.array(columns[FILE_COLUMN], type=pa.int32())
         arrays[LINE_COLUMN] = pa.array(columns[LINE_COLUMN], type=pa.int64())
         return ReadBatch(pa.RecordBatch.from_pydict(arrays), rejects, position)
 
-    def _keep_array(self, name: str, values: list[Any]) -> pa.Array:
+    def _keep_array(self, name: str, values: list[Any], files: list[int], lines: list[int]) -> pa.Array:
+        """A kept column's values with the type of its earlier batches (already written).
+
+        A type can only widen while the column has been all null (the shard writer holds such
+        rows until the type is known, for up to `KEEP_TYPE_HOLD_ROWS` records); a value that
+        does not fit the type written so far (a string after ints, a struct gaining a key) fails
+        with its file and line instead of being converted or dropped.
+        """
         known = self._keep_types.get(name)
         try:
-            array = pa.array(values, type=known)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise InputDataError(
-                f"kept column {name!r} changes type between records ({exc}); keep only columns with one type"
-            ) from exc
-        if known is None and not pa.types.is_null(array.type):
+            array = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            raise self._type_change(name, values, files, lines, known) from None
+        if pa.types.is_null(array.type):
+            if known is not None:
+                return pa.nulls(len(values), known)
+            self._null_rows[name] = self._null_rows.get(name, 0) + len(values)
+            return array
+        if known is None:
+            if self._null_rows.get(name, 0) > KEEP_TYPE_HOLD_ROWS:
+                row = next(i for i, v in enumerate(values) if v is not None)
+                raise InputDataError(
+                    f"kept column {name!r} is null in the first {self._null_rows[name]:,} records and "
+                    f"{array.type} here, after the null rows were written; keep only columns with one type",
+                    file=self.files[files[row]].name,
+                    line=lines[row],
+                )
             self._keep_types[name] = array.type
-        return array
+            return array
+        if array.type == known:
+            return array
+        try:
+            fits = _unified(known, array.type) == known
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fits = False
+        if fits:
+            return pa.array(values, type=known)  # e.g. a struct lacking a key: null there
+        raise self._type_change(name, values, files, lines, known)
+
+    def _type_change(
+        self, name: str, values: list[Any], files: list[int], lines: list[int], known: pa.DataType | None
+    ) -> InputDataError:
+        """The error naming the first record whose kept value does not fit the column's type."""
+        so_far = known
+        for row, value in enumerate(values):
+            if value is None:
+                continue
+            here: pa.DataType | str
+            try:
+                here = pa.array([value]).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                here, merged = type(value).__name__, None
+            else:
+                try:
+                    merged = here if so_far is None else _unified(so_far, here)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    merged = None
+            if merged is None or (known is not None and merged != known):
+                return InputDataError(
+                    f"kept column {name!r} changes type: {here} here, {so_far or 'another type'} in earlier "
+                    "records; keep only columns with one type (the same keys in every object)",
+                    file=self.files[files[row]].name,
+                    line=lines[row],
+                )
+            so_far = merged
+        return InputDataError(f"kept column {name!r} changes type between records; keep only columns with one type")
+
+    def keep_type(self, name: str) -> pa.DataType:
+        """The type of a kept column so far (null while no record had a value)."""
+        return self._keep_types.get(name, pa.null())
 
     def _check(self, record: Any, file: str, line: int) -> Reject | None:
         """Validate one parsed record; a Reject when it is unusable (raised unless skipping)."""
@@ -329,6 +482,14 @@ class RecordReader:
             raise InputDataError(f"malformed header: {exc}", file=inp.name, line=1) from exc
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if duplicates:
+            raise InputDataError(
+                f"the header names column(s) {', '.join(map(repr, duplicates))} more than once; "
+                "rename them so each column has its own name",
+                file=inp.name,
+                line=1,
+            )
         end = reader.line_num
         while True:
             start = end + 1
@@ -363,6 +524,12 @@ class RecordReader:
                 yield start, Reject(inp.name, start, reasons.INVALID_UTF8, _utf8_message(raw), bad)
                 continue
             yield start, dict(zip(header, row, strict=True))
+
+
+def _unified(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The type holding values of both (struct keys merged, ints widened); raises if none does."""
+    schemas = [pa.schema([pa.field("x", a)]), pa.schema([pa.field("x", b)])]
+    return pa.unify_schemas(schemas, promote_options="permissive").field("x").type
 
 
 def _flag_hint(name: str, text_fields: list[str]) -> str:

@@ -178,9 +178,19 @@ BAD_INPUTS = [
         3,
         "field 'response' not found; fields are prompt; pass --response-field NAME",
     ),
-    ("bad.jsonl", '{"prompt": "a", "response": 7}\n', 1, "field 'response' is int, not a string"),
+    (
+        "bad.jsonl",
+        '{"prompt": "a", "response": 7}\n{"prompt": "a", "response": "b"}\n',
+        1,
+        "field 'response' is int, not a string",
+    ),
     ("bad.jsonl", b'{"prompt": "a", "response": "b"}\n{"prompt": "caf\xe9", "response": "b"}\n', 2, "byte 0xe9"),
-    ("bad.jsonl", '[{"prompt": "a", "response": "b"}]\n', 1, "record is a JSON array"),
+    (
+        "bad.jsonl",
+        '[{"prompt": "a", "response": "b"}]\n{"prompt": "a", "response": "b"}\n',
+        1,
+        "record is a JSON array",
+    ),
     ("bad.csv", 'prompt,response\na,b\n"multi\nline",b\nx,y,z\n', 5, "row has 3 fields but the header has 2"),
     ("bad.csv", b"prompt,response\na,b\ncaf\xe9,b\n", 3, "byte 0xe9"),
 ]
@@ -297,6 +307,9 @@ def test_existing_output_needs_overwrite(tmp_path: Path, sample_tokenizer_path: 
     (out / "old.txt").write_text("old")
     result = run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out))
     assert result.exit_code == 5 and "pass --overwrite" in result.stderr and (out / "old.txt").exists()
+    (out / "old.txt").unlink()
+    assert run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out)).exit_code == 0
+    (out / "old.txt").write_text("old")  # a previous sftmask output (plus a stray file) is replaced
     assert run("build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out), "--overwrite").exit_code == 0
     assert not (out / "old.txt").exists() and (out / "manifest.json").exists()
 
