@@ -20,14 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftmask.errors import InputDataError, OutputError
-from sftmask.readers import KEEP_TYPE_HOLD_ROWS
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
 
-HOLD_ROWS = KEEP_TYPE_HOLD_ROWS
+HOLD_ROWS = 10_000
 """Rows held back unwritten while a kept column has had no value (its type unknown)..."""
 HOLD_BYTES = 256 << 20
 """...and at most this many bytes of them."""

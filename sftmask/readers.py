@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from sftmask import reasons
 from sftmask.errors import ConfigError, InputDataError
+from sftmask.output_writer import HOLD_ROWS
 
 FILE_COLUMN = "_sftmask_file"
 LINE_COLUMN = "_sftmask_line"
@@ -32,7 +33,7 @@ COMPRESSIONS = (".gz", ".zst")
 MAX_BATCH_CHARS = 32 << 20
 """A batch also ends once its records hold this much text, so a huge --batch-size (or huge
 records) cannot hold gigabytes in flight: memory is bounded by bytes, not only records."""
-KEEP_TYPE_HOLD_ROWS = 10_000
+KEEP_TYPE_HOLD_ROWS = HOLD_ROWS
 """Records a kept column may be all null before its type is fixed (rows held back unwritten)."""
 
 
