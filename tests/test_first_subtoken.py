@@ -673,8 +673,18 @@ def test_cli_prompt_response_trains_word_starts_of_the_response(
         assert row["input_ids"] == ref["input_ids"]
         p_len = next(i for i, x in enumerate(ref["labels"]) if x != -100)
         assert all(x == -100 for x in row["labels"][:p_len])
-        word_ids = tok(records[row["id"]]["response"], add_special_tokens=False).word_ids()
-        starts = [w is not None and (i == 0 or word_ids[i - 1] != w) for i, w in enumerate(word_ids)]
+        # Byte-level BPE: words are what whitespace delimits (README, first-subtoken); from the
+        # response text itself: a token starts a word when it is the first to cover a character
+        # that is not whitespace and follows whitespace or the response's start.
+        response = records[row["id"]]["response"]
+        spans = tok(response, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        starts, seen = [], set()
+        for start, end in spans:
+            text = response[start:end]
+            lead = len(text) - len(text.lstrip())
+            first = start + lead
+            starts.append(bool(text.strip()) and first not in seen and (first == 0 or response[first - 1].isspace()))
+            seen.update(range(start, end))
         assert [x != -100 for x in row["labels"][p_len:-1]] == starts, row["id"]
         assert row["labels"][-1] == tok.convert_tokens_to_ids(tok.eos_token)
         fewer += sum(starts) < len(starts)
