@@ -33,8 +33,6 @@ COMPRESSIONS = (".gz", ".zst")
 MAX_BATCH_CHARS = 32 << 20
 """A batch also ends once its records hold this much text, so a huge --batch-size (or huge
 records) cannot hold gigabytes in flight: memory is bounded by bytes, not only records."""
-KEEP_TYPE_HOLD_ROWS = HOLD_ROWS
-"""Records a kept column may be all null before its type is fixed (rows held back unwritten)."""
 
 
 @dataclass(frozen=True)
@@ -349,7 +347,7 @@ class RecordReader:
         """A kept column's values with the type of its earlier batches (already written).
 
         A type can only widen while the column has been all null (the shard writer holds such
-        rows until the type is known, for up to `KEEP_TYPE_HOLD_ROWS` records); a value that
+        rows until the type is known, for up to `output_writer.HOLD_ROWS` records); a value that
         does not fit the type written so far (a string after ints, a struct gaining a key) fails
         with its file and line instead of being converted or dropped.
         """
@@ -364,7 +362,7 @@ class RecordReader:
             self._null_rows[name] = self._null_rows.get(name, 0) + len(values)
             return array
         if known is None:
-            if self._null_rows.get(name, 0) > KEEP_TYPE_HOLD_ROWS:
+            if self._null_rows.get(name, 0) > HOLD_ROWS:
                 row = next(i for i, v in enumerate(values) if v is not None)
                 raise InputDataError(
                     f"kept column {name!r} is null in the first {self._null_rows[name]:,} records and "
