@@ -21,7 +21,7 @@ from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
 from sftmask.kinds import EncodingSession
 from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
-from sftmask.output_writer import OutputDir, RejectWriter, ShardWriter, write_manifest
+from sftmask.output_writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
 from sftmask.packing import Packer, packed_schema
 from sftmask.readers import STDIN, InputFile, RecordReader, resolve_inputs
 from sftmask.strategies import STRATEGIES
@@ -76,8 +76,9 @@ def build(
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
     files = resolve_inputs(config.inputs, config.input_format)
-    # The output is locked (and checked) first, for the whole build: see `OutputDir`.
-    with OutputDir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
+    # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
+    # output is checked now and uploaded at the end: `RemoteOutputDir`).
+    with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
         tok = open_tokenizer(config)
         session = open_session(config, tok, files)
         reader = make_reader(config, files)
@@ -301,7 +302,7 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
     )
 
 
-def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path) -> None:
+def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path | str) -> None:
     with _output_errors(output):
         reject_writer.write(labelled.rejects)
         if labelled.rows.num_rows:
@@ -309,7 +310,7 @@ def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectW
 
 
 @contextlib.contextmanager
-def _output_errors(output: Path) -> Iterator[None]:
+def _output_errors(output: Path | str) -> Iterator[None]:
     """Turn an OSError while writing (disk full, quota, permissions) into a one-line OutputError."""
     try:
         yield
