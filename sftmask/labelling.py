@@ -165,6 +165,7 @@ def label_read_batch(batch: ReadBatch, job: Job) -> Labelled:
     """`label_table` on a reader's batch, with the records the reader already rejected first."""
     labelled = label_table(batch.table, job)
     counts = labelled.counts
+    counts.records_read += batch.table.num_rows + len(batch.rejects)
     for reject in batch.rejects:
         counts.rejected[reject.reason] += 1
     rejects = labelled.rejects

@@ -15,7 +15,7 @@ from typing import Any, Literal, overload
 import pyarrow as pa
 
 from sftmask import __version__
-from sftmask.background import BackgroundWriter, prefetch
+from sftmask.background import BackgroundWriter
 from sftmask.config import BuildConfig, make_config
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
@@ -93,7 +93,7 @@ def build(
         packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
         first_reject: dict[str, Any] | None = None
         try:
-            for labelled in ENGINES[config.engine](prefetch(iter(reader)), job):
+            for labelled in ENGINES[config.engine](reader, job):
                 stats.add(labelled.counts)
                 if first_reject is None and labelled.rejects.num_rows:
                     first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
@@ -101,7 +101,7 @@ def build(
                     labelled = replace(labelled, rows=packer.push(labelled.rows))
                 writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
                 if on_progress is not None:
-                    on_progress(Progress(reader.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
+                    on_progress(Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
             if packer is not None:
                 last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
                 writer.submit(_write, last, shard_writer, reject_writer, output.path)
@@ -113,8 +113,7 @@ def build(
         finally:
             with _output_errors(output.path):
                 reject_writer.close()
-        stats.records_read = reader.records_read
-        if stats.records_read == 0:
+        if stats.records_read == 0:  # summed over batches: an engine may read the files itself
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
         with _output_errors(output.path):

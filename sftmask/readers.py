@@ -5,6 +5,7 @@ Each record keeps its file and line, so errors and rejects point at the exact li
 
 from __future__ import annotations
 
+import copy
 import csv
 import glob
 import gzip
@@ -236,12 +237,26 @@ class RecordReader:
         self.batch_size = batch_size
         self.skip_errors = skip_errors
         self.max_chars = max_chars
+        self._only: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
         self.records_read = 0
         self._done_bytes = 0
         self._counter: _CountingReader | None = None
         self._keep_types: dict[str, pa.DataType] = {}
         self._null_rows: dict[str, int] = {}
         self._seen_keep: set[str] = set()
+
+    def for_file(self, index: int) -> RecordReader:
+        """A new reader of ``files[index]`` alone, with these options (picklable: a read task of
+        a distributed engine). Its records keep their file index, so its batches are this
+        reader's records and rejects of that file, in order; they end at the file's end, and
+        their `bytes_read` counts from the file's start."""
+        reader = copy.copy(self)
+        reader._only = index
+        reader._reset()
+        return reader
 
     @property
     def total_bytes(self) -> int | None:
@@ -261,6 +276,8 @@ class RecordReader:
     def _file_records(self) -> Iterator[tuple[str, int, int, Any]]:
         """(file name, file index, line, parsed record or Reject) over the input files."""
         for file_index, inp in enumerate(self.files):
+            if self._only is not None and file_index != self._only:
+                continue
             stream, self._counter = _open_binary(inp)
             try:
                 parse = self._jsonl if inp.format == "jsonl" else self._delimited
