@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sftmask import reasons
 from sftmask.errors import InputDataError
@@ -171,6 +172,11 @@ def label_read_batch(batch: ReadBatch, job: Job) -> Labelled:
     rejects = labelled.rejects
     if batch.rejects:
         rejects = pa.concat_tables([rejects_table(batch.rejects), rejects])
+        if labelled.rejects.num_rows:  # both kinds: in input order, whatever the batch boundaries
+            order = {name: i for i, name in enumerate(job.files)}
+            files = pa.array([order.get(name, -1) for name in rejects.column("file").to_pylist()], pa.int32())
+            keys = pa.table({"file": files, "line": rejects.column("line")})
+            rejects = rejects.take(pc.sort_indices(keys, sort_keys=[("file", "ascending"), ("line", "ascending")]))
     return Labelled(labelled.rows, rejects, counts, batch.bytes_read)
 
 

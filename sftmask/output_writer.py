@@ -31,6 +31,8 @@ HOLD_ROWS = 10_000
 """Rows held back unwritten while a kept column has had no value (its type unknown)..."""
 HOLD_BYTES = 256 << 20
 """...and at most this many bytes of them."""
+ROW_GROUP_ROWS = 1000
+"""Rows per Parquet row group (Arrow record batch) of a shard; a shard's last group may be shorter."""
 
 
 def features_dict(schema: pa.Schema) -> dict[str, Any]:
@@ -348,6 +350,8 @@ class ShardWriter:
         self._rows_written = 0
         self._schema: pa.Schema | None = None
         self._held: list[pa.Table] = []
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def write(self, table: pa.Table) -> None:
         if self._schema is None:
@@ -384,6 +388,24 @@ class ShardWriter:
         return table.cast(self._schema.remove_metadata())
 
     def _write(self, table: pa.Table) -> None:
+        """Buffer rows into groups of `ROW_GROUP_ROWS`: a shard's bytes depend on its rows only,
+        not on how the batches that brought them were cut (engines, --batch-size, file ends)."""
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int | None = None) -> None:
+        """Write the first `rows` buffered rows (all of them by default) as one table."""
+        if not self._pending_rows:
+            return
+        pending = pa.concat_tables(self._pending)
+        rows = pending.num_rows if rows is None else rows
+        head, rest = pending.slice(0, rows), pending.slice(rows)
+        self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        self._write_rows(head.combine_chunks())
+
+    def _write_rows(self, table: pa.Table) -> None:
         start = 0
         while start < table.num_rows:
             if self._writer is None:
@@ -417,6 +439,7 @@ class ShardWriter:
         """Finish the last shard, give all shards their final names; return name, rows, sha256."""
         if self._held:  # every table had a column without values: its type stays null
             self._fix_schema(self._held)
+        self._flush()
         self._close_shard()
         if not self.shards:
             # No accepted rows: still write one empty shard so the output loads with its schema.

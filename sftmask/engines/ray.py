@@ -45,8 +45,10 @@ QUEUE_DEPTH = 4
 _FILE = "file"
 _SEQ = "seq"
 _PAYLOAD = "payload"
-_END = "sftmask-ray-end-of-file"
-"""The payload after a file's last batch (read tasks)."""
+
+
+class _EndOfFile:
+    """The payload after a file's last batch (read tasks)."""
 
 
 def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:
@@ -156,7 +158,7 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
                     f"ray engine: batch {seq} of file {file} arrived where batch {due_batch} of file {due_file} was due"
                 )
             result = pickle.loads(payload)
-            if result is _END:
+            if isinstance(result, _EndOfFile):
                 due_file, due_batch = due_file + 1, 0
                 continue
             due_batch += 1
@@ -343,7 +345,7 @@ def _read_file(part: bytes, index: int, offset: int, cwd: str) -> Iterator[pa.Ta
         except SftmaskError as exc:  # bad input: raised by the driver when its turn comes
             yield _block(index, seq, pickle.dumps(exc, protocol=5))
             seq += 1
-    yield _block(index, seq, pickle.dumps(_END, protocol=5))
+    yield _block(index, seq, pickle.dumps(_EndOfFile(), protocol=5))
 
 
 def _block(file: int, seq: int, payload: bytes) -> pa.Table:
