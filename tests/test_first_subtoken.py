@@ -575,15 +575,15 @@ def test_cli_skip_writes_rejects_and_counts(tmp_path: Path, wordpiece_path: Path
     summary = json.loads(result.stdout)
     assert summary["rows_written"] == 1 and summary["rejected"] == 4
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
-    # the reader's rejects (a missing field) come first, then the encoder's, in line order
+    # the reader's rejects (a missing field) and the encoder's, merged in line order
     assert [(r["line"], r["reason"]) for r in rejects] == [
-        (5, "missing-field"),
         (2, "empty-words"),
         (3, "unknown-tag"),
         (4, "length-mismatch"),
+        (5, "missing-field"),
     ]
-    assert rejects[2]["record"] == {"tokens": ["x"], "ner_tags": ["B-FOO"]}
-    assert rejects[2]["message"] == "unknown tag 'B-FOO'; label names are O, B-LOC, I-LOC"
+    assert rejects[1]["record"] == {"tokens": ["x"], "ner_tags": ["B-FOO"]}
+    assert rejects[1]["message"] == "unknown tag 'B-FOO'; label names are O, B-LOC, I-LOC"
 
 
 def test_cli_string_tags_without_names_get_sorted_ids_and_a_warning(
