@@ -67,7 +67,9 @@ def encode_prompt_response(
         prompts = table.column(config.prompt_field).to_pylist()
         responses = table.column(config.response_field).to_pylist()
     word_starts = "word_start" in STRATEGIES[config.strategy].needs
-    encoded = segment(tok, prompts, responses, add_eos=config.add_eos, word_starts=word_starts)
+    encoded = segment(
+        tok, prompts, responses, add_eos=config.add_eos, word_starts=word_starts, max_length=config.max_length
+    )
     if invalid:
         encoded = dataclasses.replace(encoded, invalid=invalid)
     return encoded, {"boundary_merges": count_boundary_merges(tok, prompts, responses)}
