@@ -125,11 +125,15 @@ def _probes_hold(tokenizer: Tokenizer, offset: int, *, split: bool) -> bool:
             crossing = [p for p in whole_pieces if p[1][0] < cut < p[1][1]]
             if split and crossing:
                 return False
-            expected = [p for p in whole_pieces if p[1][1] <= cut]
-            if crossing:
-                (string, (start, end)), *_ = crossing
-                expected.append((string[: cut - start], (start, cut)))
-            if [(s, tuple(o)) for s, o in head_pieces] != [(s, tuple(o)) for s, o in expected]:
+            before = [(s, tuple(o)) for s, o in whole_pieces if o[1] <= cut]
+            got = [(s, tuple(o)) for s, o in head_pieces]
+            if crossing:  # the head's last piece is the crossing piece, cut short
+                if not got:
+                    return False
+                (string, (start, end)), (cut_string, cut_offsets) = crossing[0], got.pop()
+                if cut_offsets != (start, cut) or not string.startswith(cut_string):
+                    return False
+            if got != before:
                 return False
     return True
 
