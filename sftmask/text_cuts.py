@@ -29,6 +29,7 @@ cut reaches the end of the text. A row holding no gap past its budget is encoded
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -55,6 +56,7 @@ characters across a space between two letters."""
 _SPACE_AFTER_CHAR = re.compile("[^ \u2581\u0120][ \u2581\u0120]")
 """A space after another character; a space in a vocabulary is itself, SentencePiece's ``▁`` or
 byte-level BPE's ``Ġ``."""
+_SPACE_AFTER_ALNUM = re.compile("[^\\W_][ \u2581]")
 
 _PROBES = (
     "Hello world again and again",
@@ -153,7 +155,18 @@ def _unsplit_ok(tokenizer: Tokenizer) -> bool:
     vocab = tokenizer.get_vocab(with_added_tokens=False)
     if max(map(len, vocab), default=0) >= MIN_CHARS:
         return False
-    return not any(map(_SPACE_AFTER_CHAR.search, vocab))
+    # The character before a gap's space is a letter or digit, and stays one when the normalizer
+    # only replaces or prepends (or composes, NFC): a token crossing the gap holds a letter or
+    # digit then a space. Otherwise (byte-level symbols, NFKC, lowercasing) any character counts.
+    spec = component_spec(tokenizer.normalizer)
+    parts = spec.get("normalizers", [spec]) if isinstance(spec, dict) else []
+    plain = all(part.get("type") in ("Replace", "Prepend", "NFC") for part in parts)
+    pattern = _SPACE_AFTER_ALNUM if plain and not _has_byte_level(tokenizer) else _SPACE_AFTER_CHAR
+    return not any(map(pattern.search, vocab))
+
+
+def _has_byte_level(tokenizer: Tokenizer) -> bool:
+    return "ByteLevel" in json.dumps([component_spec(tokenizer.normalizer), component_spec(tokenizer.pre_tokenizer)])
 
 
 def cut_at(text: str, budget: int, offset: int) -> int:

@@ -24,10 +24,9 @@ from sftmask.normalform import Encoder
 from sftmask.output_reader import open_output, read_rows
 from tests.families import FAMILY_NAMES
 
-BOUNDED_FAMILIES = ("qwen", "mistral", "wordpiece", "llama3", "gpt2", "phi3", "tekken", "deepseek")
-"""Tokenizers whose responses get cut. The others are encoded whole: `xlmr` (a Precompiled
-normalizer, not known to be character-local) and `gemma4` (one BPE word per text whose vocabulary
-holds tokens with a space inside)."""
+BOUNDED_FAMILIES = ("qwen", "mistral", "wordpiece", "llama3", "gpt2", "phi3", "gemma4", "tekken", "deepseek")
+"""Tokenizers whose responses get cut. `xlmr` is encoded whole: its Precompiled normalizer (a
+SentencePiece charsmap) is not known to change characters one at a time."""
 
 WORDS = [
     "hello", "World", "东京", "日本語", "😀", "café", "e\u0301", "naïve", "x1", "12345678", "3.14",
@@ -66,6 +65,26 @@ class EncodedChars:
             return original(encoder, texts, **kwargs)
 
         monkeypatch.setattr(Encoder, "encode_batch", spy)
+
+
+def test_a_vocabulary_token_across_a_gap_forbids_cuts() -> None:
+    """A SentencePiece-style BPE that sees whole texts and has a token "b▁c": cutting "ab cd"
+    before the space would give "▁ab" where the whole text has "▁a" "b▁c"; no cut is allowed."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    chars = ["▁", "a", "b", "c", "d"]
+    merged = ["▁a", "b▁", "b▁c", "▁ab"]
+    vocab = {t: i for i, t in enumerate(chars + merged)}
+    merges = [("▁", "a"), ("b", "▁"), ("b▁", "c"), ("▁a", "b")]
+    tokenizer = Tokenizer(models.BPE(vocab, merges))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first", split=False)
+    whole = tokenizer.encode("ab cd").tokens
+    head = tokenizer.encode("ab").tokens
+    assert whole[: len(head)] != head  # the cut is wrong for this vocabulary ...
+    assert text_cuts.gap_cut(tokenizer) is None  # ... and refused
+    plain = Tokenizer(models.BPE({t: i for i, t in enumerate(chars + ["▁a", "▁ab"])}, [("▁", "a"), ("▁a", "b")]))
+    plain.pre_tokenizer = tokenizer.pre_tokenizer
+    assert text_cuts.gap_cut(plain) == 0  # without "b▁" tokens it is allowed
 
 
 @pytest.mark.parametrize("name", FAMILY_NAMES + ("qwen", "mistral", "wordpiece", "llama_legacy"))
