@@ -74,7 +74,7 @@ def encode_responses_with_word_starts(
             np.full(len(responses), max_tokens, dtype=np.int64),
             functools.partial(response_cut, tok),
             encode,
-            lambda result, rows: result[0].lengths,
+            lambda result, which: result[0].lengths[which],
             lambda result, rows, new: _replace_rows(result[0], result[1], rows, new[0], new[1]),
         )
     if not add_eos:

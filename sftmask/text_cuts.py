@@ -197,7 +197,8 @@ def encode_bounded(
         cut_offset: the tokenizer's `gap_cut` (None: encode every text whole), asked only
             when a text is longer than its budget.
         encode: encodes texts of the given rows (row indices, texts) into an ``R`` of those rows.
-        counted: per row of an ``R`` (with its row indices), the tokens that count towards `need`.
+        counted: for the given rows of an ``R`` (positions in it), the tokens that count towards
+            `need`.
         replace: an ``R`` with the given rows replaced by another ``R``'s rows.
         floor: per row, characters that must be encoded before the budget starts (default 0).
     """
@@ -212,17 +213,18 @@ def encode_bounded(
     cuts = np.array([cut_at(t, int(b), offset) for t, b in zip(texts, budgets, strict=True)], dtype=np.int64)
     result = encode(rows, [t[:c] for t, c in zip(texts, cuts.tolist(), strict=True)])
     pending = rows[cuts < lengths]
-    got = counted(result, rows)[pending] if len(pending) else np.zeros(0, dtype=np.int64)
+    got = counted(result, pending)
     while len(pending):
         short = pending[got < need[pending]]
         if not len(short):
             break
         # Twice as far, or as far as the tokens per character seen so far say (with a margin).
-        seen = np.maximum(counted(result, rows)[short], 1)
+        seen = np.maximum(counted(result, short), 1)
         grown = base[short] + (cuts[short] - base[short]) * np.maximum(2.0, 1.25 * need[short] / seen)
         cuts[short] = [cut_at(texts[i], int(b), offset) for i, b in zip(short.tolist(), grown.tolist(), strict=True)]
         redo = encode(short, [texts[i][: cuts[i]] for i in short.tolist()])
         result = replace(result, short, redo)
-        pending = short[cuts[short] < lengths[short]]
-        got = counted(redo, short)[np.isin(short, pending)]
+        still = cuts[short] < lengths[short]
+        pending = short[still]
+        got = counted(redo, np.flatnonzero(still))
     return result

@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import sftmask
-from sftmask import encoding, text_cuts
+from sftmask import chat_template, encoding, text_cuts
 from sftmask.cli import app
 from sftmask.normalform import Encoder
 from sftmask.output_reader import open_output, read_rows
+from sftmask.tokenizer import LoadedTokenizer
 from tests.families import FAMILY_NAMES
+from tests.helpers import rows_of
 
 BOUNDED_FAMILIES = ("qwen", "mistral", "wordpiece", "llama3", "gpt2", "phi3", "gemma4", "tekken", "deepseek")
 """Tokenizers whose responses get cut. `xlmr` is encoded whole: its Precompiled normalizer (a
@@ -239,3 +241,80 @@ def test_cli_40mb_response_builds_in_bounded_memory(sample_tokenizer_path: Path,
     (row,) = _rows(tmp_path / "big")
     assert len(row["input_ids"]) == 2048
     assert np.count_nonzero(np.array(row["labels"]) != -100) > 2000
+
+
+# --- chat: rendered conversations are cut the same way ------------------------------------
+
+CHAT_TEMPLATES = Path(__file__).resolve().parent.parent / "configs" / "templates" / "chat"
+message_texts = st.lists(st.sampled_from(WORDS + SEPARATORS), min_size=0, max_size=30).map("".join)
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        messages.append({"role": "system", "content": draw(message_texts)})
+    for _ in range(draw(st.integers(1, 3))):
+        messages.append({"role": "user", "content": draw(message_texts)})
+        messages.append({"role": "assistant", "content": draw(message_texts)})
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("name", "template"), [("qwen", "chatml.jinja"), ("mistral", "mistral-inst.jinja"), ("qwen", "chatml-generation.jinja")]
+)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    batch=st.lists(conversations(), min_size=1, max_size=5),
+    max_length=st.integers(1, 60),
+    truncation=st.sampled_from(["prompt", "response", "drop"]),
+    strategy=st.sampled_from(["assistant-only", "last-turn", "all"]),
+)
+def test_bounded_chat_rows_equal_unbounded_rows(
+    name: str,
+    template: str,
+    request: pytest.FixtureRequest,
+    small_budgets: None,
+    batch: list[list[dict[str, Any]]],
+    max_length: int,
+    truncation: str,
+    strategy: str,
+) -> None:
+    tok = request.getfixturevalue(name)
+    data = [{"messages": messages} for messages in batch]
+    options = dict(
+        data_kind="chat",
+        chat_template=str(CHAT_TEMPLATES / template),
+        max_length=max_length,
+        truncation=truncation,
+        strategy=strategy,
+        on_error="skip",
+    )
+    bounded = sftmask.label(data, tok, with_rejects=True, **options)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat_template, "gap_cut", lambda tokenizer: None)
+        whole = sftmask.label(data, tok, with_rejects=True, **options)
+    assert bounded[0].equals(whole[0])
+    assert bounded[1].equals(whole[1])
+
+
+def test_chat_long_answer_is_encoded_bounded(qwen: LoadedTokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MB assistant answer after a 20 kB question, --max-length 512 (prompt truncation):
+    the question is encoded whole (its tail is kept), the answer only as far as the row keeps."""
+    rng = random.Random(3)
+    question = " ".join(rng.choice(["why", "is", "the", "sky", "blue", "42"]) for _ in range(4000))
+    answer = " ".join(rng.choice(["because", "light", "scatters", "Rayleigh", "x1"]) for _ in range(150_000))
+    data = [{"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}]
+    options = dict(data_kind="chat", strategy="assistant-only", max_length=512, max_chars=10**8)
+    spy = EncodedChars(monkeypatch)
+    bounded = sftmask.label(data, qwen, **options)
+    assert len(question) < max(spy.lengths) < len(question) + 20_000
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat_template, "gap_cut", lambda tokenizer: None)
+        whole = sftmask.label(data, qwen, **options)
+    assert max(spy.lengths) > len(answer)
+    assert bounded.equals(whole)
+    (row,) = rows_of(bounded)
+    assert len(row[0]) == 512

@@ -54,7 +54,15 @@ def encode_prompt_response(
             [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
             for p, r in zip(prompts, responses, strict=True)
         ]
-        chat = encode_chat_batch(tok, config.chat_template, conversations, [None] * len(prompts), {}, last_turn=False)
+        chat = encode_chat_batch(
+            tok,
+            config.chat_template,
+            conversations,
+            [None] * len(prompts),
+            {},
+            last_turn=False,
+            max_length=config.max_length,
+        )
         return dataclasses.replace(chat, response_mask=chat.assistant_mask, assistant_mask=None), {}
     invalid: dict[int, tuple[str, str]] = {}
     if config.prompt_template is not None:

@@ -1,0 +1,133 @@
+"""Benchmark bounded encoding: `sftmask build` with long responses cut at a gap (`text_cuts`)
+against the same build encoding every response whole (the code before bounded encoding).
+
+Each run is its own process (wall, CPU, peak RSS); the "whole" variant is the same CLI with
+`encoding.response_cut` patched to refuse every cut, and both count the tokens the tokenizer
+produced (`Encoder.encode_batch`). Outputs must be the same shards, byte for byte.
+
+    python bench/bounded_bench.py                  # 10,000 records, 20% with long responses
+    python bench/bounded_bench.py --huge-mb 200    # also: one record with a 200 MB response
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DATA = BENCH / "data"
+
+sys.path.insert(0, str(ROOT))
+from bench.gen_data import paragraph, prompt, response  # noqa: E402
+from bench.run_bench import measure, tokenizer_dir  # noqa: E402
+
+RUNNER = """
+import sys
+from sftmask import encoding
+from sftmask.normalform import Encoder
+if sys.argv[1] == "whole":
+    encoding.response_cut = lambda tok: None
+counted = [0]
+original = Encoder.encode_batch
+def encode_batch(self, texts, **kwargs):
+    out = original(self, texts, **kwargs)
+    counted[0] += sum(len(e.ids) for e in out)
+    return out
+Encoder.encode_batch = encode_batch
+sys.argv = ["sftmask", *sys.argv[3:]]
+try:
+    from sftmask.cli import app
+    app()
+finally:
+    with open(RESULT, "w") as f:
+        f.write(str(counted[0]))
+"""
+
+
+def long_rows(n: int, path: Path, share: float, seed: int = 99) -> Path:
+    """`gen_data` records; a `share` of them get a response 2,000-6,000 words longer."""
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            text = response(rng)
+            if rng.random() < share:
+                text += "\n\n" + paragraph(rng, rng.randint(2_000, 6_000))
+            f.write(json.dumps({"id": i, "prompt": prompt(rng), "response": text}, ensure_ascii=False) + "\n")
+    return path
+
+
+def huge_record(mb: int, path: Path, seed: int = 5) -> Path:
+    rng = random.Random(seed)
+    words = paragraph(rng, 200_000)
+    text = (words + "\n\n") * (mb * 1_000_000 // (len(words) + 2) + 1)
+    path.write_text(json.dumps({"prompt": "Summarise the report below.", "response": text}) + "\n")
+    return path
+
+
+def run(data: Path, label: str, extra: list[str]) -> list[dict[str, object]]:
+    out = DATA / "out-bounded"
+    shutil.rmtree(out, ignore_errors=True)
+    results = []
+    for variant in ("whole", "bounded"):
+        result_file = out.parent / f"encoded-{variant}.txt"
+        code = f"RESULT = {str(result_file)!r}\n" + RUNNER
+        cmd = [sys.executable, "-c", code, variant, "-", "build", str(data), "-t", str(tokenizer_dir())]
+        cmd += ["-o", str(out / variant), "--quiet", "--overwrite", *extra]
+        print(f"  {label}: {variant} ...", file=sys.stderr, flush=True)
+        measured = measure(cmd)
+        manifest = json.loads((out / variant / "manifest.json").read_text())
+        measured_row: dict[str, object] = {"data": label, "variant": variant, **measured}
+        measured_row["encoded_tokens"] = int(result_file.read_text())
+        measured_row["tokens_written"] = manifest["counts"]["tokens"]
+        measured_row["truncated"] = manifest["counts"]["truncated"]
+        measured_row["shards"] = [s["sha256"] for s in manifest["shards"]]
+        results.append(measured_row)
+    results[1]["same_shards"] = results[0]["shards"] == results[1]["shards"]
+    shutil.rmtree(out, ignore_errors=True)
+    return results
+
+
+def table(results: list[dict[str, object]]) -> str:
+    lines = [
+        "| data | encoding | wall (s) | CPU (s) | peak RSS (MiB) | tokens encoded | tokens written | truncated rows | same shards |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        same = {True: "yes", False: "NO", None: ""}[r.get("same_shards")]  # type: ignore[index]
+        lines.append(
+            f"| {r['data']} | {r['variant']} | {float(r['wall_s']):.1f} | {float(r['cpu_s']):.1f} | "  # type: ignore[arg-type]
+            f"{float(r['peak_rss_mib']):,.0f} | {int(r['encoded_tokens']):,} | {int(r['tokens_written']):,} | "  # type: ignore[call-overload,arg-type]
+            f"{int(r['truncated']):,} | {same} |"  # type: ignore[call-overload]
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--long-share", type=float, default=0.2)
+    parser.add_argument("--max-length", type=int, default=2048)
+    parser.add_argument("--huge-mb", type=int, default=0, help="also build one record with a response this large")
+    args = parser.parse_args()
+    results = []
+    data = long_rows(args.records, DATA / f"long-{args.records}-{args.long_share}.jsonl", args.long_share)
+    label = f"{args.records:,} records, {args.long_share:.0%} long"
+    results += run(data, label, ["--max-length", str(args.max_length)])
+    if args.huge_mb:
+        huge = huge_record(args.huge_mb, DATA / f"huge-{args.huge_mb}mb.jsonl")
+        extra = ["--max-length", str(args.max_length), "--max-chars", str(2 * args.huge_mb * 1_000_000)]
+        results += run(huge, f"1 record, {args.huge_mb} MB response", extra)
+    print(f"max length {args.max_length}; Qwen3.6 byte-level BPE tokenizer\n")
+    print(table(results))
+    (BENCH / "results").mkdir(exist_ok=True)
+    (BENCH / "results" / "bounded.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
