@@ -132,7 +132,7 @@ def _probes_hold(tokenizer: Tokenizer, offset: int, *, split: bool) -> bool:
             if crossing:  # the head's last piece is the crossing piece, cut short
                 if not got:
                     return False
-                (string, (start, end)), (cut_string, cut_offsets) = crossing[0], got.pop()
+                (string, (start, _end)), (cut_string, cut_offsets) = crossing[0], got.pop()
                 if cut_offsets != (start, cut) or not string.startswith(cut_string):
                     return False
             if got != before:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -84,12 +83,12 @@ def test_a_vocabulary_token_across_a_gap_forbids_cuts() -> None:
     head = tokenizer.encode("ab").tokens
     assert whole[: len(head)] != head  # the cut is wrong for this vocabulary ...
     assert text_cuts.gap_cut(tokenizer) is None  # ... and refused
-    plain = Tokenizer(models.BPE({t: i for i, t in enumerate(chars + ["▁a", "▁ab"])}, [("▁", "a"), ("▁a", "b")]))
+    plain = Tokenizer(models.BPE({t: i for i, t in enumerate([*chars, "▁a", "▁ab"])}, [("▁", "a"), ("▁a", "b")]))
     plain.pre_tokenizer = tokenizer.pre_tokenizer
     assert text_cuts.gap_cut(plain) == 0  # without "b▁" tokens it is allowed
 
 
-@pytest.mark.parametrize("name", FAMILY_NAMES + ("qwen", "mistral", "wordpiece", "llama_legacy"))
+@pytest.mark.parametrize("name", (*FAMILY_NAMES, "qwen", "mistral", "wordpiece", "llama_legacy"))
 def test_which_tokenizers_are_cut(name: str, request: pytest.FixtureRequest) -> None:
     tok = request.getfixturevalue(name)
     cut = encoding.response_cut(tok)
@@ -99,7 +98,7 @@ def test_which_tokenizers_are_cut(name: str, request: pytest.FixtureRequest) -> 
         assert cut is None
 
 
-@pytest.mark.parametrize("name", BOUNDED_FAMILIES + ("llama_legacy",))
+@pytest.mark.parametrize("name", (*BOUNDED_FAMILIES, "llama_legacy"))
 def test_response_prefix_is_exact_on_random_texts(
     name: str, request: pytest.FixtureRequest, small_budgets: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -261,7 +260,8 @@ def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("name", "template"), [("qwen", "chatml.jinja"), ("mistral", "mistral-inst.jinja"), ("qwen", "chatml-generation.jinja")]
+    ("name", "template"),
+    [("qwen", "chatml.jinja"), ("mistral", "mistral-inst.jinja"), ("qwen", "chatml-generation.jinja")],
 )
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
