@@ -7,15 +7,20 @@ produced (`Encoder.encode_batch`). Outputs must be the same shards, byte for byt
 
     python bench/bounded_bench.py                  # 10,000 records, 20% with long responses
     python bench/bounded_bench.py --huge-mb 200    # also: one record with a 200 MB response
+                                                   # (each build capped at 4 GiB of address space)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -70,17 +75,42 @@ def huge_record(mb: int, path: Path, seed: int = 5) -> Path:
     return path
 
 
-def run(data: Path, label: str, extra: list[str]) -> list[dict[str, object]]:
+def capped(cmd: list[str], gib: float) -> dict[str, float] | None:
+    """`measure` under an address-space limit of `gib` GiB; None when the build fails there."""
+    limit = int(gib * 2**30)
+    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    measured = {"wall_s": time.perf_counter() - start, "cpu_s": usage.ru_utime + usage.ru_stime}
+    measured["peak_rss_mib"] = usage.ru_maxrss / 1024
+    return measured if status == 0 else {**measured, "failed": 1.0}
+
+
+def run(data: Path, label: str, extra: list[str], cap_gib: float | None = None) -> list[dict[str, object]]:
     out = DATA / "out-bounded"
     shutil.rmtree(out, ignore_errors=True)
-    results = []
+    results: list[dict[str, object]] = []
     for variant in ("whole", "bounded"):
         result_file = out.parent / f"encoded-{variant}.txt"
+        result_file.unlink(missing_ok=True)
         code = f"RESULT = {str(result_file)!r}\n" + RUNNER
         cmd = [sys.executable, "-c", code, variant, "-", "build", str(data), "-t", str(tokenizer_dir())]
         cmd += ["-o", str(out / variant), "--quiet", "--overwrite", *extra]
         print(f"  {label}: {variant} ...", file=sys.stderr, flush=True)
-        measured = measure(cmd)
+        measured = capped(cmd, cap_gib) if cap_gib else measure(cmd)
+        if measured and "failed" in measured:
+            row = {"data": label, "variant": f"{variant} (failed under a {cap_gib:g} GiB memory cap)", **measured}
+            results.append({**row, "encoded_tokens": 0, "tokens_written": 0, "truncated": 0, "shards": None})
+            print(f"    {results[-1]}", file=sys.stderr, flush=True)
+            continue
+        assert measured is not None
         manifest = json.loads((out / variant / "manifest.json").read_text())
         measured_row: dict[str, object] = {"data": label, "variant": variant, **measured}
         measured_row["encoded_tokens"] = int(result_file.read_text())
@@ -88,7 +118,9 @@ def run(data: Path, label: str, extra: list[str]) -> list[dict[str, object]]:
         measured_row["truncated"] = manifest["counts"]["truncated"]
         measured_row["shards"] = [s["sha256"] for s in manifest["shards"]]
         results.append(measured_row)
-    results[1]["same_shards"] = results[0]["shards"] == results[1]["shards"]
+        print(f"    {measured_row}", file=sys.stderr, flush=True)
+    if results[0]["shards"] is not None:
+        results[1]["same_shards"] = results[0]["shards"] == results[1]["shards"]
     shutil.rmtree(out, ignore_errors=True)
     return results
 
@@ -114,6 +146,7 @@ def main() -> None:
     parser.add_argument("--long-share", type=float, default=0.2)
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--huge-mb", type=int, default=0, help="also build one record with a response this large")
+    parser.add_argument("--huge-cap-gib", type=float, default=4.0, help="address-space limit of the huge builds")
     args = parser.parse_args()
     results = []
     data = long_rows(args.records, DATA / f"long-{args.records}-{args.long_share}.jsonl", args.long_share)
@@ -122,7 +155,7 @@ def main() -> None:
     if args.huge_mb:
         huge = huge_record(args.huge_mb, DATA / f"huge-{args.huge_mb}mb.jsonl")
         extra = ["--max-length", str(args.max_length), "--max-chars", str(2 * args.huge_mb * 1_000_000)]
-        results += run(huge, f"1 record, {args.huge_mb} MB response", extra)
+        results += run(huge, f"1 record, {args.huge_mb} MB response", extra, cap_gib=args.huge_cap_gib)
     print(f"max length {args.max_length}; Qwen3.6 byte-level BPE tokenizer\n")
     print(table(results))
     (BENCH / "results").mkdir(exist_ok=True)
