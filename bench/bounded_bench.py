@@ -7,7 +7,7 @@ produced (`Encoder.encode_batch`). Outputs must be the same shards, byte for byt
 
     python bench/bounded_bench.py                  # 10,000 records, 20% with long responses
     python bench/bounded_bench.py --huge-mb 200    # also: one record with a 200 MB response
-                                                   # (each build capped at 4 GiB of address space)
+                                                   # (each build capped at 8 GiB of address space)
 """
 
 from __future__ import annotations
@@ -146,12 +146,13 @@ def main() -> None:
     parser.add_argument("--long-share", type=float, default=0.2)
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--huge-mb", type=int, default=0, help="also build one record with a response this large")
-    parser.add_argument("--huge-cap-gib", type=float, default=4.0, help="address-space limit of the huge builds")
+    parser.add_argument("--huge-cap-gib", type=float, default=8.0, help="address-space limit of the huge builds")
     args = parser.parse_args()
     results = []
-    data = long_rows(args.records, DATA / f"long-{args.records}-{args.long_share}.jsonl", args.long_share)
-    label = f"{args.records:,} records, {args.long_share:.0%} long"
-    results += run(data, label, ["--max-length", str(args.max_length)])
+    if args.records:
+        data = long_rows(args.records, DATA / f"long-{args.records}-{args.long_share}.jsonl", args.long_share)
+        label = f"{args.records:,} records, {args.long_share:.0%} long"
+        results += run(data, label, ["--max-length", str(args.max_length)])
     if args.huge_mb:
         huge = huge_record(args.huge_mb, DATA / f"huge-{args.huge_mb}mb.jsonl")
         extra = ["--max-length", str(args.max_length), "--max-chars", str(2 * args.huge_mb * 1_000_000)]
