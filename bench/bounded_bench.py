@@ -6,6 +6,7 @@ Each run is its own process (wall, CPU, peak RSS); the "whole" variant is the sa
 produced (`Encoder.encode_batch`). Outputs must be the same shards, byte for byte.
 
     python bench/bounded_bench.py                  # 10,000 records, 20% with long responses
+    python bench/bounded_bench.py --chat 2000      # also: 2,000 conversations, --max-length 4096
     python bench/bounded_bench.py --huge-mb 200    # also: one record with a 200 MB response
                                                    # (each build capped at 8 GiB of address space)
 """
@@ -64,6 +65,19 @@ def long_rows(n: int, path: Path, share: float, seed: int = 99) -> Path:
             if rng.random() < share:
                 text += "\n\n" + paragraph(rng, rng.randint(2_000, 6_000))
             f.write(json.dumps({"id": i, "prompt": prompt(rng), "response": text}, ensure_ascii=False) + "\n")
+    return path
+
+
+def chat_set(n: int, path: Path, seed: int = 17) -> Path:
+    """Conversations of 1-8 user/assistant turns made of `gen_data` prompts and responses."""
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            messages = []
+            for _ in range(rng.randint(1, 8)):
+                messages += [{"role": "user", "content": prompt(rng)}, {"role": "assistant", "content": response(rng)}]
+            f.write(json.dumps({"id": i, "messages": messages}, ensure_ascii=False) + "\n")
     return path
 
 
@@ -145,6 +159,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--long-share", type=float, default=0.2)
     parser.add_argument("--max-length", type=int, default=2048)
+    parser.add_argument("--chat", type=int, default=0, help="also: this many conversations (chat data)")
+    parser.add_argument("--chat-max-length", type=int, default=4096)
     parser.add_argument("--huge-mb", type=int, default=0, help="also build one record with a response this large")
     parser.add_argument("--huge-cap-gib", type=float, default=8.0, help="address-space limit of the huge builds")
     args = parser.parse_args()
@@ -153,6 +169,10 @@ def main() -> None:
         data = long_rows(args.records, DATA / f"long-{args.records}-{args.long_share}.jsonl", args.long_share)
         label = f"{args.records:,} records, {args.long_share:.0%} long"
         results += run(data, label, ["--max-length", str(args.max_length)])
+    if args.chat:
+        data = chat_set(args.chat, DATA / f"chat-{args.chat}.jsonl")
+        extra = ["--data-kind", "chat", "--strategy", "assistant-only", "--max-length", str(args.chat_max_length)]
+        results += run(data, f"{args.chat:,} conversations (1-8 turns), --max-length {args.chat_max_length}", extra)
     if args.huge_mb:
         huge = huge_record(args.huge_mb, DATA / f"huge-{args.huge_mb}mb.jsonl")
         extra = ["--max-length", str(args.max_length), "--max-chars", str(2 * args.huge_mb * 1_000_000)]

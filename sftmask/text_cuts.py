@@ -4,15 +4,18 @@ A row keeps at most `--max-length` tokens, yet a 200 MB response used to be toke
 2.6 GB allocation in Rust) before truncation threw almost all of it away. Here a long text is
 cut at a **gap** (one space between two letters or digits) past a character budget, only the
 head is encoded, and the head's tokens are *exactly* the first tokens of the whole text's
-encoding, because the cut is a place the tokenizer provably splits at:
+encoding, because the cut is a place the tokenizer splits at, by its structure (and checked on probes):
 
 - *split tokenizers* (byte-level BPE's regex, WordPiece's whitespace split, Metaspace with
-  ``split=true``, Gemma's split after each ``▁``): the pre-tokenizer cuts the text at the gap
-  and its pieces before the gap do not depend on the text after it; the model encodes each
-  piece on its own.
-- *unsplit SentencePiece* (Llama 2, Mistral: the whole text is one BPE or Unigram word): no
-  vocabulary token holds a space after another character, so no merge (BPE) and no piece
-  (Unigram's Viterbi) crosses the gap, and the halves are encoded independently.
+  ``split=true``): the pre-tokenizer cuts the text at the gap, and its pieces before the gap do
+  not depend on the text after it (a letter or digit run ends at the space; no lookahead looks
+  past it); the model encodes each piece on its own.
+- *unsplit SentencePiece* (Llama 2, Mistral, Phi-3, Gemma 4: the whole text is one BPE or
+  Unigram word): no vocabulary token holds a letter or digit followed by a space (``▁``), so no
+  merge (BPE) and no piece (Unigram's Viterbi) crosses the gap, and the two sides are encoded
+  independently (for byte-level symbols or normalizers that may turn a letter into something
+  else, no token may hold any character followed by a space). The head is longer than any
+  vocabulary token, so BPE's ``ignore_merges`` never takes it whole.
 
 `gap_cut` decides this once per tokenizer from its components (`_CHAR_LOCAL_NORMALIZERS`, no
 truncation, no added token holding whitespace) and checks it by probes: on texts of many
