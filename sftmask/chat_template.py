@@ -32,6 +32,7 @@ from sftmask.limits import read_text_file
 from sftmask.normalform import Encoder
 from sftmask.ragged import BoolArray, IntArray, Ragged
 from sftmask.strategies import EncodedBatch, first_true
+from sftmask.text_cuts import encode_bounded, gap_cut
 from sftmask.tokenizer import LoadedTokenizer
 
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -188,8 +189,13 @@ def encode_conversations(
     *,
     invalid: dict[int, tuple[str, str]],
     need_final_assistant: bool,
+    max_length: int | None = None,
 ) -> ChatEncoding:
-    """Render, tokenize and mask a batch of parsed conversations (None: already invalid)."""
+    """Render, tokenize and mask a batch of parsed conversations (None: already invalid).
+
+    With `max_length`, a long conversation is encoded only up to its first trained token and
+    ``max_length + 1`` tokens more (`text_cuts.encode_bounded`): what truncation can keep.
+    """
     texts: list[str] = []
     spans: list[list[tuple[int, int]]] = []
     last_spans: list[list[tuple[int, int]]] = []
@@ -209,12 +215,42 @@ def encode_conversations(
         texts.append(rendered.text if rendered else "")
         spans.append(rendered.spans if rendered else [])
         last_spans.append(rendered.last if rendered else [])
-    encodings = encoder.encode_batch(texts, add_special_tokens=False, offsets=True) if texts else []
+    encodings = _encode_rendered(encoder, texts, last_spans if need_final_assistant else spans, max_length)
     ids = Ragged.from_lists([enc.ids for enc in encodings])
     token_ends = np.fromiter((end for enc in encodings for _, end in enc.offsets), np.int64, len(ids.values))
     assistant = spans_to_mask(ids, texts, token_ends, spans)
     last = spans_to_mask(ids, texts, token_ends, last_spans)
     return ChatEncoding(ids, assistant, last, invalid)
+
+
+def _encode_rendered(
+    encoder: Encoder, texts: list[str], trained: Sequence[Sequence[tuple[int, int]]], max_length: int | None
+) -> list[Any]:
+    """Encodings (with offsets) of rendered texts, each cut where what truncation keeps ends:
+    ``max_length + 1`` tokens past the first trained character (the prompt is kept whole)."""
+    if not texts:
+        return []
+    if max_length is None:
+        return encoder.encode_batch(texts, add_special_tokens=False, offsets=True)
+    floor = np.array([min((start for start, _ in row), default=0) for row in trained], dtype=np.int64)
+
+    def encode(rows: IntArray, heads: list[str]) -> list[Any]:
+        return encoder.encode_batch(heads, add_special_tokens=False, offsets=True)
+
+    def counted(encodings: list[Any], which: IntArray) -> IntArray:
+        # Offsets only of the rows that were cut: tokens ending past the row's floor.
+        return np.array(
+            [sum(1 for _, end in encodings[i].offsets if end > floor[i]) for i in which.tolist()], dtype=np.int64
+        )
+
+    def replace(encodings: list[Any], rows: IntArray, new: list[Any]) -> list[Any]:
+        out = list(encodings)
+        for row, encoding in zip(rows.tolist(), new, strict=True):
+            out[row] = encoding
+        return out
+
+    need = np.full(len(texts), max_length + 1, dtype=np.int64)
+    return encode_bounded(texts, need, lambda: gap_cut(encoder.tokenizer), encode, counted, replace, floor)
 
 
 def spans_to_mask(
@@ -268,12 +304,14 @@ def encode_chat_batch(
     invalid: dict[int, tuple[str, str]],
     *,
     last_turn: bool,
+    max_length: int | None = None,
 ) -> EncodedBatch:
     """Render and tokenize parsed conversations (None: already invalid) into an `EncodedBatch`.
 
     Sets ``assistant_mask``, and ``last_turn_mask`` when `last_turn` (a conversation must then
     end on an assistant turn). The prompt (what prompt truncation shortens) is everything before
-    the first trained token.
+    the first trained token. With `max_length`, a long conversation is encoded only as far as
+    truncation can keep.
     """
     enc = encode_conversations(
         tok.full_encoder,
@@ -282,6 +320,7 @@ def encode_chat_batch(
         tools,
         invalid=invalid,
         need_final_assistant=last_turn,
+        max_length=max_length,
     )
     prompt_len = first_true(enc.ids, enc.last_turn if last_turn else enc.assistant)
     # Prompt truncation keeps a BOS the template writes; ChatML's <|im_start|> is not kept.

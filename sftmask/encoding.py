@@ -14,6 +14,7 @@ from tokenizers import Tokenizer
 from sftmask.normalform import Encoder
 from sftmask.ragged import BoolArray, IntArray, Ragged, pairwise_index, row_sums, segment_index
 from sftmask.strategies import EncodedBatch, first_true, response_mask_from_lengths
+from sftmask.text_cuts import encode_bounded, gap_cut
 from sftmask.tokenizer import LoadedTokenizer
 from sftmask.tokenizer_variants import component_spec
 
@@ -39,7 +40,13 @@ def encode_prompts(tok: LoadedTokenizer, prompts: Sequence[str]) -> Ragged:
 
 
 def encode_responses_with_word_starts(
-    tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], *, add_eos: bool, word_starts: bool
+    tok: LoadedTokenizer,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    *,
+    add_eos: bool,
+    word_starts: bool,
+    max_tokens: int | None = None,
 ) -> tuple[Ragged, BoolArray | None]:
     """Encode responses as they continue their prompts (then EOS when asked) and, when
     `word_starts`, a flat mask of the tokens that start a word.
@@ -49,8 +56,45 @@ def encode_responses_with_word_starts(
     ``split=false``), where a word starts at a token beginning with the ``▁`` marker, and for
     byte-level BPE, where words are what whitespace delimits (`_whitespace_word_rule`). EOS
     counts as a word start.
+
+    With `max_tokens`, a response may be encoded only as far as its first `max_tokens` tokens
+    (`text_cuts.encode_bounded`): a row then holds at least that many, exactly the first tokens
+    of the whole response's encoding, or the whole response.
     """
     starts_of = _word_start_rule(tok) if word_starts else None
+    if max_tokens is None:
+        encoded, starts = _encode_responses(tok, prompts, responses, starts_of)
+    else:
+
+        def encode(rows: IntArray, texts: list[str]) -> tuple[Ragged, BoolArray | None]:
+            return _encode_responses(tok, [prompts[i] for i in rows.tolist()], texts, starts_of)
+
+        encoded, starts = encode_bounded(
+            responses,
+            np.full(len(responses), max_tokens, dtype=np.int64),
+            functools.partial(response_cut, tok),
+            encode,
+            lambda result, which: result[0].lengths[which],
+            lambda result, rows, new: _replace_rows(result[0], result[1], rows, new[0], new[1]),
+        )
+    if not add_eos:
+        return encoded, starts
+    assert tok.eos_id is not None
+    values = np.insert(encoded.values, encoded.offsets[1:], np.int32(tok.eos_id))
+    if starts is not None:
+        starts = np.insert(starts, encoded.offsets[1:], True)
+    return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64)), starts
+
+
+def response_cut(tok: LoadedTokenizer) -> int | None:
+    """`text_cuts.gap_cut` for responses, which both of `tok`'s tokenizers may encode."""
+    cut = gap_cut(tok.continuation)
+    return cut if cut is not None and gap_cut(tok.full) == cut else None
+
+
+def _encode_responses(
+    tok: LoadedTokenizer, prompts: Sequence[str], responses: Sequence[str], starts_of: WordStartRule | None
+) -> tuple[Ragged, BoolArray | None]:
     encoded, starts = _encode_continuing(tok, prompts, responses, starts_of)
     after = tok.segment_prefix_texts
     fresh_rows = [i for i, p in enumerate(prompts) if not p or (after and p.endswith(after))]
@@ -62,13 +106,7 @@ def encode_responses_with_word_starts(
         encoded, starts = _replace_rows(encoded, starts, np.array(fresh_rows, dtype=np.int64), fresh, fresh_starts)
     if after:
         encoded, starts = _prefix_later_segments(tok, prompts, encoded, starts, responses, set(fresh_rows), starts_of)
-    if not add_eos:
-        return encoded, starts
-    assert tok.eos_id is not None
-    values = np.insert(encoded.values, encoded.offsets[1:], np.int32(tok.eos_id))
-    if starts is not None:
-        starts = np.insert(starts, encoded.offsets[1:], True)
-    return Ragged(values, encoded.offsets + np.arange(len(encoded.offsets), dtype=np.int64)), starts
+    return encoded, starts
 
 
 WordStartRule = Callable[[Ragged, list[Any]], BoolArray]
@@ -309,14 +347,23 @@ def segment(
     *,
     add_eos: bool,
     word_starts: bool = False,
+    max_length: int | None = None,
 ) -> EncodedBatch:
     """Tokenize a batch of prompt/response pairs: prompt exactly as at inference, then the response.
 
     With `word_starts`, also mark the response tokens that start a word (False on the prompt).
+    With `max_length`, a long response is encoded only as far as a row of that length can keep
+    (its first ``max_length + 1`` tokens, so the row still counts as too long): truncation then
+    gives the same rows as after encoding it whole.
     """
     prompt_ids = encode_prompts(tok, prompts)
     response_ids, starts = encode_responses_with_word_starts(
-        tok, prompts, responses, add_eos=add_eos, word_starts=word_starts
+        tok,
+        prompts,
+        responses,
+        add_eos=add_eos,
+        word_starts=word_starts,
+        max_tokens=None if max_length is None else max_length + 1,
     )
     ids = concat_rows(prompt_ids, response_ids)
     prompt_len = prompt_ids.lengths

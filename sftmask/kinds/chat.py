@@ -125,7 +125,10 @@ def encode_chat(
             conversations.append(None)
             tools.append(None)
     last_turn = "last_turn_mask" in STRATEGIES[config.strategy].needs
-    return encode_chat_batch(tok, config.chat_template, conversations, tools, invalid, last_turn=last_turn), {}
+    encoded = encode_chat_batch(
+        tok, config.chat_template, conversations, tools, invalid, last_turn=last_turn, max_length=config.max_length
+    )
+    return encoded, {}
 
 
 class Chat(DataKind[ChatOptions]):

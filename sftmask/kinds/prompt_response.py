@@ -54,7 +54,15 @@ def encode_prompt_response(
             [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
             for p, r in zip(prompts, responses, strict=True)
         ]
-        chat = encode_chat_batch(tok, config.chat_template, conversations, [None] * len(prompts), {}, last_turn=False)
+        chat = encode_chat_batch(
+            tok,
+            config.chat_template,
+            conversations,
+            [None] * len(prompts),
+            {},
+            last_turn=False,
+            max_length=config.max_length,
+        )
         return dataclasses.replace(chat, response_mask=chat.assistant_mask, assistant_mask=None), {}
     invalid: dict[int, tuple[str, str]] = {}
     if config.prompt_template is not None:
@@ -67,7 +75,9 @@ def encode_prompt_response(
         prompts = table.column(config.prompt_field).to_pylist()
         responses = table.column(config.response_field).to_pylist()
     word_starts = "word_start" in STRATEGIES[config.strategy].needs
-    encoded = segment(tok, prompts, responses, add_eos=config.add_eos, word_starts=word_starts)
+    encoded = segment(
+        tok, prompts, responses, add_eos=config.add_eos, word_starts=word_starts, max_length=config.max_length
+    )
     if invalid:
         encoded = dataclasses.replace(encoded, invalid=invalid)
     return encoded, {"boundary_merges": count_boundary_merges(tok, prompts, responses)}
