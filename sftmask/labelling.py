@@ -163,7 +163,7 @@ def label_table(table: pa.RecordBatch, job: Job) -> Labelled:
 
 
 def label_read_batch(batch: ReadBatch, job: Job) -> Labelled:
-    """`label_table` on a reader's batch, with the records the reader already rejected first."""
+    """`label_table` on a reader's batch, with the records the reader rejected merged in, in input order."""
     labelled = label_table(batch.table, job)
     counts = labelled.counts
     counts.records_read += batch.table.num_rows + len(batch.rejects)
