@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sftmask.errors import ConfigError
 from sftmask.masking import STRATEGIES
 
-InputFormat = Literal["jsonl", "csv", "tsv"]
+InputFormat = Literal["jsonl", "json", "csv", "tsv", "parquet", "arrow"]
 Truncation = Literal["prompt", "response", "drop"]
 OutputFormat = Literal["parquet", "arrow"]
 OnError = Literal["fail", "skip"]
@@ -31,7 +31,7 @@ class BuildConfig(BaseModel):
     output: str
     """Output directory (created; refused if it exists and is not empty, unless `overwrite`)."""
     input_format: InputFormat | None = None
-    """Overrides the format guessed from each input's suffix."""
+    """Overrides the format guessed from each input's suffix (`json`: one JSON array of records)."""
     prompt_field: str = "prompt"
     """Record field holding the prompt (masked with -100)."""
     response_field: str = "response"
@@ -60,7 +60,8 @@ class BuildConfig(BaseModel):
     batch_size: int = Field(default=1000, gt=0)
     """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
     split: str = "train"
-    """Split name used in shard file names (`train-00000-of-00001.parquet`)."""
+    """The split read from a `DatasetDict.save_to_disk` folder, and the split name in shard file
+    names (`train-00000-of-00001.parquet`)."""
     num_proc: int = Field(default=1, ge=1)
     """Worker processes for tokenization. 1 (default) is fastest on small machines: the Rust
     tokenizer already uses every core; more processes help when many cores leave one Python

@@ -19,7 +19,16 @@ from sftmask.errors import InputDataError, TokenizerError
 from sftmask.formatting import DATA_KINDS, EncodingSession
 from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, RecordReader, Reject, resolve_inputs
+from sftmask.readers import (
+    FILE_COLUMN,
+    KEEP_PREFIX,
+    LINE_COLUMN,
+    InputFile,
+    ReadBatch,
+    RecordReader,
+    Reject,
+    resolve_inputs,
+)
 from sftmask.tokenization import LoadedTokenizer, describe, load_tokenizer
 from sftmask.writers import OutputDir, RejectWriter, ShardWriter, write_manifest
 
@@ -97,13 +106,12 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         SftmaskError: bad input (with `on_error=fail`), tokenizer or output problems; the output
             directory is then left untouched.
     """
-    files = resolve_inputs(config.inputs, config.input_format)
+    files = resolve_inputs(config.inputs, config.input_format, config.split)
     output = OutputDir(config.output, overwrite=config.overwrite)
     tok = open_tokenizer(config)
     session = open_session(config, tok, files)
     reader = make_reader(config, files)
     stats = BuildStats()
-    file_names = [f.name for f in files]
     with output:
         shard_writer = ShardWriter(
             output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
@@ -111,7 +119,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
         reject_writer = RejectWriter(output.tmp)
         writer = BackgroundWriter()
         try:
-            for rows in _process_all(prefetch(iter(reader)), config, session, file_names):
+            for rows in _process_all(prefetch(iter(reader)), config, session, files):
                 stats.add(rows.stats)
                 writer.submit(_write_rows, rows, shard_writer, reject_writer)
                 if on_progress is not None:
@@ -124,7 +132,7 @@ def build(config: BuildConfig, on_progress: Callable[[Progress], None] | None = 
             reject_writer.close()
         stats.records_read = reader.records_read
         if stats.records_read == 0:
-            raise InputDataError(f"no records found in {', '.join(file_names)}")
+            raise InputDataError(f"no records found in {', '.join(f.name for f in files)}")
         shards = shard_writer.close(_output_schema(config, reader))
         manifest = _manifest(config, tok, stats, shards, session.manifest(stats.encoder_counts))
         write_manifest(output.tmp, manifest)
@@ -178,7 +186,7 @@ class LabelledBatch:
 
 
 def label_batch(
-    table: pa.RecordBatch, config: BuildConfig, session: EncodingSession, files: list[str]
+    table: pa.RecordBatch, config: BuildConfig, session: EncodingSession, files: list[InputFile]
 ) -> LabelledBatch:
     """Encode a batch of records, build labels with the strategy and assemble rows (truncation).
 
@@ -190,9 +198,8 @@ def label_batch(
     encoded, extra = session.encode(table)
     if encoded.invalid and config.on_error == "fail":
         row = min(encoded.invalid)
-        where = files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
-        raise InputDataError(
-            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", file=where[0], line=where[1]
+        raise files[table.column(FILE_COLUMN)[row].as_py()].error(
+            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", table.column(LINE_COLUMN)[row].as_py()
         )
     labels = STRATEGIES[config.strategy].build_labels(encoded)
     assembled = assemble(encoded, labels, max_length=config.max_length, truncation=config.truncation)
@@ -214,7 +221,7 @@ def _write_rows(rows: _Rows, shard_writer: ShardWriter, reject_writer: RejectWri
 
 
 def _process_all(
-    batches: Iterator[ReadBatch], config: BuildConfig, session: EncodingSession, files: list[str]
+    batches: Iterator[ReadBatch], config: BuildConfig, session: EncodingSession, files: list[InputFile]
 ) -> Iterator[_Rows]:
     """Process batches here, or in `config.num_proc` worker processes (same rows, same order)."""
     cores = os.cpu_count() or 1
@@ -241,7 +248,7 @@ def _process_all(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(config: dict[str, Any], files: list[str], session: EncodingSession) -> None:
+def _worker_init(config: dict[str, Any], files: list[InputFile], session: EncodingSession) -> None:
     # The session (with its tokenizer) arrives pickled (about a second) instead of being
     # prepared again (several seconds).
     _WORKER.update(config=BuildConfig(**config), files=files, session=session)
@@ -251,7 +258,7 @@ def _worker_process(batch: ReadBatch) -> _Rows:
     return _process(batch, _WORKER["config"], _WORKER["session"], _WORKER["files"])
 
 
-def _process(batch: ReadBatch, config: BuildConfig, session: EncodingSession, files: list[str]) -> _Rows:
+def _process(batch: ReadBatch, config: BuildConfig, session: EncodingSession, files: list[InputFile]) -> _Rows:
     """Tokenize, label and assemble one batch; its rows, rejects and counts."""
     stats = BuildStats()
     table = batch.table
@@ -277,7 +284,7 @@ def _assembly_rejects(
     encoded: EncodedBatch,
     table: pa.RecordBatch,
     config: BuildConfig,
-    files: list[str],
+    files: list[InputFile],
     stats: BuildStats,
 ) -> list[Reject]:
     if not assembled.reject_reasons:
@@ -295,11 +302,11 @@ def _assembly_rejects(
         stats.rejected[reason] += 1
         message = encoded.invalid[row][1] if row in encoded.invalid else messages.get(reason, reason)
         record = {
-            name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
+            name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask_")
         }
         for name in json_fields & record.keys():  # passed on as JSON text: show the original value
             record[name] = None if record[name] is None else orjson.loads(record[name])
-        out.append(Reject(files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record))
+        out.append(files[file_idx[row].as_py()].reject(lines[row].as_py(), reason, message, record))
     return out
 
 
@@ -314,8 +321,10 @@ def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: Buil
     if config.keep_columns:
         keep = pa.array(np.flatnonzero(assembled.accepted))
         for name in config.keep_columns:
-            if name in table.schema.names:
-                columns[name] = table.column(name).take(keep)
+            for source in (KEEP_PREFIX + name, name):
+                if source in table.schema.names:
+                    columns[name] = table.column(source).take(keep)
+                    break
     return pa.table(columns)
 
 
@@ -326,10 +335,7 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
         pa.field("attention_mask", pa.list_(pa.int8())),
         pa.field("labels", token_list),
     ]
-    fields += [
-        pa.field(name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else pa.null())
-        for name in config.keep_columns
-    ]
+    fields += [pa.field(name, reader.keep_type(name)) for name in config.keep_columns]
     return pa.schema(fields)
 
 

@@ -1,6 +1,8 @@
-"""Input readers: JSONL / CSV / TSV (optionally .gz / .zst, or stdin) -> Arrow record batches.
+"""Input readers: JSONL / JSON arrays / CSV / TSV (optionally .gz / .zst, or stdin), Parquet and
+Arrow files and `datasets` folders -> Arrow record batches.
 
-Each record keeps its file and line, so errors and rejects point at the exact line.
+Each record keeps its file and its line (text files) or row (tables, JSON arrays, counted from 0),
+so errors and rejects point at the exact record.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -23,10 +26,25 @@ from sftmask.errors import ConfigError, InputDataError
 
 FILE_COLUMN = "_sftmask_file"
 LINE_COLUMN = "_sftmask_line"
+"""Where each record came from: the line (text files) or row from 0 (tables, JSON arrays)."""
+KEEP_PREFIX = "_sftmask_keep:"
+"""Batch column holding a kept field's original value when the data kind reads it as JSON text."""
 STDIN = "-"
 
-SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+SUFFIX_FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "json",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+}
 COMPRESSIONS = (".gz", ".zst")
+TABLE_FORMATS = ("parquet", "arrow", "dataset")
+"""Formats read as Arrow record batches (no compression suffix, not from stdin)."""
+ROW_FORMATS = (*TABLE_FORMATS, "json")
+"""Formats whose records are numbered by row (from 0) instead of by line."""
 
 
 @dataclass(frozen=True)
@@ -35,14 +53,16 @@ class Reject:
 
     file: str
     line: int
+    """The record's line, or its row (from 0) when `unit` is ``row``."""
     reason: str
     message: str
     record: Any
+    unit: str = "line"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "file": self.file,
-            "line": self.line,
+            self.unit: self.line,
             "reason": self.reason,
             "message": self.message,
             "record": self.record,
@@ -61,21 +81,49 @@ class ReadBatch:
 
 @dataclass(frozen=True)
 class InputFile:
+    """One input: a file, stdin, or a `save_to_disk` folder (its Arrow files in `parts`)."""
+
     name: str
     format: str
     size: int | None
+    parts: tuple[str, ...] = ()
+    """For a `datasets` folder: its Arrow files in order."""
+
+    @property
+    def unit(self) -> str:
+        """``line`` for text files, ``row`` (counted from 0) for tables and JSON arrays."""
+        return "row" if self.format in ROW_FORMATS else "line"
+
+    def where(self, position: int) -> str:
+        """``data.jsonl:12`` or ``data.parquet row 11``."""
+        return f"{self.name}:{position}" if self.unit == "line" else f"{self.name} row {position}"
+
+    def reject(self, position: int, reason: str, message: str, record: Any) -> Reject:
+        """A reject of the record at `position` of this input."""
+        return Reject(self.name, position, reason, message, record, self.unit)
+
+    def error(self, message: str, position: int) -> InputDataError:
+        """An input error at `position` of this input."""
+        if self.unit == "line":
+            return InputDataError(message, file=self.name, line=position)
+        return InputDataError(message, file=self.name, row=position)
 
 
-def resolve_inputs(patterns: Iterable[str], input_format: str | None) -> list[InputFile]:
+def resolve_inputs(patterns: Iterable[str], input_format: str | None, split: str = "train") -> list[InputFile]:
     """Expand globs in the order given and decide each file's format.
 
+    A folder written by `Dataset.save_to_disk` is one input; of a `DatasetDict.save_to_disk`
+    folder, `split` is read.
+
     Raises:
-        InputDataError: a path or glob matches no file.
-        ConfigError: a file's format cannot be told from its name.
+        InputDataError: a path or glob matches no file, a folder is not a `datasets` folder.
+        ConfigError: a file's format cannot be told from its name, or the split does not exist.
     """
     files: list[InputFile] = []
     for pattern in patterns:
         if pattern == STDIN:
+            if input_format in TABLE_FORMATS:
+                raise ConfigError(f"--input-format {input_format} cannot be read from stdin; pass the file")
             files.append(InputFile(STDIN, input_format or "jsonl", None))
             continue
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -83,9 +131,17 @@ def resolve_inputs(patterns: Iterable[str], input_format: str | None) -> list[In
             raise InputDataError(f"no file matches {pattern!r}")
         for name in matches:
             path = Path(name)
+            if path.is_dir():
+                files.append(_dataset_folder(path, split))
+                continue
             if not path.is_file():
                 raise InputDataError("no such file" if not path.exists() else "not a file", file=name)
-            files.append(InputFile(name, input_format or _format_of(name), path.stat().st_size))
+            fmt = input_format or _format_of(name)
+            if fmt == "json" and input_format is None:
+                fmt = _sniff_json(name)
+            if fmt in TABLE_FORMATS and name.endswith(COMPRESSIONS):
+                raise ConfigError(f"{name}: {fmt} files are read uncompressed; decompress it first")
+            files.append(InputFile(name, fmt, path.stat().st_size))
     return files
 
 
@@ -95,8 +151,53 @@ def _format_of(name: str) -> str:
         stem = stem.removesuffix(suffix)
     fmt = SUFFIX_FORMATS.get(os.path.splitext(stem)[1].lower())
     if fmt is None:
-        raise ConfigError(f"{name}: cannot tell the input format from the file name; pass --input-format jsonl|csv|tsv")
+        raise ConfigError(
+            f"{name}: cannot tell the input format from the file name; "
+            "pass --input-format jsonl|json|csv|tsv|parquet|arrow"
+        )
     return fmt
+
+
+def _sniff_json(name: str) -> str:
+    """``json`` for a file holding one JSON array (its first character is ``[``), else ``jsonl``."""
+    stream, _ = _open_binary(InputFile(name, "json", None))
+    try:
+        head = stream.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputDataError(f"cannot read input: {exc}", file=name) from exc
+    finally:
+        stream.close()
+    return "json" if head.startswith(b"[") else "jsonl"
+
+
+def _dataset_folder(path: Path, split: str) -> InputFile:
+    """A `save_to_disk` folder as one input: a Dataset's Arrow files, or a DatasetDict split's."""
+    if (path / "dataset_dict.json").is_file():
+        try:
+            splits = [str(s) for s in orjson.loads((path / "dataset_dict.json").read_bytes())["splits"]]
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputDataError(f"cannot read dataset_dict.json: {exc}", file=str(path)) from exc
+        if split not in splits:
+            raise ConfigError(
+                f"{path}: a DatasetDict without a {split!r} split; splits are {', '.join(splits)}; pass --split NAME"
+            )
+        path = path / split
+    state = path / "state.json"
+    if not state.is_file():
+        raise InputDataError(
+            "is a directory, not a folder written by Dataset.save_to_disk (no state.json); "
+            f"pass its files instead (e.g. {path}/*.parquet)",
+            file=str(path),
+        )
+    try:
+        names = [str(f["filename"]) for f in orjson.loads(state.read_bytes())["_data_files"]]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputDataError(f"cannot read state.json: {exc}", file=str(path)) from exc
+    parts = tuple(str(path / name) for name in names)
+    for part in parts:
+        if not Path(part).is_file():
+            raise InputDataError("file listed in state.json is missing", file=part)
+    return InputFile(str(path), "dataset", sum(Path(p).stat().st_size for p in parts), parts)
 
 
 class _CountingReader(io.RawIOBase):
@@ -136,7 +237,8 @@ class RecordReader:
         files: resolved inputs, read in order.
         text_fields: fields every record must hold as strings (e.g. prompt and response).
         object_fields: fields every record must hold, of any JSON type; passed on as JSON text.
-        keep_fields: fields passed through as they are (null where a record lacks them).
+        keep_fields: fields passed through as they are (null where a record lacks them); nested
+            values stay Arrow lists and structs.
         batch_size: records per batch.
         skip_errors: send bad records to the batch's rejects instead of raising.
         optional_object_fields: like `object_fields`, but null where a record lacks them.
@@ -163,8 +265,10 @@ class RecordReader:
             f for f in optional_object_fields or [] if f not in text_fields and f not in self.object_fields
         ]
         self.field_hints = field_hints
-        json_fields = [*self.object_fields, *self.optional_object_fields]
-        self.keep_fields = [f for f in keep_fields if f not in text_fields and f not in json_fields]
+        self.json_fields = [*self.object_fields, *self.optional_object_fields]
+        # A text field is kept from its own column; any other kept field gets a column of its own
+        # (under KEEP_PREFIX when the data kind reads it as JSON text).
+        self.keep_fields = [f for f in dict.fromkeys(keep_fields) if f not in text_fields]
         self.batch_size = batch_size
         self.skip_errors = skip_errors
         self.records_read = 0
@@ -177,16 +281,32 @@ class RecordReader:
         sizes = [f.size for f in self.files]
         return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
 
+    def keep_column(self, name: str) -> str:
+        """The batch column holding kept field `name`'s original values."""
+        return KEEP_PREFIX + name if name in self.json_fields else name
+
+    def keep_type(self, name: str) -> pa.DataType:
+        """The Arrow type of kept field `name` (null while no value was seen)."""
+        if name in self.text_fields:
+            return pa.large_string()
+        return self._keep_types.get(name, pa.null())
+
     def __iter__(self) -> Iterator[ReadBatch]:
         columns: dict[str, list[Any]] = self._empty()
         rejects: list[Reject] = []
         for file_index, inp in enumerate(self.files):
+            if inp.format in TABLE_FORMATS:
+                if columns[LINE_COLUMN] or rejects:
+                    yield self._batch(columns, rejects, self._done_bytes)
+                    columns, rejects = self._empty(), []
+                yield from self._table_batches(file_index, inp)
+                continue
             stream, counter = _open_binary(inp)
             try:
-                parse = self._jsonl if inp.format == "jsonl" else self._delimited
+                parse = {"jsonl": self._jsonl, "json": self._json_array}.get(inp.format, self._delimited)
                 for line, record in parse(inp, stream):
                     self.records_read += 1
-                    problem = self._check(record, inp.name, line)
+                    problem = self._check(record, inp, line)
                     if problem is not None:
                         rejects.append(problem)
                     else:
@@ -199,7 +319,7 @@ class RecordReader:
                             value = record.get(name)
                             columns[name].append(None if value is None else orjson.dumps(value).decode())
                         for name in self.keep_fields:
-                            columns[name].append(record.get(name))
+                            columns[self.keep_column(name)].append(record.get(name))
                         columns[FILE_COLUMN].append(file_index)
                         columns[LINE_COLUMN].append(line)
                     if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size:
@@ -219,9 +339,8 @@ class RecordReader:
     def _empty(self) -> dict[str, list[Any]]:
         names = [
             *self.text_fields,
-            *self.object_fields,
-            *self.optional_object_fields,
-            *self.keep_fields,
+            *self.json_fields,
+            *(self.keep_column(name) for name in self.keep_fields),
             FILE_COLUMN,
             LINE_COLUMN,
         ]
@@ -229,55 +348,87 @@ class RecordReader:
 
     def _batch(self, columns: dict[str, list[Any]], rejects: list[Reject], position: int) -> ReadBatch:
         arrays: dict[str, pa.Array] = {}
-        for name in [*self.text_fields, *self.object_fields, *self.optional_object_fields]:
+        for name in [*self.text_fields, *self.json_fields]:
             arrays[name] = pa.array(columns[name], type=pa.large_string())
+        where = self.files[columns[FILE_COLUMN][-1]].name if columns[FILE_COLUMN] else None
         for name in self.keep_fields:
-            arrays[name] = self._keep_array(name, columns[name])
+            values = columns[self.keep_column(name)]
+            try:
+                array = pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                raise InputDataError(
+                    f"kept column {name!r} holds values of different types ({exc}); keep only columns with one type",
+                    file=where,
+                ) from exc
+            arrays[self.keep_column(name)] = self._conform(name, array, where)
         arrays[FILE_COLUMN] = pa.array(columns[FILE_COLUMN], type=pa.int32())
         arrays[LINE_COLUMN] = pa.array(columns[LINE_COLUMN], type=pa.int64())
         return ReadBatch(pa.RecordBatch.from_pydict(arrays), rejects, position)
 
-    def _keep_array(self, name: str, values: list[Any]) -> pa.Array:
+    def _conform(self, name: str, array: pa.Array, where: str | None) -> pa.Array:
+        """A kept column's values in the one type every shard gets (the first batch's, widened
+        only where the new values fit it: a null column, a struct lacking some fields)."""
         known = self._keep_types.get(name)
-        try:
-            array = pa.array(values, type=known)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise InputDataError(
-                f"kept column {name!r} changes type between records ({exc}); keep only columns with one type"
-            ) from exc
-        if known is None and not pa.types.is_null(array.type):
+        if pa.types.is_null(array.type):
+            return array if known is None else pa.nulls(len(array), known)
+        if known is None:
             self._keep_types[name] = array.type
-        return array
+            return array
+        if array.type == known:
+            return array
+        try:
+            unified = (
+                pa.unify_schemas(
+                    [pa.schema([pa.field(name, known)]), pa.schema([pa.field(name, array.type)])],
+                    promote_options="permissive",
+                )
+                .field(name)
+                .type
+            )
+            if unified == known:
+                return array.cast(known)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+        raise InputDataError(
+            f"kept column {name!r} changes type: {array.type} here, {known} in the records before "
+            "(already written); keep only columns whose values have one shape",
+            file=where,
+        )
 
-    def _check(self, record: Any, file: str, line: int) -> Reject | None:
-        """Validate one parsed record; a Reject when it is unusable (raised unless skipping)."""
+    def _check(self, record: Any, inp: InputFile, line: int, fields: list[str] | None = None) -> Reject | None:
+        """Validate one parsed record; a Reject when it is unusable (raised unless skipping).
+
+        `fields` lists the record's fields for messages, when `record` holds only some of them.
+        """
         if isinstance(record, Reject):
             return self._reject_or_raise(record)
         if not isinstance(record, dict):
             kind = "array" if isinstance(record, list) else type(record).__name__
-            hint = " (a JSON array file? write one JSON object per line)" if kind == "array" else ""
+            hint = (
+                " (a JSON array file? name it .json or pass --input-format json)"
+                if kind == "array" and inp.format == "jsonl"
+                else ""
+            )
             return self._reject_or_raise(
-                Reject(file, line, "not-an-object", f"record is a JSON {kind}, not an object{hint}", record)
+                inp.reject(line, "not-an-object", f"record is a JSON {kind}, not an object{hint}", record)
             )
         for name in [*self.text_fields, *self.object_fields]:
             if name not in record:
-                fields = ", ".join(map(str, record)) or "none"
-                message = f"field {name!r} not found; fields are {fields}{self._hint(name)}"
-                return self._reject_or_raise(Reject(file, line, "missing-field", message, record))
+                names = ", ".join(map(str, record if fields is None else fields)) or "none"
+                message = f"field {name!r} not found; fields are {names}{self._hint(name)}"
+                return self._reject_or_raise(inp.reject(line, "missing-field", message, record))
         for name in self.text_fields:
             value = record[name]
             if not isinstance(value, str):
                 kind = "null" if value is None else type(value).__name__
                 return self._reject_or_raise(
-                    Reject(file, line, "not-a-string", f"field {name!r} is {kind}, not a string", record)
+                    inp.reject(line, "not-a-string", f"field {name!r} is {kind}, not a string", record)
                 )
         if not self._seen_keep:
-            missing = [name for name in self.keep_fields if name not in record]
+            missing = [name for name in self.keep_fields if name not in (record if fields is None else fields)]
             if missing:
-                fields = ", ".join(map(str, record))
-                raise InputDataError(
-                    f"--keep-columns {','.join(missing)} not found; fields are {fields}", file=file, line=line
-                )
+                names = ", ".join(map(str, record if fields is None else fields))
+                raise inp.error(f"--keep-columns {','.join(missing)} not found; fields are {names}", line)
             self._seen_keep.add("checked")
         return None
 
@@ -288,10 +439,80 @@ class RecordReader:
 
     def _reject_or_raise(self, reject: Reject) -> Reject:
         if not self.skip_errors:
-            raise InputDataError(
-                reject.message + "; fix the record or pass --on-error skip", file=reject.file, line=reject.line
-            )
+            message = reject.message + "; fix the record or pass --on-error skip"
+            if reject.unit == "line":
+                raise InputDataError(message, file=reject.file, line=reject.line)
+            raise InputDataError(message, file=reject.file, row=reject.line)
         return reject
+
+    # --- tables: Parquet, Arrow, `datasets` folders --------------------------------------------
+
+    def _table_batches(self, file_index: int, inp: InputFile) -> Iterator[ReadBatch]:
+        """The records of a table input, `batch_size` rows at a time, checked like JSON records."""
+        wanted = list(dict.fromkeys([*self.text_fields, *self.json_fields, *self.keep_fields]))
+        row = 0
+        try:
+            for schema_names, source in _record_batches(inp, wanted, self.batch_size):
+                for start in range(0, source.num_rows, self.batch_size):
+                    part = source.slice(start, self.batch_size)
+                    batch = self._from_arrow(part, file_index, inp, row, schema_names)
+                    row += part.num_rows
+                    self.records_read += part.num_rows
+                    yield batch
+        except InputDataError:
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
+        finally:
+            self._done_bytes += inp.size or 0
+
+    def _from_arrow(
+        self, source: pa.RecordBatch, file_index: int, inp: InputFile, first_row: int, schema_names: list[str]
+    ) -> ReadBatch:
+        names = set(source.schema.names)
+        n_rows = source.num_rows
+        bad = np.zeros(n_rows, dtype=np.bool_)
+        for name in [*self.text_fields, *self.object_fields]:
+            if name not in names:
+                bad[:] = True
+            elif name in self.text_fields:
+                column = source.column(name)
+                if _is_string(column.type):
+                    bad |= column.is_null().to_numpy(zero_copy_only=False)
+                else:
+                    bad[:] = True
+        rejects: list[Reject] = []
+        if not self._seen_keep or bad.any():
+            # The first record checks the kept fields; bad records get the JSON reader's rejects.
+            check_rows = sorted({*np.flatnonzero(bad).tolist(), *([0] if n_rows and not self._seen_keep else [])})
+            for index in check_rows:
+                record = source.slice(index, 1).to_pylist()[0]
+                problem = self._check(record, inp, first_row + index, schema_names)
+                if problem is not None:
+                    rejects.append(problem)
+                else:
+                    bad[index] = False
+        good = pa.array(np.flatnonzero(~bad))
+        rows = source.take(good)
+        arrays: dict[str, pa.Array] = {}
+        for name in self.text_fields:
+            arrays[name] = rows.column(name).cast(pa.large_string())
+        for name in self.json_fields:
+            if name not in names:
+                arrays[name] = pa.nulls(rows.num_rows, pa.large_string())
+                continue
+            values = rows.column(name).to_pylist()
+            required = name in self.object_fields
+            texts = [None if v is None and not required else orjson.dumps(v).decode() for v in values]
+            arrays[name] = pa.array(texts, type=pa.large_string())
+        for name in self.keep_fields:
+            array = rows.column(name) if name in names else pa.nulls(rows.num_rows)
+            arrays[self.keep_column(name)] = self._conform(name, array, inp.name)
+        arrays[FILE_COLUMN] = pa.array(np.full(rows.num_rows, file_index, dtype=np.int32))
+        arrays[LINE_COLUMN] = pa.array(np.flatnonzero(~bad) + first_row, type=pa.int64())
+        return ReadBatch(pa.RecordBatch.from_pydict(arrays), rejects, self._done_bytes)
+
+    # --- text formats --------------------------------------------------------------------------
 
     def _jsonl(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         for line_no, raw in enumerate(stream, start=1):
@@ -302,7 +523,30 @@ class RecordReader:
             try:
                 yield line_no, orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                yield line_no, _json_problem(inp.name, line_no, raw, exc)
+                if raw.strip() == b"[":
+                    raise inp.error(
+                        "this is a JSON array file (it starts with '['), not JSON lines; "
+                        "name it .json or pass --input-format json",
+                        line_no,
+                    ) from exc
+                yield line_no, _json_problem(inp, line_no, raw, exc)
+
+    def _json_array(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
+        """The items of one top-level JSON array, parsed incrementally (ijson), numbered from 0."""
+        import ijson
+
+        count = 0
+        try:
+            for item in ijson.items(stream, "item", use_float=True):
+                yield count, item
+                count += 1
+        except ijson.JSONError as exc:
+            after = f" after row {count - 1}" if count else ""
+            raise InputDataError(
+                f"not a valid JSON array ({' '.join(str(exc).split())}){after}; "
+                "a .json input holds one array of objects, or one object per line",
+                file=inp.name,
+            ) from exc
 
     def _delimited(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         delimiter = "\t" if inp.format == "tsv" else ","
@@ -325,7 +569,7 @@ class RecordReader:
                 return
             except csv.Error as exc:
                 end = reader.line_num
-                yield start, Reject(inp.name, start, "malformed-csv", f"malformed CSV: {exc}", None)
+                yield start, inp.reject(start, "malformed-csv", f"malformed CSV: {exc}", None)
                 continue
             end = reader.line_num
             if not row:
@@ -347,7 +591,7 @@ class RecordReader:
             except UnicodeEncodeError:
                 raw = "".join(row).encode("utf-8", "surrogateescape")
                 bad = raw.decode("utf-8", "backslashreplace")
-                yield start, Reject(inp.name, start, "invalid-utf8", _utf8_message(raw), bad)
+                yield start, inp.reject(start, "invalid-utf8", _utf8_message(raw), bad)
                 continue
             yield start, dict(zip(header, row, strict=True))
 
@@ -373,11 +617,48 @@ def _utf8_message(raw: bytes) -> str:
     return "not valid UTF-8"
 
 
-def _json_problem(name: str, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Reject:
+def _json_problem(inp: InputFile, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Reject:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return Reject(name, line_no, "invalid-utf8", _utf8_message(raw), raw.decode("utf-8", "backslashreplace"))
-    return Reject(
-        name, line_no, "invalid-json", f"not valid JSON ({exc.msg} at column {exc.colno})", text.rstrip("\r\n")
-    )
+        return inp.reject(line_no, "invalid-utf8", _utf8_message(raw), raw.decode("utf-8", "backslashreplace"))
+    return inp.reject(line_no, "invalid-json", f"not valid JSON ({exc.msg} at column {exc.colno})", text.rstrip("\r\n"))
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+ARROW_FILE_MAGIC = b"ARROW1"
+
+
+def _record_batches(inp: InputFile, wanted: list[str], batch_size: int) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    """Stream a table input's record batches, reading only the `wanted` columns it has.
+
+    Parquet and Arrow IPC files go through the pyarrow dataset API; the Arrow IPC *stream*
+    files that `datasets` writes (which that API does not read) through a memory-mapped stream
+    reader. Yields each batch with the names of all the file's columns.
+    """
+    import pyarrow.dataset as ds
+
+    for part in inp.parts or (inp.name,):
+        if inp.format == "parquet" or _is_arrow_file(part):
+            dataset = ds.dataset(part, format="parquet" if inp.format == "parquet" else "ipc")
+            names = dataset.schema.names
+            columns = [name for name in wanted if name in names]
+            for batch in dataset.to_batches(columns=columns, batch_size=batch_size):
+                if batch.num_rows:
+                    yield names, batch
+            continue
+        with pa.memory_map(part) as source:
+            reader = pa.ipc.open_stream(source)
+            names = reader.schema.names
+            columns = [name for name in wanted if name in names]
+            for batch in reader:
+                if batch.num_rows:
+                    yield names, batch.select(columns)
+
+
+def _is_arrow_file(name: str) -> bool:
+    with open(name, "rb") as f:
+        return f.read(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC
