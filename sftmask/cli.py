@@ -59,7 +59,8 @@ def build(
     inputs: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Input files or globs (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); '-' reads JSONL from stdin.",
+            help="Input files or globs (.jsonl/.json/.csv/.tsv, optionally .gz/.zst; .parquet/.arrow), or folders "
+            "written by Dataset(Dict).save_to_disk; '-' reads JSONL from stdin.",
             show_default=False,
         ),
     ] = None,
@@ -69,7 +70,18 @@ def build(
     ] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output directory.", show_default=False)] = None,
     input_format: Annotated[
-        str | None, typer.Option(help="jsonl, csv or tsv; overrides the file suffix.", show_default=False)
+        str | None,
+        typer.Option(
+            help="jsonl, json (one array of records), csv, tsv, parquet or arrow; overrides the file suffix.",
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Split to read from a DatasetDict.save_to_disk folder; also names the shards. (default: train)",
+            show_default=False,
+        ),
     ] = None,
     prompt_field: Annotated[
         str | None, typer.Option(help="Field with the prompt (masked). (default: prompt)", show_default=False)
@@ -230,6 +242,7 @@ def build(
         "tokenizer": tokenizer,
         "output": output,
         "input_format": input_format,
+        "split": split,
         "prompt_field": prompt_field,
         "response_field": response_field,
         "strategy": strategy,
@@ -376,7 +389,11 @@ def inspect_command(
         typer.Option("--html", help="Write the view as a self-contained HTML page instead.", show_default=False),
     ] = None,
     input_format: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: jsonl, csv or tsv.", show_default=False)
+        str | None,
+        typer.Option(help=f"{_BUILD_ONLY}: jsonl, json, csv, tsv, parquet or arrow.", show_default=False),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: split of a DatasetDict folder.", show_default=False)
     ] = None,
     prompt_field: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt field.", show_default=False)] = None,
     response_field: Annotated[
@@ -445,6 +462,7 @@ def inspect_command(
     _setup_logging(quiet=False)
     build_options: dict[str, Any] = {
         "input_format": input_format,
+        "split": split,
         "prompt_field": prompt_field,
         "response_field": response_field,
         "strategy": strategy,
@@ -463,7 +481,7 @@ def inspect_command(
         "label_all_subtokens": label_all_subtokens,
     }
     try:
-        if len(sources) == 1 and Path(sources[0]).is_dir():
+        if len(sources) == 1 and Path(sources[0]).is_dir() and not _is_dataset_folder(Path(sources[0])):
             given = [f"--{k.replace('_', '-')}" for k, v in build_options.items() if v is not None]
             if given or config is not None:
                 raise ConfigError(
@@ -511,6 +529,12 @@ def inspect_command(
         Console(highlight=False).print(render_rich(rows))
     else:
         typer.echo(render_plain(rows), nl=False)
+
+
+def _is_dataset_folder(path: Path) -> bool:
+    """A folder written by `save_to_disk` (an input), not by `sftmask build` (which has a manifest)."""
+    saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+    return saved and not (path / "manifest.json").exists()
 
 
 def _colour() -> bool:

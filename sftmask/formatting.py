@@ -129,8 +129,12 @@ def encode_chat(
     raw_tools = table.column(config.tools_field).to_pylist()
     for row, text in enumerate(table.column(config.resolved_messages_field).to_pylist()):
         try:
-            messages = parse_messages(orjson.loads(text), fmt)
-            value = None if raw_tools[row] is None else orjson.loads(raw_tools[row])
+            messages = parse_messages(_json_cell(orjson.loads(text), config.resolved_messages_field), fmt)
+            value = (
+                None
+                if raw_tools[row] is None
+                else _json_cell(orjson.loads(raw_tools[row]), config.tools_field, empty_is_absent=True)
+            )
             if value is not None and not isinstance(value, list):
                 raise RecordRejected("invalid-tools", f"field {config.tools_field!r} must be a list of tool schemas")
             conversations.append(messages)
@@ -140,6 +144,22 @@ def encode_chat(
             conversations.append(None)
             tools.append(None)
     return _encode_chat(tok, config, conversations, tools, invalid), {}
+
+
+def _json_cell(value: Any, name: str, *, empty_is_absent: bool = False) -> Any:
+    """A conversation or tools value: a CSV/TSV cell holds a list as JSON text."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip() and empty_is_absent:
+        return None
+    if value.lstrip()[:1] not in ("[", "{"):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise RecordRejected(
+            "invalid-json", f"field {name!r} is text that is not valid JSON ({exc.msg} at column {exc.colno})"
+        ) from exc
 
 
 _renderers: dict[tuple[int, str | None], tuple[Any, ChatRenderer]] = {}
