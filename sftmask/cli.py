@@ -99,8 +99,20 @@ def build(
     data_kind: Annotated[
         str | None,
         typer.Option(
-            help="Kind of record: prompt-response, chat, or words (word-labelled NER/POS data). "
-            "(default: the strategy's first; words when a words option is given)",
+            help="Kind of record: prompt-response, chat, words (word-labelled NER/POS data) or text "
+            "(pre-formatted text). (default: the strategy's first; words or text when one of its options is given)",
+            show_default=False,
+        ),
+    ] = None,
+    text_field: Annotated[
+        str | None,
+        typer.Option(help="Text data: field with the pre-formatted text. (default: text)", show_default=False),
+    ] = None,
+    response_marker: Annotated[
+        str | None,
+        typer.Option(
+            help="Text data: train only what follows this marker's first occurrence (e.g. '### Response:'). "
+            "(default: train every token)",
             show_default=False,
         ),
     ] = None,
@@ -247,6 +259,8 @@ def build(
         "response_field": response_field,
         "strategy": strategy,
         "data_kind": data_kind,
+        "text_field": text_field,
+        "response_marker": response_marker,
         "messages_field": messages_field,
         "messages_format": messages_format,
         "role_key": role_key,
@@ -412,7 +426,13 @@ def inspect_command(
     ] = None,
     on_error: Annotated[str | None, typer.Option(help=f"{_BUILD_ONLY}: fail or skip.", show_default=False)] = None,
     data_kind: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt-response, chat or words.", show_default=False)
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt-response, chat, words or text.", show_default=False)
+    ] = None,
+    text_field: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: text data: field with the text.", show_default=False)
+    ] = None,
+    response_marker: Annotated[
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: text data: train what follows it.", show_default=False)
     ] = None,
     template: Annotated[
         str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt template name or file, or chat.", show_default=False)
@@ -471,6 +491,8 @@ def inspect_command(
         "add_eos": add_eos,
         "on_error": on_error,
         "data_kind": data_kind,
+        "text_field": text_field,
+        "response_marker": response_marker,
         "template": template,
         "chat_template": chat_template,
         "messages_field": messages_field,

@@ -69,7 +69,8 @@ class BuildConfig(BaseModel):
     data_kind: str | None = None
     """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first,
     or `words` when a words option (`tokens_field`, `tags_field`, `label_names`,
-    `label_all_subtokens`) is given with a strategy that applies to words."""
+    `label_all_subtokens`) is given with a strategy that applies to words, or `text` when a text
+    option (`text_field`, `response_marker`) is given."""
     messages_field: str | None = None
     """Chat data: field holding the conversation (default `messages`, `conversations` for sharegpt)."""
     messages_format: MessagesFormat = "openai"
@@ -94,6 +95,17 @@ class BuildConfig(BaseModel):
     list. Without it, integer tags are ids as they are and string tags get ids in sorted order."""
     label_all_subtokens: bool | None = None
     """Words data: label continuation sub-tokens too (`B-X` becomes `I-X` when the names are BIO)."""
+
+    text_field: str | None = None
+    """Text data: record field holding the pre-formatted text (default `text`)."""
+    response_marker: str | None = Field(default=None, min_length=1)
+    """Text data: the text after this marker's first occurrence is trained, the rest is -100;
+    without it every token is trained. A record without the marker is rejected."""
+
+    @property
+    def text_options_given(self) -> bool:
+        """Whether an option that only text data uses was given."""
+        return self.text_field is not None or self.response_marker is not None
 
     @property
     def words_options_given(self) -> bool:
@@ -122,6 +134,8 @@ class BuildConfig(BaseModel):
         kinds = STRATEGIES[self.strategy].data_kinds
         if self.words_options_given and "words" in kinds:
             return "words"
+        if self.text_options_given and "text" in kinds:
+            return "text"
         return kinds[0]
 
     @property
@@ -165,6 +179,9 @@ class BuildConfig(BaseModel):
                 f"{', '.join(given)} only apply to word-labelled data (--data-kind words), which strategy "
                 f"{self.strategy!r} does not read; use --strategy first-subtoken"
             )
+        if self.text_options_given and self.resolved_data_kind != "text":
+            given = [name.replace("_", "-") for name in ("text_field", "response_marker") if getattr(self, name)]
+            raise ValueError(f"{', '.join(given)} only apply to text data (--data-kind text)")
         return self
 
     @field_validator("strategy")

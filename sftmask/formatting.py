@@ -18,6 +18,7 @@ import pyarrow as pa
 from sftmask.chat import ChatRenderer, MessageFormat, encode_conversations, load_renderer, parse_messages
 from sftmask.errors import RecordRejected
 from sftmask.masking import STRATEGIES, EncodedBatch, first_true
+from sftmask.plain_text import encode_text, text_field
 from sftmask.templates import load_template, render_records
 from sftmask.tokenization import LoadedTokenizer, count_boundary_merges, segment
 from sftmask.words import encode_words, start_words
@@ -244,6 +245,13 @@ DATA_KINDS: dict[str, DataKind] = {
         field_hints=lambda c: {
             c.resolved_messages_field: "; pass --messages-field NAME (ShareGPT data: --messages-format sharegpt)"
         },
+    ),
+    "text": DataKind(
+        "records with one pre-formatted text: all trained, or trained after --response-marker",
+        text_fields=lambda c: [text_field(c)],
+        object_fields=lambda c: [],
+        encode=encode_text,
+        field_hints=lambda c: {text_field(c): "; pass --text-field NAME"},
     ),
     "words": DataKind(
         "records with a list of words and a parallel list of tags (NER, POS, chunking)",

@@ -96,9 +96,13 @@ def first_subtoken(batch: EncodedBatch) -> TokenArray:
 
 
 STRATEGIES: dict[str, Strategy] = {
-    "response-only": Strategy(response_only, "prompt is -100; response and EOS are trained"),
+    "response-only": Strategy(
+        response_only, "prompt is -100; response and EOS are trained", data_kinds=("prompt-response", "text")
+    ),
     "all": Strategy(
-        train_all, "labels equal input_ids (plain language modelling)", data_kinds=("prompt-response", "chat")
+        train_all,
+        "labels equal input_ids (plain language modelling)",
+        data_kinds=("prompt-response", "chat", "text"),
     ),
     "assistant-only": Strategy(
         response_only,
@@ -112,7 +116,7 @@ STRATEGIES: dict[str, Strategy] = {
         first_subtoken,
         "only the first sub-token of each word is labelled: word tags for word-labelled data; "
         "for prompt/response data the response's word-initial tokens and EOS",
-        data_kinds=("prompt-response", "words"),
+        data_kinds=("prompt-response", "words", "text"),
         needs_word_starts=True,
     ),
 }
