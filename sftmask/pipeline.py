@@ -172,7 +172,17 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         keep_fields=config.keep_columns,
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",
+        unused_fields=_unused_fields(config),
     )
+
+
+def _unused_fields(config: BuildConfig) -> dict[str, str]:
+    """Fields a record may fill that this config leaves out, with how to use them."""
+    if config.resolved_data_kind != "prompt-response" or config.template is not None:
+        return {}
+    if config.prompt_field == "instruction" and "input" not in (config.prompt_field, config.response_field):
+        return {"input": "--prompt-field instruction leaves Alpaca's input out of the prompt; pass --template alpaca"}
+    return {}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import csv
 import glob
 import gzip
 import io
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -21,8 +22,11 @@ from typing import IO, Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sftmask.errors import ConfigError, InputDataError
+
+log = logging.getLogger(__name__)
 
 FILE_COLUMN = "_sftmask_file"
 LINE_COLUMN = "_sftmask_line"
@@ -244,6 +248,8 @@ class RecordReader:
         optional_object_fields: like `object_fields`, but null where a record lacks them.
         field_hints: per text field, text appended to its missing-field message (how to fix);
             by default `--prompt-field` / `--response-field` hints.
+        unused_fields: fields the build leaves out, with a warning to log (once) when a record
+            holds a non-empty string in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
     """
 
     def __init__(
@@ -257,8 +263,10 @@ class RecordReader:
         skip_errors: bool,
         optional_object_fields: list[str] | None = None,
         field_hints: dict[str, str] | None = None,
+        unused_fields: dict[str, str] | None = None,
     ) -> None:
         self.files = files
+        self.unused_fields = dict(unused_fields or {})
         self.text_fields = text_fields
         self.object_fields = object_fields or []
         self.optional_object_fields = [
@@ -322,6 +330,8 @@ class RecordReader:
                             columns[self.keep_column(name)].append(record.get(name))
                         columns[FILE_COLUMN].append(file_index)
                         columns[LINE_COLUMN].append(line)
+                        if self.unused_fields:
+                            self._warn_unused(record, inp, line)
                     if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size:
                         yield self._batch(columns, rejects, self._done_bytes + counter.count)
                         columns, rejects = self._empty(), []
@@ -414,8 +424,9 @@ class RecordReader:
             )
         for name in [*self.text_fields, *self.object_fields]:
             if name not in record:
-                names = ", ".join(map(str, record if fields is None else fields)) or "none"
-                message = f"field {name!r} not found; fields are {names}{self._hint(name)}"
+                present = list(record if fields is None else fields)
+                names = ", ".join(map(str, present)) or "none"
+                message = f"field {name!r} not found; fields are {names}{self._hint(name, present, record)}"
                 return self._reject_or_raise(inp.reject(line, "missing-field", message, record))
         for name in self.text_fields:
             value = record[name]
@@ -432,9 +443,16 @@ class RecordReader:
             self._seen_keep.add("checked")
         return None
 
-    def _hint(self, name: str) -> str:
+    def _warn_unused(self, record: dict[str, Any], inp: InputFile, position: int) -> None:
+        for name, warning in list(self.unused_fields.items()):
+            value = record.get(name)
+            if isinstance(value, str) and value.strip():
+                log.warning("%s: field %r is not empty: %s", inp.where(position), name, warning)
+                del self.unused_fields[name]
+
+    def _hint(self, name: str, present: list[str], record: dict[str, Any]) -> str:
         if self.field_hints is None:
-            return _flag_hint(name, self.text_fields)
+            return suggest_data_kind(present, record) or _flag_hint(name, self.text_fields)
         return self.field_hints.get(name, "")
 
     def _reject_or_raise(self, reject: Reject) -> Reject:
@@ -449,7 +467,10 @@ class RecordReader:
 
     def _table_batches(self, file_index: int, inp: InputFile) -> Iterator[ReadBatch]:
         """The records of a table input, `batch_size` rows at a time, checked like JSON records."""
-        wanted = list(dict.fromkeys([*self.text_fields, *self.json_fields, *self.keep_fields]))
+        # Chat columns are read too when the records might be chat data, for `suggest_data_kind`.
+        hinted = CHAT_FIELDS if self.field_hints is None else ()
+        wanted = [*self.text_fields, *self.json_fields, *self.keep_fields, *self.unused_fields, *hinted]
+        wanted = list(dict.fromkeys(wanted))
         row = 0
         try:
             for schema_names, source in _record_batches(inp, wanted, self.batch_size):
@@ -494,6 +515,13 @@ class RecordReader:
                     bad[index] = False
         good = pa.array(np.flatnonzero(~bad))
         rows = source.take(good)
+        for name in [name for name in self.unused_fields if name in names]:
+            values = rows.column(name)
+            if _is_string(values.type):
+                filled = np.flatnonzero(pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0).to_numpy() > 0)
+                if len(filled):
+                    record = {name: values[int(filled[0])].as_py()}
+                    self._warn_unused(record, inp, first_row + int(np.flatnonzero(~bad)[filled[0]]))
         arrays: dict[str, pa.Array] = {}
         for name in self.text_fields:
             arrays[name] = rows.column(name).cast(pa.large_string())
@@ -594,6 +622,30 @@ class RecordReader:
                 yield start, inp.reject(start, "invalid-utf8", _utf8_message(raw), bad)
                 continue
             yield start, dict(zip(header, row, strict=True))
+
+
+CHAT_FIELDS = ("messages", "conversations")
+
+
+def suggest_data_kind(fields: list[str], record: dict[str, Any]) -> str | None:
+    """How to read a record that lacks the prompt/response fields but looks like another kind of
+    data: chat messages (OpenAI or ShareGPT style) or Alpaca fields. None when nothing fits."""
+    for name in CHAT_FIELDS:
+        if name not in fields:
+            continue
+        value = record.get(name)
+        first = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else {}
+        sharegpt = "from" in first or (name == "conversations" and "role" not in first)
+        flags = ["--strategy assistant-only"]
+        if sharegpt:
+            flags.append("--messages-format sharegpt")
+        if name != ("conversations" if sharegpt else "messages"):
+            flags.append(f"--messages-field {name}")
+        style = "ShareGPT (from/value)" if sharegpt else "OpenAI (role/content)"
+        return f"; this looks like chat data ({style} messages in {name!r}): pass {' '.join(flags)}"
+    if {"instruction", "output"} <= set(fields):
+        return "; this looks like Alpaca data (instruction, input, output): pass --template alpaca"
+    return None
 
 
 def _flag_hint(name: str, text_fields: list[str]) -> str:
