@@ -170,7 +170,11 @@ def build(
     ] = None,
     chat_template: Annotated[
         str | None,
-        typer.Option(help="Jinja chat template file overriding the tokenizer's own.", show_default=False),
+        typer.Option(
+            help="Jinja chat template file overriding the tokenizer's own, or a shipped one: chatml, "
+            "chatml-generation, mistral-inst, mistral-inst-generation.",
+            show_default=False,
+        ),
     ] = None,
     template: Annotated[
         str | None,
@@ -438,7 +442,7 @@ def inspect_command(
         str | None, typer.Option(help=f"{_BUILD_ONLY}: prompt template name or file, or chat.", show_default=False)
     ] = None,
     chat_template: Annotated[
-        str | None, typer.Option(help=f"{_BUILD_ONLY}: Jinja chat template file.", show_default=False)
+        str | None, typer.Option(help=f"{_BUILD_ONLY}: Jinja chat template file or shipped name.", show_default=False)
     ] = None,
     messages_field: Annotated[
         str | None, typer.Option(help=f"{_BUILD_ONLY}: chat data: field with the messages.", show_default=False)

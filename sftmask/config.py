@@ -82,9 +82,10 @@ class BuildConfig(BaseModel):
     tools_field: str = "tools"
     """Chat data: field with tool definitions passed to the chat template, when a record has it."""
     chat_template: str | None = None
-    """Jinja chat template file overriding the tokenizer's own."""
+    """Jinja chat template file overriding the tokenizer's own, or a shipped one by name (`chatml`,
+    `chatml-generation`, `mistral-inst`, `mistral-inst-generation`)."""
     template: str | None = None
-    """Prompt/response data: a prompt template (name in configs/templates/ or a YAML file), or
+    """Prompt/response data: a prompt template (a shipped name: alpaca, chatml, question-answer; or a YAML file), or
     `chat` to render prompt and response as a user/assistant exchange with the chat template."""
     tokens_field: str | None = None
     """Words data: record field holding the list of words (default `tokens`)."""
@@ -167,8 +168,13 @@ class BuildConfig(BaseModel):
                     load_template(self.template)
                 except ConfigError as exc:
                     raise ValueError(str(exc)) from exc
-        if self.chat_template is not None and not Path(self.chat_template).is_file():
-            raise ValueError(f"chat template file not found: {self.chat_template}")
+        if self.chat_template is not None:
+            from sftmask.chat import resolve_chat_template
+
+            try:
+                resolve_chat_template(self.chat_template)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc
         if self.words_options_given and self.resolved_data_kind != "words":
             given = [
                 name.replace("_", "-")

@@ -28,8 +28,9 @@ import yaml
 
 from sftmask.errors import ConfigError, RecordRejected
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "configs" / "templates"
-"""Where named templates live (``--template alpaca`` is ``configs/templates/alpaca.yaml``)."""
+TEMPLATE_DIR = Path(__file__).resolve().parent / "builtin_templates"
+"""Where named templates live, shipped as package data (``--template alpaca`` is
+``sftmask/builtin_templates/alpaca.yaml``)."""
 
 
 @dataclass(frozen=True)
