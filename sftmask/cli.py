@@ -199,6 +199,15 @@ def build(
             show_default=False,
         ),
     ] = None,
+    assistant_masks: Annotated[
+        bool | None,
+        typer.Option(
+            "--assistant-masks/--no-assistant-masks",
+            help="Write assistant_masks (1 where labels != -100) beside labels, for trainers that rebuild "
+            "labels (TRL before 1.16 with packing). (default: assistant-masks; never for words data)",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         str | None,
         typer.Option(
@@ -280,6 +289,7 @@ def build(
         "truncation": truncation,
         "add_eos": add_eos,
         "format": output_format,
+        "assistant_masks": assistant_masks,
         "rows_per_shard": rows_per_shard,
         "keep_columns": keep_columns,
         "on_error": on_error,

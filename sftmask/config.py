@@ -49,6 +49,10 @@ class BuildConfig(BaseModel):
     """`parquet` shards, or `arrow` as written by `Dataset.save_to_disk`."""
     rows_per_shard: int = Field(default=100_000, gt=0)
     """Rows per output shard."""
+    assistant_masks: bool = True
+    """Write `assistant_masks` (`list<int8>`, 1 where `labels != -100`) beside `labels`, for the
+    language-modelling data kinds (not words data): trainers that rebuild labels (TRL before 1.16
+    with packing) keep the masking from it."""
     keep_columns: list[str] = Field(default_factory=list)
     """Original record fields passed through to the output."""
     on_error: OnError = "fail"
@@ -115,6 +119,11 @@ class BuildConfig(BaseModel):
             value is not None
             for value in (self.tokens_field, self.tags_field, self.label_names, self.label_all_subtokens)
         )
+
+    @property
+    def writes_assistant_masks(self) -> bool:
+        """Whether the output gets an `assistant_masks` column (labels are token ids, not tags)."""
+        return self.assistant_masks and self.resolved_data_kind != "words"
 
     @property
     def resolved_messages_field(self) -> str:

@@ -17,7 +17,7 @@ from sftmask import __version__
 from sftmask.config import BuildConfig
 from sftmask.errors import InputDataError, TokenizerError
 from sftmask.formatting import DATA_KINDS, EncodingSession
-from sftmask.masking import STRATEGIES, AssembledBatch, EncodedBatch, assemble
+from sftmask.masking import IGNORE_INDEX, STRATEGIES, AssembledBatch, EncodedBatch, assemble
 from sftmask.parallel import BackgroundWriter, ordered_map, prefetch
 from sftmask.readers import (
     FILE_COLUMN,
@@ -46,6 +46,8 @@ class BuildStats:
     tokens: int = 0
     trained_tokens: int = 0
     boundary_merges: int = 0
+    longest_row: int = 0
+    """Tokens in the longest row written (a trainer's `max_length` must be at least this)."""
     encoder_counts: dict[str, int] = field(default_factory=dict)
     """Totals of the counts the data kind's encoder returned per batch (for its manifest)."""
 
@@ -68,6 +70,7 @@ class BuildStats:
         self.tokens += other.tokens
         self.trained_tokens += other.trained_tokens
         self.boundary_merges += other.boundary_merges
+        self.longest_row = max(self.longest_row, other.longest_row)
         self.add_encoder_counts(other.encoder_counts)
 
     def to_json(self) -> dict[str, Any]:
@@ -80,6 +83,7 @@ class BuildStats:
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
             "boundary_merges": self.boundary_merges,
+            "longest_row": self.longest_row,
         }
 
 
@@ -283,6 +287,7 @@ def _process(batch: ReadBatch, config: BuildConfig, session: EncodingSession, fi
     stats.add_encoder_counts(extra)
     stats.rows_written += len(assembled.input_ids)
     stats.tokens += len(assembled.input_ids.values)
+    stats.longest_row = int(assembled.input_ids.lengths.max(initial=0))
     stats.trained_tokens += assembled.trained_tokens
     stats.truncated += assembled.truncated + extra.get("truncated", 0)
     rejects.extend(_assembly_rejects(assembled, encoded, table, config, files, stats))
@@ -328,6 +333,9 @@ def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: Buil
         "attention_mask": pa.ListArray.from_arrays(offsets, pa.array(np.ones(len(ids.values), dtype=np.int8))),
         "labels": pa.ListArray.from_arrays(offsets, pa.array(assembled.labels, type=pa.int32())),
     }
+    if config.writes_assistant_masks:
+        trained = (assembled.labels != IGNORE_INDEX).astype(np.int8)
+        columns["assistant_masks"] = pa.ListArray.from_arrays(offsets, pa.array(trained))
     if config.keep_columns:
         keep = pa.array(np.flatnonzero(assembled.accepted))
         for name in config.keep_columns:
@@ -345,6 +353,8 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
         pa.field("attention_mask", pa.list_(pa.int8())),
         pa.field("labels", token_list),
     ]
+    if config.writes_assistant_masks:
+        fields.append(pa.field("assistant_masks", pa.list_(pa.int8())))
     fields += [pa.field(name, reader.keep_type(name)) for name in config.keep_columns]
     return pa.schema(fields)
 
