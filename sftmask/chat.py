@@ -29,9 +29,8 @@ import numpy as np
 import orjson
 
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
-from sftmask.masking import BoolArray
 from sftmask.normalform import Encoder
-from sftmask.ragged import IntArray, Ragged
+from sftmask.ragged import BoolArray, IntArray, Ragged
 
 ROLES = ("system", "user", "assistant", "tool")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}

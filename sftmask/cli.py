@@ -489,9 +489,9 @@ def inspect_command(
     from sftmask.config import make_config
     from sftmask.errors import ConfigError, TokenizerError
     from sftmask.inspection import inspect_input, inspect_output, render_html, render_plain, render_rich
-    from sftmask.outputs import open_output
+    from sftmask.output_reader import open_output
     from sftmask.pipeline import open_tokenizer
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.tokenizer import load_tokenizer
 
     _setup_logging(quiet=False)
     build_options: dict[str, Any] = {
@@ -589,8 +589,8 @@ def stats(
     ] = None,
 ) -> None:
     """Rows, tokens, trained share, length percentiles and histogram, truncation, rejects, shards of a built DIR."""
-    from sftmask.checks import compute_stats, write_plot
-    from sftmask.outputs import open_output
+    from sftmask.output_reader import open_output
+    from sftmask.stats import compute_stats, write_plot
 
     try:
         result = compute_stats(open_output(directory))
@@ -675,10 +675,10 @@ def validate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check every shard of a built DIR: schema, lengths, label rule, trained rows, attention mask, counts vs the manifest."""
-    from sftmask.checks import validate as run_validate
     from sftmask.errors import ValidationFailed
-    from sftmask.outputs import open_output
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.output_reader import open_output
+    from sftmask.tokenizer import load_tokenizer
+    from sftmask.validation import validate as run_validate
 
     _setup_logging(quiet=False)
     try:

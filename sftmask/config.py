@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sftmask.errors import ConfigError
-from sftmask.masking import STRATEGIES
+from sftmask.strategies import STRATEGIES
 
 InputFormat = Literal["jsonl", "json", "csv", "tsv", "parquet", "arrow"]
 Truncation = Literal["prompt", "response", "drop"]
@@ -37,7 +37,7 @@ class BuildConfig(BaseModel):
     response_field: str = "response"
     """Record field holding the response (trained)."""
     strategy: str = "response-only"
-    """Masking strategy; see `sftmask.masking.STRATEGIES`."""
+    """Masking strategy; see `sftmask.strategies.STRATEGIES`."""
     max_length: int | None = Field(default=None, gt=0)
     """Maximum tokens per row; longer rows are truncated as `truncation` says."""
     truncation: Truncation = "prompt"
@@ -70,6 +70,9 @@ class BuildConfig(BaseModel):
     """Worker processes for tokenization. 1 (default) is fastest on small machines: the Rust
     tokenizer already uses every core; more processes help when many cores leave one Python
     process as the bottleneck. Output is byte-identical for every value."""
+    engine: str = "local"
+    """What runs the labelling over batches (see `sftmask.engines.ENGINES`): `local` (this
+    machine, `num_proc` processes)."""
     data_kind: str | None = None
     """Kind of input record (see `sftmask.formatting.DATA_KINDS`); by default the strategy's first,
     or `words` when a words option (`tokens_field`, `tags_field`, `label_names`,
@@ -171,7 +174,7 @@ class BuildConfig(BaseModel):
             if self.resolved_data_kind != "prompt-response":
                 raise ValueError("--template applies to prompt/response data; chat data uses --chat-template FILE")
             if self.template != "chat":
-                from sftmask.templates import load_template
+                from sftmask.prompt_templates import load_template
 
                 try:
                     load_template(self.template)
@@ -204,6 +207,15 @@ class BuildConfig(BaseModel):
     def _known_strategy(cls, value: str) -> str:
         if value not in STRATEGIES:
             raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(STRATEGIES)}")
+        return value
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from sftmask.engines import ENGINES
+
+        if value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}; choose one of: {', '.join(ENGINES)}")
         return value
 
     @field_validator("keep_columns", mode="before")

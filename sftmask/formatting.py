@@ -16,11 +16,12 @@ import orjson
 import pyarrow as pa
 
 from sftmask.chat import ChatRenderer, MessageFormat, encode_conversations, load_renderer, parse_messages
+from sftmask.encoding import count_boundary_merges, segment
 from sftmask.errors import RecordRejected
-from sftmask.masking import STRATEGIES, EncodedBatch, first_true
 from sftmask.plain_text import encode_text, text_field
-from sftmask.templates import load_template, render_records
-from sftmask.tokenization import LoadedTokenizer, count_boundary_merges, segment
+from sftmask.prompt_templates import load_template, render_records
+from sftmask.strategies import STRATEGIES, EncodedBatch, first_true
+from sftmask.tokenizer import LoadedTokenizer
 from sftmask.words import encode_words, start_words
 
 if TYPE_CHECKING:

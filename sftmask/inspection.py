@@ -13,11 +13,12 @@ import numpy as np
 
 from sftmask.config import BuildConfig
 from sftmask.formatting import EncodingSession
-from sftmask.masking import IGNORE_INDEX
-from sftmask.outputs import BuiltOutput, read_rows
-from sftmask.pipeline import label_batch, make_reader, open_session
+from sftmask.labelling import Job, run_stages
+from sftmask.output_reader import BuiltOutput, read_rows
+from sftmask.pipeline import make_reader, open_session
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, resolve_inputs
-from sftmask.tokenization import LoadedTokenizer
+from sftmask.strategies import IGNORE_INDEX
+from sftmask.tokenizer import LoadedTokenizer
 
 TRAINED = "[trained]"
 MASKED = "[masked]"
@@ -197,7 +198,7 @@ def _window_views(
     inputs: list[InputFile],
     first_index: int,
 ) -> list[RowView]:
-    labelled = label_batch(window, config, session, inputs)
+    labelled = run_stages(window, Job(config, session, tuple(inputs)))
     assembled, encoded = labelled.assembled, labelled.encoded
     files = window.column(FILE_COLUMN).to_pylist()
     lines = window.column(LINE_COLUMN).to_pylist()

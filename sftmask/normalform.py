@@ -17,18 +17,15 @@ normalization properties Python does not know.
 from __future__ import annotations
 
 import functools
-import json
 import unicodedata
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from tokenizers import AddedToken, Encoding, Tokenizer
+from tokenizers import Encoding, Tokenizer
 
-from sftmask.masking import BoolArray
-
-NormalForm = Literal["NFC", "NFD", "NFKC", "NFKD"]
-NORMAL_FORMS: tuple[NormalForm, ...] = ("NFC", "NFD", "NFKC", "NFKD")
+from sftmask.ragged import BoolArray
+from sftmask.tokenizer_variants import NormalForm, normalizer_form, without_normalizer
 
 
 class Encoder:
@@ -40,7 +37,7 @@ class Encoder:
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
         form = normalizer_form(tokenizer)
-        twin = _without_normalizer(tokenizer, form) if form else None
+        twin = without_normalizer(tokenizer, form) if form else None
         self._shortcut = (form, twin) if form is not None and twin is not None else None
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -80,14 +77,6 @@ def _encode(tokenizer: Tokenizer, texts: list[str], add_special_tokens: bool, of
     return encode(texts, add_special_tokens=add_special_tokens)
 
 
-def normalizer_form(tokenizer: Tokenizer) -> NormalForm | None:
-    """The Unicode normal form that is the tokenizer's whole normalizer, if it is one."""
-    if tokenizer.normalizer is None:
-        return None
-    kind = json.loads(tokenizer.normalizer.__getstate__()).get("type")
-    return next((form for form in NORMAL_FORMS if form == kind), None)
-
-
 def in_normal_form(form: NormalForm, texts: Sequence[str]) -> BoolArray:
     """Per text: is it in `form`, and are all its characters known to Python's Unicode database?"""
     ascii_ = np.fromiter((t.isascii() for t in texts), np.bool_, len(texts))
@@ -113,40 +102,3 @@ def _unassigned() -> BoolArray:
     return np.fromiter(
         (unicodedata.category(chr(c)) in ("Cn", "Cs") for c in range(0x110000)), dtype=np.bool_, count=0x110000
     )
-
-
-def _without_normalizer(tokenizer: Tokenizer, form: NormalForm) -> Tokenizer | None:
-    """A tokenizer sharing `tokenizer`'s components and added tokens, without its normalizer
-    (which is `form`).
-
-    None when that cannot be made exact: the added tokens do not come out with the same ids,
-    or an added token matched in normalized text is not itself in the normal form.
-    """
-    added = tokenizer.get_added_tokens_decoder()
-    if any(t.normalized and not unicodedata.is_normalized(form, t.content) for t in added.values()):
-        return None
-    if tokenizer.truncation is not None or tokenizer.padding is not None:
-        return None  # sftmask switches both off before it encodes; never guess at them here
-    twin = Tokenizer(tokenizer.model)  # the model is shared, not copied
-    twin.pre_tokenizer = tokenizer.pre_tokenizer
-    twin.post_processor = tokenizer.post_processor
-    twin.decoder = tokenizer.decoder
-    for token_id in sorted(added):
-        token = added[token_id]
-        copy = AddedToken(
-            token.content,
-            single_word=token.single_word,
-            lstrip=token.lstrip,
-            rstrip=token.rstrip,
-            normalized=token.normalized,
-            special=token.special,
-        )
-        (twin.add_special_tokens if token.special else twin.add_tokens)([copy])
-    if _describe_added(twin) != _describe_added(tokenizer):
-        return None
-    twin.encode_special_tokens = tokenizer.encode_special_tokens
-    return twin
-
-
-def _describe_added(tokenizer: Tokenizer) -> list[tuple[int, str]]:
-    return sorted((token_id, repr(token)) for token_id, token in tokenizer.get_added_tokens_decoder().items())

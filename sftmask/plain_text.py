@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from sftmask.masking import STRATEGIES, EncodedBatch
-from sftmask.tokenization import LoadedTokenizer, count_boundary_merges, segment
+from sftmask.encoding import count_boundary_merges, segment
+from sftmask.strategies import STRATEGIES, EncodedBatch
+from sftmask.tokenizer import LoadedTokenizer
 
 if TYPE_CHECKING:
     from sftmask.config import BuildConfig

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
 TokenArray = npt.NDArray[np.int32]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)

@@ -63,15 +63,6 @@ class Reject:
     record: Any
     unit: str = "line"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            self.unit: self.line,
-            "reason": self.reason,
-            "message": self.message,
-            "record": self.record,
-        }
-
 
 @dataclass
 class ReadBatch:

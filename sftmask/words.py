@@ -23,10 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
+from sftmask.encoding import first_of_word, flat_word_ids
 from sftmask.errors import ConfigError, TokenizerError
-from sftmask.masking import IGNORE_INDEX, BoolArray, EncodedBatch
-from sftmask.ragged import IntArray, Ragged, TokenArray, offsets_of, segment_index
-from sftmask.tokenization import LoadedTokenizer, first_of_word, flat_word_ids
+from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of, segment_index
+from sftmask.strategies import IGNORE_INDEX, EncodedBatch
+from sftmask.tokenizer import LoadedTokenizer
+from sftmask.tokenizer_variants import words_tokenizer
 
 if TYPE_CHECKING:
     from sftmask.config import BuildConfig
@@ -84,31 +86,6 @@ def b_to_i(names: Sequence[str]) -> IntArray:
         if name.startswith("B-") and "I-" + name[2:] in index:
             table[i] = index["I-" + name[2:]]
     return table
-
-
-def words_tokenizer(full: Tokenizer) -> tuple[Tokenizer, list[str]]:
-    """The tokenizer for pre-split words: byte-level BPE gets ``add_prefix_space=True``.
-
-    That is what `GPT2Tokenizer`/`RobertaTokenizer`/`Qwen2Tokenizer` do when loaded with
-    ``add_prefix_space=True`` (which Hugging Face requires for ``is_split_into_words``): every
-    word is encoded as if a space preceded it, as inside running text.
-    """
-    spec = None if full.pre_tokenizer is None else json.loads(full.pre_tokenizer.__getstate__())
-    adjustments: list[str] = []
-    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
-    for part in parts:
-        if isinstance(part, dict) and part.get("type") == "ByteLevel" and not part.get("add_prefix_space"):
-            part["add_prefix_space"] = True
-            adjustments.append("ByteLevel add_prefix_space=true for pre-split words")
-    if not adjustments:
-        return full, adjustments
-    whole = json.loads(full.to_str())
-    whole["pre_tokenizer"] = spec
-    tok = Tokenizer.from_str(json.dumps(whole))
-    tok.no_truncation()
-    tok.no_padding()
-    tok.encode_special_tokens = full.encode_special_tokens
-    return tok, adjustments
 
 
 def check_word_ids(tok: Tokenizer, name: str) -> None:

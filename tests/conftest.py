@@ -56,7 +56,7 @@ def llama_legacy_path(request: pytest.FixtureRequest, mistral_path: Path) -> Pat
 
 @pytest.fixture(scope="session")
 def llama_legacy(llama_legacy_path: Path) -> Any:
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.tokenizer import load_tokenizer
 
     return load_tokenizer(str(llama_legacy_path))
 
@@ -68,20 +68,20 @@ def wordpiece_path(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def qwen(qwen_path: Path) -> Any:
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.tokenizer import load_tokenizer
 
     return load_tokenizer(str(qwen_path))
 
 
 @pytest.fixture(scope="session")
 def mistral(mistral_path: Path) -> Any:
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.tokenizer import load_tokenizer
 
     return load_tokenizer(str(mistral_path))
 
 
 @pytest.fixture(scope="session")
 def wordpiece(wordpiece_path: Path) -> Any:
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.tokenizer import load_tokenizer
 
     return load_tokenizer(str(wordpiece_path))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sftmask.masking import STRATEGIES, assemble
-from sftmask.tokenization import LoadedTokenizer, segment
+from sftmask.encoding import segment
+from sftmask.strategies import STRATEGIES
+from sftmask.tokenizer import LoadedTokenizer
+from sftmask.truncation import assemble
 
 
 def build_rows(

@@ -15,9 +15,10 @@ from sftmask.chat import MessageFormat, load_renderer, parse_messages
 from sftmask.config import make_config
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
 from sftmask.formatting import DATA_KINDS
-from sftmask.masking import IGNORE_INDEX, STRATEGIES, assemble
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN
-from sftmask.tokenization import LoadedTokenizer
+from sftmask.strategies import IGNORE_INDEX, STRATEGIES
+from sftmask.tokenizer import LoadedTokenizer
+from sftmask.truncation import assemble
 from tests.helpers import marked_tokens
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 from sftmask.cli import app
 from sftmask.config import BuildConfig
 from sftmask.errors import TokenizerError
-from sftmask.masking import STRATEGIES, assemble
-from sftmask.tokenization import LoadedTokenizer
+from sftmask.strategies import STRATEGIES
+from sftmask.tokenizer import LoadedTokenizer
+from sftmask.truncation import assemble
 from sftmask.words import WordsSession, b_to_i, check_word_ids, resolve_labels
 from tests.helpers import build_rows
 

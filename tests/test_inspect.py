@@ -185,7 +185,7 @@ def write_words_output(directory: Path, tokenizer: str) -> dict[str, Any]:
 
 
 def test_words_output_shows_label_names(tmp_path: Path, wordpiece_path: Path) -> None:
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.tokenizer import load_tokenizer
 
     out = tmp_path / "words"
     write_words_output(out, str(wordpiece_path))

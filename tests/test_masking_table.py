@@ -70,7 +70,7 @@ def test_all_strategy_trains_every_token(mistral: Any) -> None:
 
 
 def test_eos_is_trained_when_pad_equals_eos(qwen_pad_eos_path: Any) -> None:
-    from sftmask.tokenization import load_tokenizer
+    from sftmask.tokenizer import load_tokenizer
 
     tok = load_tokenizer(str(qwen_pad_eos_path))
     assert tok.hf.pad_token_id == tok.eos_id
@@ -153,7 +153,7 @@ def test_empty_response_with_eos_trains_eos(qwen: Any) -> None:
 
 
 def test_boundary_merges_are_counted(qwen: Any, mistral: Any) -> None:
-    from sftmask.tokenization import count_boundary_merges
+    from sftmask.encoding import count_boundary_merges
 
     prompts = ["Hello\n", "Answer:", "abc", ""]
     responses = ["\nWorld", " yes", "def", "x"]

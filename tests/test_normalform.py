@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import AddedToken, Tokenizer
 
-from sftmask.normalform import NORMAL_FORMS, Encoder, in_normal_form
-from sftmask.tokenization import describe
+from sftmask.normalform import Encoder, in_normal_form
+from sftmask.tokenizer import describe
+from sftmask.tokenizer_variants import NORMAL_FORMS
 
 SAMPLE_TOKENIZER = Path(__file__).resolve().parent.parent / "sample_data" / "tokenizer" / "tokenizer.json"
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from sftmask.chat import CHAT_TEMPLATE_DIR, available_chat_templates, load_renderer, resolve_chat_template
 from sftmask.cli import app
-from sftmask.templates import TEMPLATE_DIR, available_templates, load_template
+from sftmask.prompt_templates import TEMPLATE_DIR, available_templates, load_template
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "sftmask"

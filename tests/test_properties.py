@@ -118,7 +118,7 @@ def test_truncation_bounds_and_keeps_labels_aligned(
 @SETTINGS
 @given(texts, texts)
 def test_boundary_merge_window_agrees_with_full_joint_encoding(qwen: Any, prompt: str, response: str) -> None:
-    from sftmask.tokenization import count_boundary_merges
+    from sftmask.encoding import count_boundary_merges
 
     joint = qwen.hf(prompt + response)["input_ids"]
     apart = qwen.hf(prompt)["input_ids"] + qwen.hf(response, add_special_tokens=False)["input_ids"]

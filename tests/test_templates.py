@@ -12,10 +12,11 @@ import pytest
 from sftmask.config import make_config
 from sftmask.errors import ConfigError
 from sftmask.formatting import DATA_KINDS
-from sftmask.masking import IGNORE_INDEX, STRATEGIES, assemble
+from sftmask.prompt_templates import TEMPLATE_DIR, available_templates, load_template
 from sftmask.readers import FILE_COLUMN, LINE_COLUMN
-from sftmask.templates import TEMPLATE_DIR, available_templates, load_template
-from sftmask.tokenization import LoadedTokenizer
+from sftmask.strategies import IGNORE_INDEX, STRATEGIES
+from sftmask.tokenizer import LoadedTokenizer
+from sftmask.truncation import assemble
 
 SHIPPED = sorted(TEMPLATE_DIR.glob("*.yaml"))
 

@@ -1,20 +1,16 @@
-"""Overlap and parallelism for the streaming build, with bounded memory and input order kept.
+"""Overlap for the streaming build, in background threads, with bounded memory and order kept.
 
 - `prefetch`: run an iterator (the reader) in a background thread a few items ahead.
-- `ordered_map`: run a function over items in worker processes, results in input order,
-  with at most a few items in flight (never the whole input).
 - `BackgroundWriter`: run write calls in one background thread, in order.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -61,44 +57,6 @@ def prefetch(source: Iterator[T], depth: int = 2) -> Iterator[T]:
     finally:
         stop.set()
         thread.join(timeout=5)
-
-
-def ordered_map(
-    func: Callable[[T], R],
-    items: Iterable[T],
-    *,
-    workers: int,
-    initializer: Callable[..., None],
-    initargs: tuple[Any, ...],
-    threads_per_worker: int,
-) -> Iterator[R]:
-    """`map(func, items)` over `workers` spawned processes, in order, 2 items in flight per worker.
-
-    Each worker's Rust tokenizer gets `threads_per_worker` threads (RAYON_NUM_THREADS), so the
-    processes do not oversubscribe the cores.
-    """
-    context = multiprocessing.get_context("spawn")
-    env_before = os.environ.get("RAYON_NUM_THREADS")
-    os.environ["RAYON_NUM_THREADS"] = str(threads_per_worker)  # inherited by the spawned workers
-    try:
-        executor = ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs)
-    finally:
-        if env_before is None:
-            os.environ.pop("RAYON_NUM_THREADS", None)
-        else:
-            os.environ["RAYON_NUM_THREADS"] = env_before
-    pending: deque[Future[R]] = deque()
-    try:
-        for item in items:
-            pending.append(executor.submit(func, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 class BackgroundWriter:

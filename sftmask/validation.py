@@ -1,159 +1,29 @@
-"""Checking a built output: `stats` (what is in it) and `validate` (is it what the manifest says)."""
+"""`sftmask validate`: is a built output what its manifest says, row by row and shard by shard."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sftmask.errors import ShardReadError
-from sftmask.masking import IGNORE_INDEX
-from sftmask.outputs import TOKEN_COLUMNS, BuiltOutput, iter_batches, shard_schema
-from sftmask.ragged import offsets_of, row_sums
-from sftmask.tokenization import LoadedTokenizer
-from sftmask.writers import _sha256
-
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-
-HISTOGRAM_BINS = 10
-PERCENTILES = (50, 90, 95, 99)
-
-
-def _lengths(column: pa.Array) -> IntArray:
-    return np.asarray(pc.fill_null(pc.list_value_length(column), 0), dtype=np.int64)
-
-
-def _flat(column: pa.Array) -> npt.NDArray[Any]:
-    return np.asarray(pc.list_flatten(column))
-
-
-def _row_sums(flags: BoolArray, lengths: IntArray) -> IntArray:
-    """Per row, how many of its (flattened) positions are True."""
-    return row_sums(flags, offsets_of(lengths))
-
-
-def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
-    col = batch.column(name)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-
-
-# --- stats ------------------------------------------------------------------------------------
-
-
-def compute_stats(output: BuiltOutput) -> dict[str, Any]:
-    """Counts, length distribution and trained share of a built output, read from its shards.
-
-    Rows, tokens and trained tokens come from the shards; truncation, rejects and boundary
-    merges (which the shards cannot show) from the manifest. The first keys are ``rows``,
-    ``tokens`` and ``trained_tokens``.
-
-    Raises:
-        ShardReadError: a shard is missing or unreadable.
-    """
-    lengths: list[IntArray] = []
-    trained_rows: list[IntArray] = []
-    shards = []
-    for name in output.shard_files:
-        shard_lengths: list[IntArray] = []
-        shard_trained: list[IntArray] = []
-        for batch in iter_batches(output, name, ["input_ids", "labels"]):
-            labels = _column(batch, "labels")
-            label_lengths = _lengths(labels)
-            shard_lengths.append(_lengths(_column(batch, "input_ids")))
-            shard_trained.append(_row_sums(_flat(labels) != IGNORE_INDEX, label_lengths))
-        n_tokens = int(sum(int(x.sum()) for x in shard_lengths))
-        n_trained = int(sum(int(x.sum()) for x in shard_trained))
-        rows = sum(len(x) for x in shard_lengths)
-        shards.append({"file": name, "rows": rows, "tokens": n_tokens, "trained_tokens": n_trained})
-        lengths += shard_lengths
-        trained_rows += shard_trained
-    all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
-    all_trained = np.concatenate(trained_rows) if trained_rows else np.zeros(0, dtype=np.int64)
-    tokens = int(all_lengths.sum())
-    trained = int(all_trained.sum())
-    counts = output.manifest.get("counts", {})
-    shares = np.divide(all_trained, all_lengths, out=np.zeros(len(all_lengths)), where=all_lengths > 0)
-    return {
-        "rows": len(all_lengths),
-        "tokens": tokens,
-        "trained_tokens": trained,
-        "trained_share": trained / tokens if tokens else 0.0,
-        "length": _distribution(all_lengths),
-        "length_histogram": _length_histogram(all_lengths),
-        "trained_share_per_row": _distribution(shares, integer=False),
-        "trained_share_histogram": _histogram(shares, np.round(np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1), 4)),
-        "truncated": counts.get("truncated"),
-        "records_read": counts.get("records_read"),
-        "rejected": counts.get("rejected"),
-        "rejected_by_reason": counts.get("rejected_by_reason", {}),
-        "boundary_merges": counts.get("boundary_merges"),
-        "shards": shards,
-        "format": output.format,
-        "strategy": (output.manifest.get("strategy") or {}).get("name"),
-        "data_kind": output.manifest.get("data_kind"),
-        "tokenizer": output.tokenizer_name,
-    }
-
-
-def _distribution(values: npt.NDArray[Any], *, integer: bool = True) -> dict[str, float | int | None]:
-    if len(values) == 0:
-        return {"min": None, "mean": None, **{f"p{p}": None for p in PERCENTILES}, "max": None}
-    cast: Callable[[Any], float | int] = (lambda v: round(float(v))) if integer else (lambda v: round(float(v), 4))
-    result: dict[str, float | int | None] = {"min": cast(values.min()), "mean": round(float(values.mean()), 2)}
-    for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True):
-        result[f"p{p}"] = cast(v)
-    result["max"] = cast(values.max())
-    return result
-
-
-def _length_histogram(lengths: IntArray) -> dict[str, list[Any]]:
-    top = int(lengths.max()) if len(lengths) else 0
-    width = max(1, math.ceil((top + 1) / HISTOGRAM_BINS))
-    return _histogram(lengths, np.arange(HISTOGRAM_BINS + 1, dtype=np.int64) * width)
-
-
-def _histogram(values: npt.NDArray[Any], edges: npt.NDArray[Any]) -> dict[str, list[Any]]:
-    counts, _ = np.histogram(values, bins=edges)
-    return {"edges": edges.tolist(), "counts": counts.tolist()}
-
-
-def write_plot(stats: dict[str, Any], path: str | Path) -> None:
-    """Draw the length and trained-share histograms of `compute_stats` into a PNG file.
-
-    Raises:
-        ImportError: matplotlib is not installed (the CLI turns this into the pip command).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, xlabel, color in (
-        (left, "length_histogram", "tokens per row", "#4c72b0"),
-        (right, "trained_share_histogram", "trained share of a row's tokens", "#55a868"),
-    ):
-        hist = stats[key]
-        edges = np.asarray(hist["edges"], dtype=float)
-        ax.bar(edges[:-1], hist["counts"], width=np.diff(edges), align="edge", color=color, edgecolor="white")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("rows")
-    left.set_title(f"row length ({stats['rows']:,} rows, {stats['tokens']:,} tokens)")
-    right.set_title(f"trained share ({stats['trained_share']:.1%} of all tokens)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-# --- validate ---------------------------------------------------------------------------------
+from sftmask.output_reader import (
+    TOKEN_COLUMNS,
+    BuiltOutput,
+    flat_values,
+    iter_batches,
+    list_lengths,
+    row_counts,
+    shard_schema,
+    whole_column,
+)
+from sftmask.output_writer import sha256_of
+from sftmask.ragged import BoolArray, IntArray
+from sftmask.strategies import IGNORE_INDEX
+from sftmask.tokenizer import LoadedTokenizer
 
 
 @dataclass(frozen=True)
@@ -273,7 +143,7 @@ def validate(
             report.add(Problem("files", "listed in manifest.json but missing", shard=name))
             continue
         report.shards += 1
-        if entry.get("sha256") and _sha256(path) != entry["sha256"]:
+        if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
             report.add(
                 Problem("files", "SHA-256 differs from manifest.json: the file changed after the build", shard=name)
             )
@@ -366,7 +236,7 @@ class _Where:
 def _check_batch(
     batch: pa.RecordBatch, where: _Where, *, known_labels: IntArray | None, vocab_size: int | None, packed: bool
 ) -> None:
-    ids_col, mask_col, labels_col = (_column(batch, c) for c in TOKEN_COLUMNS)
+    ids_col, mask_col, labels_col = (whole_column(batch, c) for c in TOKEN_COLUMNS)
     n = batch.num_rows
     nulls = np.zeros(n, dtype=np.bool_)
     for col in (ids_col, mask_col, labels_col):
@@ -374,7 +244,7 @@ def _check_batch(
             nulls |= np.asarray(col.is_null())
     where.rows("lengths", nulls, lambda r: "a token column is null")
 
-    len_ids, len_mask, len_labels = _lengths(ids_col), _lengths(mask_col), _lengths(labels_col)
+    len_ids, len_mask, len_labels = list_lengths(ids_col), list_lengths(mask_col), list_lengths(labels_col)
     unequal = ~nulls & ((len_ids != len_mask) | (len_ids != len_labels))
     where.rows(
         "lengths",
@@ -384,7 +254,9 @@ def _check_batch(
     good = np.flatnonzero(~unequal & ~nulls)
     if len(good) < n:  # leave broken rows out so the flat columns line up
         ids_col, mask_col, labels_col = (c.take(pa.array(good)) for c in (ids_col, mask_col, labels_col))
-    rows = _Rows(good, len_ids[good], _flat(ids_col).astype(np.int64), _flat(labels_col).astype(np.int64), n)
+    rows = _Rows(
+        good, len_ids[good], flat_values(ids_col).astype(np.int64), flat_values(labels_col).astype(np.int64), n
+    )
     masked = rows.labels == IGNORE_INDEX
     if known_labels is not None:
         bad_label = ~masked & ~np.isin(rows.labels, known_labels)
@@ -392,10 +264,10 @@ def _check_batch(
     else:
         bad_label = ~masked & (rows.labels != rows.ids)
         where.rows("labels", rows.any(bad_label), rows.describe(lambda k: rows.lm_label_message(bad_label, k)))
-    trained = _row_sums(~masked, rows.lengths)
+    trained = row_counts(~masked, rows.lengths)
     where.rows("trained", rows.scatter(trained == 0), lambda r: "no trained label (all -100)")
     if not packed:
-        bad_mask = _flat(mask_col) != 1
+        bad_mask = flat_values(mask_col) != 1
         where.rows(
             "attention-mask",
             rows.any(bad_mask),
@@ -437,7 +309,7 @@ class _Rows:
 
     def any(self, flat_flags: BoolArray) -> BoolArray:
         """Batch rows with a flagged position."""
-        return self.scatter(_row_sums(flat_flags, self.lengths) > 0)
+        return self.scatter(row_counts(flat_flags, self.lengths) > 0)
 
     def describe(self, describe: Callable[[int], str]) -> Callable[[int], str]:
         return lambda r: describe(int(np.searchsorted(self.batch_rows, r)))

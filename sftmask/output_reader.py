@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sftmask.errors import NotAnOutputError, ShardReadError
-from sftmask.writers import MANIFEST, REJECTS
+from sftmask.output_writer import MANIFEST, REJECTS
+from sftmask.ragged import IntArray, offsets_of, row_sums
 
 SHARD_PATTERNS = {"parquet": "*-*-of-*.parquet", "arrow": "data-*-of-*.arrow"}
 TOKEN_COLUMNS = ("input_ids", "attention_mask", "labels")
@@ -155,3 +159,24 @@ def _empty_table(output: BuiltOutput, shard: str, columns: list[str] | None) -> 
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns])
     return schema.empty_table()
+
+
+def list_lengths(column: pa.Array) -> IntArray:
+    """Per row of a list column, its length (0 for null)."""
+    return np.asarray(pc.fill_null(pc.list_value_length(column), 0), dtype=np.int64)
+
+
+def flat_values(column: pa.Array) -> npt.NDArray[Any]:
+    """A list column's values, flattened, as numpy."""
+    return np.asarray(pc.list_flatten(column))
+
+
+def row_counts(flags: npt.NDArray[np.bool_], lengths: IntArray) -> IntArray:
+    """Per row, how many of its (flattened) positions are True."""
+    return row_sums(flags, offsets_of(lengths))
+
+
+def whole_column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
+    """A column as one array (chunks combined)."""
+    col = batch.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sftmask.errors import OutputError
-from sftmask.readers import Reject
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
@@ -93,13 +92,21 @@ class RejectWriter:
         self.path = directory / REJECTS
         self._file: Any = None
 
-    def write(self, rejects: list[Reject]) -> None:
-        if not rejects:
+    def write(self, rejects: pa.Table) -> None:
+        """Append rejects (a table in `sftmask.labelling.REJECT_SCHEMA`), one JSON line each."""
+        if not rejects.num_rows:
             return
         if self._file is None:
             self._file = open(self.path, "wb")  # noqa: SIM115
-        for reject in rejects:
-            self._file.write(orjson.dumps(reject.to_json(), default=str) + b"\n")
+        for row in rejects.to_pylist():
+            entry = {
+                "file": row["file"],
+                row["unit"]: row["line"],  # "line", or "row" for tables and JSON arrays
+                "reason": row["reason"],
+                "message": row["message"],
+                "record": orjson.Fragment(row["record"]),  # already JSON text
+            }
+            self._file.write(orjson.dumps(entry) + b"\n")
 
     def close(self) -> None:
         if self._file is not None:
@@ -171,7 +178,7 @@ class ShardWriter:
             name = f"{prefix}-{i:05d}-of-{total:05d}.{self.fmt}"
             final = self.directory / name
             shard["partial"].rename(final)
-            result.append({"file": name, "rows": shard["rows"], "sha256": _sha256(final)})
+            result.append({"file": name, "rows": shard["rows"], "sha256": sha256_of(final)})
         if self.fmt == "arrow":
             self._write_dataset_json(result)
         return result
@@ -198,7 +205,8 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):

@@ -1,0 +1,29 @@
+"""The local engine: label batches in this process, or in `--num-proc` worker processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+from sftmask.engines import process_pool
+from sftmask.labelling import Job, Labelled, label_read_batch
+from sftmask.readers import ReadBatch
+
+log = logging.getLogger(__name__)
+
+
+def run(batches: Iterator[ReadBatch], job: Job) -> Iterator[Labelled]:
+    """Label `batches` here, or in `job.config.num_proc` worker processes (same rows, same order)."""
+    requested = job.config.num_proc
+    cores = os.cpu_count() or 1
+    # The Rust tokenizer already spreads each batch over every core; worker processes only pay
+    # off when each gets at least two cores (measured: 2 workers on 2 cores were ~20% slower).
+    workers = min(requested, max(1, cores // 2))
+    if workers < requested:
+        log.info("--num-proc %d: using %d process(es) on %d cores", requested, workers, cores)
+    if workers <= 1:
+        for batch in batches:
+            yield label_read_batch(batch, job)
+        return
+    yield from process_pool.run(batches, job, workers=workers, threads_per_worker=max(1, cores // workers))

@@ -1,0 +1,218 @@
+"""Loading a Hugging Face tokenizer (local folder or Hub) and what sftmask derives from it once."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from sftmask.errors import TokenizerError
+from sftmask.normalform import Encoder
+from sftmask.ragged import IntArray
+from sftmask.tokenizer_variants import added_texts, continuation_tokenizer
+
+log = logging.getLogger(__name__)
+
+# Files that define a tokenizer's behaviour; model weights are deliberately not hashed.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+
+
+@dataclass(frozen=True)
+class LoadedTokenizer:
+    """A fast tokenizer plus the pieces sftmask derives from it once, at start-up."""
+
+    hf: Any
+    """The `transformers` tokenizer, as `AutoTokenizer.from_pretrained` returned it."""
+    name: str
+    full: Tokenizer
+    """Rust tokenizer that encodes like ``tokenizer(text)``: special tokens added."""
+    continuation: Tokenizer
+    """Rust tokenizer for text that continues other text: no specials, no dummy prefix."""
+    eos_id: int | None
+    special_ids: IntArray
+    fingerprint: str
+    adjustments: tuple[str, ...]
+    """What was changed in `continuation` relative to `full`, for the manifest."""
+    full_encoder: Encoder
+    """Encodes like `full`, skipping a Unicode normalizer for text it would not change."""
+    continuation_encoder: Encoder
+    """Encodes like `continuation`, the same way."""
+    segment_prefix_texts: tuple[str, ...] = ()
+    """For tokenizers that prefix every text segment (a `Prepend` normalizer, Metaspace
+    `prepend_scheme="always"`): the added-token texts after which a joint encoding starts a new
+    prefixed segment. A response following one of them is encoded like the start of a text."""
+
+    @property
+    def eos_token(self) -> str | None:
+        return self.hf.eos_token  # type: ignore[no-any-return]
+
+
+def _similar_folder(path: Path) -> str:
+    """``; did you mean X?`` naming a folder beside `path` with a close name, when there is one."""
+    import difflib
+
+    if not path.parent.is_dir():
+        return f" (no folder {path.parent})" if path.parent != Path(".") else ""
+    siblings = [child.name for child in path.parent.iterdir() if child.is_dir()]
+    close = difflib.get_close_matches(path.name, siblings, n=1)
+    return f"; did you mean {path.parent / close[0]}?" if close else f" ({path.parent} has no folder {path.name})"
+
+
+def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> LoadedTokenizer:
+    """Load a fast tokenizer with `AutoTokenizer.from_pretrained` and prepare it for encoding.
+
+    Raises:
+        TokenizerError: the name or folder cannot be loaded, or the tokenizer is not fast.
+    """
+    from transformers import AutoTokenizer
+
+    local = Path(name_or_path).expanduser()
+    # A Hub name is ORG/NAME; a name whose parent folder exists here is a path (`sample_data/tokenize`).
+    in_local_folder = local.parent != Path(".") and local.parent.is_dir()
+    looks_local = (
+        local.exists()
+        or name_or_path.startswith((".", "/", "~"))
+        or name_or_path.count("/") > 1
+        or "\\" in name_or_path
+        or in_local_folder
+    )
+    if looks_local and not local.exists():
+        raise TokenizerError(f"tokenizer folder not found: {name_or_path}{_similar_folder(local)}")
+    if local.exists() and not local.is_dir():
+        raise TokenizerError(f"--tokenizer must be a folder or a Hub name, not a file: {name_or_path}")
+    source = str(local) if local.exists() else name_or_path
+    try:
+        if local.exists():
+            hf = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        else:
+            hf = _from_hub(name_or_path, trust_remote_code)
+    except TokenizerError:
+        raise
+    except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors, ...
+        reason = " ".join(str(exc).split())[:300]
+        if local.exists():
+            raise TokenizerError(f"cannot load a tokenizer from folder {source}: {reason}") from exc
+        raise TokenizerError(
+            f"cannot load tokenizer {name_or_path!r}: not a local folder, and the Hugging Face Hub "
+            f"did not provide it ({reason}); check the name, or pass a local folder saved with "
+            "tokenizer.save_pretrained()"
+        ) from exc
+    if not getattr(hf, "is_fast", False) or getattr(hf, "backend_tokenizer", None) is None:
+        raise TokenizerError(
+            f"tokenizer {name_or_path!r} has no fast (Rust) implementation; sftmask needs one "
+            "(a folder with tokenizer.json, or a model whose tokenizer converts to it)"
+        )
+    full = hf.backend_tokenizer
+    # A tokenizer.json may ship with truncation or padding switched on; the transformers
+    # wrapper switches them off per call, and so must we, since we call the backend directly.
+    full.no_truncation()
+    full.no_padding()
+    if getattr(hf, "split_special_tokens", False):
+        full.encode_special_tokens = True
+    continuation, edits = continuation_tokenizer(full)
+    full_encoder = Encoder(full)
+    special_ids = np.array(sorted(set(hf.all_special_ids)), dtype=np.int64)
+    return LoadedTokenizer(
+        hf=hf,
+        name=name_or_path,
+        full=full,
+        continuation=continuation,
+        eos_id=hf.eos_token_id,
+        special_ids=special_ids,
+        fingerprint=fingerprint_tokenizer(source, full),
+        adjustments=tuple(edits.notes),
+        full_encoder=full_encoder,
+        continuation_encoder=full_encoder if continuation is full else Encoder(continuation),
+        segment_prefix_texts=added_texts(full) if edits.per_segment else (),
+    )
+
+
+def _from_hub(name: str, trust_remote_code: bool) -> Any:
+    """Load from the local Hub cache, or download when the Hub answers.
+
+    Without a network huggingface_hub retries for most of a minute before failing; a quick
+    connection probe turns that into an immediate, clear error.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, local_files_only=True)
+    except Exception:  # not cached (or incomplete): try the Hub below
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        raise TokenizerError(f"tokenizer {name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    from huggingface_hub import constants
+
+    host = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((host.hostname or "", host.port or 443), timeout=5).close()
+    except OSError as exc:
+        raise TokenizerError(
+            f"cannot download tokenizer {name!r}: the Hugging Face Hub ({constants.ENDPOINT}) is unreachable "
+            f"({exc.strerror or exc}) and the tokenizer is not in the local cache; pass a local folder "
+            "saved with tokenizer.save_pretrained(), or run where the Hub is reachable"
+        ) from exc
+    return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+
+
+def fingerprint_tokenizer(source: str, full: Tokenizer) -> str:
+    """SHA-256 over the tokenizer's files (local folder or Hub cache), weights excluded."""
+    digest = hashlib.sha256()
+    found = False
+    folder = Path(source)
+    for filename in TOKENIZER_FILES:
+        path: Path | None = folder / filename if folder.is_dir() else _cached_hub_file(source, filename)
+        if path is not None and path.is_file():
+            found = True
+            digest.update(filename.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    if not found:  # e.g. a tokenizer converted in memory: hash what it does instead
+        digest.update(full.to_str().encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:  # a name that is not a valid repo id has no cache entry
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def describe(tok: LoadedTokenizer) -> dict[str, Any]:
+    """What the manifest records about the tokenizer."""
+    return {
+        "name_or_path": tok.name,
+        "class": type(tok.hf).__name__,
+        "fingerprint": tok.fingerprint,
+        "eos_token": tok.eos_token,
+        "eos_token_id": tok.eos_id,
+        "bos_token": tok.hf.bos_token,
+        "pad_token": tok.hf.pad_token,
+        "vocab_size": tok.full.get_vocab_size(with_added_tokens=True),
+        "response_encoding": list(tok.adjustments) or ["as is"],
+        "normalizer_skipped_for_text_in": tok.full_encoder.skips_normalizer,
+        "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "default"),
+    }
