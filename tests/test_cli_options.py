@@ -187,7 +187,15 @@ def test_build_help_at_80_columns_is_grouped_with_metavars() -> None:
     assert max(len(line) for line in text.splitlines()) <= 80
     titles = [line.split("─ ")[1].split(" ─")[0] for line in text.splitlines() if line.startswith("╭─ ")]
     assert titles == ["Arguments", "Options", *PANELS]
-    for metavar in ("NAME_OR_PATH", "FILE", "DIR", "N ", "FIELD", "[jsonl|json|csv|tsv|parquet|arrow]", "[prompt|response|drop]"):
+    for metavar in (
+        "NAME_OR_PATH",
+        "FILE",
+        "DIR",
+        "N ",
+        "FIELD",
+        "[jsonl|json|csv|tsv|parquet|arrow]",
+        "[prompt|response|drop]",
+    ):
         assert metavar in text, metavar
     words = " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())  # help wrapped over lines, as one line
     assert (
