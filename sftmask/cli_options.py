@@ -109,9 +109,10 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
     BuildOption(
         "input_format",
         str,
-        "Format of every input, overriding the file suffix (json: one array of records).",
+        "Format of every input, overriding the file suffix: jsonl, json (one array of records), csv, tsv, "
+        "parquet or arrow.",
         INPUT,
-        _choice_metavar(INPUT_FORMATS),
+        "FORMAT",
         "from the suffix",
         choices=INPUT_FORMATS,
     ),

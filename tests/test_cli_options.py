@@ -62,7 +62,7 @@ def test_choices_are_the_library_s() -> None:
     for option in BUILD_OPTIONS:
         assert (
             not option.choices
-            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE"}
+            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE", "FORMAT"}
             or (option.metavar == "[" + "|".join(option.choices) + "]")
         ), option.key
 
@@ -193,7 +193,7 @@ def test_build_help_at_80_columns_is_grouped_with_metavars() -> None:
         "DIR",
         "N ",
         "FIELD",
-        "[jsonl|json|csv|tsv|parquet|arrow]",
+        "FORMAT",
         "[prompt|response|drop]",
     ):
         assert metavar in text, metavar
