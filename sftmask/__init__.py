@@ -7,7 +7,7 @@ The library behind the `sftmask` command: every command is one call here.
 ...     [{"prompt": "Say hi.", "response": " Hi!"}], "sample_data/tokenizer", strategy="response-only"
 ... )
 >>> table.num_rows, table.column_names
-(1, ['input_ids', 'attention_mask', 'labels'])
+(1, ['input_ids', 'attention_mask', 'labels', 'assistant_masks'])
 
 Importing `sftmask` is cheap: the names below load their modules on first use.
 """

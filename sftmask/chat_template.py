@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,22 +152,50 @@ def _check_prefix(full: str, prefix: str, count: int, *, generation_prompt: bool
     )
 
 
-def load_renderer(hf: Any, chat_template: str | None) -> ChatRenderer:
-    """A renderer for ``--chat-template FILE``, or for the tokenizer's own chat template.
+CHAT_TEMPLATE_DIR = Path(__file__).resolve().parent / "builtin_templates" / "chat"
+"""Shipped chat templates (package data): ``--chat-template chatml`` is ``chat/chatml.jinja`` there."""
+
+
+def available_chat_templates() -> list[str]:
+    """Names of the shipped chat templates."""
+    return sorted(p.stem for p in CHAT_TEMPLATE_DIR.glob("*.jinja"))
+
+
+def resolve_chat_template(name_or_file: str) -> Path:
+    """The Jinja file of ``--chat-template``: a file path, or the name of a shipped template.
 
     Raises:
-        ConfigError: the template file cannot be read.
+        ConfigError: neither a file nor a shipped name.
+    """
+    path = Path(name_or_file)
+    if path.is_file():
+        return path
+    shipped = CHAT_TEMPLATE_DIR / f"{name_or_file}.jinja"
+    if path.name == name_or_file and shipped.is_file():
+        return shipped
+    raise ConfigError(
+        f"chat template file not found: {name_or_file}; pass a Jinja file or a shipped name: "
+        + ", ".join(available_chat_templates())
+    )
+
+
+def load_renderer(hf: Any, chat_template: str | None) -> ChatRenderer:
+    """A renderer for ``--chat-template FILE_OR_NAME``, or for the tokenizer's own chat template.
+
+    Raises:
+        ConfigError: the template file cannot be found or read.
         TokenizerError: no file given and the tokenizer has no chat template.
     """
     if chat_template is not None:
-        return ChatRenderer(hf, read_text_file(chat_template, "--chat-template", ConfigError))
+        template = read_text_file(resolve_chat_template(chat_template), "--chat-template", ConfigError)
+        return ChatRenderer(hf, template)
     own = getattr(hf, "chat_template", None)
     if isinstance(own, dict):
         own = own.get("default")
     if not isinstance(own, str) or not own:
         raise TokenizerError(
-            "the tokenizer has no chat template (or no 'default' one); pass --chat-template FILE "
-            "(e.g. configs/templates/chat/chatml.jinja)"
+            "the tokenizer has no chat template (or no 'default' one); pass --chat-template FILE, or a "
+            f"shipped one: {', '.join(available_chat_templates())}"
         )
     return ChatRenderer(hf, own)
 

@@ -75,8 +75,8 @@ def build(
         list[str] | None,
         typer.Argument(
             metavar="INPUT",
-            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst); "
-            "'-' reads JSONL from stdin.",
+            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst; "
+            ".parquet/.arrow), or folders written by Dataset(Dict).save_to_disk; '-' reads JSONL from stdin.",
             show_default=False,
         ),
     ] = None,
@@ -114,6 +114,12 @@ def build(
         typer.echo(json.dumps(summary))
         return
     typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
+
+
+def _is_dataset_folder(path: Path) -> bool:
+    """A folder written by `save_to_disk` (an input), not by `sftmask build` (which has a manifest)."""
+    saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+    return saved and not (path / "manifest.json").exists()
 
 
 class _Terminated(KeyboardInterrupt):
@@ -216,7 +222,7 @@ def inspect_command(
         list[str],
         typer.Argument(
             metavar="INPUT | DIR",
-            help="Input files or globs to run the build stages on (nothing is written), "
+            help="Input files, globs or save_to_disk folders to run the build stages on (nothing is written), "
             "or a directory written by `sftmask build`.",
             show_default=False,
         ),
@@ -252,7 +258,7 @@ def inspect_command(
     tokenizer = options.pop("tokenizer")
     trust_remote_code = options.pop("trust_remote_code")  # both also apply to a built DIR
     try:
-        if len(sources) == 1 and Path(sources[0]).is_dir():
+        if len(sources) == 1 and Path(sources[0]).is_dir() and not _is_dataset_folder(Path(sources[0])):
             given = option_names(options)
             if given or config is not None:
                 raise ConfigError(

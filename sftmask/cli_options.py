@@ -22,16 +22,17 @@ INPUT = "Input"
 DATA_KIND = "Data kind"
 CHAT = "Chat data"
 WORDS = "Words data (NER, POS)"
+TEXT = "Text data"
 STRATEGY = "Strategy"
 LENGTH = "Length"
 OUTPUT = "Output"
 PERFORMANCE = "Performance"
-PANELS = (INPUT, DATA_KIND, CHAT, WORDS, STRATEGY, LENGTH, OUTPUT, PERFORMANCE)
+PANELS = (INPUT, DATA_KIND, CHAT, WORDS, TEXT, STRATEGY, LENGTH, OUTPUT, PERFORMANCE)
 """Help panels in the order `build --help` shows them."""
 
-INPUT_FORMATS = ("jsonl", "csv", "tsv")
+INPUT_FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "arrow")
 STRATEGIES = ("response-only", "all", "assistant-only", "last-turn", "first-subtoken")
-DATA_KINDS = ("prompt-response", "chat", "words")
+DATA_KINDS = ("prompt-response", "chat", "words", "text")
 TEMPLATES = ("alpaca", "chatml", "question-answer", "chat")
 MESSAGES_FORMATS = ("openai", "sharegpt")
 TRUNCATIONS = ("prompt", "response", "drop")
@@ -108,11 +109,20 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
     BuildOption(
         "input_format",
         str,
-        "Format of every input, overriding the file suffix.",
+        "Format of every input, overriding the file suffix: jsonl, json (one array of records), csv, tsv, "
+        "parquet or arrow.",
         INPUT,
-        _choice_metavar(INPUT_FORMATS),
+        "FORMAT",
         "from the suffix",
         choices=INPUT_FORMATS,
+    ),
+    BuildOption(
+        "split",
+        str,
+        "Split read from a DatasetDict.save_to_disk folder; also names the shards (train-00000-of-00001.parquet).",
+        INPUT,
+        "NAME",
+        "train",
     ),
     BuildOption(
         "on_error",
@@ -134,10 +144,10 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
     BuildOption(
         "data_kind",
         str,
-        "Kind of record: prompt-response, chat, or words (word-labelled NER/POS data).",
+        "Kind of record: prompt-response, chat, words (word-labelled NER/POS data) or text (pre-formatted text).",
         DATA_KIND,
         "KIND",
-        "the strategy's first; words when a words option is given",
+        "the strategy's first; words or text when one of its options is given",
         choices=DATA_KINDS,
     ),
     BuildOption(
@@ -191,9 +201,10 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
     BuildOption(
         "chat_template",
         str,
-        "Jinja chat template file overriding the tokenizer's own.",
+        "Jinja chat template file overriding the tokenizer's own, or a shipped one: chatml, chatml-generation, "
+        "mistral-inst, mistral-inst-generation.",
         CHAT,
-        "FILE",
+        "FILE_OR_NAME",
         "the tokenizer's",
     ),
     # Words data
@@ -214,6 +225,17 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
         "Label continuation sub-tokens too (B-X becomes I-X).",
         WORDS,
         flags=("--label-all-subtokens",),
+    ),
+    # Text data
+    BuildOption("text_field", str, "Field with the pre-formatted text.", TEXT, "FIELD", "text"),
+    BuildOption(
+        "response_marker",
+        str,
+        "Train only what follows this marker's first occurrence (e.g. '### Response:'); a record without it "
+        "is rejected.",
+        TEXT,
+        "TEXT",
+        "train every token",
     ),
     # Strategy
     BuildOption(
@@ -284,20 +306,20 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
         "1000",
     ),
     BuildOption(
+        "assistant_masks",
+        bool,
+        "Write assistant_masks (1 where labels != -100) beside labels, for trainers that rebuild labels "
+        "(TRL before 1.16 with packing); never for words data or packed rows.",
+        OUTPUT,
+        default="assistant-masks",
+        flags=("--assistant-masks/--no-assistant-masks",),
+    ),
+    BuildOption(
         "keep_columns",
         str,
         "Comma-separated input fields to pass through, e.g. id,source.",
         OUTPUT,
         "NAMES",
-        encoding=False,
-    ),
-    BuildOption(
-        "split",
-        str,
-        "Split name in the shard file names (train-00000-of-00001.parquet).",
-        OUTPUT,
-        "NAME",
-        "train",
         encoding=False,
     ),
     BuildOption(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from sftmask.chat_template import resolve_chat_template
 from sftmask.errors import ConfigError
 from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
 from sftmask.limits import clip, load_yaml, read_text_file
@@ -18,7 +19,7 @@ from sftmask.strategies import STRATEGIES
 PackStrategy = Literal["bfd", "wrapped"]
 
 
-OUTPUT_COLUMNS = ("input_ids", "attention_mask", "labels")
+OUTPUT_COLUMNS = ("input_ids", "attention_mask", "labels", "assistant_masks")
 """The token columns of every output row; kept input fields cannot take these names."""
 INTERNAL_PREFIX = "_sftmask"
 """Prefix of the reader's own columns (file and line of each record)."""
@@ -62,9 +63,15 @@ class BuildConfig(KindOptions):
         return DATA_KINDS[self.resolved_data_kind]
 
     @property
+    def writes_assistant_masks(self) -> bool:
+        """Whether rows get an `assistant_masks` column: language-modelling data (labels are token
+        ids, not tags), unpacked (a packed row's labels already carry the masking)."""
+        return self.assistant_masks and "lm_targets" in self.kind.provides and self.pack_length is None
+
+    @property
     def resolved_data_kind(self) -> str:
         """`data_kind`; else the first kind providing what the strategy needs whose own options
-        select it when given (`words`); else the first kind providing what the strategy needs."""
+        select it when given (`words`, `text`); else the first kind providing what the strategy needs."""
         if self.data_kind is not None:
             return self.data_kind
         kinds = kinds_for(STRATEGIES[self.strategy])
@@ -122,8 +129,11 @@ class BuildConfig(KindOptions):
             raise ValueError(
                 f"strategy {self.strategy!r} does not apply to {self.data_kind!r} data; it applies to {', '.join(kinds)}"
             )
-        if self.chat_template is not None and not Path(self.chat_template).is_file():
-            raise ValueError(f"chat template file not found: {self.chat_template}")
+        if self.chat_template is not None:
+            try:
+                resolve_chat_template(self.chat_template)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc
         if self.engine != "ray" and (
             self.ray_address is not None or self.ray_workers is not None or self.ray_read != "auto"
         ):

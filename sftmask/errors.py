@@ -24,13 +24,22 @@ class InputDataError(SftmaskError):
 
     exit_code = 3
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, row: int | None = None
+    ) -> None:
         self.file = file
         self.line = line
+        self.row = row
+        """Row (from 0) of a table or JSON array input, instead of a line."""
         self.detail = message
         where = ""
         if file is not None:
-            where = f"{file}:{line}: " if line is not None else f"{file}: "
+            if line is not None:
+                where = f"{file}:{line}: "
+            elif row is not None:
+                where = f"{file} row {row}: "
+            else:
+                where = f"{file}: "
         super().__init__(where + message)
 
 

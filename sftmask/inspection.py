@@ -16,7 +16,7 @@ from sftmask.kinds import EncodingSession
 from sftmask.labelling import Job, run_stages
 from sftmask.output_reader import BuiltOutput, read_rows
 from sftmask.pipeline import make_reader, open_session
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, resolve_inputs
+from sftmask.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, resolve_inputs
 from sftmask.strategies import IGNORE_INDEX
 from sftmask.tokenizer import LoadedTokenizer
 
@@ -164,8 +164,7 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
     Nothing is written. Records are counted from 0 in input order; a record that the build
     would reject is shown with its reason.
     """
-    files = resolve_inputs(config.inputs, config.input_format)
-    names = [f.name for f in files]
+    files = resolve_inputs(config.inputs, config.input_format, config.split)
     session = open_session(config, tok, files)
     reader = make_reader(config, files, batch_size=min(config.batch_size, max(start + count, 16)))
     views: list[RowView] = []
@@ -177,7 +176,7 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
         if first >= table.num_rows:
             continue
         window = table.slice(first, count - len(views))
-        views.extend(_window_views(window, config, tok, session, names, seen - table.num_rows + first))
+        views.extend(_window_views(window, config, tok, session, files, seen - table.num_rows + first))
         if len(views) >= count:
             break
     return views
@@ -198,10 +197,10 @@ def _window_views(
     config: BuildConfig,
     tok: LoadedTokenizer,
     session: EncodingSession,
-    names: list[str],
+    inputs: list[InputFile],
     first_index: int,
 ) -> list[RowView]:
-    labelled = run_stages(window, Job(config, session, tuple(names)))
+    labelled = run_stages(window, Job(config, session, tuple(inputs)))
     assembled, encoded = labelled.assembled, labelled.encoded
     files = window.column(FILE_COLUMN).to_pylist()
     lines = window.column(LINE_COLUMN).to_pylist()
@@ -214,7 +213,7 @@ def _window_views(
     out_row = 0
     offsets = assembled.input_ids.offsets
     for i in range(window.num_rows):
-        title = f"record {first_index + i} ({names[files[i]]}:{lines[i]})"
+        title = f"record {first_index + i} ({inputs[files[i]].where(lines[i])})"
         if not assembled.accepted[i]:
             views.append(RowView(title, [], rejected=assembled.reject_reasons.get(i, "rejected")))
             continue

@@ -17,10 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
-from sftmask.errors import InputDataError
 from sftmask.kinds import EncodingSession
-from sftmask.readers import FILE_COLUMN, LINE_COLUMN, ReadBatch, Reject
-from sftmask.strategies import STRATEGIES, EncodedBatch
+from sftmask.readers import FILE_COLUMN, KEEP_PREFIX, LINE_COLUMN, InputFile, ReadBatch, Reject
+from sftmask.strategies import IGNORE_INDEX, STRATEGIES, EncodedBatch
 from sftmask.truncation import AssembledBatch, assemble
 
 if TYPE_CHECKING:
@@ -30,12 +29,14 @@ REJECT_SCHEMA = pa.schema(
     [
         pa.field("file", pa.string()),
         pa.field("line", pa.int64()),
+        pa.field("unit", pa.string()),
         pa.field("reason", pa.string()),
         pa.field("message", pa.string()),
         pa.field("record", pa.large_string()),
     ]
 )
-"""Rejected records as Arrow: where, why, and the record itself as JSON text."""
+"""Rejected records as Arrow: where (`line` holds a row from 0 when `unit` is ``row``), why, and
+the record itself as JSON text."""
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Counts:
     tokens: int = 0
     trained_tokens: int = 0
     boundary_merges: int = 0
+    longest_row: int = 0
+    """Tokens in the longest row written (a trainer's `max_length` must be at least this)."""
     encoder_counts: dict[str, int] = field(default_factory=dict)
     """Totals of the counts the data kind's encoder returned per batch (for its manifest)."""
 
@@ -71,6 +74,7 @@ class Counts:
         self.tokens += other.tokens
         self.trained_tokens += other.trained_tokens
         self.boundary_merges += other.boundary_merges
+        self.longest_row = max(self.longest_row, other.longest_row)
         self.add_encoder_counts(other.encoder_counts)
 
     def to_json(self) -> dict[str, Any]:
@@ -83,6 +87,7 @@ class Counts:
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
             "boundary_merges": self.boundary_merges,
+            "longest_row": self.longest_row,
         }
 
 
@@ -93,8 +98,8 @@ class Job:
     config: BuildConfig
     session: EncodingSession
     """The data kind's encoder (tokenizer included), prepared once per build."""
-    files: tuple[str, ...]
-    """Input file names, indexed by the reader's file column."""
+    files: tuple[InputFile, ...]
+    """The inputs, indexed by the reader's file column."""
 
 
 @dataclass(frozen=True)
@@ -132,9 +137,8 @@ def run_stages(table: pa.RecordBatch, job: Job) -> StageResults:
     encoded, extra = job.session.encode(table)
     if encoded.invalid and config.on_error == "fail":
         row = min(encoded.invalid)
-        where = job.files[table.column(FILE_COLUMN)[row].as_py()], table.column(LINE_COLUMN)[row].as_py()
-        raise InputDataError(
-            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", file=where[0], line=where[1]
+        raise job.files[table.column(FILE_COLUMN)[row].as_py()].error(
+            encoded.invalid[row][1] + "; fix the record or pass --on-error skip", table.column(LINE_COLUMN)[row].as_py()
         )
     labels = STRATEGIES[config.strategy].build_labels(encoded)
     assembled = assemble(encoded, labels, max_length=config.max_length, truncation=config.truncation)
@@ -156,6 +160,7 @@ def label_table(table: pa.RecordBatch, job: Job) -> Labelled:
     counts.add_encoder_counts(extra)
     counts.rows_written += len(assembled.input_ids)
     counts.tokens += len(assembled.input_ids.values)
+    counts.longest_row = int(assembled.input_ids.lengths.max(initial=0))
     counts.trained_tokens += assembled.trained_tokens
     counts.truncated += assembled.truncated + extra.get("truncated", 0)
     rejects = _assembly_rejects(assembled, encoded, table, job, counts)
@@ -186,6 +191,7 @@ def rejects_table(rejects: list[Reject]) -> pa.Table:
         {
             "file": [r.file for r in rejects],
             "line": [r.line for r in rejects],
+            "unit": [r.unit for r in rejects],
             "reason": [r.reason for r in rejects],
             "message": [r.message for r in rejects],
             "record": [orjson.dumps(r.record, default=str).decode() for r in rejects],
@@ -217,7 +223,7 @@ def _assembly_rejects(
         }
         for name in json_fields & record.keys():  # passed on as JSON text: show the original value
             record[name] = None if record[name] is None else orjson.loads(record[name])
-        out.append(Reject(job.files[file_idx[row].as_py()], lines[row].as_py(), reason, message, record))
+        out.append(job.files[file_idx[row].as_py()].reject(lines[row].as_py(), reason, message, record))
     return out
 
 
@@ -229,9 +235,14 @@ def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: Buil
         "attention_mask": pa.ListArray.from_arrays(offsets, pa.array(np.ones(len(ids.values), dtype=np.int8))),
         "labels": pa.ListArray.from_arrays(offsets, pa.array(assembled.labels, type=pa.int32())),
     }
+    if config.writes_assistant_masks:
+        trained = (assembled.labels != IGNORE_INDEX).astype(np.int8)
+        columns["assistant_masks"] = pa.ListArray.from_arrays(offsets, pa.array(trained))
     if config.keep_columns:
         keep = pa.array(np.flatnonzero(assembled.accepted))
         for name in config.keep_columns:
-            if name in table.schema.names:
-                columns[name] = table.column(name).take(keep)
+            for source in (KEEP_PREFIX + name, name):  # a field the kind reads as JSON text is kept as it was
+                if source in table.schema.names:
+                    columns[name] = table.column(source).take(keep)
+                    break
     return pa.table(columns)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-InputFormat = Literal["jsonl", "csv", "tsv"]
+InputFormat = Literal["jsonl", "json", "csv", "tsv", "parquet", "arrow"]
 Truncation = Literal["prompt", "response", "drop"]
 OutputFormat = Literal["parquet", "arrow"]
 OnError = Literal["fail", "skip"]
@@ -29,13 +29,15 @@ class CommonOptions(Options):
     """Options of every build, whatever the kind of record."""
 
     inputs: list[str] = Field(min_length=1)
-    """Input files or globs, read in the order given; `-` reads JSONL from stdin."""
+    """Input files or globs, read in the order given: JSONL, JSON arrays, CSV, TSV (optionally
+    .gz/.zst), Parquet, Arrow, or folders written by `Dataset(Dict).save_to_disk`; `-` reads JSONL
+    from stdin."""
     tokenizer: str
     """Hugging Face Hub name or local folder, loaded with `AutoTokenizer.from_pretrained`."""
     output: str
     """Output directory (created; refused if it exists and is not empty, unless `overwrite`)."""
     input_format: InputFormat | None = None
-    """Overrides the format guessed from each input's suffix."""
+    """Overrides the format guessed from each input's suffix (`json`: one JSON array of records)."""
     strategy: str = "response-only"
     """Masking strategy; see `sftmask.strategies.STRATEGIES`."""
     max_length: int | None = Field(default=None, gt=0, le=MAX_INT32)
@@ -49,8 +51,13 @@ class CommonOptions(Options):
     """`parquet` shards, or `arrow` as written by `Dataset.save_to_disk`."""
     rows_per_shard: int = Field(default=100_000, gt=0, le=MAX_INT32)
     """Rows per output shard."""
+    assistant_masks: bool = True
+    """Write `assistant_masks` (`list<int8>`, 1 where `labels != -100`) beside `labels`, for the
+    language-modelling data kinds (not words data) when not packing: trainers that rebuild labels
+    (TRL before 1.16 with packing) keep the masking from it."""
     keep_columns: list[str] = Field(default_factory=list)
-    """Original record fields passed through to the output."""
+    """Original record fields passed through to the output (lists and objects stay Arrow lists and
+    structs)."""
     on_error: OnError = "fail"
     """`fail` stops at the first bad record; `skip` writes it to rejects.jsonl and goes on."""
     max_chars: int | None = Field(default=10_000_000, gt=0)
@@ -67,7 +74,8 @@ class CommonOptions(Options):
     batch_size: int = Field(default=1000, gt=0, le=MAX_INT32)
     """Records tokenized per batch (memory grows with it; speed barely changes above ~500)."""
     split: str = "train"
-    """Split name used in shard file names (`train-00000-of-00001.parquet`)."""
+    """The split read from a `DatasetDict.save_to_disk` folder, and the split name in shard file
+    names (`train-00000-of-00001.parquet`)."""
     num_proc: int = Field(default=1, ge=1)
     """Worker processes for tokenization. 1 (default) is fastest on small machines: the Rust
     tokenizer already uses every core; more processes help when many cores leave one Python
@@ -92,6 +100,8 @@ class CommonOptions(Options):
     data_kind: str | None = None
     """Kind of input record (see `sftmask.kinds.DATA_KINDS`); by default the first kind that
     provides what the strategy needs, or `words` when a words option (`tokens_field`,
-    `tags_field`, `label_names`, `label_all_subtokens`) is given with a strategy that applies to words."""
+    `tags_field`, `label_names`, `label_all_subtokens`) is given with a strategy that applies to words,
+    or `text` when a text option (`text_field`, `response_marker`) is given."""
     chat_template: str | None = None
-    """Jinja chat template file overriding the tokenizer's own."""
+    """Jinja chat template file overriding the tokenizer's own, or a shipped one by name (`chatml`,
+    `chatml-generation`, `mistral-inst`, `mistral-inst-generation`)."""

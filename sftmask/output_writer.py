@@ -323,8 +323,14 @@ class RejectWriter:
         if self._file is None:
             self._file = open(self.path, "wb")  # noqa: SIM115
         for row in rejects.to_pylist():
-            row["record"] = orjson.Fragment(row["record"])  # already JSON text
-            self._file.write(orjson.dumps(row) + b"\n")
+            entry = {
+                "file": row["file"],
+                row["unit"]: row["line"],  # "line", or "row" for tables and JSON arrays
+                "reason": row["reason"],
+                "message": row["message"],
+                "record": orjson.Fragment(row["record"]),  # already JSON text
+            }
+            self._file.write(orjson.dumps(entry) + b"\n")
 
     def close(self) -> None:
         if self._file is not None:

@@ -75,7 +75,7 @@ def build(
         config = make_config(options)
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
-    files = resolve_inputs(config.inputs, config.input_format)
+    files = resolve_inputs(config.inputs, config.input_format, config.split)
     # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
     # output is checked now and uploaded at the end: `RemoteOutputDir`).
     with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
@@ -84,7 +84,7 @@ def build(
         reader = make_reader(config, files)
         stats = Counts()
         file_names = [f.name for f in files]
-        job = Job(config, session, tuple(file_names))
+        job = Job(config, session, tuple(files))
         shard_writer = ShardWriter(
             output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
         )
@@ -180,7 +180,7 @@ def label(
     >>> import sftmask
     >>> table = sftmask.label([{"prompt": "Hi", "response": " there"}], "sample_data/tokenizer")
     >>> table.column_names
-    ['input_ids', 'attention_mask', 'labels']
+    ['input_ids', 'attention_mask', 'labels', 'assistant_masks']
     >>> row = table.to_pylist()[0]
     >>> trained = [label != -100 for label in row["labels"]]  # the prompt's 2 tokens are masked
     >>> trained, row["labels"][2:] == row["input_ids"][2:]
@@ -197,7 +197,7 @@ def label(
     tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
     session = open_session(config, tok, [])
     reader = make_reader(config, [])
-    job = Job(config, session, (RECORDS,))
+    job = Job(config, session, (InputFile(RECORDS, "records", None),))
     rows: list[pa.Table] = []
     rejects: list[pa.Table] = []
     try:
@@ -248,7 +248,10 @@ def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any]
             f"{rejected:,} of {stats.records_read:,} records rejected ({rejected / stats.records_read:.1%}; "
             f"{reasons}), more than --max-reject-rate {limit}"
         )
-    where = f"; first: {first['file']}:{first['line']}: {first['message']}" if first is not None else ""
+    where = ""
+    if first is not None:
+        at = f"{first['file']}:{first['line']}" if first["unit"] == "line" else f"{first['file']} row {first['line']}"
+        where = f"; first: {at}: {first['message']}"
     raise InputDataError(f"{what}{where}; nothing was written")
 
 
@@ -298,7 +301,17 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",
         max_chars=config.max_chars,
+        unused_fields=_unused_fields(config),
     )
+
+
+def _unused_fields(config: BuildConfig) -> dict[str, str]:
+    """Fields a record may fill that this config leaves out, with how to use them."""
+    if config.resolved_data_kind != "prompt-response" or config.template is not None:
+        return {}
+    if config.prompt_field == "instruction" and "input" not in (config.prompt_field, config.response_field):
+        return {"input": "--prompt-field instruction leaves Alpaca's input out of the prompt; pass --template alpaca"}
+    return {}
 
 
 def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path | str) -> None:
@@ -339,12 +352,9 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
         pa.field("attention_mask", pa.list_(pa.int8())),
         pa.field("labels", token_list),
     ]
-    fields += [
-        pa.field(
-            name, pa.large_string() if name in [*reader.text_fields, *reader.object_fields] else reader.keep_type(name)
-        )
-        for name in config.keep_columns
-    ]
+    if config.writes_assistant_masks:
+        fields.append(pa.field("assistant_masks", pa.list_(pa.int8())))
+    fields += [pa.field(name, reader.keep_type(name)) for name in config.keep_columns]
     return pa.schema(fields)
 
 

@@ -30,8 +30,9 @@ from sftmask import reasons
 from sftmask.errors import ConfigError, RecordRejected
 from sftmask.limits import clip, load_yaml, read_text_file
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "configs" / "templates"
-"""Where named templates live (``--template alpaca`` is ``configs/templates/alpaca.yaml``)."""
+TEMPLATE_DIR = Path(__file__).resolve().parent / "builtin_templates"
+"""Where named templates live, shipped as package data (``--template alpaca`` is
+``sftmask/builtin_templates/alpaca.yaml``)."""
 
 
 @dataclass(frozen=True)

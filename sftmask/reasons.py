@@ -1,6 +1,7 @@
 """Reject reasons: the `reason` of a record in rejects.jsonl and in the manifest's counts.
 
 One name per way a record can fail, defined here once; the module that detects it imports it.
+A data kind added later may define its own in its module (`sftmask.kinds.text.NO_MARKER`).
 """
 
 from __future__ import annotations

@@ -74,6 +74,17 @@ class LoadedTokenizer:
         return self.hf.eos_token  # type: ignore[no-any-return]
 
 
+def _similar_folder(path: Path) -> str:
+    """``; did you mean X?`` naming a folder beside `path` with a close name, when there is one."""
+    import difflib
+
+    if not path.parent.is_dir():
+        return f" (no folder {path.parent})" if path.parent != Path(".") else ""
+    siblings = [child.name for child in path.parent.iterdir() if child.is_dir()]
+    close = difflib.get_close_matches(path.name, siblings, n=1)
+    return f"; did you mean {path.parent / close[0]}?" if close else f" ({path.parent} has no folder {path.name})"
+
+
 def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> LoadedTokenizer:
     """Load a fast tokenizer with `AutoTokenizer.from_pretrained` and prepare it for encoding.
 
@@ -83,9 +94,17 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
     from transformers import AutoTokenizer
 
     local = Path(name_or_path).expanduser()
-    looks_local = local.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    # A Hub name is ORG/NAME; a name whose parent folder exists here is a path (`sample_data/tokenize`).
+    in_local_folder = local.parent != Path(".") and local.parent.is_dir()
+    looks_local = (
+        local.exists()
+        or name_or_path.startswith((".", "/", "~"))
+        or name_or_path.count("/") > 1
+        or "\\" in name_or_path
+        or in_local_folder
+    )
     if looks_local and not local.exists():
-        raise TokenizerError(f"tokenizer folder not found: {name_or_path}")
+        raise TokenizerError(f"tokenizer folder not found: {name_or_path}{_similar_folder(local)}")
     if local.exists() and not local.is_dir():
         raise TokenizerError(f"--tokenizer must be a folder or a Hub name, not a file: {name_or_path}")
     source = str(local) if local.exists() else name_or_path

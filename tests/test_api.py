@@ -93,4 +93,5 @@ def test_label_options_are_checked_like_build_options() -> None:
 
 def test_no_records_give_an_empty_table_with_the_columns() -> None:
     table = sftmask.label([], TOKENIZER, keep_columns="id")
-    assert table.num_rows == 0 and table.column_names == ["input_ids", "attention_mask", "labels", "id"]
+    columns = ["input_ids", "attention_mask", "labels", "assistant_masks", "id"]
+    assert table.num_rows == 0 and table.column_names == columns

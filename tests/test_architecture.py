@@ -51,11 +51,11 @@ def test_a_directly_built_config_raises_config_error() -> None:
 
 # Which kinds each strategy applies to: `needs <= provides`, in registry order (the first is the default).
 APPLIES_TO = {
-    "response-only": ["prompt-response"],
-    "all": ["prompt-response", "chat"],
+    "response-only": ["prompt-response", "text"],
+    "all": ["prompt-response", "chat", "text"],
     "assistant-only": ["chat"],
     "last-turn": ["chat"],
-    "first-subtoken": ["prompt-response", "words"],
+    "first-subtoken": ["prompt-response", "words", "text"],
 }
 
 
@@ -88,3 +88,7 @@ def test_default_data_kind_resolution() -> None:
     assert kind(strategy="first-subtoken", tags_field="pos") == "words"
     with pytest.raises(sftmask.ConfigError, match="tags-field only apply to word-labelled data"):
         kind(tags_field="pos")
+    assert kind(response_marker="### Response:") == kind(text_field="body") == "text"
+    assert kind(strategy="first-subtoken", text_field="body") == "text"
+    with pytest.raises(sftmask.ConfigError, match="text-field only apply to text data"):
+        kind(strategy="last-turn", text_field="body")

@@ -18,7 +18,7 @@ from sftmask.tokenizer import LoadedTokenizer
 from tests.helpers import encode_records, label_rows, marked_tokens
 
 REPO = Path(__file__).resolve().parent.parent
-CHAT_TEMPLATES = REPO / "configs" / "templates" / "chat"
+CHAT_TEMPLATES = REPO / "sftmask" / "builtin_templates" / "chat"
 CHATML = CHAT_TEMPLATES / "chatml.jinja"
 CHATML_MARKED = CHAT_TEMPLATES / "chatml-generation.jinja"
 MISTRAL = CHAT_TEMPLATES / "mistral-inst.jinja"

@@ -87,11 +87,12 @@ def test_build_writes_loadable_shards_and_manifest(tmp_path: Path, sample_tokeni
         "train-00001-of-00002.parquet",
     ]
     ds = load_dataset("parquet", data_dir=str(out))["train"]
-    assert ds.column_names == ["input_ids", "attention_mask", "labels", "id"]
+    assert ds.column_names == ["input_ids", "attention_mask", "labels", "assistant_masks", "id"]
     assert ds["id"] == ["a", "b", "c", "d"]
     for row in ds:
         assert len(row["input_ids"]) == len(row["labels"]) == len(row["attention_mask"])
         assert set(row["attention_mask"]) == {1}
+        assert row["assistant_masks"] == [int(label != -100) for label in row["labels"]]
     schema = pq.read_schema(out / "train-00000-of-00002.parquet")
     assert str(schema.field("input_ids").type) == "list<element: int32>"
     assert str(schema.field("attention_mask").type) == "list<element: int8>"

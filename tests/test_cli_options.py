@@ -62,7 +62,7 @@ def test_choices_are_the_library_s() -> None:
     for option in BUILD_OPTIONS:
         assert (
             not option.choices
-            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE"}
+            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE", "FORMAT"}
             or (option.metavar == "[" + "|".join(option.choices) + "]")
         ), option.key
 
@@ -153,7 +153,7 @@ def test_options_inspect_does_not_take_do_not_change_the_rows(tmp_path: Path) ->
         return [(r["input_ids"], r["labels"]) for _, _, r in read_rows(open_output(str(out)), 0, 1000)]
 
     plain = rows(tmp_path / "a")
-    other = ["--format", "arrow", "--rows-per-shard", "9", "--keep-columns", "id", "--split", "dev"]
+    other = ["--format", "arrow", "--rows-per-shard", "9", "--keep-columns", "id"]
     other += ["--batch-size", "7", "--num-proc", "2", "--overwrite"]
     # The engine options are proven not to change the rows by tests/test_ray_engine.py.
     engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read"}
@@ -187,7 +187,15 @@ def test_build_help_at_80_columns_is_grouped_with_metavars() -> None:
     assert max(len(line) for line in text.splitlines()) <= 80
     titles = [line.split("─ ")[1].split(" ─")[0] for line in text.splitlines() if line.startswith("╭─ ")]
     assert titles == ["Arguments", "Options", *PANELS]
-    for metavar in ("NAME_OR_PATH", "FILE", "DIR", "N ", "FIELD", "[jsonl|csv|tsv]", "[prompt|response|drop]"):
+    for metavar in (
+        "NAME_OR_PATH",
+        "FILE",
+        "DIR",
+        "N ",
+        "FIELD",
+        "FORMAT",
+        "[prompt|response|drop]",
+    ):
         assert metavar in text, metavar
     words = " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())  # help wrapped over lines, as one line
     assert (

@@ -1,4 +1,4 @@
-"""Prompt templates (configs/templates/*.yaml) and `--template chat` for prompt/response data."""
+"""Prompt templates (sftmask/builtin_templates/*.yaml) and `--template chat` for prompt/response data."""
 
 from __future__ import annotations
 

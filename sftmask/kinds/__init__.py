@@ -15,16 +15,17 @@ from typing import Any
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
 from sftmask.kinds.chat import Chat, ChatOptions
 from sftmask.kinds.prompt_response import PromptResponse, PromptResponseOptions
+from sftmask.kinds.text import Text, TextOptions
 from sftmask.kinds.words import Words, WordsOptions
 from sftmask.strategies import Strategy
 
 # The registry: each kind once here, and its options model once among KindOptions' bases (last
 # kind first, so the options keep the registry's order).
-DATA_KINDS: dict[str, DataKind[Any]] = {kind.name: kind for kind in (PromptResponse(), Chat(), Words())}
+DATA_KINDS: dict[str, DataKind[Any]] = {kind.name: kind for kind in (PromptResponse(), Chat(), Words(), Text())}
 """Data kinds by their public name (`--data-kind`), in the order defaults are chosen."""
 
 
-class KindOptions(WordsOptions, ChatOptions, PromptResponseOptions):
+class KindOptions(TextOptions, WordsOptions, ChatOptions, PromptResponseOptions):
     """The common options plus every data kind's own: what `sftmask.config.BuildConfig` validates."""
 
 

@@ -112,8 +112,10 @@ def encode_chat(
     raw_tools = table.column(config.tools_field).to_pylist()
     for row, text in enumerate(table.column(config.resolved_messages_field).to_pylist()):
         try:
-            messages = parse_messages(orjson.loads(text), fmt)
-            value = None if raw_tools[row] is None else orjson.loads(raw_tools[row])
+            messages = parse_messages(_json_cell(orjson.loads(text), config.resolved_messages_field), fmt)
+            value = None
+            if raw_tools[row] is not None:
+                value = _json_cell(orjson.loads(raw_tools[row]), config.tools_field, empty_is_absent=True)
             if value is not None and not isinstance(value, list):
                 raise RecordRejected(
                     reasons.INVALID_TOOLS, f"field {config.tools_field!r} must be a list of tool schemas"
@@ -129,6 +131,22 @@ def encode_chat(
         tok, config.chat_template, conversations, tools, invalid, last_turn=last_turn, max_length=config.max_length
     )
     return encoded, {}
+
+
+def _json_cell(value: Any, name: str, *, empty_is_absent: bool = False) -> Any:
+    """A conversation or tools value; a CSV/TSV cell holds the list as JSON text, parsed here."""
+    if not isinstance(value, str):
+        return value
+    if empty_is_absent and not value.strip():
+        return None
+    if value.lstrip()[:1] not in ("[", "{"):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise RecordRejected(
+            reasons.INVALID_JSON, f"field {name!r} is text that is not valid JSON ({exc.msg} at column {exc.colno})"
+        ) from exc
 
 
 class Chat(DataKind[ChatOptions]):

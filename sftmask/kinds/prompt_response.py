@@ -30,7 +30,7 @@ class PromptResponseOptions(CommonOptions):
     response_field: str = "response"
     """Record field holding the response (trained)."""
     template: str | None = None
-    """Prompt/response data: a prompt template (name in configs/templates/ or a YAML file), or
+    """Prompt/response data: a prompt template (a shipped name: alpaca, chatml, question-answer; or a YAML file), or
     `chat` to render prompt and response as a user/assistant exchange with the chat template."""
 
     @property
