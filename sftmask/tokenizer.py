@@ -174,6 +174,8 @@ _DIRECT_KEYS = frozenset(
         "use_default_system_prompt",  # an attribute; chat templates are not given it
         "is_local",  # set by from_pretrained itself
         "local_files_only",
+        "legacy",  # read when converting a SentencePiece model, not from tokenizer.json
+        "sp_model_kwargs",
     }
 )
 """tokenizer_config.json keys whose meaning `direct_tokenizer` reproduces (or that do not change

@@ -147,7 +147,7 @@ def test_folders_transformers_would_change_load_with_transformers(qwen_path: Pat
     if change.endswith(".json"):
         (folder / change).write_text("{}")
     elif change == "unknown key":
-        config["legacy"] = False
+        config["do_lower_case"] = True
     elif change == "class":
         config["tokenizer_class"] = "Qwen2Tokenizer"
     elif change == "special token not added":
