@@ -8,6 +8,7 @@ Usage: python bench/hf_map_chat.py INPUT.jsonl TOKENIZER_DIR TEMPLATE.jinja OUT_
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from datasets import load_dataset
@@ -16,7 +17,7 @@ from transformers import AutoTokenizer
 
 def main(src: str, tok_dir: str, template_file: str, out: str, max_length: int) -> None:
     tok = AutoTokenizer.from_pretrained(tok_dir)
-    tok.chat_template = open(template_file, encoding="utf-8").read()
+    tok.chat_template = Path(template_file).read_text(encoding="utf-8")
 
     def mask(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         encoded = tok.apply_chat_template(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import jinja2
 import numpy as np
@@ -29,7 +30,7 @@ RENDERED: list[str] = []
 class Generation(Extension):
     """`{% generation %}...{% endgeneration %}`: records the character span of what it encloses."""
 
-    tags = {"generation"}
+    tags: ClassVar[set[str]] = {"generation"}
 
     def parse(self, parser: Any) -> Any:
         lineno = next(parser.stream).lineno
@@ -54,7 +55,7 @@ def render(template: jinja2.Template, messages: list[dict[str, str]]) -> tuple[s
 def main(src: str, tok_dir: str, template_file: str, out: str, max_length: int) -> None:
     tok = Tokenizer.from_file(f"{tok_dir}/tokenizer.json")
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, extensions=[Generation, jinja2.ext.loopcontrols])
-    template = env.from_string(open(template_file, encoding="utf-8").read())
+    template = env.from_string(Path(template_file).read_text(encoding="utf-8"))
     reader = pj.open_json(src, read_options=pj.ReadOptions(block_size=8 << 20))
     writer = None
     for batch in reader:

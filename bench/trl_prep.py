@@ -2,9 +2,8 @@
 
 `SFTTrainer(..., args=SFTConfig(assistant_only_loss=True, max_length=N))` tokenizes each conversation
 with `apply_chat_template(..., return_assistant_tokens_mask=True)` (a `{% generation %}` template)
-and truncates; the trainer is given a one-layer random model of the tokenizer's vocabulary, as
-training is not measured. Labels are the ids where `assistant_masks` is 1 (TRL's collator does the
-same). TRL truncates by keeping the first N tokens, sftmask by dropping the oldest prompt tokens,
+builds `labels` (-100 outside `assistant_masks`) and truncates; the trainer is given a one-layer
+random model of the tokenizer's vocabulary, as training is not measured. TRL truncates by keeping the first N tokens, sftmask by dropping the oldest prompt tokens,
 so rows longer than N differ. Needs `torch` and `trl`.
 Usage: python bench/trl_prep.py INPUT.jsonl TOKENIZER_DIR TEMPLATE.jinja OUT.parquet MAX_LENGTH
 """
@@ -14,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,7 +24,7 @@ from trl import SFTConfig, SFTTrainer
 
 def main(src: str, tok_dir: str, template_file: str, out: str, max_length: int) -> None:
     tok = AutoTokenizer.from_pretrained(tok_dir)
-    tok.chat_template = open(template_file, encoding="utf-8").read()
+    tok.chat_template = Path(template_file).read_text(encoding="utf-8")
     config = Qwen2Config(
         vocab_size=len(tok),
         hidden_size=8,
@@ -45,9 +45,7 @@ def main(src: str, tok_dir: str, template_file: str, out: str, max_length: int) 
         )
         trainer = SFTTrainer(model=Qwen2ForCausalLM(config), args=args, train_dataset=dataset, processing_class=tok)
         prepared = trainer.train_dataset
-    ids = prepared["input_ids"]
-    masks = prepared["assistant_masks"]
-    labels = [[i if m else -100 for i, m in zip(r, k, strict=True)] for r, k in zip(ids, masks, strict=True)]
+    ids, labels = prepared["input_ids"], prepared["labels"]
     table = pa.table({"input_ids": ids, "attention_mask": [[1] * len(r) for r in ids], "labels": labels})
     pq.write_table(table, out, compression="zstd")
 
