@@ -98,6 +98,7 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False) -> Loa
     if local.exists() and not local.is_dir():
         raise TokenizerError(f"--tokenizer must be a folder or a Hub name, not a file: {name_or_path}")
     source = str(local) if local.exists() else name_or_path
+    hf: Any
     try:
         if local.exists():
             hf = None if trust_remote_code else direct_tokenizer(local)
