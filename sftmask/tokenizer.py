@@ -267,6 +267,12 @@ class DirectTokenizer:
             raise AttributeError(name)
         return getattr(self.transformers_tokenizer(), name)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # special methods bypass __getattr__
+        return self.transformers_tokenizer()(*args, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.transformers_tokenizer())
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_real": None}
 

@@ -121,6 +121,7 @@ def test_direct_tokenizer_delegates_the_rest_and_pickles(qwen_path: Path) -> Non
     auto = AutoTokenizer.from_pretrained(str(qwen_path))
     ids = auto("Hello world")["input_ids"]
     assert direct.decode(ids) == auto.decode(ids)  # not an attribute of its own: transformers loads
+    assert direct("Hello world")["input_ids"] == ids and len(direct) == len(auto)
     assert direct.apply_chat_template(CHAT, tokenize=False) == auto.apply_chat_template(CHAT, tokenize=False)
     copy = pickle.loads(pickle.dumps(direct))
     assert copy._real is None and copy.eos_token_id == direct.eos_token_id
