@@ -1,17 +1,20 @@
 """Chat templates: conversations rendered to text and tokens, with each assistant turn's span found.
 
-A conversation is rendered to text by the tokenizer's chat template (or ``--chat-template``),
+A conversation is rendered to text by the chosen chat template (`sftmask.template_choice`),
 exactly as ``apply_chat_template(messages, tokenize=False)`` renders it; the texts of a batch
 are then encoded by the Rust tokenizer without adding special tokens, which is what
 ``apply_chat_template(messages, tokenize=True)`` does. Assistant turns are character spans of
 the rendered text, mapped to tokens with the encoder's offsets:
 
 - with ``{% generation %}`` markers in the template, the spans are what the markers enclose;
-- without them, each assistant turn ``k`` spans from the end of
-  ``render(messages[:k], add_generation_prompt=True)`` to the end of ``render(messages[:k+1])``
-  in the full rendering, minus trailing whitespace (the ``\\n`` a template writes after
-  ``<|im_end|>`` is between turns, not part of one). Both prefixes must be prefixes of the full
-  rendering; a template for which they are not cannot be analysed and the record is reported.
+- without them, the spans are located in the final rendering (`sftmask.chat_spans`: the
+  conversation rendered again with sentinel contents), so templates that render earlier turns
+  differently from a prefix (reasoning stripped, an empty thinking block in the generation
+  prompt, the system prompt moved, EOS at the end) still give each turn's tokens as rendered;
+- where that is ambiguous, by prefix analysis: turn ``k`` spans from the end of
+  ``render(messages[:k], add_generation_prompt=True)`` to the end of ``render(messages[:k+1])``,
+  minus trailing whitespace; both must be prefixes of the full rendering, else the record is
+  reported. Last-turn spans need only ``render(messages[:-1], add_generation_prompt=True)``.
 
 A token is trained when it lies between the token holding a span's first character and the
 token holding its last character, as in ``apply_chat_template(return_assistant_tokens_mask=True)``.
@@ -19,6 +22,8 @@ token holding its last character, as in ``apply_chat_template(return_assistant_t
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,14 +32,17 @@ from typing import Any
 import numpy as np
 
 from sftmask import reasons
-from sftmask.errors import ConfigError, RecordRejected, TokenizerError
-from sftmask.limits import read_text_file
+from sftmask.chat_spans import REASONING_FIELDS, THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
+from sftmask.errors import ConfigError, RecordRejected
 from sftmask.normalform import Encoder
+from sftmask.options import CommonOptions
 from sftmask.ragged import BoolArray, IntArray, Ragged
 from sftmask.strategies import EncodedBatch, first_true
 from sftmask.tokenizer import LoadedTokenizer
 
-_GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+MARKER = re.compile(r"<\|[^|<>\s'\"]+\|>|<\uff5c[^\uff5c<>\s'\"]+\uff5c>|\[/?[A-Z_]{3,}\]|<(?:start|end)_of_turn>")
+"""Special-token-like text in a template: <|im_start|>, DeepSeek's full-width bars, [INST], <start_of_turn>."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +56,23 @@ class Rendered:
     """The spans of the final message when it is an assistant turn (when asked for)."""
 
 
+REASONING_MODES = ("train", "mask", "drop")
+"""What happens to an assistant turn's reasoning (``<think>...</think>`` or ``reasoning_content``):
+trained with the turn, kept in the input but masked, or removed before rendering."""
+
+
 class ChatRenderer:
     """Renders conversations with one chat template and finds their assistant spans."""
 
-    def __init__(self, hf: Any, template: str) -> None:
+    def __init__(
+        self,
+        hf: Any,
+        template: str,
+        *,
+        template_kwargs: dict[str, Any] | None = None,
+        reasoning: str = "train",
+        template_date: datetime.date | None = None,
+    ) -> None:
         try:
             import jinja2  # noqa: F401  (transformers renders chat templates with it)
         except ImportError as exc:
@@ -64,20 +85,52 @@ class ChatRenderer:
             raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
         self._render_jinja: Any = render_jinja_template  # annotated "-> str", returns (texts, indices)
         self.template = template
-        self.has_markers = bool(_GENERATION_TAG.search(template))
-        # apply_chat_template passes the special tokens (bos_token, eos_token, ...) to the template.
+        self._rendered_template = template
+        self.has_markers = bool(GENERATION_TAG.search(template))
+        self.reasoning = reasoning
+        self.uses_date = "strftime_now" in template
+        self.date = template_date or datetime.date.today()  # as transformers: local time
+        # apply_chat_template passes the special tokens (bos_token, eos_token, ...) to the template,
+        # and any other keyword (enable_thinking=False, ...) as a template variable.
         self._kwargs: dict[str, Any] = dict(hf.special_tokens_map)
+        self.template_kwargs = dict(template_kwargs or {})
+        self._kwargs |= self.template_kwargs
+        if self.uses_date:
+            # transformers turns callables passed to a template into strings, so the pinned date is
+            # written into the template: each strftime_now("FORMAT") becomes its value that day.
+            template = _pin_date(template, self.date)
+            self._rendered_template = template
+        # The special tokens the template itself writes (a Mistral vocabulary has hundreds of controls).
+        names = {str(t) for t in getattr(hf, "all_special_tokens", [])} | {str(t) for t in hf.added_tokens_encoder}
+        self._special = sorted(t for t in names if t and (t in template or t in self._kwargs.values()))
+        # and the token-like markers it writes, which another tokenizer may lack (a warning says so).
+        self.literal_markers = sorted(set(MARKER.findall(template)))
+        self._special += [t for t in self.literal_markers if t not in self._special]
+        self._shape: TurnShape | None = None
+        self._probed = False
 
     def render(self, messages: Sequence[dict[str, Any]], tools: Any = None, *, generation_prompt: bool = False) -> str:
         """The text ``apply_chat_template(messages, tools=tools, tokenize=False)`` returns."""
         texts, _ = self._render_jinja(
             conversations=[list(messages)],
             tools=tools,
-            chat_template=self.template,
+            chat_template=self._rendered_template,
             add_generation_prompt=generation_prompt,
             **self._kwargs,
         )
         return texts[0]  # type: ignore[no-any-return]
+
+    @property
+    def shape(self) -> TurnShape | None:
+        """What the template writes around an assistant turn (probed once; None when the template
+        refuses the probe conversation, and then spans come from prefix analysis)."""
+        if not self._probed:
+            self._probed = True
+            try:
+                self._shape = learn_shape(lambda m, g: self.render(m, generation_prompt=g), self._special)
+            except Exception:  # the template's raise_exception on a one-exchange conversation
+                self._shape = None
+        return self._shape
 
     def analyse(self, messages: list[dict[str, Any]], tools: Any = None, *, final_turn: bool = False) -> Rendered:
         """Render a conversation and find its assistant spans (see the module docstring).
@@ -90,32 +143,71 @@ class ChatRenderer:
         Raises:
             RecordRejected: the template fails on the conversation, or cannot be analysed.
         """
+        if self.reasoning == "drop":
+            messages = [drop_reasoning(m) for m in messages]
         try:
-            if self.has_markers:
-                texts, indices = self._render_jinja(
-                    conversations=[messages],
-                    tools=tools,
-                    chat_template=self.template,
-                    return_assistant_tokens_mask=True,
-                    **self._kwargs,
-                )
-                full, spans = texts[0], [(s, e) for s, e in indices[0] if e > s]
-                last: list[tuple[int, int]] = []
-                if final_turn:
-                    # The final turn's blocks are those after the rest of the conversation.
-                    before = self.render(messages[:-1], tools, generation_prompt=True)
-                    _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
-                    last = [span for span in spans if span[0] >= len(before)]
-                return Rendered(full, spans, last)
-            return self._analyse_prefixes(messages, tools)
+            rendered = self._analyse(messages, tools, final_turn=final_turn)
         except RecordRejected:
             raise
         except Exception as exc:  # jinja2 errors and the template's own raise_exception(...)
             reason = " ".join(str(exc).split())[:200]
             raise RecordRejected(reasons.CHAT_TEMPLATE, f"chat template failed on this conversation: {reason}") from exc
+        if self.reasoning == "mask":
+            rendered = Rendered(
+                rendered.text,
+                _after_reasoning(rendered.text, rendered.spans),
+                _after_reasoning(rendered.text, rendered.last),
+            )
+        return rendered
 
-    def _analyse_prefixes(self, messages: list[dict[str, Any]], tools: Any) -> Rendered:
+    def _analyse(self, messages: list[dict[str, Any]], tools: Any, *, final_turn: bool) -> Rendered:
+        if self.has_markers:
+            texts, indices = self._render_jinja(
+                conversations=[messages],
+                tools=tools,
+                chat_template=self._rendered_template,
+                return_assistant_tokens_mask=True,
+                **self._kwargs,
+            )
+            full, spans = texts[0], [(s, e) for s, e in indices[0] if e > s]
+            last: list[tuple[int, int]] = []
+            if final_turn:
+                # The final turn's blocks are those after the rest of the conversation.
+                located = self._locate(messages, tools, full)
+                if located and located[-1][0] == len(messages) - 1:
+                    begin = located[-1][1]
+                else:
+                    before = self.render(messages[:-1], tools, generation_prompt=True)
+                    _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
+                    begin = len(before)
+                last = [span for span in spans if span[1] > begin]
+            return Rendered(full, spans, last)
         full = self.render(messages, tools)
+        located = self._locate(messages, tools, full)
+        if located is not None:
+            turns = [(start, end) for _, start, end in located if end > start]
+            final = [(s, e) for i, s, e in located if i == len(messages) - 1 and e > s]
+            return Rendered(full, turns, final)
+        if final_turn:
+            return self._analyse_final_prefix(messages, tools, full)
+        return self._analyse_prefixes(messages, tools, full)
+
+    def _locate(self, messages: list[dict[str, Any]], tools: Any, full: str) -> list[tuple[int, int, int]] | None:
+        if self.shape is None:
+            return None
+        return locate_spans(messages, full, lambda m, g: self.render(m, tools, generation_prompt=g), self.shape)
+
+    def _analyse_final_prefix(self, messages: list[dict[str, Any]], tools: Any, full: str) -> Rendered:
+        """Last-turn spans from the one prefix that matters: all but the final message."""
+        before = self.render(messages[:-1], tools, generation_prompt=True)
+        _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
+        start, end = len(before), len(full)
+        while end > start and full[end - 1].isspace():
+            end -= 1
+        turn = [(start, end)] if end > start else []
+        return Rendered(full, turn, turn)
+
+    def _analyse_prefixes(self, messages: list[dict[str, Any]], tools: Any, full: str) -> Rendered:
         spans = []
         last: list[tuple[int, int]] = []
         for k, message in enumerate(messages):
@@ -135,6 +227,55 @@ class ChatRenderer:
         return Rendered(full, spans, last)
 
 
+_STRFTIME = re.compile(r"""strftime_now\(\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\)""")
+
+
+def _pin_date(template: str, date: datetime.date) -> str:
+    """The template with each ``strftime_now("FORMAT")`` call replaced by its value on `date`.
+
+    Raises:
+        ConfigError: a call whose format is not a string literal (its value cannot be pinned).
+    """
+    moment = datetime.datetime.combine(date, datetime.time())
+    pinned = _STRFTIME.sub(lambda m: json.dumps(moment.strftime(m.group(1) or m.group(2) or "")), template)
+    if re.search(r"strftime_now\s*\(", pinned):
+        raise ConfigError(
+            "the chat template calls strftime_now with a format that is not a string literal, so its date cannot "
+            "be pinned; edit the template to use a literal format or a date variable (--template-kwargs)"
+        )
+    return pinned
+
+
+_THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
+
+
+def drop_reasoning(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant message without its reasoning (``<think>`` blocks and reasoning fields)."""
+    if message["role"] != "assistant":
+        return message
+    kept = {k: v for k, v in message.items() if k not in REASONING_FIELDS}
+    content = kept.get("content")
+    if isinstance(content, str) and THINK_CLOSE in content:
+        # A template's own rule: what follows the last </think> is the answer.
+        kept["content"] = _THINK_BLOCK.sub("", content) if THINK_OPEN in content else content.split(THINK_CLOSE)[-1]
+        kept["content"] = kept["content"].lstrip()
+    return kept
+
+
+def _after_reasoning(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans without the reasoning they start with (up to the last ``</think>`` and whitespace)."""
+    out = []
+    for start, end in spans:
+        close = text.rfind(THINK_CLOSE, start, end)
+        if close >= 0:
+            start = close + len(THINK_CLOSE)
+            while start < end and text[start].isspace():
+                start += 1
+        if end > start:
+            out.append((start, end))
+    return out
+
+
 def _check_prefix(full: str, prefix: str, count: int, *, generation_prompt: bool) -> None:
     """Raise when rendering the first `count` messages does not give a prefix of the full text."""
     if full.startswith(prefix):
@@ -148,26 +289,6 @@ def _check_prefix(full: str, prefix: str, count: int, *, generation_prompt: bool
         "so the assistant turns cannot be located; add {% generation %} ... {% endgeneration %} around "
         "assistant content in the template and pass it with --chat-template FILE",
     )
-
-
-def load_renderer(hf: Any, chat_template: str | None) -> ChatRenderer:
-    """A renderer for ``--chat-template FILE``, or for the tokenizer's own chat template.
-
-    Raises:
-        ConfigError: the template file cannot be read.
-        TokenizerError: no file given and the tokenizer has no chat template.
-    """
-    if chat_template is not None:
-        return ChatRenderer(hf, read_text_file(chat_template, "--chat-template", ConfigError))
-    own = getattr(hf, "chat_template", None)
-    if isinstance(own, dict):
-        own = own.get("default")
-    if not isinstance(own, str) or not own:
-        raise TokenizerError(
-            "the tokenizer has no chat template (or no 'default' one); pass --chat-template FILE "
-            "(e.g. configs/templates/chat/chatml.jinja)"
-        )
-    return ChatRenderer(hf, own)
 
 
 @dataclass(frozen=True)
@@ -211,7 +332,12 @@ def encode_conversations(
         last_spans.append(rendered.last if rendered else [])
     encodings = encoder.encode_batch(texts, add_special_tokens=False, offsets=True) if texts else []
     ids = Ragged.from_lists([enc.ids for enc in encodings])
-    token_ends = np.fromiter((end for enc in encodings for _, end in enc.offsets), np.int64, len(ids.values))
+    # Each row's offsets become an array in one call (no Python loop over tokens).
+    token_ends = (
+        np.concatenate([np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[:, 1] for enc in encodings])
+        if encodings
+        else np.zeros(0, dtype=np.int64)
+    )
     assistant = spans_to_mask(ids, texts, token_ends, spans)
     last = spans_to_mask(ids, texts, token_ends, last_spans)
     return ChatEncoding(ids, assistant, last, invalid)
@@ -249,20 +375,31 @@ def spans_to_mask(
     return mask
 
 
-_renderers: dict[tuple[int, str | None], tuple[Any, ChatRenderer]] = {}
+def renderer_options(config: CommonOptions) -> dict[str, Any]:
+    """The `ChatRenderer` options a build config sets (reasoning, template variables, date)."""
+    return {
+        "template_kwargs": dict(config.template_kwargs),
+        "reasoning": config.reasoning,
+        "template_date": config.template_date,
+    }
 
 
-def _renderer(tok: LoadedTokenizer, chat_template: str | None) -> ChatRenderer:
-    key = (id(tok.hf), chat_template)
+_renderers: dict[tuple[Any, ...], tuple[Any, ChatRenderer]] = {}
+
+
+def _renderer(tok: LoadedTokenizer, template: str, options: dict[str, Any]) -> ChatRenderer:
+    """The build's renderer, made once per process (it holds the compiled template and its probe)."""
+    key = (id(tok.hf), template, json.dumps(options, sort_keys=True, default=str))
     cached = _renderers.get(key)
     if cached is None or cached[0] is not tok.hf:
-        cached = _renderers[key] = (tok.hf, load_renderer(tok.hf, chat_template))
+        cached = _renderers[key] = (tok.hf, ChatRenderer(tok.hf, template, **options))
     return cached[1]
 
 
 def encode_chat_batch(
     tok: LoadedTokenizer,
-    chat_template: str | None,
+    template: str,
+    options: dict[str, Any],
     conversations: list[list[dict[str, Any]] | None],
     tools: list[Any],
     invalid: dict[int, tuple[str, str]],
@@ -271,13 +408,14 @@ def encode_chat_batch(
 ) -> EncodedBatch:
     """Render and tokenize parsed conversations (None: already invalid) into an `EncodedBatch`.
 
-    Sets ``assistant_mask``, and ``last_turn_mask`` when `last_turn` (a conversation must then
-    end on an assistant turn). The prompt (what prompt truncation shortens) is everything before
-    the first trained token.
+    `template` is the chat template text (`sftmask.template_choice.choose_template`), `options`
+    the `ChatRenderer` options (`renderer_options`). Sets ``assistant_mask``, and
+    ``last_turn_mask`` when `last_turn` (a conversation must then end on an assistant turn). The
+    prompt (what prompt truncation shortens) is everything before the first trained token.
     """
     enc = encode_conversations(
         tok.full_encoder,
-        _renderer(tok, chat_template),
+        _renderer(tok, template, options),
         conversations,
         tools,
         invalid=invalid,

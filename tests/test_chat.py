@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sftmask.chat_template import load_renderer
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
 from sftmask.kinds.chat import MessageFormat, parse_messages
 from sftmask.strategies import IGNORE_INDEX
+from sftmask.template_choice import load_renderer
 from sftmask.tokenizer import LoadedTokenizer
 from tests.helpers import encode_records, label_rows, marked_tokens
 
