@@ -38,11 +38,14 @@ def labelled(
     conversations: list[list[dict[str, Any]]],
     *,
     strategy: str = "assistant-only",
-    chat_template: Path | None = None,
+    chat_template: Path | str | None = None,
     max_length: int | None = None,
     tools: list[Any] | None = None,
+    **options: Any,
 ) -> tuple[list[tuple[list[int], list[int]]], dict[int, tuple[str, str]]]:
-    """Chat records through `sftmask.label`: (ids, labels) per row, (reason, message) per rejected record."""
+    """Chat records through `sftmask.label`: (ids, labels) per row, (reason, message) per rejected record.
+
+    `options` are more build options (reasoning, template_kwargs, ...)."""
     tools = tools or [None] * len(conversations)
     records = [
         {"messages": c, **({"tools": t} if t is not None else {})} for c, t in zip(conversations, tools, strict=True)
@@ -55,6 +58,7 @@ def labelled(
         chat_template=str(chat_template) if chat_template else None,
         max_length=max_length,
         on_error="skip",
+        **options,
     )
 
 
@@ -323,10 +327,11 @@ def test_an_empty_final_turn_is_not_replaced_by_an_earlier_one(
 
 
 def test_a_template_that_cannot_be_analysed_is_reported(qwen: LoadedTokenizer, tmp_path: Path) -> None:
-    # The last message is written differently from earlier ones, so prefixes do not line up.
+    # The last message is written differently from earlier ones, so prefixes do not line up, and
+    # the text is upper-cased, so the data's text cannot be found in the rendering either.
     template = tmp_path / "odd.jinja"
     template.write_text(
-        "{% for m in messages %}{{ m['role'] + ': ' + m['content'] }}{% if not loop.last %}{{ '\\n' }}{% else %}{{ '<|im_end|>' }}{% endif %}{% endfor %}"
+        "{% for m in messages %}{{ m['role'] + ': ' + m['content'] | upper }}{% if not loop.last %}{{ '\\n' }}{% else %}{{ '<|im_end|>' }}{% endif %}{% endfor %}"
     )
     rows, rejected = labelled(qwen, [MULTI_TURN], chat_template=template)
     reason, message = rejected[0]
