@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from sftmask import reasons
+from sftmask import limits, reasons
 from sftmask.chat_spans import REASONING_FIELDS, THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
 from sftmask.errors import ConfigError, RecordRejected
+from sftmask.limits import RenderLimitExceeded, RenderMemoryExceeded, RenderTimeExceeded, render_limit
 from sftmask.normalform import Encoder
 from sftmask.options import CommonOptions
 from sftmask.ragged import BoolArray, IntArray, Ragged
@@ -72,6 +73,7 @@ class ChatRenderer:
         template_kwargs: dict[str, Any] | None = None,
         reasoning: str = "train",
         template_date: datetime.date | None = None,
+        max_rendered_chars: int | None = None,
     ) -> None:
         try:
             import jinja2  # noqa: F401  (transformers renders chat templates with it)
@@ -80,7 +82,13 @@ class ChatRenderer:
         from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
 
         try:
-            _compile_jinja_template(template)
+            with render_limit():  # Jinja computes constant expressions ('x' * 4000000000) when compiling
+                _compile_jinja_template(template)
+        except RenderLimitExceeded as exc:
+            raise ConfigError(
+                f"chat template stopped while compiling: it took more than {limits.RENDER_SECONDS:g} s or "
+                f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory ({type(exc).__name__}); fix the template"
+            ) from None
         except Exception as exc:  # jinja2.TemplateSyntaxError and friends
             raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
         self._render_jinja: Any = render_jinja_template  # annotated "-> str", returns (texts, indices)
@@ -88,6 +96,7 @@ class ChatRenderer:
         self._rendered_template = template
         self.has_markers = bool(GENERATION_TAG.search(template))
         self.reasoning = reasoning
+        self.max_rendered_chars = max_rendered_chars
         self.uses_date = "strftime_now" in template
         self.date = template_date or datetime.date.today()  # as transformers: local time
         # apply_chat_template passes the special tokens (bos_token, eos_token, ...) to the template,
@@ -111,14 +120,44 @@ class ChatRenderer:
 
     def render(self, messages: Sequence[dict[str, Any]], tools: Any = None, *, generation_prompt: bool = False) -> str:
         """The text ``apply_chat_template(messages, tools=tools, tokenize=False)`` returns."""
-        texts, _ = self._render_jinja(
-            conversations=[list(messages)],
-            tools=tools,
-            chat_template=self._rendered_template,
-            add_generation_prompt=generation_prompt,
-            **self._kwargs,
-        )
-        return texts[0]  # type: ignore[no-any-return]
+        return self._jinja(messages, tools, add_generation_prompt=generation_prompt)[0]
+
+    def _jinja(self, messages: Sequence[dict[str, Any]], tools: Any, **options: Any) -> tuple[str, list[Any]]:
+        """transformers' rendering (text, generation spans) of one conversation, within the time and
+        memory limits of `sftmask.limits.render_limit` and `max_rendered_chars`.
+
+        Raises:
+            RecordRejected: a limit was reached (reason ``chat-template``).
+        """
+        try:
+            with render_limit():
+                texts, indices = self._render_jinja(
+                    conversations=[list(messages)],
+                    tools=tools,
+                    chat_template=self._rendered_template,
+                    **self._kwargs,
+                    **options,
+                )
+        except RenderTimeExceeded:
+            raise RecordRejected(
+                reasons.CHAT_TEMPLATE,
+                f"chat template stopped: rendering this conversation took more than {limits.RENDER_SECONDS:g} s "
+                "(a loop that does not end?); fix the template",
+            ) from None
+        except RenderMemoryExceeded:
+            raise RecordRejected(
+                reasons.CHAT_TEMPLATE,
+                f"chat template stopped: rendering this conversation took more than "
+                f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory; fix the template",
+            ) from None
+        text: str = texts[0]
+        if self.max_rendered_chars is not None and len(text) > self.max_rendered_chars:
+            raise RecordRejected(
+                reasons.CHAT_TEMPLATE,
+                f"chat template wrote {len(text):,} characters for this conversation, more than "
+                f"{self.max_rendered_chars:,} (4 x --max-chars); fix the template, or raise --max-chars",
+            )
+        return text, indices[0] if indices else []
 
     @property
     def shape(self) -> TurnShape | None:
@@ -162,14 +201,8 @@ class ChatRenderer:
 
     def _analyse(self, messages: list[dict[str, Any]], tools: Any, *, final_turn: bool) -> Rendered:
         if self.has_markers:
-            texts, indices = self._render_jinja(
-                conversations=[messages],
-                tools=tools,
-                chat_template=self._rendered_template,
-                return_assistant_tokens_mask=True,
-                **self._kwargs,
-            )
-            full, spans = texts[0], [(s, e) for s, e in indices[0] if e > s]
+            full, indices = self._jinja(messages, tools, return_assistant_tokens_mask=True)
+            spans = [(s, e) for s, e in indices if e > s]
             last: list[tuple[int, int]] = []
             if final_turn:
                 # The final turn's blocks are those after the rest of the conversation.
@@ -381,6 +414,7 @@ def renderer_options(config: CommonOptions) -> dict[str, Any]:
         "template_kwargs": dict(config.template_kwargs),
         "reasoning": config.reasoning,
         "template_date": config.template_date,
+        "max_rendered_chars": None if config.max_chars is None else 4 * config.max_chars,
     }
 
 

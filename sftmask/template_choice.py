@@ -14,7 +14,7 @@ from typing import Any
 
 from sftmask.chat_template import GENERATION_TAG, MARKER, ChatRenderer
 from sftmask.chat_templates import SHIPPED, read_shipped
-from sftmask.errors import ConfigError, TokenizerError
+from sftmask.errors import ConfigError, RecordRejected, TokenizerError
 from sftmask.limits import read_text_file
 
 log = logging.getLogger(__name__)
@@ -88,23 +88,28 @@ def choose_template(
         return TemplateChoice(own, "tokenizer")
     conversations = [*PROBE_CONVERSATIONS, *samples]
     mine = ChatRenderer(hf, own, **options)
+    own_texts = []
+    for messages, tools in conversations:
+        texts = _texts(mine, messages, tools)
+        if texts[0] == "limit":  # a template stopped for time or memory is not a known one
+            return TemplateChoice(own, "tokenizer")
+        own_texts.append(texts)
     for name in SHIPPED:
         shipped = ChatRenderer(hf, read_shipped(name), **options)
-        if all(_same_text(mine, shipped, messages, tools) for messages, tools in conversations):
+        if all(_texts(shipped, m, t) == texts for (m, t), texts in zip(conversations, own_texts, strict=True)):
             return TemplateChoice(shipped.template, "tokenizer", name)
     return TemplateChoice(own, "tokenizer")
 
 
-def _same_text(a: ChatRenderer, b: ChatRenderer, messages: list[dict[str, Any]], tools: Any) -> bool:
-    texts = []
-    for renderer in (a, b):
-        try:
-            texts.append(
-                (renderer.render(messages, tools), renderer.render(messages[:-1], tools, generation_prompt=True))
-            )
-        except Exception as exc:  # a template's raise_exception: both must refuse
-            texts.append(("error", type(exc).__name__))
-    return texts[0] == texts[1]
+def _texts(renderer: ChatRenderer, messages: list[dict[str, Any]], tools: Any) -> tuple[str, str]:
+    """The full rendering and the prefix with the generation prompt; ("error", name) when the
+    template refuses the conversation, ("limit", why) when it was stopped (`sftmask.limits`)."""
+    try:
+        return renderer.render(messages, tools), renderer.render(messages[:-1], tools, generation_prompt=True)
+    except RecordRejected as exc:
+        return "limit", exc.message
+    except Exception as exc:  # a template's raise_exception: a twin must refuse it too
+        return "error", type(exc).__name__
 
 
 _CALL = {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -332,3 +333,68 @@ def test_enable_thinking_false_leaves_the_empty_thinking_block_to_the_prompt(
     assert default[0] == off[0]  # enable_thinking changes only the generation prompt, not the text
     assert _trained(qwen, *default) == ["<think>", "ĊĊ", "</think>", "ĊĊ", "4", "<|im_end|>"]
     assert _trained(qwen, *off) == ["4", "<|im_end|>"]
+
+
+# --- chat templates that loop forever or allocate gigabytes (issue 12) ----------------------
+
+HOSTILE = (
+    "{%- for m in messages %}"
+    "{%- if 'loop' in m.content %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    "{%- elif 'grow' in m.content %}{% set ns = namespace(kept=[]) %}"
+    "{%- for i in range(100) %}{% set ns.kept = ns.kept + ['x' * (100000000 + i)] %}{% endfor %}"
+    "{%- elif 'wide' in m.content %}{{ 'x' * (50000000 + loop.index) }}"
+    "{%- endif %}"
+    "{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}"
+    "{%- endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+@pytest.mark.slow
+def test_a_template_that_loops_or_allocates_is_stopped_per_record(
+    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sftmask import limits
+
+    monkeypatch.setattr(limits, "RENDER_SECONDS", 3.0)  # 10 s by default
+    monkeypatch.setattr(limits, "RENDER_MEMORY_BYTES", 200 << 20)  # 2 GiB by default
+    template = tmp_path / "hostile.jinja"
+    template.write_text(HOSTILE)
+    records = [
+        {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}]}
+        for text in ("hi", "loop please", "grow please", "wide please", "bye")
+    ]
+    data = write_jsonl(tmp_path / "chat.jsonl", records)
+    out = tmp_path / "out"
+    result = run(
+        "build", str(data), "-t", str(qwen_path), "-o", str(out), "--strategy", "assistant-only",
+        "--chat-template", str(template), "--on-error", "skip", "--max-chars", "10000",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (2, "chat-template"),
+        (3, "chat-template"),
+        (4, "chat-template"),
+    ]
+    loop, grow, wide = (r["message"] for r in rejects)
+    assert "took more than 3 s (a loop that does not end?)" in loop
+    assert "took more than 200 MiB of memory" in grow
+    assert re.search(r"wrote 50,000,\d{3} characters", wide) and "more than 40,000 (4 x --max-chars)" in wide
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["rows_written"] == 2
+    # --on-error fail: the first such record stops the build with its line.
+    result = run(
+        "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "out2"), "--strategy", "assistant-only",
+        "--chat-template", str(template),
+    )  # fmt: skip
+    assert result.exit_code == 3
+    assert "chat.jsonl:2:" in result.stderr and "a loop that does not end?" in result.stderr
+    # Jinja computes constant expressions when it compiles the template: that is limited too.
+    constant = tmp_path / "constant.jinja"
+    constant.write_text("{{ 'x' * 600000000 }}" + HOSTILE)
+    result = run(
+        "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "out3"), "--strategy", "assistant-only",
+        "--chat-template", str(constant),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "chat template stopped while compiling" in result.stderr and "RenderMemoryExceeded" in result.stderr
