@@ -398,3 +398,17 @@ def test_a_template_that_loops_or_allocates_is_stopped_per_record(
     )  # fmt: skip
     assert result.exit_code == 2
     assert "chat template stopped while compiling" in result.stderr and "RenderMemoryExceeded" in result.stderr
+
+
+def test_prompt_response_data_rendered_by_the_chat_template_records_it_too(tmp_path: Path, qwen_path: Path) -> None:
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "2+2?", "response": "4"}])
+    out = tmp_path / "out"
+    result = run("build", str(data), "-t", str(qwen_path), "-o", str(out), "--template", "chat", "--reasoning", "mask")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["chat_template"] == {
+        "source": "tokenizer",
+        "rendered_as": "shipped chatml",
+        "assistant_spans": "generation markers",
+        "reasoning": "mask",
+    }
