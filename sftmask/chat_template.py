@@ -36,7 +36,7 @@ from sftmask.chat_spans import REASONING_FIELDS, THINK_CLOSE, THINK_OPEN, TurnSh
 from sftmask.errors import ConfigError, RecordRejected
 from sftmask.limits import RenderLimitExceeded, RenderMemoryExceeded, RenderTimeExceeded, render_limit
 from sftmask.normalform import Encoder
-from sftmask.options import CommonOptions
+from sftmask.options import CommonOptions, Reasoning
 from sftmask.ragged import BoolArray, IntArray, Ragged
 from sftmask.strategies import EncodedBatch, first_true
 from sftmask.tokenizer import LoadedTokenizer
@@ -57,11 +57,6 @@ class Rendered:
     """The spans of the final message when it is an assistant turn (when asked for)."""
 
 
-REASONING_MODES = ("train", "mask", "drop")
-"""What happens to an assistant turn's reasoning (``<think>...</think>`` or ``reasoning_content``):
-trained with the turn, kept in the input but masked, or removed before rendering."""
-
-
 class ChatRenderer:
     """Renders conversations with one chat template and finds their assistant spans."""
 
@@ -71,7 +66,7 @@ class ChatRenderer:
         template: str,
         *,
         template_kwargs: dict[str, Any] | None = None,
-        reasoning: str = "train",
+        reasoning: Reasoning = "train",
         template_date: datetime.date | None = None,
         max_rendered_chars: int | None = None,
     ) -> None:

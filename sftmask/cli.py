@@ -482,7 +482,7 @@ def template_check(
     ],
     data: Annotated[
         str | None,
-        typer.Argument(metavar="[DATA]", help="Chat records to render too (the first --count).", show_default=False),
+        typer.Argument(metavar="DATA", help="Chat records to render too (the first --count).", show_default=False),
     ] = None,
     count: Annotated[
         int,
