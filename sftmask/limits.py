@@ -144,8 +144,8 @@ def _watch() -> None:
 def render_limit(seconds: float | None = None, memory_bytes: int | None = None) -> Iterator[None]:
     """Stop the code in this block (by raising `RenderTimeExceeded` or `RenderMemoryExceeded` in it) when it runs longer than
     `seconds` or the process grows by more than `memory_bytes` meanwhile (defaults: `RENDER_SECONDS`,
-    `RENDER_MEMORY_BYTES`). A watchdog thread checks every 20 ms; blocks in other threads are
-    watched each on its own (blocks do not nest).
+    `RENDER_MEMORY_BYTES`). A watchdog thread checks every 20 ms, and the block is measured once more
+    when it ends; blocks in other threads are watched each on its own (blocks do not nest).
     """
     global _watchdog
     thread_id = threading.get_ident()
@@ -164,3 +164,9 @@ def render_limit(seconds: float | None = None, memory_bytes: int | None = None) 
                 del _watched[thread_id]
         if watched.fired:
             _interrupt(thread_id, None)  # not raised yet (the block ended first): never raise it outside
+    # The watchdog polls: a block that ended between two of its checks (one large allocation, then
+    # done) is measured once more here, so the limits hold whatever the timing.
+    if _resident_bytes() > watched.memory_limit:
+        raise RenderMemoryExceeded
+    if time.monotonic() > watched.deadline:
+        raise RenderTimeExceeded
