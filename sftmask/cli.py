@@ -323,11 +323,14 @@ def stats(
     ] = None,
 ) -> None:
     """Rows, tokens, trained share, length percentiles and histogram, truncation, rejects, shards of a built DIR."""
+    from sftmask.errors import NotAnOutputError
     from sftmask.output_reader import open_output
+    from sftmask.remote import local_copy
     from sftmask.stats import compute_stats, write_plot
 
     try:
-        result = compute_stats(open_output(directory))
+        with local_copy(directory, NotAnOutputError) as local:
+            result = compute_stats(open_output(local))
     except SftmaskError as exc:
         raise _fail(exc) from None
     if plot is not None:
@@ -423,16 +426,19 @@ def validate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check every shard of a built DIR: schema, lengths, label rule, trained rows, attention mask, counts vs the manifest."""
-    from sftmask.errors import ValidationFailed
+    from sftmask.errors import NotAnOutputError, ValidationFailed
     from sftmask.output_reader import open_output
+    from sftmask.remote import local_copy
     from sftmask.tokenizer import load_tokenizer
     from sftmask.validation import validate as run_validate
 
     _setup_logging(quiet=False)
     try:
-        output = open_output(directory)
-        tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code) if tokenizer else None
-        report = run_validate(output, tokenizer=tok, max_problems=max_problems)
+        with local_copy(directory, NotAnOutputError) as local:
+            output = open_output(local)
+            tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code) if tokenizer else None
+            report = run_validate(output, tokenizer=tok, max_problems=max_problems)
+        report.output = directory  # a remote DIR's name, not its temporary copy's
     except SftmaskError as exc:
         raise _fail(exc) from None
     if json_output:

@@ -407,6 +407,17 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
         "2",
         encoding=False,
     ),
+    BuildOption(
+        "ray_read",
+        str,
+        "--engine ray: read the files in the driver, or in Ray read tasks on the workers (one per file; "
+        "every node must reach them). auto: workers for several remote (s3://...) files without --keep-columns.",
+        PERFORMANCE,
+        "[auto|driver|workers]",
+        "auto",
+        choices=("auto", "driver", "workers"),
+        encoding=False,
+    ),
 )
 
 CONFIG_ONLY = ("inputs",)

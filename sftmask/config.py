@@ -126,8 +126,15 @@ class BuildConfig(KindOptions):
         template = self.chat_template
         if template is not None and not Path(template).is_file() and template not in SHIPPED:
             raise ValueError(f"chat template file not found: {template} (shipped templates: {', '.join(SHIPPED)})")
-        if self.engine != "ray" and (self.ray_address is not None or self.ray_workers is not None):
-            raise ValueError("--ray-address and --ray-workers apply to --engine ray")
+        if self.engine != "ray" and (
+            self.ray_address is not None or self.ray_workers is not None or self.ray_read != "auto"
+        ):
+            raise ValueError("--ray-address, --ray-workers and --ray-read apply to --engine ray")
+        if self.ray_read == "workers" and self.keep_columns:
+            raise ValueError(
+                "--ray-read workers reads each file on its own, so --keep-columns (one type over all files) "
+                "needs --ray-read driver"
+            )
         if self.engine == "ray" and self.num_proc > 1:
             raise ValueError("--num-proc applies to --engine local; with --engine ray pass --ray-workers")
         chosen = self.resolved_data_kind

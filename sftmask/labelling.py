@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sftmask import reasons
 from sftmask.errors import InputDataError
@@ -165,11 +166,17 @@ def label_read_batch(batch: ReadBatch, job: Job) -> Labelled:
     """`label_table` on a reader's batch, with the records the reader already rejected first."""
     labelled = label_table(batch.table, job)
     counts = labelled.counts
+    counts.records_read += batch.table.num_rows + len(batch.rejects)
     for reject in batch.rejects:
         counts.rejected[reject.reason] += 1
     rejects = labelled.rejects
     if batch.rejects:
         rejects = pa.concat_tables([rejects_table(batch.rejects), rejects])
+        if labelled.rejects.num_rows:  # both kinds: in input order, whatever the batch boundaries
+            order = {name: i for i, name in enumerate(job.files)}
+            files = pa.array([order.get(name, -1) for name in rejects.column("file").to_pylist()], pa.int32())
+            keys = pa.table({"file": files, "line": rejects.column("line")})
+            rejects = rejects.take(pc.sort_indices(keys, sort_keys=[("file", "ascending"), ("line", "ascending")]))
     return Labelled(labelled.rows, rejects, counts, batch.bytes_read)
 
 

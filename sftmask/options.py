@@ -86,6 +86,12 @@ class CommonOptions(Options):
     the cluster's CPUs hold at `ray_cpus_per_worker` each."""
     ray_cpus_per_worker: float = Field(default=2.0, gt=0)
     """`engine: ray`: CPUs each labelling actor reserves (and Rust tokenizer threads it runs)."""
+    ray_read: Literal["auto", "driver", "workers"] = "auto"
+    """`engine: ray`: where the input files are read. `driver`: in the `sftmask build` process,
+    which feeds the actors; `workers`: one Ray read task per file, anywhere in the cluster (every
+    node must reach the files: a shared filesystem or `s3://` URLs); `auto`: `workers` when there
+    are several files, all of them remote URLs, and no `keep_columns` (whose one type over all
+    files needs one reader), else `driver`. The output is the same either way."""
     data_kind: str | None = None
     """Kind of input record (see `sftmask.kinds.DATA_KINDS`); by default the first kind that
     provides what the strategy needs, or `words` when a words option (`tokens_field`,

@@ -19,6 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sftmask import remote
 from sftmask.errors import InputDataError, OutputError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ HOLD_ROWS = 10_000
 """Rows held back unwritten while a kept column has had no value (its type unknown)..."""
 HOLD_BYTES = 256 << 20
 """...and at most this many bytes of them."""
+ROW_GROUP_ROWS = 1000
+"""Rows per Parquet row group (Arrow record batch) of a shard; a shard's last group may be shorter."""
 
 
 def features_dict(schema: pa.Schema) -> dict[str, Any]:
@@ -199,13 +202,111 @@ class OutputDir:
         shutil.rmtree(old, ignore_errors=True)
 
 
+class RemoteOutputDir:
+    """A build's output on a remote filesystem (``s3://bucket/sft``): staged locally, uploaded at the end.
+
+    Object stores have no atomic rename, so completeness is the manifest, as everywhere in
+    sftmask: shards and rejects are uploaded first and ``manifest.json`` last, and a replaced
+    output loses its manifest before anything else. A build that fails (or is killed) at any
+    point leaves no remote directory that `validate`/`open_output` would take as complete. There
+    is no lock across machines: two builds to one remote output are the user's to avoid.
+
+    The same rules as `OutputDir` decide what may be replaced: nothing, an empty prefix, or (with
+    `overwrite`) a previous sftmask output.
+    """
+
+    def __init__(self, url: str, *, overwrite: bool) -> None:
+        self.path = url.rstrip("/")
+        self.overwrite = overwrite
+        self.notes: list[str] = []
+        self._fs, self._root = remote.filesystem(self.path, OutputError)
+        self._staging: str | None = None
+
+    @property
+    def tmp(self) -> Path:
+        """The local staging directory the shards are written into."""
+        assert self._staging is not None, "used outside its with-block"
+        return Path(self._staging)
+
+    def _existing(self) -> list[str]:
+        with remote.remote_errors(self.path, OutputError):
+            self._fs.invalidate_cache(self._root)  # what is there now, not what this process last listed
+            if not self._fs.exists(self._root):
+                return []
+            if not self._fs.isdir(self._root):
+                raise OutputError(f"output {self.path} exists and is not a directory")
+            return list(self._fs.find(self._root))
+
+    def _check_replaceable(self, existing: list[str]) -> None:
+        if not existing:
+            return
+        if not self.overwrite:
+            raise OutputError(f"output directory {self.path} exists and is not empty; pass --overwrite to replace it")
+        manifest = f"{self._root}/{MANIFEST}"
+        with remote.remote_errors(self.path, OutputError):
+            text = self._fs.cat_file(manifest) if manifest in existing else b""
+        if not _is_manifest(text):
+            raise OutputError(
+                f"output directory {self.path} is not empty and is not a sftmask output (no {MANIFEST} written "
+                "by sftmask); --overwrite replaces only a previous sftmask output or an empty directory: "
+                "choose another --output, or empty it yourself"
+            )
+
+    def __enter__(self) -> RemoteOutputDir:
+        import tempfile
+
+        self._check_replaceable(self._existing())
+        self._staging = tempfile.mkdtemp(prefix="sftmask-staging-")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def commit(self) -> None:
+        """Replace the remote output with the staged one: old manifest off, old files off, new
+        files up, new manifest up last."""
+        existing = self._existing()
+        self._check_replaceable(existing)  # it may have changed while the build ran
+        staged = sorted(p for p in self.tmp.rglob("*") if p.is_file() and p.name != MANIFEST)
+        with remote.remote_errors(self.path, OutputError):
+            manifest = f"{self._root}/{MANIFEST}"
+            if manifest in existing:
+                self._fs.rm_file(manifest)
+            for name in existing:
+                if name != manifest:
+                    self._fs.rm_file(name)
+            for path in staged:
+                self._fs.put_file(str(path), f"{self._root}/{path.relative_to(self.tmp).as_posix()}")
+            self._fs.put_file(str(self.tmp / MANIFEST), manifest)
+
+
+def open_output_dir(path: str, *, overwrite: bool, keep: Sequence[str | Path] = ()) -> OutputDir | RemoteOutputDir:
+    """The output directory for `path`: `RemoteOutputDir` for a URL fsspec opens, else `OutputDir`."""
+    if remote.is_remote(path):
+        return RemoteOutputDir(path, overwrite=overwrite)
+    return OutputDir(
+        remote.local_path(path), overwrite=overwrite, keep=[k for k in keep if not remote.is_remote(str(k))]
+    )
+
+
+def _is_manifest(text: bytes) -> bool:
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(manifest, dict) and "sftmask_version" in manifest and "shards" in manifest
+
+
 def is_sftmask_output(directory: Path) -> bool:
     """Whether `directory` holds a manifest that `sftmask build` wrote."""
     try:
-        manifest = json.loads((directory / MANIFEST).read_bytes())
-    except (OSError, ValueError):
+        return _is_manifest((directory / MANIFEST).read_bytes())
+    except OSError:
         return False
-    return isinstance(manifest, dict) and "sftmask_version" in manifest and "shards" in manifest
 
 
 class RejectWriter:
@@ -249,6 +350,8 @@ class ShardWriter:
         self._rows_written = 0
         self._schema: pa.Schema | None = None
         self._held: list[pa.Table] = []
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def write(self, table: pa.Table) -> None:
         if self._schema is None:
@@ -285,6 +388,24 @@ class ShardWriter:
         return table.cast(self._schema.remove_metadata())
 
     def _write(self, table: pa.Table) -> None:
+        """Buffer rows into groups of `ROW_GROUP_ROWS`: a shard's bytes depend on its rows only,
+        not on how the batches that brought them were cut (engines, --batch-size, file ends)."""
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int | None = None) -> None:
+        """Write the first `rows` buffered rows (all of them by default) as one table."""
+        if not self._pending_rows:
+            return
+        pending = pa.concat_tables(self._pending)
+        rows = pending.num_rows if rows is None else rows
+        head, rest = pending.slice(0, rows), pending.slice(rows)
+        self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        self._write_rows(head.combine_chunks())
+
+    def _write_rows(self, table: pa.Table) -> None:
         start = 0
         while start < table.num_rows:
             if self._writer is None:
@@ -318,6 +439,7 @@ class ShardWriter:
         """Finish the last shard, give all shards their final names; return name, rows, sha256."""
         if self._held:  # every table had a column without values: its type stays null
             self._fix_schema(self._held)
+        self._flush()
         self._close_shard()
         if not self.shards:
             # No accepted rows: still write one empty shard so the output loads with its schema.

@@ -15,13 +15,13 @@ from typing import Any, Literal, overload
 import pyarrow as pa
 
 from sftmask import __version__
-from sftmask.background import BackgroundWriter, prefetch
+from sftmask.background import BackgroundWriter
 from sftmask.config import BuildConfig, make_config
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
 from sftmask.kinds import EncodingSession
 from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
-from sftmask.output_writer import OutputDir, RejectWriter, ShardWriter, write_manifest
+from sftmask.output_writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
 from sftmask.packing import Packer, packed_schema
 from sftmask.readers import STDIN, InputFile, RecordReader, resolve_inputs
 from sftmask.strategies import STRATEGIES
@@ -76,8 +76,9 @@ def build(
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
     files = resolve_inputs(config.inputs, config.input_format)
-    # The output is locked (and checked) first, for the whole build: see `OutputDir`.
-    with OutputDir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
+    # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
+    # output is checked now and uploaded at the end: `RemoteOutputDir`).
+    with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
         tok = open_tokenizer(config)
         session = open_session(config, tok, files)
         reader = make_reader(config, files)
@@ -92,7 +93,7 @@ def build(
         packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
         first_reject: dict[str, Any] | None = None
         try:
-            for labelled in ENGINES[config.engine](prefetch(iter(reader)), job):
+            for labelled in ENGINES[config.engine](reader, job):
                 stats.add(labelled.counts)
                 if first_reject is None and labelled.rejects.num_rows:
                     first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
@@ -100,7 +101,7 @@ def build(
                     labelled = replace(labelled, rows=packer.push(labelled.rows))
                 writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
                 if on_progress is not None:
-                    on_progress(Progress(reader.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
+                    on_progress(Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
             if packer is not None:
                 last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
                 writer.submit(_write, last, shard_writer, reject_writer, output.path)
@@ -112,8 +113,7 @@ def build(
         finally:
             with _output_errors(output.path):
                 reject_writer.close()
-        stats.records_read = reader.records_read
-        if stats.records_read == 0:
+        if stats.records_read == 0:  # summed over batches: an engine may read the files itself
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
         with _output_errors(output.path):
@@ -301,7 +301,7 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
     )
 
 
-def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path) -> None:
+def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path | str) -> None:
     with _output_errors(output):
         reject_writer.write(labelled.rejects)
         if labelled.rows.num_rows:
@@ -309,7 +309,7 @@ def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectW
 
 
 @contextlib.contextmanager
-def _output_errors(output: Path) -> Iterator[None]:
+def _output_errors(output: Path | str) -> Iterator[None]:
     """Turn an OSError while writing (disk full, quota, permissions) into a one-line OutputError."""
     try:
         yield

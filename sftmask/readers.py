@@ -5,6 +5,7 @@ Each record keeps its file and line, so errors and rejects point at the exact li
 
 from __future__ import annotations
 
+import copy
 import csv
 import glob
 import gzip
@@ -19,7 +20,7 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
-from sftmask import reasons
+from sftmask import reasons, remote
 from sftmask.errors import ConfigError, InputDataError
 from sftmask.output_writer import HOLD_ROWS
 
@@ -66,8 +67,11 @@ class InputFile:
 def resolve_inputs(patterns: Iterable[str], input_format: str | None) -> list[InputFile]:
     """Expand globs in the order given and decide each file's format.
 
+    A pattern may be a URL of any filesystem fsspec reaches (``s3://bucket/chats/*.jsonl.zst``);
+    its files keep their URLs as names, so rejects say which object they came from.
+
     Raises:
-        InputDataError: a path or glob matches no file.
+        InputDataError: a path or glob matches no file, or a remote filesystem refuses.
         ConfigError: a file's format cannot be told from its name.
     """
     files: list[InputFile] = []
@@ -75,6 +79,11 @@ def resolve_inputs(patterns: Iterable[str], input_format: str | None) -> list[In
         if pattern == STDIN:
             files.append(InputFile(STDIN, input_format or "jsonl", None))
             continue
+        if remote.is_remote(pattern):
+            for url, size in remote.expand(pattern, InputDataError):
+                files.append(InputFile(url, input_format or _format_of(url), size))
+            continue
+        pattern = remote.local_path(pattern)
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise InputDataError(f"no file matches {pattern!r}")
@@ -113,7 +122,13 @@ class _CountingReader(io.RawIOBase):
 
 
 def _open_binary(inp: InputFile) -> tuple[IO[bytes], _CountingReader]:
-    raw: IO[bytes] = sys.stdin.buffer if inp.name == STDIN else open(inp.name, "rb")  # noqa: SIM115
+    raw: IO[bytes]
+    if inp.name == STDIN:
+        raw = sys.stdin.buffer
+    elif remote.is_remote(inp.name):
+        raw = remote.open_input(inp.name, InputDataError)
+    else:
+        raw = open(inp.name, "rb")  # noqa: SIM115
     counter = _CountingReader(raw)
     buffered: IO[bytes] = io.BufferedReader(counter, buffer_size=1 << 20)
     if inp.name.endswith(".gz"):
@@ -222,12 +237,26 @@ class RecordReader:
         self.batch_size = batch_size
         self.skip_errors = skip_errors
         self.max_chars = max_chars
+        self._only: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
         self.records_read = 0
         self._done_bytes = 0
         self._counter: _CountingReader | None = None
         self._keep_types: dict[str, pa.DataType] = {}
         self._null_rows: dict[str, int] = {}
         self._seen_keep: set[str] = set()
+
+    def for_file(self, index: int) -> RecordReader:
+        """A new reader of ``files[index]`` alone, with these options (picklable: a read task of
+        a distributed engine). Its records keep their file index, so its batches are this
+        reader's records and rejects of that file, in order; they end at the file's end, and
+        their `bytes_read` counts from the file's start."""
+        reader = copy.copy(self)
+        reader._only = index
+        reader._reset()
+        return reader
 
     @property
     def total_bytes(self) -> int | None:
@@ -247,6 +276,8 @@ class RecordReader:
     def _file_records(self) -> Iterator[tuple[str, int, int, Any]]:
         """(file name, file index, line, parsed record or Reject) over the input files."""
         for file_index, inp in enumerate(self.files):
+            if self._only is not None and file_index != self._only:
+                continue
             stream, self._counter = _open_binary(inp)
             try:
                 parse = self._jsonl if inp.format == "jsonl" else self._delimited
@@ -260,6 +291,10 @@ class RecordReader:
                 raise InputDataError(f"truncated: {exc}; the file was cut short (gzip -t)", file=inp.name) from exc
             except (OSError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
                 raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
+            except Exception as exc:  # a remote filesystem's own errors (botocore, aiohttp...) mid-read
+                if not remote.is_remote(inp.name):
+                    raise
+                raise InputDataError(f"cannot read input: {type(exc).__name__}: {exc}", file=inp.name) from exc
             finally:
                 self._done_bytes += self._counter.count
                 self._counter = None

@@ -159,7 +159,7 @@ def test_options_inspect_does_not_take_do_not_change_the_rows(tmp_path: Path) ->
     other = ["--format", "arrow", "--rows-per-shard", "9", "--keep-columns", "id", "--split", "dev"]
     other += ["--batch-size", "7", "--num-proc", "2", "--overwrite"]
     # The engine options are proven not to change the rows by tests/test_ray_engine.py.
-    engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker"}
+    engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read"}
     engine_options.add("max_reject_rate")  # fails a build or not; never changes its rows
     assert {o.key for o in BUILD_OPTIONS if not o.encoding} == {
         "output",

@@ -521,20 +521,46 @@ def test_disk_full_is_exit_5_with_one_line(tmp_path: Path, qwen_path: Path) -> N
 def test_a_batch_is_bounded_by_the_text_it_holds_not_only_by_records(
     tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyarrow.parquet as pq
 
     from sftmask import readers
 
     monkeypatch.setattr(readers, "MAX_BATCH_CHARS", 1000)  # instead of 32 Mi characters
+    import sftmask
+
     records = [{"prompt": f"Question {i}: " + "x" * 80, "response": "y" * 100} for i in range(50)]
     data = write_jsonl(tmp_path / "in.jsonl", records)
     out = tmp_path / "o"
-    result = build(data, qwen_path, out, "--batch-size", str(10**9))
-    assert result.exit_code == 0, result.output
-    # Each batch is written as its own row group. A record holds 192-193 characters, so a batch
-    # ends at its 6th record (past 1,000 characters): 8 batches of 6 and one of 2.
-    assert pq.ParquetFile(next(out.glob("*.parquet"))).metadata.num_row_groups == 9
+    seen: list[int] = []  # records read after each batch
+    sftmask.build(
+        inputs=[str(data)],
+        tokenizer=str(qwen_path),
+        output=str(out),
+        batch_size=10**9,
+        on_progress=lambda progress: seen.append(progress.records),
+    )
+    # A record holds 192-193 characters, so a batch ends at its 6th record (past 1,000
+    # characters): 8 batches of 6 and one of 2.
+    assert seen == [6, 12, 18, 24, 30, 36, 42, 48, 50]
     assert len(rows_of(out)) == 50
+
+
+def test_shard_bytes_do_not_depend_on_where_batches_end(tmp_path: Path, sample_tokenizer_path: Path) -> None:
+    """Row groups of 1,000 rows whatever the batches: --batch-size changes nothing in the output."""
+    import pyarrow.parquet as pq
+
+    lines = (Path(__file__).parent.parent / "sample_data" / "instructions.jsonl").read_text().splitlines()
+    data = tmp_path / "in.jsonl"
+    data.write_text("\n".join(lines * 8) + "\n")  # 2,400 records: 3 row groups
+    shards = []
+    for size in ("7", "1000", "5000"):
+        out = tmp_path / f"o{size}"
+        result = build(data, sample_tokenizer_path, out, "--batch-size", size)
+        assert result.exit_code == 0, result.output
+        (shard,) = out.glob("*.parquet")
+        shards.append(shard.read_bytes())
+    assert shards[0] == shards[1] == shards[2]
+    groups = pq.ParquetFile(next((tmp_path / "o7").glob("*.parquet"))).metadata
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [1000, 1000, 400]
 
 
 def test_a_huge_record_is_rejected_before_it_is_tokenized(tmp_path: Path, qwen_path: Path) -> None:

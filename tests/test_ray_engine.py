@@ -67,7 +67,7 @@ def assert_same_output(local: Path, ray_out: Path) -> dict[str, Any]:
     manifests = [json.loads((out / "manifest.json").read_text()) for out in (local, ray_out)]
     assert (manifests[0]["config"].pop("engine"), manifests[1]["config"].pop("engine")) == ("local", "ray")
     assert (manifests[0]["config"].pop("output"), manifests[1]["config"].pop("output")) == (str(local), str(ray_out))
-    for name in ("ray_address", "ray_workers", "ray_cpus_per_worker"):
+    for name in ("ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read"):
         manifests[1]["config"].pop(name)
         manifests[0]["config"].pop(name)
     assert manifests[0] == manifests[1]
@@ -257,3 +257,86 @@ def test_bad_record_fails_with_the_local_message(
     assert ray_result.exit_code == local.exit_code == 3
     assert expected in ray_result.stderr and ray_result.stderr == local.stderr
     assert not (tmp_path / "ray").exists()
+
+
+def split_inputs(folder: Path, parts: int = 4) -> list[str]:
+    """`prompt_response_inputs` cut into more files (a .zst among them), for read tasks per file."""
+    import zstandard
+
+    lines = []
+    for name in prompt_response_inputs(folder):
+        lines += Path(name).read_text().splitlines()
+    size = -(-len(lines) // parts)
+    names = []
+    for i in range(parts):
+        chunk = ("\n".join(lines[i * size : (i + 1) * size]) + "\n").encode()
+        path = folder / (f"part-{i}.jsonl.zst" if i == 1 else f"part-{i}.jsonl")
+        path.write_bytes(zstandard.ZstdCompressor().compress(chunk) if i == 1 else chunk)
+        names.append(str(path))
+    return names
+
+
+def test_reading_on_workers_gives_the_same_output(tmp_path: Path, local_ray: Any) -> None:
+    """One Ray read task per file (--ray-read workers): the same shards, counts and rejects (with
+    their files and lines) as the local engine, and progress in input order over all files."""
+    inputs = split_inputs(tmp_path)
+    options: dict[str, Any] = {
+        "inputs": inputs,
+        "tokenizer": str(SAMPLE_TOKENIZER),
+        "max_length": 200,
+        "truncation": "drop",
+        "on_error": "skip",
+        "batch_size": 16,
+        "rows_per_shard": 64,
+    }
+    build(BuildConfig(output=str(tmp_path / "local"), **options))
+    seen: list[Progress] = []
+    build(
+        BuildConfig(output=str(tmp_path / "ray"), engine="ray", ray_read="workers", ray_workers=2, **options),
+        on_progress=seen.append,
+    )
+    manifest = assert_same_output(tmp_path / "local", tmp_path / "ray")
+    assert manifest["counts"]["records_read"] == 302
+    assert {r["file"] for r in rejects_of(tmp_path / "ray")} >= {inputs[0], inputs[2]}
+    records = [p.records for p in seen]
+    assert records == sorted(records) and records[-1] == 302
+    done = [p.bytes_read for p in seen]
+    assert done == sorted(done) and done[-1] == sum(Path(name).stat().st_size for name in inputs)
+
+
+def test_reading_on_workers_fails_at_the_first_bad_record_in_input_order(tmp_path: Path, local_ray: Any) -> None:
+    inputs = split_inputs(tmp_path)
+    inputs[1] = inputs[1].removesuffix(".zst")  # the broken line out of part 1: good files before the bad ones
+    good = [line for line in (SAMPLE / "instructions.jsonl").read_text().splitlines()[:50]]
+    Path(inputs[1]).write_text("\n".join(good) + "\n")
+    for name in (inputs[2], inputs[3]):  # two bad files: the error is the first one's, as locally
+        Path(name).write_text(Path(name).read_text() + '{"prompt": "broken\n')
+    common = ["build", *inputs, "-t", str(SAMPLE_TOKENIZER), "--batch-size", "8"]
+    local = run(*common, "-o", str(tmp_path / "local"))
+    ray_result = run(*common, "-o", str(tmp_path / "ray"), "--engine", "ray", "--ray-read", "workers")
+    assert ray_result.exit_code == local.exit_code == 3
+    assert ray_result.stderr == local.stderr and inputs[2] in local.stderr
+    assert not (tmp_path / "ray").exists()
+
+
+def test_where_files_are_read(tmp_path: Path) -> None:
+    from sftmask.engines.ray import reads_on_workers
+    from sftmask.pipeline import make_reader
+    from sftmask.readers import InputFile
+
+    def decide(names: list[str], **options: Any) -> bool:
+        config = BuildConfig(inputs=names, tokenizer="t", output="o", engine="ray", **options)
+        files = [InputFile(name, "jsonl", 1) for name in names]
+        return reads_on_workers(make_reader(config, files), Job(config, None, ()))  # type: ignore[arg-type]
+
+    remote = ["s3://b/a.jsonl", "s3://b/b.jsonl"]
+    assert decide(remote) is True
+    assert decide(remote[:1]) is False  # one file: one read task either way
+    assert decide(remote, keep_columns=["id"]) is False  # one type over all files needs one reader
+    assert decide(["a.jsonl", "b.jsonl"]) is False  # local paths may not be on every node
+    assert decide(["a.jsonl", "b.jsonl"], ray_read="workers") is True
+    assert decide(remote, ray_read="driver") is False
+    with pytest.raises(ConfigError, match="cannot read stdin"):
+        decide(["-", "a.jsonl"], ray_read="workers")
+    with pytest.raises(ConfigError, match="needs --ray-read driver"):
+        decide(remote, ray_read="workers", keep_columns=["id"])

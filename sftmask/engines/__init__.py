@@ -1,7 +1,8 @@
 """Engines: what runs `label_read_batch` over a build's batches, keeping input order.
 
-An engine is a function ``(batches, job) -> labelled batches`` in input order; the build wires
-it between the reader and the writer. Adding one is a new module here plus one line in
+An engine is a function ``(reader, job) -> labelled batches`` in input order; the build wires
+it between the reader and the writer. It iterates the reader for the batches (in this process),
+or splits it with `RecordReader.for_file` to read the files where it labels them. Adding one is a new module here plus one line in
 `ENGINES`: the labelling code is the same for all.
 """
 
@@ -11,9 +12,9 @@ from collections.abc import Callable, Iterator
 
 from sftmask.engines import local, ray
 from sftmask.labelling import Job, Labelled
-from sftmask.readers import ReadBatch
+from sftmask.readers import RecordReader
 
-Engine = Callable[[Iterator[ReadBatch], Job], Iterator[Labelled]]
+Engine = Callable[[RecordReader, Job], Iterator[Labelled]]
 
 ENGINES: dict[str, Engine] = {
     "local": local.run,

@@ -6,15 +6,18 @@ import logging
 import os
 from collections.abc import Iterator
 
+from sftmask.background import prefetch
 from sftmask.engines import process_pool
 from sftmask.labelling import Job, Labelled, label_read_batch
-from sftmask.readers import ReadBatch
+from sftmask.readers import RecordReader
 
 log = logging.getLogger(__name__)
 
 
-def run(batches: Iterator[ReadBatch], job: Job) -> Iterator[Labelled]:
-    """Label `batches` here, or in `job.config.num_proc` worker processes (same rows, same order)."""
+def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:
+    """Label the reader's batches here, or in `job.config.num_proc` worker processes (same rows,
+    same order); the reader runs a few batches ahead in a background thread."""
+    batches = prefetch(iter(reader))
     requested = job.config.num_proc
     cores = os.cpu_count() or 1
     # The Rust tokenizer already spreads each batch over every core; worker processes only pay

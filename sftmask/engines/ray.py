@@ -1,12 +1,19 @@
 """The Ray engine: `label_read_batch` over a build's batches on Ray Data, rows in input order.
 
-sftmask's own reader runs in the driver (so every record keeps its file and line, rejects
-included, and kept columns keep one type over all files). Its batches go through a bounded Ray
-queue into a single Ray Data read task and then to `map_batches` over an actor pool of
-`_Labeller`s: each actor unpickles the build's `Job` (tokenizer included) once and labels
-batches with the same `label_read_batch` as the local engine. `preserve_order` returns the
-results in input order; each carries its batch's sequence number, checked on arrival, so a
-lost or repeated batch is an error, never a silently different output.
+The inputs are read either in the driver or on the workers (`--ray-read`):
+
+- driver: sftmask's reader runs in this process (every record keeps its file and line, kept
+  columns keep one type over all files). Its batches go through a bounded Ray queue into a
+  single Ray Data read task.
+- workers: one Ray Data read task per input file runs `RecordReader.for_file` on that file,
+  wherever Ray places it (the files must be reachable from every node: `s3://` URLs or a shared
+  filesystem); a reader error travels as a result, in its place in the input order.
+
+Either way the batches go to `map_batches` over an actor pool of `_Labeller`s: each actor
+unpickles the build's `Job` (tokenizer included) once and labels batches with the same
+`label_read_batch` as the local engine. `preserve_order` returns the results in input order;
+each carries its file and batch number, checked on arrival, so a lost or repeated batch is an
+error, never a silently different output.
 
 Ray is an optional extra (``pip install "sftmask[ray]"``); it is imported only when this engine runs.
 """
@@ -14,6 +21,7 @@ Ray is an optional extra (``pip install "sftmask[ray]"``); it is imported only w
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import pickle
@@ -24,27 +32,34 @@ from typing import Any
 
 import pyarrow as pa
 
+from sftmask import remote
 from sftmask.errors import ConfigError, SftmaskError
 from sftmask.labelling import Job, Labelled, label_read_batch
-from sftmask.readers import ReadBatch
+from sftmask.readers import STDIN, ReadBatch, RecordReader
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "sftmask[ray]"'
 QUEUE_DEPTH = 4
 """Batches waiting in the Ray queue ahead of the read task (driver memory stays bounded)."""
+_FILE = "file"
 _SEQ = "seq"
 _PAYLOAD = "payload"
 
 
-def run(batches: Iterator[ReadBatch], job: Job) -> Iterator[Labelled]:
-    """Label `batches` on Ray Data (same rows, same order as the local engine).
+class _EndOfFile:
+    """The payload after a file's last batch (read tasks)."""
+
+
+def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:
+    """Label the reader's batches on Ray Data (same rows, same order as the local engine).
 
     Joins `job.config.ray_address` (``auto``: the running cluster) or starts a local Ray with
     this machine's CPUs; a Ray already initialised in this process is used as it is.
 
     Raises:
-        ConfigError: Ray is not installed, or the cluster cannot be reached.
+        ConfigError: Ray is not installed, the cluster cannot be reached, or the files cannot be
+            read on the workers (stdin).
         SftmaskError: whatever the reader or `label_read_batch` (on a worker) raises, re-raised here.
     """
     try:
@@ -53,24 +68,41 @@ def run(batches: Iterator[ReadBatch], job: Job) -> Iterator[Labelled]:
         from ray.util.queue import Queue
     except ImportError:
         raise ConfigError(f"--engine ray needs Ray; install it with: {INSTALL_HINT}") from None
+    on_workers = reads_on_workers(reader, job)
     started = _connect(ray, job.config.ray_address)
     try:
         workers, cpus_per_worker = _pool_size(float(ray.cluster_resources().get("CPU", 1.0)), job)  # type: ignore[no-untyped-call]
-        log.info("ray: %d labelling actor(s) of %g CPU(s) each", workers, cpus_per_worker)
-        # The queue's actor and the read task reserve no CPU: the labelling actors may take
-        # every CPU of a small cluster without starving the task that feeds them (Ray Data's
-        # known hang on a 2-CPU instance when read tasks need a whole CPU each).
-        queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0})
-        feeder = _Feeder(batches, queue)
-        job_ref = ray.put(job)  # held here for the whole run: a restarted actor reads it again
+        log.info(
+            "ray: %d labelling actor(s) of %g CPU(s) each; reading %s",
+            workers,
+            cpus_per_worker,
+            f"{len(reader.files)} files in read tasks" if on_workers else "in the driver",
+        )
+        feeder: _Feeder | None = None
+        queue: Any = None
         with _data_context(ray):
-            dataset = ray.data.read_datasource(
-                _queue_datasource(queue),
-                override_num_blocks=1,
-                num_cpus=0,
-                # A re-run read task would miss the batches its first run took from the queue.
-                max_retries=0,
-            ).map_batches(
+            # Read tasks reserve no CPU: the labelling actors may take every CPU of a small
+            # cluster without starving the tasks that feed them (Ray Data's known hang on a
+            # 2-CPU instance when read tasks need a whole CPU each).
+            if on_workers:
+                source = ray.data.read_datasource(
+                    _files_datasource(reader),
+                    override_num_blocks=len(reader.files),
+                    num_cpus=0,
+                    concurrency=max(1, workers),  # files read at once: memory stays bounded
+                )
+            else:
+                queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0})
+                feeder = _Feeder(iter(reader), queue)
+                source = ray.data.read_datasource(
+                    _queue_datasource(queue),
+                    override_num_blocks=1,
+                    num_cpus=0,
+                    # A re-run read task would miss the batches its first run took from the queue.
+                    max_retries=0,
+                )
+            job_ref = ray.put(job)  # held here for the whole run: a restarted actor reads it again
+            dataset = source.map_batches(
                 _Labeller,
                 fn_constructor_args=([job_ref], max(1, int(cpus_per_worker))),
                 batch_size=None,
@@ -78,37 +110,69 @@ def run(batches: Iterator[ReadBatch], job: Job) -> Iterator[Labelled]:
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=cpus_per_worker,
             )
-            feeder.start()
+            if feeder is not None:
+                feeder.start()
             try:
-                yield from _results(dataset, feeder)
+                yield from _results(dataset, feeder, len(reader.files) if on_workers else None)
             except ray.exceptions.RayError as exc:  # e.g. the cluster lost every node: one line, not Ray's page
                 first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
             finally:
-                feeder.stop()
-                queue.shutdown(force=True)
+                if feeder is not None:
+                    feeder.stop()
+                    queue.shutdown(force=True)
     finally:
         if started:
             ray.shutdown()
 
 
-def _results(dataset: Any, feeder: _Feeder) -> Iterator[Labelled]:
-    """The labelled batches in order, each checked to be the next one due; then the reader's error."""
-    expected = 0
+def reads_on_workers(reader: RecordReader, job: Job) -> bool:
+    """Whether the files are read in Ray read tasks (`--ray-read`; see `CommonOptions.ray_read`).
+
+    Raises:
+        ConfigError: ``workers`` with stdin among the inputs.
+    """
+    choice = job.config.ray_read
+    names = [f.name for f in reader.files]
+    if choice == "workers" and STDIN in names:
+        raise ConfigError(
+            "--ray-read workers cannot read stdin ('-'), which only this process has; use --ray-read driver"
+        )
+    if choice == "auto":
+        return len(names) > 1 and not reader.keep_fields and all(remote.is_remote(name) for name in names)
+    return choice == "workers"
+
+
+def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterator[Labelled]:
+    """The labelled batches in order, each checked to be the next one due; then the reader's error.
+
+    Blocks carry (file, batch number): from the queue, file 0 throughout; from read tasks, each
+    file's batches and then its end marker (`files` of them in all).
+    """
+    due_file, due_batch = 0, 0
     for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
-        for seq, payload in zip(block.column(_SEQ).to_pylist(), block.column(_PAYLOAD).to_pylist(), strict=True):
-            if seq != expected:
-                raise RuntimeError(f"ray engine: batch {seq} arrived where batch {expected} was due")
-            expected += 1
+        columns = (block.column(name).to_pylist() for name in (_FILE, _SEQ, _PAYLOAD))
+        for file, seq, payload in zip(*columns, strict=True):
+            if (file, seq) != (due_file, due_batch):
+                raise RuntimeError(
+                    f"ray engine: batch {seq} of file {file} arrived where batch {due_batch} of file {due_file} was due"
+                )
             result = pickle.loads(payload)
+            if isinstance(result, _EndOfFile):
+                due_file, due_batch = due_file + 1, 0
+                continue
+            due_batch += 1
             if isinstance(result, BaseException):
                 raise result
             yield result
-    feeder.join()
-    if feeder.error is not None:
-        raise feeder.error
-    if expected != feeder.sent:
-        raise RuntimeError(f"ray engine: {feeder.sent} batches sent, {expected} labelled")
+    if feeder is not None:
+        feeder.join()
+        if feeder.error is not None:
+            raise feeder.error
+        if due_batch != feeder.sent:
+            raise RuntimeError(f"ray engine: {feeder.sent} batches sent, {due_batch} labelled")
+    elif due_file != files:
+        raise RuntimeError(f"ray engine: {files} files read, {due_file} finished")
 
 
 @contextlib.contextmanager
@@ -234,11 +298,64 @@ def _queue_datasource(queue: Any) -> Any:
 def _drain(queue: Any) -> Iterator[pa.Table]:
     while (item := queue.get()) is not None:
         seq, payload = item
-        yield _block(seq, payload)
+        yield _block(0, seq, payload)
 
 
-def _block(seq: int, payload: bytes) -> pa.Table:
-    return pa.table({_SEQ: pa.array([seq], pa.int64()), _PAYLOAD: pa.array([payload], pa.large_binary())})
+def _files_datasource(reader: RecordReader) -> Any:
+    """A Ray Data source with one read task per input file (`RecordReader.for_file`)."""
+    from ray.data import DataContext
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    cwd = os.getcwd()  # relative input names are the driver's
+    offsets = [0]
+    for f in reader.files:
+        offsets.append(offsets[-1] + (f.size or 0))
+
+    class SftmaskFilesDatasource(Datasource):
+        def __init__(self) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]
+
+        def estimate_inmemory_data_size(self) -> int | None:
+            return reader.total_bytes
+
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context: DataContext | None = None
+        ) -> list[ReadTask]:
+            tasks = []
+            for index, f in enumerate(reader.files):
+                part = pickle.dumps(reader.for_file(index), protocol=5)
+                metadata = BlockMetadata(num_rows=None, size_bytes=f.size, input_files=None, exec_stats=None)
+                tasks.append(ReadTask(functools.partial(_read_file, part, index, offsets[index], cwd), metadata))
+            return tasks
+
+    return SftmaskFilesDatasource()
+
+
+def _read_file(part: bytes, index: int, offset: int, cwd: str) -> Iterator[pa.Table]:
+    """A read task: one file's batches as one-row blocks, a reader error in its place, then the end."""
+    reader: RecordReader = pickle.loads(part)
+    seq = 0
+    with contextlib.chdir(cwd):
+        try:
+            for batch in reader:
+                batch.bytes_read += offset  # progress over all files, as the driver's reader counts it
+                yield _block(index, seq, pickle.dumps(batch, protocol=5))
+                seq += 1
+        except SftmaskError as exc:  # bad input: raised by the driver when its turn comes
+            yield _block(index, seq, pickle.dumps(exc, protocol=5))
+            seq += 1
+    yield _block(index, seq, pickle.dumps(_EndOfFile(), protocol=5))
+
+
+def _block(file: int, seq: int, payload: bytes) -> pa.Table:
+    return pa.table(
+        {
+            _FILE: pa.array([file], pa.int32()),
+            _SEQ: pa.array([seq], pa.int64()),
+            _PAYLOAD: pa.array([payload], pa.large_binary()),
+        }
+    )
 
 
 class _Labeller:
@@ -253,13 +370,18 @@ class _Labeller:
         log.debug("labeller ready in pid %d", os.getpid())
 
     def __call__(self, block: pa.Table) -> pa.Table:
-        seqs = block.column(_SEQ).to_pylist()
         payloads = []
         for payload in block.column(_PAYLOAD).to_pylist():
+            item = pickle.loads(payload)
+            if not isinstance(item, ReadBatch):  # a reader's error or a file's end: passed on as it is
+                payloads.append(payload)
+                continue
             result: Labelled | SftmaskError
             try:
-                result = label_read_batch(pickle.loads(payload), self.job)
+                result = label_read_batch(item, self.job)
             except SftmaskError as exc:  # bad input: the driver re-raises it as it is
                 result = exc
             payloads.append(pickle.dumps(result, protocol=5))
-        return pa.table({_SEQ: pa.array(seqs, pa.int64()), _PAYLOAD: pa.array(payloads, pa.large_binary())})
+        return pa.table(
+            {_FILE: block.column(_FILE), _SEQ: block.column(_SEQ), _PAYLOAD: pa.array(payloads, pa.large_binary())}
+        )
