@@ -17,6 +17,7 @@ from sftmask.cli_options import (
     BUILD_OPTIONS,
     CONFIG_FILE,
     ENCODING_OPTIONS,
+    TEMPLATE_CHECK_OPTIONS,
     Command,
     Group,
     build_options,
@@ -38,7 +39,7 @@ EXIT_CODES = {
     3: "bad input data (malformed record, missing field, unreadable or empty input)",
     4: "tokenizer cannot be loaded or cannot do what was asked",
     5: "output directory cannot be written (exists and not empty without --overwrite, not a sftmask output, locked by another build, disk full, permissions)",
-    6: "validate found problems in a built output",
+    6: "validate found problems in a built output, or template check found spans that disagree",
     7: "a --num-proc worker process died (killed, e.g. by the out-of-memory killer)",
     130: "interrupted (Ctrl-C, SIGINT)",
     143: "terminated (SIGTERM)",
@@ -466,3 +467,89 @@ def validate(
                 f"(first {listed} listed on stdout)"
             )
         )
+
+
+# --- template: the shipped chat templates, checking a template's assistant spans -------------
+
+template_app = typer.Typer(
+    cls=Group, help="Chat templates: list the shipped ones, check a template's assistant spans.", no_args_is_help=True
+)
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("list", cls=Command)
+def template_list() -> None:
+    """List the chat templates shipped with sftmask (usable as --chat-template NAME)."""
+    from sftmask.chat_templates import SHIPPED
+
+    for name, shipped in SHIPPED.items():
+        typer.echo(f"{name:14} {shipped.description} [{shipped.source}; {shipped.licence}]")
+
+
+@template_app.command("check", cls=Command)
+@build_options(TEMPLATE_CHECK_OPTIONS)
+def template_check(
+    template: Annotated[
+        str, typer.Argument(metavar="TEMPLATE", help="Jinja chat template file, or a shipped template's name.")
+    ],
+    data: Annotated[
+        str | None,
+        typer.Argument(metavar="DATA", help="Chat records to render too (the first --count).", show_default=False),
+    ] = None,
+    count: Annotated[
+        int,
+        typer.Option(
+            "--count", "-n", metavar="N", min=1, help="Conversations to check: built-in samples, or the first of DATA."
+        ),
+    ] = 120,
+    *,
+    options: dict[str, Any],
+) -> None:
+    """Render sample conversations (or DATA's) with TEMPLATE and say whether its assistant spans agree with a second opinion.
+
+    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text. Exit code 6 when they differ.
+    """
+    from sftmask.chat_samples import conversations as sample_conversations
+    from sftmask.chat_template import renderer_options
+    from sftmask.chat_templates import SHIPPED, read_shipped
+    from sftmask.config import make_config
+    from sftmask.kinds.chat import first_conversations
+    from sftmask.pipeline import open_tokenizer
+    from sftmask.readers import resolve_inputs
+    from sftmask.template_check import check_template
+    from sftmask.template_choice import choose_template
+
+    _setup_logging(quiet=False)
+    try:
+        settings = {**options, "inputs": [data or "-"], "output": "-", "strategy": "assistant-only"}
+        cfg = make_config({**settings, "chat_template": template, "data_kind": "chat"})
+        tok = open_tokenizer(cfg)
+        choice = choose_template(tok.hf, template)
+        if data is not None:
+            files = resolve_inputs([data], cfg.input_format)
+            conversations = first_conversations(cfg, cfg.kind.fields(cfg), files, count)
+            where = f"{len(conversations)} conversations of {data}"
+        else:
+            conversations = sample_conversations(count, seed=0)
+            where = f"{len(conversations)} sample conversations"
+        shipped = {name: read_shipped(name) for name in SHIPPED}
+        report = check_template(
+            tok.hf, tok.full_encoder, choice.text, conversations, shipped=shipped, **renderer_options(cfg)
+        )
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{template}: {where}, compared with {report.compared_with}")
+    typer.echo(f"  agree on {report.agreed} of {report.conversations}")
+    if report.both_failed:
+        typer.echo(f"  {report.both_failed} the template refuses either way (not compared)")
+    for reason, n in sorted(report.failed.items()):
+        typer.echo(f"  {n} failed on one side only: {reason}")
+    for dis in report.disagreements[:3]:
+        shown = " ".join(f"{t}{'' if a == b else ('[+]' if a else '[-]')}" for t, a, b in dis.tokens if a or b)
+        typer.echo(
+            f"  conversation {dis.index + 1} ({dis.strategy}) differs; trained tokens, [+]/[-] where only "
+            f"the template does / does not train them: {shown[:600]}"
+        )
+    if not report.ok:
+        raise typer.Exit(6)
+    typer.echo("  OK: the spans agree")

@@ -35,6 +35,9 @@ STRATEGIES = ("response-only", "all", "assistant-only", "last-turn", "first-subt
 DATA_KINDS = ("prompt-response", "chat", "words", "text")
 TEMPLATES = ("alpaca", "chatml", "question-answer", "chat")
 MESSAGES_FORMATS = ("openai", "sharegpt")
+REASONING = ("train", "mask", "drop")
+CHAT_TEMPLATES = ("chatml", "mistral-inst", "qwen3", "deepseek-r1", "phi-3.5", "mistral-nemo")
+"""The shipped chat templates (`sftmask.chat_templates.SHIPPED`)."""
 TRUNCATIONS = ("prompt", "response", "drop")
 OUTPUT_FORMATS = ("parquet", "arrow")
 ON_ERROR = ("fail", "skip")
@@ -201,11 +204,38 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
     BuildOption(
         "chat_template",
         str,
-        "Jinja chat template file overriding the tokenizer's own, or a shipped one: chatml, chatml-generation, "
-        "mistral-inst, mistral-inst-generation.",
+        "Chat template overriding the tokenizer's own: a Jinja file, or a shipped template's name "
+        "(sftmask template list).",
         CHAT,
         "FILE_OR_NAME",
         "the tokenizer's",
+        choices=CHAT_TEMPLATES,
+    ),
+    BuildOption(
+        "reasoning",
+        str,
+        "An assistant turn's reasoning (<think>...</think> or reasoning_content): train it, mask it "
+        "(kept, labels -100) or drop it (removed before rendering).",
+        CHAT,
+        _choice_metavar(REASONING),
+        "train",
+        choices=REASONING,
+    ),
+    BuildOption(
+        "template_kwargs",
+        str,
+        "Template variables as apply_chat_template(**kwargs) passes them, e.g. enable_thinking=false "
+        "(values are JSON, else strings).",
+        CHAT,
+        "NAME=VALUE,...",
+    ),
+    BuildOption(
+        "template_date",
+        str,
+        "The date a template's strftime_now sees, YYYY-MM-DD (recorded in the manifest).",
+        CHAT,
+        "DATE",
+        "today",
     ),
     # Words data
     BuildOption("tokens_field", str, "Field with the list of words.", WORDS, "FIELD", "tokens"),
@@ -416,6 +446,13 @@ CONFIG_ONLY = ("inputs",)
 
 ENCODING_OPTIONS = tuple(option for option in BUILD_OPTIONS if option.encoding)
 """The options that change what rows are built: `inspect` takes these."""
+
+TEMPLATE_CHECK_OPTIONS = tuple(
+    option
+    for option in BUILD_OPTIONS
+    if (option.panel == CHAT and option.key != "chat_template") or option.key in ("tokenizer", "trust_remote_code")
+)
+"""What `sftmask template check` takes: the tokenizer and the chat data options (the template is its argument)."""
 
 CONFIG_FILE = typer.Option(
     "--config",

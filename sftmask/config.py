@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sftmask.chat_template import resolve_chat_template
+from sftmask.chat_templates import SHIPPED
 from sftmask.errors import ConfigError
 from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
 from sftmask.limits import clip, load_yaml, read_text_file
@@ -129,11 +129,9 @@ class BuildConfig(KindOptions):
             raise ValueError(
                 f"strategy {self.strategy!r} does not apply to {self.data_kind!r} data; it applies to {', '.join(kinds)}"
             )
-        if self.chat_template is not None:
-            try:
-                resolve_chat_template(self.chat_template)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from exc
+        template = self.chat_template
+        if template is not None and not Path(template).is_file() and template not in SHIPPED:
+            raise ValueError(f"chat template file not found: {template} (shipped templates: {', '.join(SHIPPED)})")
         if self.engine != "ray" and (
             self.ray_address is not None or self.ray_workers is not None or self.ray_read != "auto"
         ):

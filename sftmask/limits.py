@@ -1,7 +1,15 @@
-"""Size limits on what sftmask loads (config files, templates) and on the error messages it writes."""
+"""Size limits on what sftmask loads (config files, templates) and on the error messages it writes,
+and time and memory limits on running a chat template (`render_limit`)."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +21,12 @@ MAX_TEXT_FILE_BYTES = 1 << 20
 """Config files, prompt templates and chat templates are small: more is refused before parsing."""
 MAX_MESSAGE_CHARS = 2000
 """Error messages longer than this (they may quote record data) are cut."""
+RENDER_SECONDS = 10.0
+"""A chat template rendering one conversation for longer than this is stopped (real templates take
+milliseconds; a `range` nested in `range` runs for hours)."""
+RENDER_MEMORY_BYTES = 2 << 30
+"""A chat template whose rendering grows the process by more than this is stopped (`'x' * 10**9`
+kept in a list)."""
 
 
 def read_text_file(path: str | Path, what: str, error: type[SftmaskError], max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
@@ -63,3 +77,96 @@ def clip(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     if len(message) <= limit:
         return message
     return f"{message[:limit]}... ({len(message):,} characters in all)"
+
+
+class RenderLimitExceeded(Exception):
+    """Raised inside a `render_limit` block that ran past its time or memory limit."""
+
+
+class RenderTimeExceeded(RenderLimitExceeded):
+    """The block ran longer than its time limit."""
+
+
+class RenderMemoryExceeded(RenderLimitExceeded):
+    """The process grew by more than the block's memory limit."""
+
+
+@dataclass
+class _Watched:
+    deadline: float
+    memory_limit: int
+    fired: bool = False
+
+
+_watched: dict[int, _Watched] = {}
+_lock = threading.Lock()
+_watchdog: threading.Thread | None = None
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _after_fork() -> None:
+    global _lock, _watchdog
+    _lock, _watchdog = threading.Lock(), None  # the parent's watchdog (and a lock it held) is not here
+    _watched.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0  # no /proc: the time limit still applies
+
+
+def _interrupt(thread_id: int, exc: type[BaseException] | None) -> None:
+    # Raised in that thread at its next bytecode (a running C call finishes first); None clears it.
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(0.02)
+        with _lock:
+            if not _watched:
+                continue
+            now, resident = time.monotonic(), _resident_bytes()
+            for thread_id, watched in _watched.items():
+                if not watched.fired and (now > watched.deadline or resident > watched.memory_limit):
+                    watched.fired = True
+                    _interrupt(thread_id, RenderTimeExceeded if now > watched.deadline else RenderMemoryExceeded)
+
+
+@contextmanager
+def render_limit(seconds: float | None = None, memory_bytes: int | None = None) -> Iterator[None]:
+    """Stop the code in this block (by raising `RenderTimeExceeded` or `RenderMemoryExceeded` in it) when it runs longer than
+    `seconds` or the process grows by more than `memory_bytes` meanwhile (defaults: `RENDER_SECONDS`,
+    `RENDER_MEMORY_BYTES`). A watchdog thread checks every 20 ms, and the block is measured once more
+    when it ends; blocks in other threads are watched each on its own (blocks do not nest).
+    """
+    global _watchdog
+    thread_id = threading.get_ident()
+    limit = RENDER_MEMORY_BYTES if memory_bytes is None else memory_bytes
+    watched = _Watched(time.monotonic() + (RENDER_SECONDS if seconds is None else seconds), _resident_bytes() + limit)
+    with _lock:
+        _watched[thread_id] = watched
+        if _watchdog is None or not _watchdog.is_alive():
+            _watchdog = threading.Thread(target=_watch, name="sftmask-render-limit", daemon=True)
+            _watchdog.start()
+    try:
+        yield
+    finally:
+        with _lock:
+            if _watched.get(thread_id) is watched:
+                del _watched[thread_id]
+        if watched.fired:
+            _interrupt(thread_id, None)  # not raised yet (the block ended first): never raise it outside
+    # The watchdog polls: a block that ended between two of its checks (one large allocation, then
+    # done) is measured once more here, so the limits hold whatever the timing.
+    if _resident_bytes() > watched.memory_limit:
+        raise RenderMemoryExceeded
+    if time.monotonic() > watched.deadline:
+        raise RenderTimeExceeded

@@ -6,14 +6,17 @@ keys work as CLI flags and in a config file.
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 InputFormat = Literal["jsonl", "json", "csv", "tsv", "parquet", "arrow"]
 Truncation = Literal["prompt", "response", "drop"]
 OutputFormat = Literal["parquet", "arrow"]
 OnError = Literal["fail", "skip"]
+Reasoning = Literal["train", "mask", "drop"]
 
 MAX_INT32 = 2**31 - 1
 """Largest count sftmask accepts for lengths and sizes (token offsets are 32-bit)."""
@@ -103,5 +106,43 @@ class CommonOptions(Options):
     `tags_field`, `label_names`, `label_all_subtokens`) is given with a strategy that applies to words,
     or `text` when a text option (`text_field`, `response_marker`) is given."""
     chat_template: str | None = None
-    """Jinja chat template file overriding the tokenizer's own, or a shipped one by name (`chatml`,
-    `chatml-generation`, `mistral-inst`, `mistral-inst-generation`)."""
+    """Chat template overriding the tokenizer's own: a Jinja file, or the name of a template
+    shipped with sftmask (`sftmask template list`)."""
+    reasoning: Reasoning = "train"
+    """Chat template: an assistant turn's reasoning (`<think>...</think>` in its content, or a
+    `reasoning_content` field) as the template writes it: `train` it with the turn, `mask` it
+    (kept in input_ids, labels -100), or `drop` it from the messages before rendering."""
+    template_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Chat template: extra template variables, as `apply_chat_template(**kwargs)` passes them
+    (`enable_thinking=false,...` on the command line: values are JSON, else strings)."""
+    template_date: datetime.date | None = None
+    """Chat template: the date a template's `strftime_now` sees (default: today, local time, as
+    transformers); the manifest records the date used, so a build can be repeated byte for byte."""
+
+    @field_validator("template_kwargs", mode="before")
+    @classmethod
+    def _parse_kwargs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_template_kwargs(value)
+        return value
+
+
+def parse_template_kwargs(text: str) -> dict[str, Any]:
+    """``enable_thinking=false,date_string=26 Jul 2024`` -> {"enable_thinking": False, ...}.
+
+    Each value is read as JSON (true, false, null, numbers, quoted strings, lists) and is a
+    plain string otherwise.
+
+    >>> parse_template_kwargs("enable_thinking=false,n=3,date_string=26 Jul 2024")
+    {'enable_thinking': False, 'n': 3, 'date_string': '26 Jul 2024'}
+    """
+    result: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise ValueError(f"template-kwargs: {item!r} is not NAME=VALUE (e.g. enable_thinking=false)")
+        try:
+            result[name.strip()] = json.loads(raw.strip())
+        except json.JSONDecodeError:
+            result[name.strip()] = raw.strip()
+    return result

@@ -151,3 +151,11 @@ def _family_fixtures(name: str) -> tuple[Any, Any]:
 
 for _name in families.FAMILY_NAMES:
     globals()[f"_{_name}_path"], globals()[f"_{_name}"] = _family_fixtures(_name)
+
+
+@pytest.fixture(scope="session")
+def published(request: pytest.FixtureRequest) -> Path:
+    """llama.cpp's copies of published chat templates (tests/published_templates.py), fetched once."""
+    from tests import published_templates
+
+    return published_templates.fetch(Path(request.config.cache.mkdir("published-templates")))

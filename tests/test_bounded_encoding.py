@@ -244,7 +244,12 @@ def test_cli_40mb_response_builds_in_bounded_memory(sample_tokenizer_path: Path,
 
 # --- chat: rendered conversations are cut the same way ------------------------------------
 
-CHAT_TEMPLATES = Path(__file__).resolve().parent.parent / "configs" / "templates" / "chat"
+REPO = Path(__file__).resolve().parent.parent
+CHAT_TEMPLATES = {
+    "chatml.jinja": REPO / "tests" / "data" / "chat_templates" / "chatml.jinja",  # no markers
+    "mistral-inst.jinja": REPO / "tests" / "data" / "chat_templates" / "mistral-inst.jinja",
+    "chatml-generation.jinja": REPO / "sftmask" / "chat_templates" / "chatml.jinja",  # with markers
+}
 message_texts = st.lists(st.sampled_from(WORDS + SEPARATORS), min_size=0, max_size=30).map("".join)
 
 
@@ -286,7 +291,7 @@ def test_bounded_chat_rows_equal_unbounded_rows(
     data = [{"messages": messages} for messages in batch]
     options = dict(
         data_kind="chat",
-        chat_template=str(CHAT_TEMPLATES / template),
+        chat_template=str(CHAT_TEMPLATES[template]),
         max_length=max_length,
         truncation=truncation,
         strategy=strategy,

@@ -10,19 +10,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sftmask.chat_template import load_renderer
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
 from sftmask.kinds.chat import MessageFormat, parse_messages
 from sftmask.strategies import IGNORE_INDEX
+from sftmask.template_choice import load_renderer
 from sftmask.tokenizer import LoadedTokenizer
 from tests.helpers import encode_records, label_rows, marked_tokens
 
 REPO = Path(__file__).resolve().parent.parent
-CHAT_TEMPLATES = REPO / "sftmask" / "builtin_templates" / "chat"
-CHATML = CHAT_TEMPLATES / "chatml.jinja"
-CHATML_MARKED = CHAT_TEMPLATES / "chatml-generation.jinja"
-MISTRAL = CHAT_TEMPLATES / "mistral-inst.jinja"
-MISTRAL_MARKED = CHAT_TEMPLATES / "mistral-inst-generation.jinja"
+UNMARKED = REPO / "tests" / "data" / "chat_templates"  # ChatML and Mistral [INST] without markers
+SHIPPED_DIR = REPO / "sftmask" / "chat_templates"  # the same, with {% generation %} markers
+CHATML = UNMARKED / "chatml.jinja"
+CHATML_MARKED = SHIPPED_DIR / "chatml.jinja"
+MISTRAL = UNMARKED / "mistral-inst.jinja"
+MISTRAL_MARKED = SHIPPED_DIR / "mistral-inst.jinja"
 
 MULTI_TURN = [
     {"role": "system", "content": "You are terse."},
@@ -38,11 +39,14 @@ def labelled(
     conversations: list[list[dict[str, Any]]],
     *,
     strategy: str = "assistant-only",
-    chat_template: Path | None = None,
+    chat_template: Path | str | None = None,
     max_length: int | None = None,
     tools: list[Any] | None = None,
+    **options: Any,
 ) -> tuple[list[tuple[list[int], list[int]]], dict[int, tuple[str, str]]]:
-    """Chat records through `sftmask.label`: (ids, labels) per row, (reason, message) per rejected record."""
+    """Chat records through `sftmask.label`: (ids, labels) per row, (reason, message) per rejected record.
+
+    `options` are more build options (reasoning, template_kwargs, ...)."""
     tools = tools or [None] * len(conversations)
     records = [
         {"messages": c, **({"tools": t} if t is not None else {})} for c, t in zip(conversations, tools, strict=True)
@@ -55,6 +59,7 @@ def labelled(
         chat_template=str(chat_template) if chat_template else None,
         max_length=max_length,
         on_error="skip",
+        **options,
     )
 
 
@@ -323,10 +328,11 @@ def test_an_empty_final_turn_is_not_replaced_by_an_earlier_one(
 
 
 def test_a_template_that_cannot_be_analysed_is_reported(qwen: LoadedTokenizer, tmp_path: Path) -> None:
-    # The last message is written differently from earlier ones, so prefixes do not line up.
+    # The last message is written differently from earlier ones, so prefixes do not line up, and
+    # the text is upper-cased, so the data's text cannot be found in the rendering either.
     template = tmp_path / "odd.jinja"
     template.write_text(
-        "{% for m in messages %}{{ m['role'] + ': ' + m['content'] }}{% if not loop.last %}{{ '\\n' }}{% else %}{{ '<|im_end|>' }}{% endif %}{% endfor %}"
+        "{% for m in messages %}{{ m['role'] + ': ' + m['content'] | upper }}{% if not loop.last %}{{ '\\n' }}{% else %}{{ '<|im_end|>' }}{% endif %}{% endfor %}"
     )
     rows, rejected = labelled(qwen, [MULTI_TURN], chat_template=template)
     reason, message = rejected[0]

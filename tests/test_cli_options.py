@@ -41,6 +41,7 @@ def test_every_config_key_is_a_build_option_or_config_only() -> None:
 
 
 def test_choices_are_the_library_s() -> None:
+    from sftmask.chat_templates import SHIPPED
     from sftmask.kinds import DATA_KINDS
     from sftmask.prompt_templates import available_templates
     from sftmask.strategies import STRATEGIES
@@ -59,10 +60,12 @@ def test_choices_are_the_library_s() -> None:
     assert literal("format") == cli_options.OUTPUT_FORMATS
     assert literal("on_error") == cli_options.ON_ERROR
     assert literal("messages_format") == cli_options.MESSAGES_FORMATS
+    assert literal("reasoning") == cli_options.REASONING
+    assert tuple(SHIPPED) == cli_options.CHAT_TEMPLATES
     for option in BUILD_OPTIONS:
         assert (
             not option.choices
-            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE", "FORMAT"}
+            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE", "FORMAT", "FILE_OR_NAME"}
             or (option.metavar == "[" + "|".join(option.choices) + "]")
         ), option.key
 

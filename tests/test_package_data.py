@@ -12,22 +12,26 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sftmask.chat_template import CHAT_TEMPLATE_DIR, available_chat_templates, load_renderer, resolve_chat_template
+from sftmask.chat_templates import SHIPPED as SHIPPED_CHAT
 from sftmask.cli import app
 from sftmask.prompt_templates import TEMPLATE_DIR, available_templates, load_template
+from sftmask.template_choice import load_renderer
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "sftmask"
-SHIPPED = sorted(p for p in (PACKAGE / "builtin_templates").rglob("*") if p.is_file())
+SHIPPED = sorted(
+    p for folder in ("builtin_templates", "chat_templates") for p in (PACKAGE / folder).rglob("*") if p.is_file()
+)
 
 
 def test_every_shipped_template_is_package_data() -> None:
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["sftmask"]
-    assert len(SHIPPED) >= 7
-    for path in SHIPPED:
+    data = [p for p in SHIPPED if p.suffix != ".py" and "__pycache__" not in p.parts]
+    assert len(data) >= 10
+    for path in data:
         relative = path.relative_to(PACKAGE).as_posix()
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in globs), relative
-    assert TEMPLATE_DIR.is_relative_to(PACKAGE) and CHAT_TEMPLATE_DIR.is_relative_to(PACKAGE)
+    assert TEMPLATE_DIR.is_relative_to(PACKAGE)
 
 
 @pytest.mark.parametrize("name", ["alpaca", "chatml", "question-answer"])
@@ -36,10 +40,11 @@ def test_every_prompt_template_loads_by_name(name: str) -> None:
     assert load_template(name).required_fields
 
 
-@pytest.mark.parametrize("name", ["chatml", "chatml-generation", "mistral-inst", "mistral-inst-generation"])
-def test_every_chat_template_renders_by_name(name: str, qwen: object) -> None:
-    assert name in available_chat_templates()
-    assert resolve_chat_template(name) == CHAT_TEMPLATE_DIR / f"{name}.jinja"
+@pytest.mark.parametrize("name", sorted(SHIPPED_CHAT))
+def test_every_chat_template_renders_by_name(
+    name: str, qwen: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # by name from the package, not from a file in the checkout
     renderer = load_renderer(qwen.hf, name)  # type: ignore[attr-defined]
     text = renderer.render([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}])
     assert "Hi" in text and "Hello!" in text
@@ -52,9 +57,7 @@ def test_unknown_chat_template_name_lists_the_shipped_ones(tmp_path: Path) -> No
          "--strategy", "assistant-only", "--chat-template", "chatmlx"],
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "chat template file not found: chatmlx; pass a Jinja file or a shipped name: chatml, chatml-generation" in (
-        result.stderr
-    )
+    assert f"chat template file not found: chatmlx (shipped templates: {', '.join(SHIPPED_CHAT)})" in result.stderr
 
 
 def test_template_alpaca_on_the_sample_from_another_directory(

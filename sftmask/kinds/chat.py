@@ -9,12 +9,13 @@ import orjson
 import pyarrow as pa
 
 from sftmask import reasons
-from sftmask.chat_template import encode_chat_batch
-from sftmask.errors import RecordRejected
-from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
+from sftmask.chat_template import encode_chat_batch, renderer_options
+from sftmask.errors import RecordRejected, SftmaskError
+from sftmask.kinds.base import DataKind, EncodingSession, Fields
 from sftmask.options import CommonOptions
-from sftmask.readers import InputFile
+from sftmask.readers import STDIN, InputFile, RecordReader
 from sftmask.strategies import STRATEGIES, EncodedBatch
+from sftmask.template_choice import TemplateChoice, chat_manifest, choose_template, pin_today
 from sftmask.tokenizer import LoadedTokenizer
 
 MessagesFormat = Literal["openai", "sharegpt"]
@@ -101,10 +102,10 @@ def parse_messages(value: Any, fmt: MessageFormat) -> list[dict[str, Any]]:
     return messages
 
 
-def encode_chat(
-    tok: LoadedTokenizer, table: pa.RecordBatch, config: ChatOptions
-) -> tuple[EncodedBatch, dict[str, int]]:
-    """Conversations: rendered by the chat template, tokenized, assistant turns masked in."""
+def parse_conversations(
+    table: pa.RecordBatch, config: ChatOptions
+) -> tuple[list[list[dict[str, Any]] | None], list[Any], dict[int, tuple[str, str]]]:
+    """A batch's conversations and tools (None where a record is invalid, with the reason why)."""
     fmt = MessageFormat.named(config.messages_format, config.role_key, config.content_key)
     conversations: list[list[dict[str, Any]] | None] = []
     tools: list[Any] = []
@@ -126,11 +127,7 @@ def encode_chat(
             invalid[row] = (exc.reason, exc.message)
             conversations.append(None)
             tools.append(None)
-    last_turn = "last_turn_mask" in STRATEGIES[config.strategy].needs
-    encoded = encode_chat_batch(
-        tok, config.chat_template, conversations, tools, invalid, last_turn=last_turn, max_length=config.max_length
-    )
-    return encoded, {}
+    return conversations, tools, invalid
 
 
 def _json_cell(value: Any, name: str, *, empty_is_absent: bool = False) -> Any:
@@ -147,6 +144,70 @@ def _json_cell(value: Any, name: str, *, empty_is_absent: bool = False) -> Any:
         raise RecordRejected(
             reasons.INVALID_JSON, f"field {name!r} is text that is not valid JSON ({exc.msg} at column {exc.colno})"
         ) from exc
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    """Encodes a build's batches with the chat template chosen once for it (picklable)."""
+
+    config: ChatOptions
+    tok: LoadedTokenizer
+    choice: TemplateChoice
+    options: dict[str, Any]
+    """`ChatRenderer` options (reasoning, template variables, the pinned date)."""
+
+    def encode(self, table: pa.RecordBatch) -> tuple[EncodedBatch, dict[str, int]]:
+        """Conversations: rendered by the chat template, tokenized, assistant turns masked in."""
+        conversations, tools, invalid = parse_conversations(table, self.config)
+        last_turn = "last_turn_mask" in STRATEGIES[self.config.strategy].needs
+        encoded = encode_chat_batch(
+            self.tok,
+            self.choice.text,
+            self.options,
+            conversations,
+            tools,
+            invalid,
+            last_turn=last_turn,
+            max_length=self.config.max_length,
+        )
+        return encoded, {}
+
+    def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
+        return {"chat_template": chat_manifest(self.choice, self.options)}
+
+
+SAMPLED_RECORDS = 16
+"""Records of the first input whose rendering a shipped template must match to replace the tokenizer's."""
+
+
+def first_conversations(
+    config: ChatOptions, fields: Fields, files: list[InputFile], count: int = SAMPLED_RECORDS
+) -> list[tuple[Any, Any]]:
+    """The valid conversations (with tools) among the first `count` records of the first input (none
+    from stdin, which can be read only once; bad records are left for the build to report)."""
+    if not files or files[0].name == STDIN:
+        return []
+    reader = RecordReader(
+        files[:1],
+        text_fields=fields.text,
+        object_fields=fields.objects,
+        optional_object_fields=fields.optional_objects,
+        keep_fields=[],
+        batch_size=count,
+        skip_errors=True,
+        max_chars=config.max_chars,
+    )
+    batches = iter(reader)
+    try:
+        batch = next(batches, None)
+    except SftmaskError:
+        return []
+    finally:
+        batches.close()  # type: ignore[attr-defined]
+    if batch is None:
+        return []
+    conversations, tools, _ = parse_conversations(batch.table, config)
+    return [(messages, tools[row]) for row, messages in enumerate(conversations) if messages is not None]
 
 
 class Chat(DataKind[ChatOptions]):
@@ -166,4 +227,9 @@ class Chat(DataKind[ChatOptions]):
         )
 
     def open(self, config: ChatOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
-        return StatelessSession(encode_chat, config, tok)
+        """Choose the chat template once, comparing renderings of the first records (see
+        `sftmask.template_choice.choose_template`)."""
+        options = renderer_options(config)
+        samples = first_conversations(config, self.fields(config), files)
+        choice = choose_template(tok.hf, config.chat_template, samples, **options)
+        return ChatSession(config, tok, choice, pin_today(choice, options))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from sftmask.chat_template import encode_chat_batch
+from sftmask.chat_template import encode_chat_batch, renderer_options
 from sftmask.encoding import count_boundary_merges, segment
 from sftmask.errors import ConfigError
 from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
@@ -16,6 +17,7 @@ from sftmask.options import CommonOptions
 from sftmask.prompt_templates import load_template, render_records
 from sftmask.readers import InputFile
 from sftmask.strategies import STRATEGIES, EncodedBatch
+from sftmask.template_choice import TemplateChoice, chat_manifest, choose_template, pin_today
 from sftmask.tokenizer import LoadedTokenizer
 
 CHAT = "chat"
@@ -44,26 +46,9 @@ def encode_prompt_response(
 ) -> tuple[EncodedBatch, dict[str, int]]:
     """Prompt + response text: the prompt as `tokenizer(prompt)`, the response as its continuation.
 
-    With ``template`` set, the prompt and response are rendered from the record first: by a
-    prompt template, or (``chat``) as a user/assistant exchange by the chat template.
+    With ``template`` set, the prompt and response are rendered from the record first by a
+    prompt template (``template: chat`` is `ExchangeSession`'s).
     """
-    if config.template == CHAT:
-        prompts: list[str] = table.column(config.prompt_field).to_pylist()
-        responses: list[str] = table.column(config.response_field).to_pylist()
-        conversations: list[list[dict[str, Any]] | None] = [
-            [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
-            for p, r in zip(prompts, responses, strict=True)
-        ]
-        chat = encode_chat_batch(
-            tok,
-            config.chat_template,
-            conversations,
-            [None] * len(prompts),
-            {},
-            last_turn=False,
-            max_length=config.max_length,
-        )
-        return dataclasses.replace(chat, response_mask=chat.assistant_mask, assistant_mask=None), {}
     invalid: dict[int, tuple[str, str]] = {}
     if config.prompt_template is not None:
         template = load_template(config.prompt_template)
@@ -83,6 +68,41 @@ def encode_prompt_response(
     return encoded, {"boundary_merges": count_boundary_merges(tok, prompts, responses)}
 
 
+@dataclass(frozen=True)
+class ExchangeSession:
+    """``template: chat``: each prompt and response rendered as a user/assistant exchange by the
+    chat template chosen once for the build (picklable)."""
+
+    config: PromptResponseOptions
+    tok: LoadedTokenizer
+    choice: TemplateChoice
+    options: dict[str, Any]
+    """`ChatRenderer` options (reasoning, template variables, the pinned date)."""
+
+    def encode(self, table: pa.RecordBatch) -> tuple[EncodedBatch, dict[str, int]]:
+        prompts: list[str] = table.column(self.config.prompt_field).to_pylist()
+        responses: list[str] = table.column(self.config.response_field).to_pylist()
+        conversations: list[list[dict[str, Any]] | None] = [
+            [{"role": "user", "content": p}, {"role": "assistant", "content": r}]
+            for p, r in zip(prompts, responses, strict=True)
+        ]
+        tools = [None] * len(prompts)
+        chat = encode_chat_batch(
+            self.tok,
+            self.choice.text,
+            self.options,
+            conversations,
+            tools,
+            {},
+            last_turn=False,
+            max_length=self.config.max_length,
+        )
+        return dataclasses.replace(chat, response_mask=chat.assistant_mask, assistant_mask=None), {}
+
+    def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
+        return {"chat_template": chat_manifest(self.choice, self.options)}
+
+
 class PromptResponse(DataKind[PromptResponseOptions]):
     name = "prompt-response"
     description = "records with a prompt and a response string"
@@ -100,6 +120,10 @@ class PromptResponse(DataKind[PromptResponseOptions]):
         )
 
     def open(self, config: PromptResponseOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
+        if config.template == CHAT:
+            options = renderer_options(config)
+            choice = choose_template(tok.hf, config.chat_template, **options)
+            return ExchangeSession(config, tok, choice, pin_today(choice, options))
         return StatelessSession(encode_prompt_response, config, tok)
 
     def appends_eos(self, config: PromptResponseOptions) -> bool:
