@@ -259,11 +259,11 @@ def _encode_continuing(
     rows = [
         i
         for i, (prompt, text) in enumerate(zip(prompts, texts, strict=True))
-        if prompt and text and not prompt[-1].isspace() and not text[0].isspace()
+        if prompt and text and not _splits(prompt[-1]) and not _splits(text[0])
     ]
     if not rows:
         return encoded, starts
-    cuts = [next((k for k, ch in enumerate(texts[i]) if ch.isspace()), len(texts[i])) for i in rows]
+    cuts = [next((k for k, ch in enumerate(texts[i]) if _splits(ch)), len(texts[i])) for i in rows]
     head_ids, head_starts = _encode_rows(
         tok.continuation_encoder, [texts[i][:cut] for i, cut in zip(rows, cuts, strict=True)], starts_of
     )
@@ -272,6 +272,17 @@ def _encode_continuing(
     )
     joined, joined_starts = _join_rows(head_ids, head_starts, tail_ids, tail_starts)
     return _replace_rows(encoded, starts, np.array(rows, dtype=np.int64), joined, joined_starts)
+
+
+_NOT_WHITE_SPACE = frozenset("\x1c\x1d\x1e\x1f")
+"""Characters Python's `str.isspace` counts as whitespace but Unicode's White_Space property (what
+the tokenizers' whitespace splitting uses) does not; a normalizer may delete them (XLM-R does), so
+the words on either side join in running text."""
+
+
+def _splits(ch: str) -> bool:
+    """Whether a whitespace pre-tokenizer splits words at `ch` (Unicode White_Space)."""
+    return ch.isspace() and ch not in _NOT_WHITE_SPACE
 
 
 def _join_rows(

@@ -430,12 +430,8 @@ class RecordReader:
                 raise InputDataError(f"{exc}; the file was cut short (check it with zstd -t)", file=inp.name) from exc
             except EOFError as exc:  # gzip: "Compressed file ended before the end-of-stream marker"
                 raise InputDataError(f"truncated: {exc}; the file was cut short (gzip -t)", file=inp.name) from exc
-            except (OSError, ValueError) as exc:  # gzip/zstd corruption, I/O errors
+            except (OSError, ValueError) as exc:  # gzip/zstd corruption, I/O errors (remote ones too)
                 raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
-            except Exception as exc:  # a remote filesystem's own errors (botocore, aiohttp...) mid-read
-                if not remote.is_remote(inp.name):
-                    raise
-                raise InputDataError(f"cannot read input: {type(exc).__name__}: {exc}", file=inp.name) from exc
             finally:
                 self._done_bytes += self._counter.count
                 self._counter = None

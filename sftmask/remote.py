@@ -10,6 +10,7 @@ fsspec's ``FSSPEC_<PROTOCOL>_<OPTION>`` environment variables.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -96,11 +97,34 @@ def expand(pattern: str, error: type[SftmaskError]) -> list[tuple[str, int | Non
 
 
 def open_input(url: str, error: type[SftmaskError]) -> IO[bytes]:
-    """`url` opened for reading as bytes (buffered by the filesystem; random access where it has it)."""
+    """`url` opened for reading as bytes. What its filesystem raises while reading (botocore,
+    aiohttp, ... errors) comes out as `OSError`, as a local file's read errors do."""
     fs, path = filesystem(url, error)
     with remote_errors(url, error):
-        stream: IO[bytes] = fs.open(path, "rb", block_size=1 << 22)
-    return stream
+        stream = fs.open(path, "rb", block_size=1 << 22)
+    return io.BufferedReader(_OSErrors(stream), buffer_size=1 << 20)
+
+
+class _OSErrors(io.RawIOBase):
+    """A remote file whose read errors are `OSError`s (with the library's error type named)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self.raw.readinto(buffer) or 0)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise OSError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 @contextmanager

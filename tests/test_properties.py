@@ -171,3 +171,15 @@ def test_row_is_the_joint_encoding_unless_a_boundary_merge_is_counted(
         if count_boundary_merges(tok, [prompt], [response]) == 0:
             assert ids[:-1] == tok.hf(prompt + response)["input_ids"], (prompt, response)
         assert ids[-1] == tok.eos_id
+
+
+@pytest.mark.parametrize("response", ["<|start_header_id|>00\x1f0", "ab\x1ccd ef", "x\x1e y"])
+def test_control_separators_are_not_word_breaks_for_every_word_prefixes(xlmr: Any, response: str) -> None:
+    """U+001C..U+001F are whitespace to Python's `isspace` but not to the tokenizer (XLM-R's
+    normalizer deletes them): a response continuing its prompt is trained as the joint text spells it."""
+    from sftmask.encoding import encode_responses_with_word_starts
+
+    prompt = "0"
+    joint = xlmr.hf(prompt + response, add_special_tokens=False)["input_ids"]
+    trained = encode_responses_with_word_starts(xlmr, [prompt], [response], add_eos=False, word_starts=False)[0]
+    assert xlmr.hf(prompt, add_special_tokens=False)["input_ids"] + list(trained.row(0)) == joint

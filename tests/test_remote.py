@@ -237,3 +237,24 @@ def test_validate_and_stats_read_a_remote_output(s3: tuple[Any, dict[str, str]])
     assert bad.returncode == 6 and "SHA-256 differs" in bad.stdout
     missing = sftmask(env, "validate", "s3://bucket/check/none")
     assert (missing.returncode, missing.stderr.strip()) == (3, "Error: s3://bucket/check/none: no such directory")
+
+
+def test_a_remote_read_error_is_a_one_line_input_error(
+    tmp_path: Path, s3: tuple[Any, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library error in the middle of reading an object (not an OSError) is one line, exit 3."""
+    import s3fs.core
+
+    fs, env = s3
+    fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/midread/in.jsonl")
+
+    def fail(self: Any, *args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("stream closed by peer\nsecond line of a long library message")
+
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", fail)
+    result = sftmask(env, "build", "s3://bucket/midread/in.jsonl", "-t", TOKENIZER, "-o", str(tmp_path / "o"))
+    assert result.returncode == 3
+    assert result.stderr.strip() == (
+        "Error: s3://bucket/midread/in.jsonl: cannot read input: RuntimeError: stream closed by peer"
+    )
+    assert not (tmp_path / "o").exists()
