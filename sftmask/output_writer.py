@@ -215,8 +215,14 @@ class RemoteOutputDir:
     `overwrite`) a previous sftmask output.
     """
 
-    def __init__(self, url: str, *, overwrite: bool) -> None:
+    def __init__(self, url: str, *, overwrite: bool, keep: Sequence[str] = ()) -> None:
         self.path = url.rstrip("/")
+        for kept in keep:
+            if kept.rstrip("/") == self.path or kept.startswith(self.path + "/"):
+                raise OutputError(
+                    f"{kept} lies inside the output directory {self.path}, which the build replaces; "
+                    "choose another --output"
+                )
         self.overwrite = overwrite
         self.notes: list[str] = []
         self._fs, self._root = remote.filesystem(self.path, OutputError)
@@ -287,7 +293,7 @@ class RemoteOutputDir:
 def open_output_dir(path: str, *, overwrite: bool, keep: Sequence[str | Path] = ()) -> OutputDir | RemoteOutputDir:
     """The output directory for `path`: `RemoteOutputDir` for a URL fsspec opens, else `OutputDir`."""
     if remote.is_remote(path):
-        return RemoteOutputDir(path, overwrite=overwrite)
+        return RemoteOutputDir(path, overwrite=overwrite, keep=[str(k) for k in keep if remote.is_remote(str(k))])
     return OutputDir(
         remote.local_path(path), overwrite=overwrite, keep=[k for k in keep if not remote.is_remote(str(k))]
     )

@@ -132,6 +132,16 @@ def test_s3_output_is_replaced_only_as_a_local_one_would_be(tmp_path: Path, s3: 
     assert json.loads((got / "manifest.json").read_text())["config"]["max_length"] == 64
     assert max(len(ids) for ids in pq.read_table(got / "train-00000-of-00001.parquet")["input_ids"].to_pylist()) <= 64
 
+    fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/replace/out/in.jsonl")
+    inside = sftmask(env, "build", "s3://bucket/replace/out/in.jsonl", *args[2:], "--overwrite")
+    assert (inside.returncode, inside.stderr.strip()) == (
+        5,
+        "Error: s3://bucket/replace/out/in.jsonl lies inside the output directory s3://bucket/replace/out, "
+        "which the build replaces; choose another --output",
+    )
+    fs.invalidate_cache()
+    assert fs.exists("bucket/replace/out/in.jsonl")
+
     fs.pipe_file("bucket/notours/keep.txt", b"user data")
     refused = sftmask(env, *args[:-1], "s3://bucket/notours", "--overwrite")
     assert refused.returncode == 5
