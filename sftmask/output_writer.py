@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -56,6 +56,31 @@ def features_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     return {b"huggingface": json.dumps({"info": {"features": features_dict(schema)}}).encode()}
 
 
+def _refuse_unless_replaceable(path: object, *, empty: bool, overwrite: bool, ours: Callable[[], bool]) -> None:
+    """The rule both kinds of output follow: an empty (or missing) directory is replaced; one with
+    files only with `overwrite`, and only when it is a previous sftmask output (`ours()`).
+
+    Raises:
+        OutputError: the directory may not be replaced.
+    """
+    if empty:
+        return
+    if not overwrite:
+        raise OutputError(f"output directory {path} exists and is not empty; pass --overwrite to replace it")
+    if not ours():
+        raise OutputError(
+            f"output directory {path} is not empty and is not a sftmask output (no {MANIFEST} written "
+            "by sftmask); --overwrite replaces only a previous sftmask output or an empty directory: "
+            "choose another --output, or empty it yourself"
+        )
+
+
+def _input_inside(kept: object, path: object) -> OutputError:
+    return OutputError(
+        f"{kept} lies inside the output directory {path}, which the build replaces; choose another --output"
+    )
+
+
 class OutputDir:
     """A build's output directory: written under a temporary name, renamed when complete.
 
@@ -78,10 +103,7 @@ class OutputDir:
         real = Path(os.path.realpath(self.absolute))
         for kept in keep:
             if Path(os.path.realpath(kept)).is_relative_to(real):
-                raise OutputError(
-                    f"{kept} lies inside the output directory {self.path}, which the build replaces; "
-                    "choose another --output"
-                )
+                raise _input_inside(kept, self.path)
         self.overwrite = overwrite
         self.tmp = self._sibling("tmp", os.getpid())
         self._lock: int | None = None
@@ -153,16 +175,12 @@ class OutputDir:
             return
         if not self.absolute.is_dir():
             raise OutputError(f"output {self.path} exists and is not a directory")
-        if not any(self.absolute.iterdir()):
-            return
-        if not self.overwrite:
-            raise OutputError(f"output directory {self.path} exists and is not empty; pass --overwrite to replace it")
-        if not is_sftmask_output(self.absolute):
-            raise OutputError(
-                f"output directory {self.path} is not empty and is not a sftmask output (no {MANIFEST} written "
-                "by sftmask); --overwrite replaces only a previous sftmask output or an empty directory: "
-                "choose another --output, or empty it yourself"
-            )
+        _refuse_unless_replaceable(
+            self.path,
+            empty=not any(self.absolute.iterdir()),
+            overwrite=self.overwrite,
+            ours=lambda: is_sftmask_output(self.absolute),
+        )
 
     def __enter__(self) -> OutputDir:
         try:
@@ -219,10 +237,7 @@ class RemoteOutputDir:
         self.path = url.rstrip("/")
         for kept in keep:
             if kept.rstrip("/") == self.path or kept.startswith(self.path + "/"):
-                raise OutputError(
-                    f"{kept} lies inside the output directory {self.path}, which the build replaces; "
-                    "choose another --output"
-                )
+                raise _input_inside(kept, self.path)
         self.overwrite = overwrite
         self.notes: list[str] = []
         self._fs, self._root = remote.filesystem(self.path, OutputError)
@@ -244,19 +259,13 @@ class RemoteOutputDir:
             return list(self._fs.find(self._root))
 
     def _check_replaceable(self, existing: list[str]) -> None:
-        if not existing:
-            return
-        if not self.overwrite:
-            raise OutputError(f"output directory {self.path} exists and is not empty; pass --overwrite to replace it")
         manifest = f"{self._root}/{MANIFEST}"
-        with remote.remote_errors(self.path, OutputError):
-            text = self._fs.cat_file(manifest) if manifest in existing else b""
-        if not _is_manifest(text):
-            raise OutputError(
-                f"output directory {self.path} is not empty and is not a sftmask output (no {MANIFEST} written "
-                "by sftmask); --overwrite replaces only a previous sftmask output or an empty directory: "
-                "choose another --output, or empty it yourself"
-            )
+
+        def ours() -> bool:
+            with remote.remote_errors(self.path, OutputError):
+                return manifest in existing and _is_manifest(self._fs.cat_file(manifest))
+
+        _refuse_unless_replaceable(self.path, empty=not existing, overwrite=self.overwrite, ours=ours)
 
     def __enter__(self) -> RemoteOutputDir:
         import tempfile

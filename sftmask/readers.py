@@ -132,13 +132,7 @@ def resolve_inputs(patterns: Iterable[str], input_format: str | None, split: str
             files.append(InputFile(STDIN, input_format or "jsonl", None))
             continue
         if remote.is_remote(pattern):
-            for url, size in remote.expand(pattern, InputDataError):
-                fmt = input_format or _format_of(url)
-                if fmt == "json" and input_format is None:
-                    fmt = _sniff_json(url)
-                if fmt in TABLE_FORMATS and url.endswith(COMPRESSIONS):
-                    raise ConfigError(f"{url}: {fmt} files are read uncompressed; decompress it first")
-                files.append(InputFile(url, fmt, size))
+            files += [_input_file(url, input_format, size) for url, size in remote.expand(pattern, InputDataError)]
             continue
         pattern = remote.local_path(pattern)
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -151,13 +145,19 @@ def resolve_inputs(patterns: Iterable[str], input_format: str | None, split: str
                 continue
             if not path.is_file():
                 raise InputDataError("no such file" if not path.exists() else "not a file", file=name)
-            fmt = input_format or _format_of(name)
-            if fmt == "json" and input_format is None:
-                fmt = _sniff_json(name)
-            if fmt in TABLE_FORMATS and name.endswith(COMPRESSIONS):
-                raise ConfigError(f"{name}: {fmt} files are read uncompressed; decompress it first")
-            files.append(InputFile(name, fmt, path.stat().st_size))
+            files.append(_input_file(name, input_format, path.stat().st_size))
     return files
+
+
+def _input_file(name: str, input_format: str | None, size: int | None) -> InputFile:
+    """A file (local path or URL) with its format: given, or told from its name (a ``.json``
+    file from its first character: one array, or JSON lines)."""
+    fmt = input_format or _format_of(name)
+    if fmt == "json" and input_format is None:
+        fmt = _sniff_json(name)
+    if fmt in TABLE_FORMATS and name.endswith(COMPRESSIONS):
+        raise ConfigError(f"{name}: {fmt} files are read uncompressed; decompress it first")
+    return InputFile(name, fmt, size)
 
 
 def _format_of(name: str) -> str:
