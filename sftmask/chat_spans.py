@@ -36,12 +36,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sftmask.chat_jinja import REASONING_FIELDS
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 THINKING_OPENERS = (THINK_OPEN, "<|channel>")
 """How generation prompts open a thinking block (``<think>``; Gemma 4's ``<|channel>thought``)."""
-REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
-"""Fields transformers reads as an assistant turn's reasoning (it aliases one to the others)."""
 
 _SENTINEL = re.compile(r"Sx7q(\d+)Z")
 _TAGS = re.compile(f"({re.escape(THINK_OPEN)}|{re.escape(THINK_CLOSE)})")

@@ -32,14 +32,24 @@ from typing import Any
 import numpy as np
 
 from sftmask import limits, reasons
-from sftmask.chat_spans import REASONING_FIELDS, THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
+from sftmask.chat_jinja import (
+    REASONING_FIELDS,
+    TEMPLATE_INPUTS,
+    check_tools,
+    compile_template,
+    plain_data,
+    render,
+    template_messages,
+)
+from sftmask.chat_spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
 from sftmask.errors import ConfigError, RecordRejected
 from sftmask.limits import RenderLimitExceeded, RenderMemoryExceeded, RenderTimeExceeded, render_limit
 from sftmask.normalform import Encoder
 from sftmask.options import CommonOptions, Reasoning
-from sftmask.ragged import BoolArray, IntArray, Ragged
+from sftmask.ragged import BoolArray, IntArray, Ragged, row_sums, segment_index
 from sftmask.strategies import EncodedBatch, first_true
 from sftmask.text_cuts import encode_bounded, gap_cut
+from sftmask.token_ends import encode_with_ends
 from sftmask.tokenizer import LoadedTokenizer
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -72,14 +82,8 @@ class ChatRenderer:
         max_rendered_chars: int | None = None,
     ) -> None:
         try:
-            import jinja2  # noqa: F401  (transformers renders chat templates with it)
-        except ImportError as exc:
-            raise ConfigError("chat templates need jinja2: pip install 'jinja2>=3.1'") from exc
-        from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
-
-        try:
             with render_limit():  # Jinja computes constant expressions ('x' * 4000000000) when compiling
-                _compile_jinja_template(template)
+                compile_template(template)
         except RenderLimitExceeded as exc:
             raise ConfigError(
                 f"chat template stopped while compiling: it took more than {limits.RENDER_SECONDS:g} s or "
@@ -87,7 +91,6 @@ class ChatRenderer:
             ) from None
         except Exception as exc:  # jinja2.TemplateSyntaxError and friends
             raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
-        self._render_jinja: Any = render_jinja_template  # annotated "-> str", returns (texts, indices)
         self.template = template
         self._rendered_template = template
         self.has_markers = bool(GENERATION_TAG.search(template))
@@ -97,14 +100,17 @@ class ChatRenderer:
         self.date = template_date or datetime.date.today()  # as transformers: local time
         # apply_chat_template passes the special tokens (bos_token, eos_token, ...) to the template,
         # and any other keyword (enable_thinking=False, ...) as a template variable.
-        self._kwargs: dict[str, Any] = dict(hf.special_tokens_map)
         self.template_kwargs = dict(template_kwargs or {})
-        self._kwargs |= self.template_kwargs
+        taken = sorted(set(self.template_kwargs) & set(TEMPLATE_INPUTS))
+        if taken:
+            raise ConfigError(f"--template-kwargs cannot set {', '.join(taken)}: the build passes them to the template")
+        self._kwargs: dict[str, Any] = plain_data(dict(hf.special_tokens_map) | self.template_kwargs)
         if self.uses_date:
             # transformers turns callables passed to a template into strings, so the pinned date is
             # written into the template: each strftime_now("FORMAT") becomes its value that day.
             template = _pin_date(template, self.date)
             self._rendered_template = template
+        self._compiled = compile_template(self._rendered_template)
         # The special tokens the template itself writes (a Mistral vocabulary has hundreds of controls).
         names = {str(t) for t in getattr(hf, "all_special_tokens", [])} | {str(t) for t in hf.added_tokens_encoder}
         self._special = sorted(t for t in names if t and (t in template or t in self._kwargs.values()))
@@ -116,24 +122,35 @@ class ChatRenderer:
 
     def render(self, messages: Sequence[dict[str, Any]], tools: Any = None, *, generation_prompt: bool = False) -> str:
         """The text ``apply_chat_template(messages, tools=tools, tokenize=False)`` returns."""
-        return self._jinja(messages, tools, add_generation_prompt=generation_prompt)[0]
+        return self._jinja(messages, tools, generation_prompt=generation_prompt)[0]
 
-    def _jinja(self, messages: Sequence[dict[str, Any]], tools: Any, **options: Any) -> tuple[str, list[Any]]:
-        """transformers' rendering (text, generation spans) of one conversation, within the time and
-        memory limits of `sftmask.limits.render_limit` and `max_rendered_chars`.
+    def _jinja(
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Any,
+        *,
+        generation_prompt: bool = False,
+        spans_wanted: bool = False,
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The rendering of one conversation as ``apply_chat_template`` renders it (`sftmask.chat_jinja`),
+        with the spans of its generation blocks when `spans_wanted` (as transformers'
+        ``return_assistant_tokens_mask`` finds them), within the time and memory limits of
+        `sftmask.limits.render_limit` and `max_rendered_chars`.
 
         Raises:
             RecordRejected: a limit was reached (reason ``chat-template``).
         """
+        check_tools(tools)
+        variables = {
+            "messages": template_messages(list(messages)),
+            "tools": tools,
+            "documents": None,
+            "add_generation_prompt": generation_prompt,
+            **self._kwargs,
+        }
         try:
             with render_limit():
-                texts, indices = self._render_jinja(
-                    conversations=[list(messages)],
-                    tools=tools,
-                    chat_template=self._rendered_template,
-                    **self._kwargs,
-                    **options,
-                )
+                text, spans = render(self._compiled, variables, spans=spans_wanted)
         except RenderTimeExceeded:
             raise RecordRejected(
                 reasons.CHAT_TEMPLATE,
@@ -146,14 +163,13 @@ class ChatRenderer:
                 f"chat template stopped: rendering this conversation took more than "
                 f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory; fix the template",
             ) from None
-        text: str = texts[0]
         if self.max_rendered_chars is not None and len(text) > self.max_rendered_chars:
             raise RecordRejected(
                 reasons.CHAT_TEMPLATE,
                 f"chat template wrote {len(text):,} characters for this conversation, more than "
                 f"{self.max_rendered_chars:,} (4 x --max-chars); fix the template, or raise --max-chars",
             )
-        return text, indices[0] if indices else []
+        return text, spans
 
     @property
     def shape(self) -> TurnShape | None:
@@ -197,7 +213,7 @@ class ChatRenderer:
 
     def _analyse(self, messages: list[dict[str, Any]], tools: Any, *, final_turn: bool) -> Rendered:
         if self.has_markers:
-            full, indices = self._jinja(messages, tools, return_assistant_tokens_mask=True)
+            full, indices = self._jinja(messages, tools, spans_wanted=True)
             spans = [(s, e) for s, e in indices if e > s]
             last: list[tuple[int, int]] = []
             if final_turn:
@@ -364,44 +380,47 @@ def encode_conversations(
         texts.append(rendered.text if rendered else "")
         spans.append(rendered.spans if rendered else [])
         last_spans.append(rendered.last if rendered else [])
-    encodings = _encode_rendered(encoder, texts, last_spans if need_final_assistant else spans, max_length)
-    ids = Ragged.from_lists([enc.ids for enc in encodings])
-    # Measured on 281k tokens: this generator into fromiter takes 40 ms, np.asarray per row 170 ms,
-    # chained iterators 65 ms; building `enc.offsets` itself (tuples, in tokenizers) costs more.
-    token_ends = np.fromiter((end for enc in encodings for _, end in enc.offsets), np.int64, len(ids.values))
+    ids, token_ends = _encode_rendered(encoder, texts, last_spans if need_final_assistant else spans, max_length)
     assistant = spans_to_mask(ids, texts, token_ends, spans)
     last = spans_to_mask(ids, texts, token_ends, last_spans)
     return ChatEncoding(ids, assistant, last, invalid)
 
 
+Tokens = tuple[IntArray, Ragged, IntArray]
+"""Encoded texts of some rows of a batch: the rows, their tokens, each token's end (characters)."""
+
+
 def _encode_rendered(
     encoder: Encoder, texts: list[str], trained: Sequence[Sequence[tuple[int, int]]], max_length: int | None
-) -> list[Any]:
-    """Encodings (with offsets) of rendered texts, each cut where what truncation keeps ends:
-    ``max_length + 1`` tokens past the first trained character (the prompt is kept whole)."""
-    if not texts:
-        return []
-    if max_length is None:
-        return encoder.encode_batch(texts, add_special_tokens=False, offsets=True)
+) -> tuple[Ragged, IntArray]:
+    """Tokens of rendered texts and where each ends (`sftmask.token_ends`), each text cut where what
+    truncation keeps ends: ``max_length + 1`` tokens past the first trained character (the prompt
+    is kept whole)."""
+    if max_length is None or not texts:
+        return encode_with_ends(encoder, texts)
     floor = np.array([min((start for start, _ in row), default=0) for row in trained], dtype=np.int64)
 
-    def encode(rows: IntArray, heads: list[str]) -> list[Any]:
-        return encoder.encode_batch(heads, add_special_tokens=False, offsets=True)
+    def encode(rows: IntArray, heads: list[str]) -> Tokens:
+        return (rows, *encode_with_ends(encoder, heads))
 
-    def counted(encodings: list[Any], which: IntArray) -> IntArray:
-        # Offsets only of the rows that were cut: tokens ending past the row's floor.
-        return np.array(
-            [sum(1 for _, end in encodings[i].offsets if end > floor[i]) for i in which.tolist()], dtype=np.int64
-        )
+    def counted(tokens: Tokens, which: IntArray) -> IntArray:
+        # Tokens ending past their row's floor (the floor of the batch row each encoded row is).
+        rows, ids, ends = tokens
+        return row_sums(ends > np.repeat(floor[rows], ids.lengths), ids.offsets)[which]
 
-    def replace(encodings: list[Any], rows: IntArray, new: list[Any]) -> list[Any]:
-        out = list(encodings)
-        for row, encoding in zip(rows.tolist(), new, strict=True):
-            out[row] = encoding
-        return out
+    def replace(tokens: Tokens, which: IntArray, new: Tokens) -> Tokens:
+        rows, ids, ends = tokens
+        _, new_ids, new_ends = new
+        starts, lengths = ids.offsets[:-1].copy(), ids.lengths
+        starts[which] = len(ids.values) + new_ids.offsets[:-1]
+        lengths[which] = new_ids.lengths
+        index, offsets = segment_index(starts, lengths)
+        values = np.concatenate([ids.values, new_ids.values])[index]
+        return rows, Ragged(values, offsets), np.concatenate([ends, new_ends])[index]
 
     need = np.full(len(texts), max_length + 1, dtype=np.int64)
-    return encode_bounded(texts, need, lambda: gap_cut(encoder.tokenizer), encode, counted, replace, floor)
+    _, ids, ends = encode_bounded(texts, need, lambda: gap_cut(encoder.tokenizer), encode, counted, replace, floor)
+    return ids, ends
 
 
 def spans_to_mask(

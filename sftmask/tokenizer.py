@@ -232,6 +232,12 @@ class DirectTokenizer:
         self.all_special_ids: list[int] = [self._id(t) for t in self.all_special_tokens]
         self._real: Any = None
 
+    @property
+    def added_tokens_encoder(self) -> dict[str, int]:
+        """Added token text -> id, in id order (as transformers' `TokenizersBackend` gives it)."""
+        decoder = self.backend_tokenizer.get_added_tokens_decoder()
+        return {decoder[i].content: i for i in sorted(decoder)}
+
     def _id(self, token: str) -> int:
         found = self.backend_tokenizer.token_to_id(token)
         assert found is not None  # direct_tokenizer checked that every special token is in the vocabulary

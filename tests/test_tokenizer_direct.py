@@ -54,6 +54,7 @@ ATTRIBUTES = (
     "special_tokens_map",
     "all_special_tokens",
     "all_special_ids",
+    "added_tokens_encoder",
     "chat_template",
     "split_special_tokens",
     "is_fast",
