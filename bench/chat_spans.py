@@ -14,7 +14,7 @@ from typing import Any
 from sftmask.chat_template import ChatRenderer
 from sftmask.tokenizer import load_tokenizer
 
-CHATML = Path(__file__).resolve().parent.parent / "configs" / "templates" / "chat" / "chatml.jinja"
+CHATML = Path(__file__).resolve().parent.parent / "tests" / "data" / "chat_templates" / "chatml.jinja"
 
 
 def conversation(pairs: int) -> list[dict[str, Any]]:

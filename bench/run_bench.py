@@ -10,7 +10,8 @@ Groups:
   limit (`bench/lean.py`); from N >= 1000 also `--num-proc 2`, `--engine ray`, `datasets.map`
   (`bench/hf_map.py`) and a per-record loop (`bench/loop.py`);
 - chat (`--chat-records` conversations, ~7 messages each, assistant-only, max length 4096):
-  `sftmask build` with the tokenizer's template (no markers) and with `{% generation %}` markers,
+  `sftmask build` with the tokenizer's template (which it replaces by the shipped marked ChatML
+  twin) and with the same template given as a file (no markers: assistant turns located),
   the lean chat limit (`bench/lean_chat.py`), `datasets.map` + `apply_chat_template`
   (`bench/hf_map_chat.py`) and TRL's `SFTTrainer` preparation (`bench/trl_prep.py`, when torch
   and trl import);
@@ -173,13 +174,16 @@ def chat_variants(data: Path, tok: Path, out: Path, *, full: bool) -> list[Varia
     template = str(MARKERS_TEMPLATE)
     strategy = ("--strategy", "assistant-only")
     script_args = [str(data), str(tok), template]
+    # The tokenizer's own template, given as a file, is used as it is: its assistant turns are
+    # located in the rendering (without --chat-template it is replaced by the marked twin).
+    unmarked = str(tok / "chat_template.jinja")
     lean_out = out / "lean_chat.parquet"
     variants = [
         Variant(sft, _sftmask(data, tok, out / "chat", CHAT_MAX_LENGTH, *strategy), out / "chat"),
         Variant(
-            f"{sft}, {{% generation %}} template",
-            _sftmask(data, tok, out / "chat-markers", CHAT_MAX_LENGTH, *strategy, "--chat-template", template),
-            out / "chat-markers",
+            f"{sft}, template without markers",
+            _sftmask(data, tok, out / "chat-located", CHAT_MAX_LENGTH, *strategy, "--chat-template", unmarked),
+            out / "chat-located",
             same_as=sft,
         ),
         Variant(

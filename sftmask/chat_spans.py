@@ -192,13 +192,16 @@ def locate_spans(
         return None  # messages rendered out of order
     spans: list[tuple[int, int, int]] = []
     cursor = 0
+    # Where the next message with text of its own begins (first positions rise with the index).
+    following = [len(full)] * (len(messages) + 1)
+    for index in range(len(messages) - 1, -1, -1):
+        following[index] = first.get(index + 1, following[index + 1]) if index + 1 < len(messages) else len(full)
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             if index in last:
                 cursor = max(cursor, last[index])
             continue
-        later = [first[i] for i in first if i > index]
-        bound = min(later) if later else len(full)
+        bound = following[index]
         if index in first:
             body, tail = first[index], last[index]
         else:  # no text of its own (tool calls only, or empty): its turn lies between its neighbours

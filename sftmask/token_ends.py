@@ -18,7 +18,6 @@ with offsets, read token by token.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +25,8 @@ import numpy as np
 from tokenizers import Tokenizer, pre_tokenizers
 
 from sftmask.normalform import Encoder, in_normal_form
-from sftmask.ragged import IntArray, Ragged, offsets_of, segment_index
+from sftmask.ragged import IntArray, Ragged, TokenArray, offsets_of, row_sums, segment_index
+from sftmask.tokenizer_variants import component_spec
 
 
 def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
@@ -45,11 +45,12 @@ def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, In
     if table is None:
         return _with_offsets(encoder, texts)
     form = encoder.skips_normalizer
-    # With a normalizer, only text in its normal form goes to the twin without it.
+    # With a normalizer, only text in its normal form goes to the twin without it (the Encoder
+    # decides so too, and encodes these rows with the twin).
     direct = in_normal_form(form, texts) if form else np.ones(len(texts), dtype=np.bool_)
     rows = np.flatnonzero(direct)
     chosen = [texts[i] for i in rows.tolist()]
-    ids = Ragged.from_lists([e.ids for e in direct_tokenizer.encode_batch_fast(chosen, add_special_tokens=False)])
+    ids = Ragged.from_lists([e.ids for e in encoder.encode_batch(chosen, add_special_tokens=False)])
     ends, good = _ends_from_bytes(table, ids, chosen)
     if len(rows) == len(texts) and good.all():
         return ids, ends
@@ -76,9 +77,11 @@ def _with_offsets(encoder: Encoder, texts: list[str]) -> tuple[Ragged, IntArray]
     return ids, ends
 
 
-def _ends_from_bytes(table: IntArray, ids: Ragged, texts: list[str]) -> tuple[IntArray, Any]:
-    """Token ends (characters) from the byte-length table; per text, whether the lengths add up."""
-    byte_ends = np.cumsum(table[ids.values], dtype=np.int64)
+def _ends_from_bytes(table: ByteLengths, ids: Ragged, texts: list[str]) -> tuple[IntArray, Any]:
+    """Token ends (characters) from the tokens' byte lengths; per text, whether the lengths add up."""
+    lengths = table(ids.values)
+    not_bytes = row_sums(lengths == ByteLengths.NOT_BYTES, ids.offsets) > 0
+    byte_ends = np.cumsum(np.maximum(lengths, 0), dtype=np.int64)
     row_base = np.zeros(len(texts), dtype=np.int64)
     nonempty = ids.offsets[:-1] > 0
     row_base[nonempty] = byte_ends[ids.offsets[:-1][nonempty] - 1]
@@ -86,7 +89,7 @@ def _ends_from_bytes(table: IntArray, ids: Ragged, texts: list[str]) -> tuple[In
     has = ids.lengths > 0
     totals[has] = byte_ends[ids.offsets[1:][has] - 1] - row_base[has]
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    good = totals == np.fromiter(map(len, encoded), np.int64, len(texts))
+    good = (totals == np.fromiter(map(len, encoded), np.int64, len(texts))) & ~not_bytes
     ends = byte_ends - np.repeat(row_base, ids.lengths)  # bytes from the row's start
     for k in np.flatnonzero(good & ~np.fromiter((t.isascii() for t in texts), np.bool_, len(texts))).tolist():
         start, stop = int(ids.offsets[k]), int(ids.offsets[k + 1])
@@ -98,31 +101,51 @@ def _ends_from_bytes(table: IntArray, ids: Ragged, texts: list[str]) -> tuple[In
     return ends, good
 
 
+class ByteLengths:
+    """Per token id, the UTF-8 bytes it stands for, looked up for the ids a batch holds (reading a
+    whole 250k vocabulary from the Rust tokenizer would cost more start-up than a small build takes)."""
+
+    UNKNOWN, NOT_BYTES = -1, -2
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.alphabet = frozenset(pre_tokenizers.ByteLevel.alphabet())  # one character per byte
+        added = tokenizer.get_added_tokens_decoder()
+        size = max([tokenizer.get_vocab_size(with_added_tokens=True) - 1, *added]) + 1
+        self.table = np.full(size, self.UNKNOWN, dtype=np.int64)
+        for token_id, token in added.items():  # DeepSeek's vocabulary spells its special tokens as text
+            self.table[token_id] = len(token.content.encode("utf-8"))
+
+    def __call__(self, ids: TokenArray) -> IntArray:
+        """The byte length of each id (`NOT_BYTES` for a token that is not a string of bytes)."""
+        if len(ids) and int(ids.max()) >= len(self.table):
+            grown = np.full(int(ids.max()) + 1, self.UNKNOWN, dtype=np.int64)
+            grown[: len(self.table)] = self.table
+            self.table = grown
+        lengths = self.table[ids]
+        missing = np.unique(ids[lengths == self.UNKNOWN])
+        if len(missing):
+            for token_id in missing.tolist():
+                token = self.tokenizer.id_to_token(token_id)
+                ok = token is not None and self.alphabet.issuperset(token)
+                self.table[token_id] = len(token) if ok and token is not None else self.NOT_BYTES
+            lengths = self.table[ids]
+        return lengths
+
+
 @functools.lru_cache(maxsize=8)
-def _byte_lengths(tokenizer: Tokenizer) -> IntArray | None:
-    """Per token id, the UTF-8 bytes it stands for; None when the tokenizer is not plain byte-level BPE."""
-    spec = json.loads(tokenizer.to_str())
-    normalizer = spec.get("normalizer")
+def _byte_lengths(tokenizer: Tokenizer) -> ByteLengths | None:
+    """The tokenizer's `ByteLengths`; None when it is not plain byte-level BPE."""
+    normalizer = component_spec(tokenizer.normalizer)
     if normalizer is not None and normalizer != {"type": "Sequence", "normalizers": []}:  # DeepSeek's does nothing
         return None
-    if (spec.get("model") or {}).get("type") != "BPE":
+    if type(tokenizer.model).__name__ != "BPE":
         return None
-    if not _byte_level_splits(spec.get("pre_tokenizer")) or _trims_offsets(spec.get("post_processor")):
+    if not _byte_level_splits(component_spec(tokenizer.pre_tokenizer)):
         return None
-    alphabet = set(pre_tokenizers.ByteLevel.alphabet())  # one character per byte
-    vocab = tokenizer.get_vocab(with_added_tokens=False)
-    added = tokenizer.get_added_tokens_decoder()
-    size = max([*vocab.values(), *added], default=-1) + 1
-    table = np.zeros(size, dtype=np.int64)
-    for token, token_id in vocab.items():
-        if token_id in added:  # DeepSeek's vocabulary spells its special tokens as text
-            continue
-        if not alphabet.issuperset(token):
-            return None
-        table[token_id] = len(token)
-    for token_id, added_token in added.items():
-        table[token_id] = len(added_token.content.encode("utf-8"))
-    return table
+    if _trims_offsets(component_spec(tokenizer.post_processor)):
+        return None
+    return ByteLengths(tokenizer)
 
 
 _SPLITTERS = frozenset({"Split", "Digits", "Punctuation", "ByteLevel"})
