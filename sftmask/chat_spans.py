@@ -45,7 +45,6 @@ THINKING_OPENERS = (THINK_OPEN, "<|channel>")
 
 _SENTINEL = re.compile(r"Sx7q(\d+)Z")
 _TAGS = re.compile(f"({re.escape(THINK_OPEN)}|{re.escape(THINK_CLOSE)})")
-_EDGES = re.compile(r"^(\s*)(.*?)(\s*)$", re.DOTALL)
 
 Render = Callable[[Sequence[dict[str, Any]], bool], str]
 """render(messages, add_generation_prompt) -> text."""
@@ -120,8 +119,10 @@ def with_sentinels(messages: Sequence[dict[str, Any]]) -> tuple[list[dict[str, A
             if part in (THINK_OPEN, THINK_CLOSE):
                 out.append(part)
                 continue
-            lead, core, trail = _EDGES.match(part).groups()  # type: ignore[union-attr]
+            core = part.strip()
             if core:
+                lead = part[: len(part) - len(part.lstrip())]
+                trail = part[len(part.rstrip()) :]
                 out.append(f"{lead}Sx7q{len(pieces)}Z{trail}")
                 pieces.append(core)
                 owners.append([owner])
@@ -176,7 +177,11 @@ def locate_spans(
             return None
         here += len(literal)
         piece = pieces[number]
-        written = next((p for p in _spellings(piece) if full.startswith(p, here)), None)
+        written = (
+            piece
+            if full.startswith(piece, here)
+            else next((p for p in _spellings(piece) if full.startswith(p, here)), None)
+        )
         if written is None:
             return None
         owner = owners[number].pop(0)

@@ -15,6 +15,11 @@ from typing import Any
 
 import yaml
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
+
 from sftmask.errors import SftmaskError
 
 MAX_TEXT_FILE_BYTES = 1 << 20
@@ -122,6 +127,13 @@ def _resident_bytes() -> int:
         return 0  # no /proc: the time limit still applies
 
 
+def _peak_resident_bytes() -> int:
+    """The process's peak resident size so far (an upper bound of `_resident_bytes`)."""
+    if resource is None:
+        return 1 << 62  # unknown: always read the current size
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 def _interrupt(thread_id: int, exc: type[BaseException] | None) -> None:
     # Raised in that thread at its next bytecode (a running C call finishes first); None clears it.
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
@@ -165,8 +177,10 @@ def render_limit(seconds: float | None = None, memory_bytes: int | None = None) 
         if watched.fired:
             _interrupt(thread_id, None)  # not raised yet (the block ended first): never raise it outside
     # The watchdog polls: a block that ended between two of its checks (one large allocation, then
-    # done) is measured once more here, so the limits hold whatever the timing.
-    if _resident_bytes() > watched.memory_limit:
+    # done) is measured once more here, so the limits hold whatever the timing. The peak resident
+    # size bounds the current one and costs one system call, not a file read: /proc is read only
+    # when the peak passed the limit.
+    if _peak_resident_bytes() > watched.memory_limit and _resident_bytes() > watched.memory_limit:
         raise RenderMemoryExceeded
     if time.monotonic() > watched.deadline:
         raise RenderTimeExceeded
