@@ -172,9 +172,7 @@ def _whitespace_word_rule(tokenizer: Tokenizer) -> WordStartRule:
 def _whitespace_tables(tokenizer: Tokenizer) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
     """Per token id: starts with whitespace; ends with whitespace or is added; is only
     whitespace; is an added token. Built once per tokenizer (a pass over the vocabulary)."""
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    to_byte = {char: byte for byte, char in bytes_to_unicode().items()}  # type: ignore[no-untyped-call]
+    to_byte = byte_level_decoder()
     vocab = tokenizer.get_vocab(with_added_tokens=True)
     size = max(vocab.values(), default=0) + 1
     leads, ends, blank = (np.zeros(size, dtype=np.bool_) for _ in range(3))
@@ -186,6 +184,15 @@ def _whitespace_tables(tokenizer: Tokenizer) -> tuple[BoolArray, BoolArray, Bool
             leads[token_id], ends[token_id] = text[:1].isspace(), text[-1:].isspace()
             blank[token_id] = not text.strip()
     return leads, ends | added, blank, added
+
+
+def byte_level_decoder() -> dict[str, int]:
+    """Byte-level BPE's character -> byte table (GPT-2's ``bytes_to_unicode``, inverted): printable
+    Latin-1 bytes stand for themselves, the other bytes, in order, for U+0100 onwards. Written here
+    so that a build need not import transformers for it (tests compare it with transformers')."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in printable]
+    return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
 
 
 def _unsplit_metaspace(tokenizer: Tokenizer) -> str | None:

@@ -85,3 +85,14 @@ def test_the_fast_path_is_used_for_normal_text(qwen: Any, monkeypatch: pytest.Mo
     assert calls == []
     encode_with_ends(qwen.full_encoder, ["Hello", "Cafe\u0301"])  # not in NFC: the normalizer may change it
     assert calls[-1] == 1
+
+
+def test_byte_level_decoder_is_the_one_transformers_and_tokenizers_use() -> None:
+    from tokenizers import pre_tokenizers
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    from sftmask.encoding import byte_level_decoder
+
+    table = byte_level_decoder()
+    assert table == {char: byte for byte, char in bytes_to_unicode().items()}
+    assert set(table) == set(pre_tokenizers.ByteLevel.alphabet()) and sorted(table.values()) == list(range(256))
