@@ -4,7 +4,8 @@ The inputs are read either in the driver or on the workers (`--ray-read`):
 
 - driver: sftmask's reader runs in this process (every record keeps its file and line, kept
   columns keep one type over all files). Its batches go through a bounded Ray queue into a
-  single Ray Data read task.
+  single Ray Data read task; the reader stays at most `QUEUE_DEPTH` + `AHEAD_PER_ACTOR` per
+  actor batches ahead of the results that came back.
 - workers: one Ray Data read task per input file runs `RecordReader.for_file` on that file,
   wherever Ray places it (the files must be reachable from every node: `s3://` URLs or a shared
   filesystem); a reader error travels as a result, in its place in the input order.
@@ -14,6 +15,10 @@ unpickles the build's `Job` (tokenizer included) once and labels batches with th
 `label_read_batch` as the local engine. `preserve_order` returns the results in input order;
 each carries its file and batch number, checked on arrival, so a lost or repeated batch is an
 error, never a silently different output.
+
+The pass over the inputs that some kinds need first (`RayEngine.scan`: word data's label set)
+runs as Ray Data read tasks too, one per file, each `kinds.base.scan_here` on its file; the
+driver unites their sets. Both passes run on the one Ray session `start` opens.
 
 Ray is an optional extra (``pip install "sftmask[ray]"``); it is imported only when this engine runs.
 """
