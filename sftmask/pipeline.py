@@ -20,6 +20,7 @@ from sftmask.config import BuildConfig, make_config
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
 from sftmask.kinds import EncodingSession
+from sftmask.kinds.base import Scan, scan_here
 from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
 from sftmask.output_writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
 from sftmask.packing import Packer, packed_schema
@@ -80,39 +81,41 @@ def build(
     # output is checked now and uploaded at the end: `RemoteOutputDir`).
     with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
         tok = open_tokenizer(config)
-        session = open_session(config, tok, files)
-        reader = make_reader(config, files)
-        stats = Counts()
-        file_names = [f.name for f in files]
-        job = Job(config, session, tuple(files))
-        shard_writer = ShardWriter(
-            output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
-        )
-        reject_writer = RejectWriter(output.tmp)
-        writer = BackgroundWriter()
-        packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
-        first_reject: dict[str, Any] | None = None
-        try:
-            for labelled in ENGINES[config.engine](reader, job):
-                stats.add(labelled.counts)
-                if first_reject is None and labelled.rejects.num_rows:
-                    first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
+        # Started once for both passes: a Ray session serves the label-set pass and the labelling.
+        with ENGINES[config.engine](config) as engine:
+            session = open_session(config, tok, files, engine.scan)
+            reader = make_reader(config, files)
+            stats = Counts()
+            file_names = [f.name for f in files]
+            job = Job(config, session, tuple(files))
+            shard_writer = ShardWriter(
+                output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
+            )
+            reject_writer = RejectWriter(output.tmp)
+            writer = BackgroundWriter()
+            packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
+            first_reject: dict[str, Any] | None = None
+            try:
+                for labelled in engine.run(reader, job):
+                    stats.add(labelled.counts)
+                    if first_reject is None and labelled.rejects.num_rows:
+                        first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
+                    if packer is not None:
+                        labelled = replace(labelled, rows=packer.push(labelled.rows))
+                    writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
+                    if on_progress is not None:
+                        on_progress(Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
                 if packer is not None:
-                    labelled = replace(labelled, rows=packer.push(labelled.rows))
-                writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
-                if on_progress is not None:
-                    on_progress(Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
-            if packer is not None:
-                last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
-                writer.submit(_write, last, shard_writer, reject_writer, output.path)
-                stats.trained_tokens = packer.counts.trained_tokens  # first labels masked; rows_written: examples
-            writer.close()
-        except BaseException:
-            writer.abort()  # the first error is the one to report, not a write it interrupted
-            raise
-        finally:
-            with _output_errors(output.path):
-                reject_writer.close()
+                    last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
+                    writer.submit(_write, last, shard_writer, reject_writer, output.path)
+                    stats.trained_tokens = packer.counts.trained_tokens  # first labels masked; rows_written: examples
+                writer.close()
+            except BaseException:
+                writer.abort()  # the first error is the one to report, not a write it interrupted
+                raise
+            finally:
+                with _output_errors(output.path):
+                    reject_writer.close()
         if stats.records_read == 0:  # summed over batches: an engine may read the files itself
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
@@ -283,9 +286,12 @@ def open_tokenizer(config: BuildConfig, tok: LoadedTokenizer | None = None) -> L
     return tok
 
 
-def open_session(config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
-    """The configured data kind's encoder for this build (label names, start-up checks)."""
-    return config.kind.open(config, tok, files)
+def open_session(
+    config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile], scan: Scan = scan_here
+) -> EncodingSession:
+    """The configured data kind's encoder for this build (label names, start-up checks); a pass
+    over the inputs it needs first runs with `scan` (the build's engine's)."""
+    return config.kind.open_scanning(config, tok, files, scan)
 
 
 def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | None = None) -> RecordReader:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from sftmask.config import BuildConfig
@@ -120,6 +121,44 @@ def test_first_subtoken_words_same_output(tmp_path: Path, local_ray: Any) -> Non
     manifest = assert_same_output(local, ray_out)
     assert manifest["counts"]["rows_written"] == 50 and manifest["label2id"]
     assert [(r["line"], r["reason"]) for r in rejects_of(ray_out)] == [(21, "length-mismatch")]
+
+
+def test_label_set_pass_runs_in_ray_read_tasks(tmp_path: Path, local_ray: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """String tags without --label-names: the pass collecting the label set runs as Ray read
+    tasks (one per file, not in this process) and gives the local engine's label names, in order."""
+    from sftmask.kinds import words
+
+    lines = (SAMPLE / "ner.jsonl").read_text().splitlines()
+    inputs = []
+    for i, part in enumerate((lines[:20], lines[20:35], lines[35:])):
+        path = tmp_path / f"ner-{i}.jsonl"
+        path.write_text("\n".join(part) + "\n")
+        inputs.append(str(path))
+    collected_in = tmp_path / "collected-in"  # the process of each batch the pass collected tags from
+    tags_in_batch = words.tags_in_batch
+
+    def recording(tags_field: str, table: pa.RecordBatch) -> set[Any]:
+        with collected_in.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return tags_in_batch(tags_field, table)
+
+    monkeypatch.setattr(words, "tags_in_batch", recording)  # pickled with the pass: recorded wherever it runs
+    options: dict[str, Any] = {
+        "inputs": inputs,
+        "tokenizer": str(SAMPLE_TOKENIZER),
+        "strategy": "first-subtoken",
+        "data_kind": "words",
+        "batch_size": 8,
+    }
+    build(BuildConfig(output=str(tmp_path / "local"), **options))
+    assert set(collected_in.read_text().split()) == {str(os.getpid())}  # locally: in this process
+    collected_in.unlink()
+    build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options))
+    pids = collected_in.read_text().split()
+    assert len(pids) == 3 and str(os.getpid()) not in pids  # a read task per file, in Ray's workers
+    manifest = assert_same_output(tmp_path / "local", tmp_path / "ray")
+    names = sorted({tag for line in lines for tag in json.loads(line)["ner_tags"]})
+    assert list(manifest["label2id"]) == names and manifest["counts"]["rows_written"] == len(lines)
 
 
 def test_chat_same_output(tmp_path: Path, local_ray: Any) -> None:

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from sftmask.background import prefetch
 from sftmask.engines import process_pool
+from sftmask.kinds.base import Collect, scan_here
 from sftmask.labelling import Job, Labelled, label_read_batch
+from sftmask.options import CommonOptions
 from sftmask.readers import RecordReader
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def start(config: CommonOptions) -> Iterator[LocalEngine]:
+    """The local engine for a build (nothing to start: worker processes live for one `run`)."""
+    yield LocalEngine()
+
+
+class LocalEngine:
+    """`run` and `scan` on this machine."""
+
+    def run(self, reader: RecordReader, job: Job) -> Iterator[Labelled]:
+        """See `run`."""
+        return run(reader, job)
+
+    def scan(self, reader: RecordReader, collect: Collect) -> set[Any]:
+        """The pass over the inputs, in this process (`scan_here`)."""
+        return scan_here(reader, collect)
 
 
 def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:

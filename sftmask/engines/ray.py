@@ -4,7 +4,8 @@ The inputs are read either in the driver or on the workers (`--ray-read`):
 
 - driver: sftmask's reader runs in this process (every record keeps its file and line, kept
   columns keep one type over all files). Its batches go through a bounded Ray queue into a
-  single Ray Data read task.
+  single Ray Data read task; the reader stays at most `QUEUE_DEPTH` + `AHEAD_PER_ACTOR` per
+  actor batches ahead of the results that came back.
 - workers: one Ray Data read task per input file runs `RecordReader.for_file` on that file,
   wherever Ray places it (the files must be reachable from every node: `s3://` URLs or a shared
   filesystem); a reader error travels as a result, in its place in the input order.
@@ -14,6 +15,10 @@ unpickles the build's `Job` (tokenizer included) once and labels batches with th
 `label_read_batch` as the local engine. `preserve_order` returns the results in input order;
 each carries its file and batch number, checked on arrival, so a lost or repeated batch is an
 error, never a silently different output.
+
+The pass over the inputs that some kinds need first (`RayEngine.scan`: word data's label set)
+runs as Ray Data read tasks too, one per file, each `kinds.base.scan_here` on its file; the
+driver unites their sets. Both passes run on the one Ray session `start` opens.
 
 Ray is an optional extra (``pip install "sftmask[ray]"``); it is imported only when this engine runs.
 """
@@ -27,21 +32,28 @@ import os
 import pickle
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
 
 from sftmask import remote
 from sftmask.errors import ConfigError, SftmaskError
+from sftmask.kinds.base import Collect, scan_here
 from sftmask.labelling import Job, Labelled, label_read_batch
+from sftmask.options import CommonOptions
 from sftmask.readers import STDIN, ReadBatch, RecordReader
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "sftmask[ray]"'
 QUEUE_DEPTH = 4
-"""Batches waiting in the Ray queue ahead of the read task (driver memory stays bounded)."""
+"""Batches waiting in the Ray queue ahead of the read task."""
+AHEAD_PER_ACTOR = 4
+"""Batches read ahead of the results, per labelling actor, besides the queue's (reading in the
+driver): enough to keep every actor busy, few enough that the reading does not run far ahead,
+holding the whole input in the object store and taking the CPU from the actors' start-up and
+labelling."""
 _FILE = "file"
 _SEQ = "seq"
 _PAYLOAD = "payload"
@@ -51,27 +63,71 @@ class _EndOfFile:
     """The payload after a file's last batch (read tasks)."""
 
 
-def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:
-    """Label the reader's batches on Ray Data (same rows, same order as the local engine).
-
-    Joins `job.config.ray_address` (``auto``: the running cluster) or starts a local Ray with
-    this machine's CPUs; a Ray already initialised in this process is used as it is.
+@contextlib.contextmanager
+def start(config: CommonOptions) -> Iterator[RayEngine]:
+    """The Ray engine for one build: joins `config.ray_address` (``auto``: the running cluster) or
+    starts a local Ray with this machine's CPUs, stopped at the end; a Ray already initialised in
+    this process is used as it is.
 
     Raises:
-        ConfigError: Ray is not installed, the cluster cannot be reached, or the files cannot be
-            read on the workers (stdin).
-        SftmaskError: whatever the reader or `label_read_batch` (on a worker) raises, re-raised here.
+        ConfigError: Ray is not installed, or the cluster cannot be reached.
     """
     try:
         import ray
         import ray.data
-        from ray.util.queue import Queue
     except ImportError:
         raise ConfigError(f"--engine ray needs Ray; install it with: {INSTALL_HINT}") from None
-    on_workers = reads_on_workers(reader, job)
-    started = _connect(ray, job.config.ray_address)
+    started = _connect(ray, config.ray_address)
     try:
-        workers, cpus_per_worker = _pool_size(float(ray.cluster_resources().get("CPU", 1.0)), job)  # type: ignore[no-untyped-call]
+        yield RayEngine(ray)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class RayEngine:
+    """Both passes of a build on one Ray session."""
+
+    def __init__(self, ray: Any) -> None:
+        self.ray = ray
+
+    def scan(self, reader: RecordReader, collect: Collect) -> set[Any]:
+        """The pass over the inputs as Ray Data read tasks, one per file, each `scan_here` on its
+        file (`RecordReader.for_file`); their sets united here. A file's error is raised in file
+        order, as the local pass would meet it.
+
+        Raises:
+            SftmaskError: the reader's error (a file that cannot be read), re-raised here.
+        """
+        ray = self.ray
+        values: set[Any] = set()
+        with _data_context(ray), _ray_errors(ray):
+            source = ray.data.read_datasource(
+                _files_datasource(reader, functools.partial(_scan_file, collect)),
+                override_num_blocks=len(reader.files),
+                concurrency=max(1, min(len(reader.files), int(ray.cluster_resources().get("CPU", 1.0)))),
+            )
+            log.info("ray: label-set pass over %d file(s) in read tasks", len(reader.files))
+            for block in source.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for payload in block.column(_PAYLOAD).to_pylist():
+                    found = pickle.loads(payload)
+                    if isinstance(found, BaseException):
+                        raise found
+                    values |= found
+        return values
+
+    def run(self, reader: RecordReader, job: Job) -> Iterator[Labelled]:
+        """Label the reader's batches on Ray Data (same rows, same order as the local engine).
+
+        Raises:
+            ConfigError: the files cannot be read on the workers (stdin).
+            SftmaskError: whatever the reader or `label_read_batch` (on a worker) raises, re-raised here.
+        """
+        ray = self.ray
+        from ray.util.queue import Queue
+
+        on_workers = reads_on_workers(reader, job)
+        workers, cpus_per_worker = _pool_size(float(ray.cluster_resources().get("CPU", 1.0)), job)
         log.info(
             "ray: %d labelling actor(s) of %g CPU(s) each; reading %s",
             workers,
@@ -80,20 +136,20 @@ def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:
         )
         feeder: _Feeder | None = None
         queue: Any = None
-        with _data_context(ray):
+        with _data_context(ray), _ray_errors(ray):
             # Read tasks reserve no CPU: the labelling actors may take every CPU of a small
             # cluster without starving the tasks that feed them (Ray Data's known hang on a
             # 2-CPU instance when read tasks need a whole CPU each).
             if on_workers:
                 source = ray.data.read_datasource(
-                    _files_datasource(reader),
+                    _files_datasource(reader, _read_file),
                     override_num_blocks=len(reader.files),
                     num_cpus=0,
                     concurrency=max(1, workers),  # files read at once: memory stays bounded
                 )
             else:
                 queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0})
-                feeder = _Feeder(iter(reader), queue)
+                feeder = _Feeder(iter(reader), queue, ahead=QUEUE_DEPTH + AHEAD_PER_ACTOR * workers)
                 source = ray.data.read_datasource(
                     _queue_datasource(queue),
                     override_num_blocks=1,
@@ -114,16 +170,10 @@ def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:
                 feeder.start()
             try:
                 yield from _results(dataset, feeder, len(reader.files) if on_workers else None)
-            except ray.exceptions.RayError as exc:  # e.g. the cluster lost every node: one line, not Ray's page
-                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
             finally:
                 if feeder is not None:
                     feeder.stop()
                     queue.shutdown(force=True)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def reads_on_workers(reader: RecordReader, job: Job) -> bool:
@@ -158,6 +208,8 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
                     f"ray engine: batch {seq} of file {file} arrived where batch {due_batch} of file {due_file} was due"
                 )
             result = pickle.loads(payload)
+            if feeder is not None:
+                feeder.returned()
             if isinstance(result, _EndOfFile):
                 due_file, due_batch = due_file + 1, 0
                 continue
@@ -212,6 +264,16 @@ def _data_context(ray: Any) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
+@contextlib.contextmanager
+def _ray_errors(ray: Any) -> Iterator[None]:
+    """A failed Ray job (e.g. the cluster lost every node) as one line, not Ray's page."""
+    try:
+        yield
+    except ray.exceptions.RayError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
+
+
 def _connect(ray: Any, address: str | None) -> bool:
     """Initialise Ray unless it already is; True when this call started it (and must stop it)."""
     if ray.is_initialized():
@@ -239,24 +301,42 @@ def _pool_size(cluster_cpus: float, job: Job) -> tuple[int, float]:
 
 
 class _Feeder(threading.Thread):
-    """Puts the reader's batches, pickled and numbered, on the Ray queue; then one `None`."""
+    """Puts the reader's batches, pickled and numbered, on the Ray queue; then one `None`.
 
-    def __init__(self, batches: Iterator[ReadBatch], queue: Any) -> None:
+    At most `ahead` batches are out (read, not yet labelled and back): the driver calls `returned`
+    for each result, and the reader waits before reading more.
+    """
+
+    def __init__(self, batches: Iterator[ReadBatch], queue: Any, ahead: int) -> None:
         super().__init__(name="sftmask-ray-feeder", daemon=True)
         self.batches = batches
         self.queue = queue
         self.sent = 0
         self.error: BaseException | None = None
         self._stop_event = threading.Event()
+        self._slots = threading.Semaphore(ahead)
 
     def run(self) -> None:
         try:
-            for batch in self.batches:
+            while self._wait_for_slot():
+                batch = next(self.batches, None)
+                if batch is None:
+                    break
                 self._put((self.sent, pickle.dumps(batch, protocol=5)))
                 self.sent += 1
         except BaseException as exc:  # a reader error: re-raised by the driver after the batches before it
             self.error = exc
         self._put(None)
+
+    def returned(self) -> None:
+        """One batch is labelled and back in the driver: another may be read."""
+        self._slots.release()
+
+    def _wait_for_slot(self) -> bool:
+        while not self._stop_event.is_set():
+            if self._slots.acquire(timeout=0.2):
+                return True
+        return False
 
     def _put(self, item: tuple[int, bytes] | None) -> None:
         from ray.util.queue import Full
@@ -301,8 +381,10 @@ def _drain(queue: Any) -> Iterator[pa.Table]:
         yield _block(0, seq, payload)
 
 
-def _files_datasource(reader: RecordReader) -> Any:
-    """A Ray Data source with one read task per input file (`RecordReader.for_file`)."""
+def _files_datasource(reader: RecordReader, read: Callable[[bytes, int, int, str], Iterator[pa.Table]]) -> Any:
+    """A Ray Data source with one read task per input file: `read` (`_read_file`, `_scan_file`)
+    on the pickled `RecordReader.for_file`, the file's index, its byte offset among the inputs
+    and the driver's working directory."""
     from ray.data import DataContext
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
@@ -326,7 +408,7 @@ def _files_datasource(reader: RecordReader) -> Any:
             for index, f in enumerate(reader.files):
                 part = pickle.dumps(reader.for_file(index), protocol=5)
                 metadata = BlockMetadata(num_rows=None, size_bytes=f.size, input_files=None, exec_stats=None)
-                tasks.append(ReadTask(functools.partial(_read_file, part, index, offsets[index], cwd), metadata))
+                tasks.append(ReadTask(functools.partial(read, part, index, offsets[index], cwd), metadata))
             return tasks
 
     return SftmaskFilesDatasource()
@@ -346,6 +428,18 @@ def _read_file(part: bytes, index: int, offset: int, cwd: str) -> Iterator[pa.Ta
             yield _block(index, seq, pickle.dumps(exc, protocol=5))
             seq += 1
     yield _block(index, seq, pickle.dumps(_EndOfFile(), protocol=5))
+
+
+def _scan_file(collect: Collect, part: bytes, index: int, offset: int, cwd: str) -> Iterator[pa.Table]:
+    """A read task of `RayEngine.scan`: `scan_here` on one file, as one block (or the reader's error)."""
+    reader: RecordReader = pickle.loads(part)
+    found: set[Any] | SftmaskError
+    with contextlib.chdir(cwd):
+        try:
+            found = scan_here(reader, collect)
+        except SftmaskError as exc:  # raised by the driver in file order
+            found = exc
+    yield _block(index, 0, pickle.dumps(found, protocol=5))
 
 
 def _block(file: int, seq: int, payload: bytes) -> pa.Table:

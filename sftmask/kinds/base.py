@@ -14,9 +14,26 @@ from sftmask.strategies import EncodedBatch, Signal
 from sftmask.tokenizer import LoadedTokenizer
 
 if TYPE_CHECKING:
-    from sftmask.readers import InputFile
+    from sftmask.readers import InputFile, RecordReader
 
 OptionsT = TypeVar("OptionsT", bound=CommonOptions)
+
+Collect = Callable[[pa.RecordBatch], set[Any]]
+"""What one batch of a pass over the inputs contributes (e.g. the distinct tags it holds).
+Picklable (a module-level function or a `functools.partial` of one): an engine may run it in
+other processes."""
+
+Scan = Callable[["RecordReader", Collect], set[Any]]
+"""A pass over the inputs: the union of what `Collect` finds in each batch of the reader. In
+this process (`scan_here`) or on an engine's workers (`engines.ray`): the same set either way."""
+
+
+def scan_here(reader: RecordReader, collect: Collect) -> set[Any]:
+    """`Scan` in this process: `collect` on each of the reader's batches, the results united."""
+    values: set[Any] = set()
+    for batch in reader:
+        values |= collect(batch.table)
+    return values
 
 
 class EncodingSession(Protocol):
@@ -80,6 +97,13 @@ class DataKind(ABC, Generic[OptionsT]):
     @abstractmethod
     def open(self, config: OptionsT, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
         """The session that encodes this build's batches (label names, start-up checks)."""
+
+    def open_scanning(
+        self, config: OptionsT, tok: LoadedTokenizer, files: list[InputFile], scan: Scan
+    ) -> EncodingSession:
+        """`open`, passing over the inputs with `scan` where the kind needs a pass before encoding
+        (word data's label set): the build's engine gives its own. Kinds without one just `open`."""
+        return self.open(config, tok, files)
 
     def appends_eos(self, config: OptionsT) -> bool:
         """Whether the encoder appends EOS (so the tokenizer needs one)."""

@@ -10,6 +10,7 @@ the tag with ``B-X`` turned into ``I-X``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from tokenizers import Tokenizer
 from sftmask import reasons
 from sftmask.encoding import first_of_word, flat_word_ids
 from sftmask.errors import ConfigError, TokenizerError
-from sftmask.kinds.base import DataKind, EncodingSession, Fields
+from sftmask.kinds.base import DataKind, EncodingSession, Fields, Scan, scan_here
 from sftmask.options import CommonOptions
 from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of, segment_index
 from sftmask.readers import InputFile, RecordReader
@@ -134,8 +135,9 @@ class LabelSet:
     """`label-names`, `sorted-string-tags` or `integer-tags`."""
 
 
-def scan_tags(files: list[InputFile], config: WordsOptions) -> set[Any]:
-    """Every distinct tag value in the inputs (one extra pass, only without --label-names)."""
+def scan_tags(files: list[InputFile], config: WordsOptions, scan: Scan = scan_here) -> set[Any]:
+    """Every distinct tag value in the inputs (one extra pass, only without --label-names), by
+    `scan`: batch by batch here, or the engine's way (one read task per file on Ray)."""
     reader = RecordReader(
         files,
         text_fields=[],
@@ -144,26 +146,31 @@ def scan_tags(files: list[InputFile], config: WordsOptions) -> set[Any]:
         batch_size=10_000,
         skip_errors=True,
     )
+    return scan(reader, functools.partial(tags_in_batch, config.resolved_tags_field))
+
+
+def tags_in_batch(tags_field: str, table: pa.RecordBatch) -> set[Any]:
+    """The distinct tag values of one batch (the `Collect` of the label-set pass)."""
     values: set[Any] = set()
-    for batch in reader:
-        for text in batch.table.column(config.resolved_tags_field).to_pylist():
-            tags = _decode(text)
-            if isinstance(tags, list):
-                try:
-                    values.update(tags)
-                except TypeError:  # nested lists: reported when the record is encoded
-                    continue
+    for text in table.column(tags_field).to_pylist():
+        tags = _decode(text)
+        if isinstance(tags, list):
+            try:
+                values.update(tags)
+            except TypeError:  # nested lists: reported when the record is encoded
+                continue
     return values
 
 
-def resolve_labels(config: WordsOptions, files: list[InputFile] | None) -> LabelSet:
-    """Label names from the config, or from the tags in the inputs (sorted, with a warning)."""
+def resolve_labels(config: WordsOptions, files: list[InputFile] | None, scan: Scan = scan_here) -> LabelSet:
+    """Label names from the config, or from the tags in the inputs (sorted, with a warning),
+    collected by `scan`."""
     names = read_label_names(config.label_names)
     if names is not None:
         return LabelSet(names, "label-names")
     if files is None or any(f.name == "-" for f in files):
         return LabelSet(None, "integer-tags")
-    values = scan_tags(files, config)
+    values = scan_tags(files, config, scan)
     strings = sorted(v for v in values if isinstance(v, str))
     if not strings:
         return LabelSet(None, "integer-tags")
@@ -494,7 +501,13 @@ class Words(DataKind[WordsOptions]):
 
     def open(self, config: WordsOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
         """Prepare a build over word-labelled records: label names, tokenizer checks."""
-        return WordsSession(config, tok, resolve_labels(config, files))
+        return self.open_scanning(config, tok, files, scan_here)
+
+    def open_scanning(
+        self, config: WordsOptions, tok: LoadedTokenizer, files: list[InputFile], scan: Scan
+    ) -> EncodingSession:
+        """`open`, with the label-set pass (string tags, no --label-names) run by `scan`."""
+        return WordsSession(config, tok, resolve_labels(config, files, scan))
 
     def check(self, config: WordsOptions, *, chosen: bool) -> None:
         if chosen or not self.options_given(config):
