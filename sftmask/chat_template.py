@@ -81,16 +81,7 @@ class ChatRenderer:
         template_date: datetime.date | None = None,
         max_rendered_chars: int | None = None,
     ) -> None:
-        try:
-            with render_limit():  # Jinja computes constant expressions ('x' * 4000000000) when compiling
-                compile_template(template)
-        except RenderLimitExceeded as exc:
-            raise ConfigError(
-                f"chat template stopped while compiling: it took more than {limits.RENDER_SECONDS:g} s or "
-                f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory ({type(exc).__name__}); fix the template"
-            ) from None
-        except Exception as exc:  # jinja2.TemplateSyntaxError and friends
-            raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
+        self._compiled = _compile(template)
         self.template = template
         self._rendered_template = template
         self.has_markers = bool(GENERATION_TAG.search(template))
@@ -110,7 +101,7 @@ class ChatRenderer:
             # written into the template: each strftime_now("FORMAT") becomes its value that day.
             template = _pin_date(template, self.date)
             self._rendered_template = template
-        self._compiled = compile_template(self._rendered_template)
+            self._compiled = _compile(template)
         # The special tokens the template itself writes (a Mistral vocabulary has hundreds of controls).
         names = {str(t) for t in getattr(hf, "all_special_tokens", [])} | {str(t) for t in hf.added_tokens_encoder}
         self._special = sorted(t for t in names if t and (t in template or t in self._kwargs.values()))
@@ -270,6 +261,24 @@ class ChatRenderer:
             if k == len(messages) - 1:
                 last = turn
         return Rendered(full, spans, last)
+
+
+def _compile(template: str) -> Any:
+    """The compiled template (`sftmask.chat_jinja.compile_template`), within the render limits.
+
+    Raises:
+        ConfigError: it does not compile, or compiling ran past the time or memory limit.
+    """
+    try:
+        with render_limit():  # Jinja computes constant expressions ('x' * 4000000000) when compiling
+            return compile_template(template)
+    except RenderLimitExceeded as exc:
+        raise ConfigError(
+            f"chat template stopped while compiling: it took more than {limits.RENDER_SECONDS:g} s or "
+            f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory ({type(exc).__name__}); fix the template"
+        ) from None
+    except Exception as exc:  # jinja2.TemplateSyntaxError and friends
+        raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
 
 
 _STRFTIME = re.compile(r"""strftime_now\(\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\)""")

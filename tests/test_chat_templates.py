@@ -398,6 +398,15 @@ def test_a_template_that_loops_or_allocates_is_stopped_per_record(
     )  # fmt: skip
     assert result.exit_code == 2
     assert "chat template stopped while compiling" in result.stderr and "RenderMemoryExceeded" in result.stderr
+    # ... also when the constant appears only once the date is pinned (strftime_now("...") -> "20260102").
+    pinned = tmp_path / "pinned.jinja"
+    pinned.write_text("{{ strftime_now('%Y%m%d') * 100000000 }}" + HOSTILE)
+    result = run(
+        "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "out4"), "--strategy", "assistant-only",
+        "--chat-template", str(pinned), "--template-date", "2026-01-02",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "chat template stopped while compiling" in result.stderr and "RenderMemoryExceeded" in result.stderr
 
 
 def test_prompt_response_data_rendered_by_the_chat_template_records_it_too(tmp_path: Path, qwen_path: Path) -> None:
