@@ -200,7 +200,7 @@ def locate_spans(
     # Where the next message with text of its own begins (first positions rise with the index).
     following = [len(full)] * (len(messages) + 1)
     for index in range(len(messages) - 1, -1, -1):
-        following[index] = first.get(index + 1, following[index + 1]) if index + 1 < len(messages) else len(full)
+        following[index] = first.get(index + 1, following[index + 1])
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             if index in last:

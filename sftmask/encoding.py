@@ -16,7 +16,7 @@ from sftmask.ragged import BoolArray, IntArray, Ragged, pairwise_index, row_sums
 from sftmask.strategies import EncodedBatch, first_true, response_mask_from_lengths
 from sftmask.text_cuts import encode_bounded, gap_cut
 from sftmask.tokenizer import LoadedTokenizer
-from sftmask.tokenizer_variants import component_spec
+from sftmask.tokenizer_variants import component_steps
 
 # Characters of context on each side of the prompt/response boundary re-encoded to detect
 # tokens that a joint encoding would merge across it (plus the longest added token's length).
@@ -145,8 +145,7 @@ def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
 
 
 def _has_byte_level(tokenizer: Tokenizer) -> bool:
-    spec = component_spec(tokenizer.pre_tokenizer)
-    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
+    parts = component_steps(tokenizer.pre_tokenizer)
     return any(isinstance(part, dict) and part.get("type") == "ByteLevel" for part in parts)
 
 
@@ -197,9 +196,7 @@ def byte_level_decoder() -> dict[str, int]:
 
 def _unsplit_metaspace(tokenizer: Tokenizer) -> str | None:
     """The word marker of a Metaspace pre-tokenizer that does not split (whole text = one word)."""
-    spec = component_spec(tokenizer.pre_tokenizer)
-    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
-    for part in parts:
+    for part in component_steps(tokenizer.pre_tokenizer):
         if isinstance(part, dict) and part.get("type") == "Metaspace" and part.get("split") is False:
             return str(part.get("replacement", "\u2581"))
     return None

@@ -52,13 +52,19 @@ class Encoder:
         """The tokenizer without its normalizer (None: no shortcut)."""
         return self._shortcut[1] if self._shortcut else None
 
-    def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool, offsets: bool = False) -> list[Encoding]:
-        """`tokenizer.encode_batch` (`offsets`) or `encode_batch_fast`, in the order of `texts`."""
+    def encode_batch(
+        self, texts: Sequence[str], *, add_special_tokens: bool, offsets: bool = False, normal: BoolArray | None = None
+    ) -> list[Encoding]:
+        """`tokenizer.encode_batch` (`offsets`) or `encode_batch_fast`, in the order of `texts`.
+
+        `normal`: per text, `in_normal_form(skips_normalizer, texts)`, when the caller has it.
+        """
         texts = list(texts)
         if self._shortcut is None or not texts:
             return _encode(self.tokenizer, texts, add_special_tokens, offsets)
         form, twin = self._shortcut
-        normal = in_normal_form(form, texts)
+        if normal is None:
+            normal = in_normal_form(form, texts)
         if normal.all():
             return _encode(twin, texts, add_special_tokens, offsets)
         if not normal.any():

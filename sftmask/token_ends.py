@@ -26,7 +26,7 @@ from tokenizers import Tokenizer, pre_tokenizers
 
 from sftmask.normalform import Encoder, in_normal_form
 from sftmask.ragged import IntArray, Ragged, TokenArray, offsets_of, row_sums, segment_index
-from sftmask.tokenizer_variants import component_spec
+from sftmask.tokenizer_variants import component_steps
 
 
 def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
@@ -45,12 +45,13 @@ def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, In
     if table is None:
         return _with_offsets(encoder, texts)
     form = encoder.skips_normalizer
-    # With a normalizer, only text in its normal form goes to the twin without it (the Encoder
-    # decides so too, and encodes these rows with the twin).
+    # With a normalizer, only text in its normal form goes to the twin without it.
     direct = in_normal_form(form, texts) if form else np.ones(len(texts), dtype=np.bool_)
     rows = np.flatnonzero(direct)
     chosen = [texts[i] for i in rows.tolist()]
-    ids = Ragged.from_lists([e.ids for e in encoder.encode_batch(chosen, add_special_tokens=False)])
+    normal = np.ones(len(chosen), dtype=np.bool_) if form else None  # the Encoder need not check again
+    encodings = encoder.encode_batch(chosen, add_special_tokens=False, normal=normal)
+    ids = Ragged.from_lists([e.ids for e in encodings])
     ends, good = _ends_from_bytes(table, ids, chosen)
     if len(rows) == len(texts) and good.all():
         return ids, ends
@@ -81,16 +82,13 @@ def _ends_from_bytes(table: ByteLengths, ids: Ragged, texts: list[str]) -> tuple
     """Token ends (characters) from the tokens' byte lengths; per text, whether the lengths add up."""
     lengths = table(ids.values)
     not_bytes = row_sums(lengths == ByteLengths.NOT_BYTES, ids.offsets) > 0
-    byte_ends = np.cumsum(np.maximum(lengths, 0), dtype=np.int64)
-    row_base = np.zeros(len(texts), dtype=np.int64)
-    nonempty = ids.offsets[:-1] > 0
-    row_base[nonempty] = byte_ends[ids.offsets[:-1][nonempty] - 1]
-    totals = np.zeros(len(texts), dtype=np.int64)
-    has = ids.lengths > 0
-    totals[has] = byte_ends[ids.offsets[1:][has] - 1] - row_base[has]
+    running = np.zeros(len(lengths) + 1, dtype=np.int64)  # bytes before each token, over all rows
+    np.cumsum(np.maximum(lengths, 0), out=running[1:])
+    row_base = running[ids.offsets[:-1]]
+    totals = running[ids.offsets[1:]] - row_base
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
     good = (totals == np.fromiter(map(len, encoded), np.int64, len(texts))) & ~not_bytes
-    ends = byte_ends - np.repeat(row_base, ids.lengths)  # bytes from the row's start
+    ends = running[1:] - np.repeat(row_base, ids.lengths)  # bytes from the row's start
     for k in np.flatnonzero(good & ~np.fromiter((t.isascii() for t in texts), np.bool_, len(texts))).tolist():
         start, stop = int(ids.offsets[k]), int(ids.offsets[k + 1])
         if start == stop:
@@ -136,14 +134,13 @@ class ByteLengths:
 @functools.lru_cache(maxsize=8)
 def _byte_lengths(tokenizer: Tokenizer) -> ByteLengths | None:
     """The tokenizer's `ByteLengths`; None when it is not plain byte-level BPE."""
-    normalizer = component_spec(tokenizer.normalizer)
-    if normalizer is not None and normalizer != {"type": "Sequence", "normalizers": []}:  # DeepSeek's does nothing
+    if component_steps(tokenizer.normalizer):  # DeepSeek's is an empty Sequence: nothing to do
         return None
     if type(tokenizer.model).__name__ != "BPE":
         return None
-    if not _byte_level_splits(component_spec(tokenizer.pre_tokenizer)):
+    if not _byte_level_splits(component_steps(tokenizer.pre_tokenizer)):
         return None
-    if _trims_offsets(component_spec(tokenizer.post_processor)):
+    if _trims_offsets(component_steps(tokenizer.post_processor)):
         return None
     return ByteLengths(tokenizer)
 
@@ -152,16 +149,14 @@ _SPLITTERS = frozenset({"Split", "Digits", "Punctuation", "ByteLevel"})
 """Pre-tokenizers that only split text (others, such as Metaspace, change it)."""
 
 
-def _byte_level_splits(spec: Any) -> bool:
+def _byte_level_splits(parts: list[Any]) -> bool:
     """A pre-tokenizer with a byte-level step adding no prefix space, and only splitting steps."""
-    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
     if not all(isinstance(p, dict) and p.get("type") in _SPLITTERS for p in parts):
         return False
     levels = [p for p in parts if p.get("type") == "ByteLevel"]
     return bool(levels) and not any(p.get("add_prefix_space") for p in levels)
 
 
-def _trims_offsets(spec: Any) -> bool:
+def _trims_offsets(parts: list[Any]) -> bool:
     """Does the post-processor trim whitespace from offsets (ByteLevel ``trim_offsets``)?"""
-    parts = spec.get("processors", [spec]) if isinstance(spec, dict) else []
     return any(isinstance(p, dict) and p.get("type") == "ByteLevel" and p.get("trim_offsets") for p in parts)

@@ -61,6 +61,18 @@ def component_spec(component: Any) -> Any:
     return None if component is None else json.loads(component.__getstate__())
 
 
+def component_steps(component: Any) -> list[Any]:
+    """The steps of a normalizer, pre-tokenizer or post-processor: a Sequence's parts, else the
+    component itself ([] for none)."""
+    spec = component_spec(component)
+    if not isinstance(spec, dict):
+        return []
+    for key in ("normalizers", "pretokenizers", "processors"):  # a Sequence holds one of these
+        if key in spec:
+            return list(spec[key])
+    return [spec]
+
+
 def added_texts(full: Tokenizer) -> tuple[str, ...]:
     return tuple(sorted({t.content for t in full.get_added_tokens_decoder().values() if t.content}))
 
@@ -140,7 +152,7 @@ def words_tokenizer(full: Tokenizer) -> WordsTokenizer:
     running text gives on the others.
     """
     spec = None if full.pre_tokenizer is None else json.loads(full.pre_tokenizer.__getstate__())
-    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []
+    parts = spec.get("pretokenizers", [spec]) if isinstance(spec, dict) else []  # edited in place below
     byte_level = [p for p in parts if isinstance(p, dict) and p.get("type") == "ByteLevel"]
     if not byte_level:
         return WordsTokenizer(full, "", [])
