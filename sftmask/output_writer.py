@@ -300,11 +300,24 @@ class RemoteOutputDir:
 
 
 def open_output_dir(path: str, *, overwrite: bool, keep: Sequence[str | Path] = ()) -> OutputDir | RemoteOutputDir:
-    """The output directory for `path`: `RemoteOutputDir` for a URL fsspec opens, else `OutputDir`."""
+    """The output directory for `path`: `RemoteOutputDir` for a URL of a remote filesystem, else
+    `OutputDir` (plain paths and URLs that land on this machine's filesystem, resolved to their path,
+    so the local rules apply to them: an output that holds an input is refused however it is spelt).
+
+    Raises:
+        OutputError: the output would not outlive the build (``memory://``), or holds an input.
+    """
     if remote.is_remote(path):
+        if not remote.outlives_build(path, OutputError):
+            raise OutputError(
+                f"output {path} lives in this process's memory and would vanish when the build ends; "
+                "choose a directory or a URL of lasting storage (s3://, gs://, ...)"
+            )
         return RemoteOutputDir(path, overwrite=overwrite, keep=[str(k) for k in keep if remote.is_remote(str(k))])
     return OutputDir(
-        remote.local_path(path), overwrite=overwrite, keep=[k for k in keep if not remote.is_remote(str(k))]
+        remote.local_path(path),
+        overwrite=overwrite,
+        keep=[remote.local_path(str(k)) for k in keep if not remote.is_remote(str(k))],
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, overload
 
 import pyarrow as pa
 
-from sftmask import __version__
+from sftmask import __version__, remote
 from sftmask.background import BackgroundWriter
 from sftmask.config import BuildConfig, make_config
 from sftmask.engines import ENGINES
@@ -264,7 +264,7 @@ def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
     named = [config.tokenizer, config.chat_template, config.template]
     if isinstance(config.label_names, str):
         named.append(config.label_names)
-    return paths + [name for name in named if name is not None and os.path.exists(name)]
+    return paths + [name for name in named if name is not None and os.path.exists(remote.local_path(name))]
 
 
 def open_tokenizer(config: BuildConfig, tok: LoadedTokenizer | None = None) -> LoadedTokenizer:

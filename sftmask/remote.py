@@ -1,7 +1,9 @@
 """Remote paths: inputs and outputs on any filesystem fsspec reaches (``s3://``, ``gs://``, ``hf://``...).
 
-A name is remote when it starts with a URL scheme (``s3://bucket/key``); ``file://`` URLs and plain
-paths stay local and keep the local code paths (locks, atomic renames). fsspec comes with
+A name is remote when it is a URL (``s3://bucket/key``, ``zip::s3://...``) whose files are not on this
+machine's filesystem; plain paths and URLs that land on it (``file://``, ``local://``,
+``simplecache::file://``) are resolved to their path and keep the local code paths (locks, atomic
+renames, the check that an output holds no input). fsspec comes with
 `datasets`; the protocol's own package (``s3fs``, ``gcsfs``...) is the user's to install, and its
 absence is a one-line error naming it. Credentials and endpoints come from the filesystem's usual
 places (for S3: the AWS environment variables, ``~/.aws``, ``AWS_ENDPOINT_URL_S3``), or from
@@ -31,23 +33,79 @@ _PACKAGES = {
 }
 
 
+_CHAIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
+# fsspec's caching wrappers (``simplecache::file:///x``): a path under them lands where their target
+# does. Other wrappers (``zip::``, ``tar::``) name a path inside an archive, not a file of the target.
+_CACHES = frozenset({"simplecache", "filecache", "blockcache", "cached"})
+
+
 def is_remote(name: str) -> bool:
-    """Whether `name` is a URL that fsspec must open (any scheme but ``file``).
+    """Whether `name` is a URL that fsspec must open: a URL that does not land on this machine's
+    filesystem (see `local_target`).
 
     >>> is_remote("s3://bucket/data.jsonl"), is_remote("data/train.jsonl"), is_remote("file:///tmp/x.jsonl")
     (True, False, False)
+    >>> is_remote("local:///tmp/x"), is_remote("simplecache::file:///tmp/x"), is_remote("memory://x")
+    (False, False, True)
     """
-    match = _URL.match(name)
-    return match is not None and match["scheme"].lower() != "file"
+    return local_target(name) is None
 
 
 def local_path(name: str) -> str:
-    """A ``file://`` URL as a plain path; any other name unchanged.
+    """A URL that lands on this machine's filesystem as its plain path; any other name unchanged.
 
-    >>> local_path("file:///tmp/data.jsonl"), local_path("data.jsonl")
-    ('/tmp/data.jsonl', 'data.jsonl')
+    >>> local_path("file:///tmp/data.jsonl"), local_path("data.jsonl"), local_path("local:///tmp/a/../b")
+    ('/tmp/data.jsonl', 'data.jsonl', '/tmp/a/../b')
     """
-    return name[len("file://") :] if name.lower().startswith("file://") else name
+    target = local_target(name)
+    return name if target is None else target
+
+
+def local_target(name: str) -> str | None:
+    """The path on this machine's filesystem that `name` names, or None when it names a remote file.
+
+    A plain path is its own target. So is any URL fsspec resolves to its local filesystem:
+    ``file://``, ``local://`` and those under a caching wrapper (``simplecache::file://...``). Such
+    URLs get the local rules (locks, atomic renames, the check that an output holds no input): the
+    same files must not be treated as remote by one rule and as local by another.
+    """
+    chain = name.split("::")
+    if _URL.match(name) is None and (len(chain) == 1 or not _is_protocol_chain(chain)):
+        return name
+    if len(chain) > 1 and (_CHAIN.match(name) is None or any(part.lower() not in _CACHES for part in chain[:-1])):
+        return None
+    target = chain[-1]
+    match = _URL.match(target)
+    if match is None:  # "simplecache::data.jsonl": fsspec takes a bare target as a local path
+        return target
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
+    try:
+        cls = fsspec.get_filesystem_class(match["scheme"].lower())
+    except (ImportError, ValueError):
+        return None
+    if not issubclass(cls, LocalFileSystem):
+        return None
+    return str(LocalFileSystem._strip_protocol(target))
+
+
+def _is_protocol_chain(chain: list[str]) -> bool:
+    """Whether ``a::b::c`` is fsspec's URL chaining rather than a file name holding ``::``."""
+    from fsspec.registry import known_implementations
+
+    return _CHAIN.match(chain[0] + "::") is not None and (
+        chain[0].lower() in known_implementations or _URL.match(chain[-1]) is not None
+    )
+
+
+def outlives_build(url: str, error: type[SftmaskError]) -> bool:
+    """Whether what is written to `url` is still there when the build's process has ended (not so
+    for ``memory://``)."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    fs, _ = filesystem(url, error)
+    return not isinstance(fs, MemoryFileSystem)
 
 
 def filesystem(url: str, error: type[SftmaskError]) -> tuple[Any, str]:

@@ -268,3 +268,50 @@ def test_a_remote_read_error_is_a_one_line_input_error(
         "Error: s3://bucket/midread/in.jsonl: cannot read input: RuntimeError: stream closed by peer"
     )
     assert not (tmp_path / "o").exists()
+
+
+def _previous_output_holding_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A previous sftmask output DIR into which the user has since put the next build's input
+    and tokenizer folder: replacing DIR would delete them."""
+    out = tmp_path / "out"
+    first = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", str(out))
+    assert first.returncode == 0, first.stderr
+    data = out / "in.jsonl"
+    data.write_bytes((SAMPLE / "instructions.jsonl").read_bytes())
+    tok = out / "tok"
+    tok.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tok / name).write_bytes((SAMPLE / "tokenizer" / name).read_bytes())
+    return out, data, tok
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["local://{out}", "local://{out}/../out", "file://{out}", "simplecache::file://{out}", "filecache::local://{out}"],
+)
+@pytest.mark.parametrize("held", ["input", "tokenizer"])
+def test_a_url_output_on_this_machine_never_deletes_an_input_it_holds(tmp_path: Path, spelling: str, held: str) -> None:
+    out, data, tok = _previous_output_holding_inputs(tmp_path)
+    source, tokenizer = (data, TOKENIZER) if held == "input" else (SAMPLE / "instructions.jsonl", str(tok))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    url = spelling.format(out=out)
+    ran = sftmask({}, "build", str(source), "-t", tokenizer, "-o", url, "--overwrite")
+    assert ran.returncode != 0
+    inside = data if held == "input" else tok
+    assert ran.stderr.startswith(f"Error: {inside} lies inside the output directory"), ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_an_input_given_as_a_local_url_is_read_as_its_path(tmp_path: Path) -> None:
+    plain = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", str(tmp_path / "p"))
+    url = sftmask({}, "build", f"local://{SAMPLE}/instructions.jsonl", "-t", TOKENIZER, "-o", f"local://{tmp_path}/u")
+    assert plain.returncode == url.returncode == 0, url.stderr
+    shard = "train-00000-of-00001.parquet"
+    assert (tmp_path / "p" / shard).read_bytes() == (tmp_path / "u" / shard).read_bytes()
+
+
+def test_an_output_that_would_vanish_with_the_process_is_refused(tmp_path: Path) -> None:
+    ran = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", "memory://out")
+    assert ran.returncode != 0
+    assert ran.stderr.startswith("Error: output memory://out lives in this process's memory"), ran.stderr
