@@ -34,8 +34,8 @@ from bench.run_bench import measure, tokenizer_dir  # noqa: E402
 
 RUNNER = """
 import sys
-from sftmask import encoding
-from sftmask.normalform import Encoder
+from sftmask.tokenization import encode as encoding
+from sftmask.tokenization.normalform import Encoder
 if sys.argv[1] == "whole":
     encoding.response_cut = lambda tok: None
 counted = [0]
@@ -47,7 +47,7 @@ def encode_batch(self, texts, **kwargs):
 Encoder.encode_batch = encode_batch
 sys.argv = ["sftmask", *sys.argv[3:]]
 try:
-    from sftmask.cli import app
+    from sftmask.cli.app import app
     app()
 finally:
     with open(RESULT, "w") as f:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sftmask.chat_template import ChatRenderer
-from sftmask.tokenizer import load_tokenizer
+from sftmask.chat.render import ChatRenderer
+from sftmask.tokenization.load import load_tokenizer
 
 CHATML = Path(__file__).resolve().parent.parent / "tests" / "data" / "chat_templates" / "chatml.jinja"
 

@@ -25,7 +25,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 from bench.gen_data import generate  # noqa: E402
 from bench.run_bench import DATA, measure, tokenizer_dir  # noqa: E402
-from sftmask.packing import best_fit_decreasing  # noqa: E402
+from sftmask.packing.packer import best_fit_decreasing  # noqa: E402
 
 WINDOWS = (100, 250, 500, 1000, 2000, 5000)
 

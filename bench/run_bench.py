@@ -44,7 +44,7 @@ ROOT = BENCH.parent
 DATA = BENCH / "data"
 MAX_LENGTH = 2048
 CHAT_MAX_LENGTH = 4096
-MARKERS_TEMPLATE = ROOT / "sftmask" / "chat_templates" / "chatml.jinja"  # ChatML with {% generation %} markers
+MARKERS_TEMPLATE = ROOT / "sftmask" / "chat" / "templates" / "chatml.jinja"  # ChatML with {% generation %} markers
 """Qwen's ChatML (the same text as the tokenizer's template) with `{% generation %}` markers."""
 
 sys.path.insert(0, str(ROOT))

@@ -4,7 +4,7 @@
 The hand-written prompt/response pairs are data, in seed_pairs.yaml (YAML block strings keep
 them readable); this script adds the template-formatted and multi-question variants derived from
 them. Deterministic (a fixed seed): running it again writes byte-identical files, which
-tests/test_configs_and_sample.py checks against the committed ones.
+tests/config/test_configs_and_sample.py checks against the committed ones.
 """
 
 import csv

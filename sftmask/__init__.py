@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from sftmask.config import BuildConfig, load_config
+    from sftmask.config.build import BuildConfig, load_config
     from sftmask.errors import (
         ConfigError,
         InputDataError,
@@ -34,25 +34,25 @@ if TYPE_CHECKING:
         TokenizerError,
         ValidationFailed,
     )
-    from sftmask.output_reader import BuiltOutput, open_output
+    from sftmask.io.output import BuiltOutput, open_output
     from sftmask.pipeline import BuildResult, build, label
-    from sftmask.stats import compute_stats
-    from sftmask.tokenizer import LoadedTokenizer, load_tokenizer
-    from sftmask.validation import ValidationReport, validate
+    from sftmask.report.stats import compute_stats
+    from sftmask.report.validate import ValidationReport, validate
+    from sftmask.tokenization.load import LoadedTokenizer, load_tokenizer
 
 _EXPORTS = {
     "build": "sftmask.pipeline",
     "label": "sftmask.pipeline",
     "BuildResult": "sftmask.pipeline",
-    "BuildConfig": "sftmask.config",
-    "load_config": "sftmask.config",
-    "open_output": "sftmask.output_reader",
-    "BuiltOutput": "sftmask.output_reader",
-    "validate": "sftmask.validation",
-    "ValidationReport": "sftmask.validation",
-    "compute_stats": "sftmask.stats",
-    "load_tokenizer": "sftmask.tokenizer",
-    "LoadedTokenizer": "sftmask.tokenizer",
+    "BuildConfig": "sftmask.config.build",
+    "load_config": "sftmask.config.build",
+    "open_output": "sftmask.io.output",
+    "BuiltOutput": "sftmask.io.output",
+    "validate": "sftmask.report.validate",
+    "ValidationReport": "sftmask.report.validate",
+    "compute_stats": "sftmask.report.stats",
+    "load_tokenizer": "sftmask.tokenization.load",
+    "LoadedTokenizer": "sftmask.tokenization.load",
     "SftmaskError": "sftmask.errors",
     "ConfigError": "sftmask.errors",
     "InputDataError": "sftmask.errors",

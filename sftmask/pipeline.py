@@ -14,19 +14,20 @@ from typing import Any, Literal, overload
 
 import pyarrow as pa
 
-from sftmask import __version__, remote
-from sftmask.background import BackgroundWriter
-from sftmask.config import BuildConfig, make_config
+from sftmask import __version__
+from sftmask.config.build import BuildConfig, make_config
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
+from sftmask.io import remote
+from sftmask.io.background import BackgroundWriter
+from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs
+from sftmask.io.writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
 from sftmask.kinds import EncodingSession
 from sftmask.kinds.base import Scan, scan_here
-from sftmask.labelling import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
-from sftmask.output_writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
-from sftmask.packing import Packer, packed_schema
-from sftmask.readers import STDIN, InputFile, RecordReader, resolve_inputs
-from sftmask.strategies import STRATEGIES
-from sftmask.tokenizer import LoadedTokenizer, describe, load_tokenizer
+from sftmask.labels.batch import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
+from sftmask.labels.strategies import STRATEGIES
+from sftmask.packing.packer import Packer, packed_schema
+from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def label(
     config = make_config({**options, "inputs": [RECORDS], "tokenizer": name, "output": "-"})
     if config.pack_length is not None:
         raise ConfigError(
-            "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.Packer)"
+            "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.packer.Packer)"
         )
     tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
     session = open_session(config, tok, [])

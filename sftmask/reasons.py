@@ -6,7 +6,7 @@ A data kind added later may define its own in its module (`sftmask.kinds.text.NO
 
 from __future__ import annotations
 
-# Reading (sftmask.readers)
+# Reading (sftmask.io.readers)
 NOT_AN_OBJECT = "not-an-object"
 MISSING_FIELD = "missing-field"
 NOT_A_STRING = "not-a-string"
@@ -15,11 +15,11 @@ INVALID_UTF8 = "invalid-utf8"
 MALFORMED_CSV = "malformed-csv"
 RAGGED_ROW = "ragged-row"
 
-# Assembling rows (sftmask.truncation)
+# Assembling rows (sftmask.labels.assemble)
 TOO_LONG = "too-long"
 NO_TRAINABLE = "no-trainable-tokens"
 
-# Chat data (sftmask.kinds.chat, sftmask.chat_template)
+# Chat data (sftmask.kinds.chat, sftmask.chat.render)
 INVALID_CONVERSATION = "invalid-conversation"
 UNKNOWN_ROLE = "unknown-role"
 NO_FINAL_ASSISTANT = "no-final-assistant-turn"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 from tests import families, tokenizers_offline
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _cache_dir(name: str) -> Path:
+    """A folder for what the fixtures build or fetch, outside the checkout (``$SFTMASK_TEST_CACHE``,
+    else ``~/.cache/sftmask-tests``): shared by every checkout and worktree on the machine and kept
+    across CI runs; entries are keyed by the package versions and builder code they come from."""
+    root = Path(os.environ.get("SFTMASK_TEST_CACHE") or Path.home() / ".cache" / "sftmask-tests")
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _settle(tmp: Path, folder: Path) -> None:
+    """Move a finished build into place; another test run (a worktree, a CI run) that finished
+    first wins, and this one's copy is dropped."""
+    try:
+        tmp.rename(folder)
+    except OSError:
+        if not folder.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _cached(
@@ -33,12 +55,12 @@ def _cached(
         source.update(path.read_bytes())
     versions = "-".join(importlib.metadata.version(p) for p in ("transformers", "tokenizers", *packages))
     versions += "-" + source.hexdigest()[:12]
-    root = Path(request.config.cache.mkdir("tokenizers")) / versions
+    root = Path(_cache_dir("tokenizers")) / versions
     folder = root / name
     if not (folder / "tokenizer_config.json").exists():
         tmp = root / f"{name}.tmp-{os.getpid()}"
         build(tmp)
-        tmp.rename(folder)
+        _settle(tmp, folder)
     return folder
 
 
@@ -64,7 +86,7 @@ def llama_legacy_path(request: pytest.FixtureRequest, mistral_path: Path) -> Pat
 
 @pytest.fixture(scope="session")
 def llama_legacy(llama_legacy_path: Path) -> Any:
-    from sftmask.tokenizer import load_tokenizer
+    from sftmask.tokenization.load import load_tokenizer
 
     return load_tokenizer(str(llama_legacy_path))
 
@@ -76,21 +98,21 @@ def wordpiece_path(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def qwen(qwen_path: Path) -> Any:
-    from sftmask.tokenizer import load_tokenizer
+    from sftmask.tokenization.load import load_tokenizer
 
     return load_tokenizer(str(qwen_path))
 
 
 @pytest.fixture(scope="session")
 def mistral(mistral_path: Path) -> Any:
-    from sftmask.tokenizer import load_tokenizer
+    from sftmask.tokenization.load import load_tokenizer
 
     return load_tokenizer(str(mistral_path))
 
 
 @pytest.fixture(scope="session")
 def wordpiece(wordpiece_path: Path) -> Any:
-    from sftmask.tokenizer import load_tokenizer
+    from sftmask.tokenization.load import load_tokenizer
 
     return load_tokenizer(str(wordpiece_path))
 
@@ -109,12 +131,12 @@ def sample_tokenizer_path() -> Path:
 def llama_cpp_vocabs(request: pytest.FixtureRequest) -> Path:
     """The GGUF vocabularies (and llama.cpp's test encodings) of the llama-cpp-python sdist,
     fetched from PyPI once and cached."""
-    root = Path(request.config.cache.mkdir("llama-cpp-vocabs"))
+    root = Path(_cache_dir("llama-cpp-vocabs"))
     folder = root / families.LLAMA_CPP_PYTHON
     if not folder.exists():
         tmp = root / f"{families.LLAMA_CPP_PYTHON}.tmp-{os.getpid()}"
         families.fetch_llama_cpp_vocabs(tmp)
-        tmp.rename(folder)
+        _settle(tmp, folder)
     return folder
 
 
@@ -137,12 +159,12 @@ def _family_fixtures(name: str) -> tuple[Any, Any]:
         return _family_path(request, name)
 
     def tokenizer_fixture(request: pytest.FixtureRequest) -> Any:
-        from sftmask.tokenizer import load_tokenizer
+        from sftmask.tokenization.load import load_tokenizer
 
         return load_tokenizer(str(request.getfixturevalue(f"{name}_path")))
 
     path_fixture.__doc__ = f"Folder of the {name} tokenizer (tests/families.py), built once and cached."
-    tokenizer_fixture.__doc__ = f"The {name} tokenizer loaded with sftmask.tokenizer.load_tokenizer."
+    tokenizer_fixture.__doc__ = f"The {name} tokenizer loaded with sftmask.tokenization.load.load_tokenizer."
     return (
         pytest.fixture(scope="session", name=f"{name}_path")(path_fixture),
         pytest.fixture(scope="session", name=name)(tokenizer_fixture),
@@ -158,4 +180,4 @@ def published(request: pytest.FixtureRequest) -> Path:
     """llama.cpp's copies of published chat templates (tests/published_templates.py), fetched once."""
     from tests import published_templates
 
-    return published_templates.fetch(Path(request.config.cache.mkdir("published-templates")))
+    return published_templates.fetch(Path(_cache_dir("published-templates")))

@@ -7,9 +7,9 @@ from typing import Any
 import pyarrow as pa
 
 import sftmask
+from sftmask.labels.strategies import EncodedBatch
 from sftmask.pipeline import RECORDS, make_reader, open_session
-from sftmask.strategies import EncodedBatch
-from sftmask.tokenizer import LoadedTokenizer
+from sftmask.tokenization.load import LoadedTokenizer
 
 Row = tuple[list[int], list[int]]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import sftmask
-from sftmask.config import BuildConfig
+from sftmask.config.build import BuildConfig
+from sftmask.config.common import CommonOptions
 from sftmask.kinds import DATA_KINDS, kinds_for
-from sftmask.options import CommonOptions
-from sftmask.strategies import STRATEGIES
+from sftmask.labels.strategies import STRATEGIES
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,15 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sftmask.chat_templates import SHIPPED as SHIPPED_CHAT
-from sftmask.cli import app
-from sftmask.prompt_templates import TEMPLATE_DIR, available_templates, load_template
-from sftmask.template_choice import load_renderer
+from sftmask.chat.choice import load_renderer
+from sftmask.chat.templates import SHIPPED as SHIPPED_CHAT
+from sftmask.cli.app import app
+from sftmask.prompts.templates import TEMPLATE_DIR, available_templates, load_template
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "sftmask"
 SHIPPED = sorted(
-    p for folder in ("builtin_templates", "chat_templates") for p in (PACKAGE / folder).rglob("*") if p.is_file()
+    p for folder in ("prompts/builtin", "chat/templates") for p in (PACKAGE / folder).rglob("*") if p.is_file()
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sftmask.cli import app
+from sftmask.cli.app import app
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from sftmask.config.common import CommonOptions
+from sftmask.io.readers import RecordReader
 from sftmask.kinds.base import Collect
-from sftmask.labelling import Job, Labelled
-from sftmask.options import CommonOptions
-from sftmask.readers import RecordReader
+from sftmask.labels.batch import Job, Labelled
 
 
 class Engine(Protocol):

@@ -8,12 +8,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from sftmask.background import prefetch
+from sftmask.config.common import CommonOptions
 from sftmask.engines import process_pool
+from sftmask.io.background import prefetch
+from sftmask.io.readers import RecordReader
 from sftmask.kinds.base import Collect, scan_here
-from sftmask.labelling import Job, Labelled, label_read_batch
-from sftmask.options import CommonOptions
-from sftmask.readers import RecordReader
+from sftmask.labels.batch import Job, Labelled, label_read_batch
 
 log = logging.getLogger(__name__)
 

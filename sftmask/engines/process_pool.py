@@ -15,8 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from sftmask.errors import WorkerDied
-from sftmask.labelling import Job, Labelled, label_read_batch
-from sftmask.readers import ReadBatch
+from sftmask.io.readers import ReadBatch
+from sftmask.labels.batch import Job, Labelled, label_read_batch
 
 T = TypeVar("T")
 R = TypeVar("R")

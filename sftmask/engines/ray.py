@@ -37,12 +37,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from sftmask import remote
+from sftmask.config.common import CommonOptions
 from sftmask.errors import ConfigError, SftmaskError
+from sftmask.io import remote
+from sftmask.io.readers import STDIN, ReadBatch, RecordReader
 from sftmask.kinds.base import Collect, scan_here
-from sftmask.labelling import Job, Labelled, label_read_batch
-from sftmask.options import CommonOptions
-from sftmask.readers import STDIN, ReadBatch, RecordReader
+from sftmask.labels.batch import Job, Labelled, label_read_batch
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from sftmask.kinds.chat import Chat, ChatOptions
 from sftmask.kinds.prompt_response import PromptResponse, PromptResponseOptions
 from sftmask.kinds.text import Text, TextOptions
 from sftmask.kinds.words import Words, WordsOptions
-from sftmask.strategies import Strategy
+from sftmask.labels.strategies import Strategy
 
 # The registry: each kind once here, and its options model once among KindOptions' bases (last
 # kind first, so the options keep the registry's order).
@@ -26,7 +26,7 @@ DATA_KINDS: dict[str, DataKind[Any]] = {kind.name: kind for kind in (PromptRespo
 
 
 class KindOptions(TextOptions, WordsOptions, ChatOptions, PromptResponseOptions):
-    """The common options plus every data kind's own: what `sftmask.config.BuildConfig` validates."""
+    """The common options plus every data kind's own: what `sftmask.config.build.BuildConfig` validates."""
 
 
 def kinds_for(strategy: Strategy) -> list[str]:

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
-from sftmask.options import CommonOptions
-from sftmask.strategies import EncodedBatch, Signal
-from sftmask.tokenizer import LoadedTokenizer
+from sftmask.config.common import CommonOptions
+from sftmask.labels.strategies import EncodedBatch, Signal
+from sftmask.tokenization.load import LoadedTokenizer
 
 if TYPE_CHECKING:
-    from sftmask.readers import InputFile, RecordReader
+    from sftmask.io.readers import InputFile, RecordReader
 
 OptionsT = TypeVar("OptionsT", bound=CommonOptions)
 

@@ -9,14 +9,14 @@ import orjson
 import pyarrow as pa
 
 from sftmask import reasons
-from sftmask.chat_template import encode_chat_batch, renderer_options
+from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
+from sftmask.chat.render import encode_chat_batch, renderer_options
+from sftmask.config.common import CommonOptions
 from sftmask.errors import RecordRejected, SftmaskError
+from sftmask.io.readers import STDIN, InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
-from sftmask.options import CommonOptions
-from sftmask.readers import STDIN, InputFile, RecordReader
-from sftmask.strategies import STRATEGIES, EncodedBatch
-from sftmask.template_choice import TemplateChoice, chat_manifest, choose_template, pin_today
-from sftmask.tokenizer import LoadedTokenizer
+from sftmask.labels.strategies import STRATEGIES, EncodedBatch
+from sftmask.tokenization.load import LoadedTokenizer
 
 MessagesFormat = Literal["openai", "sharegpt"]
 
@@ -228,7 +228,7 @@ class Chat(DataKind[ChatOptions]):
 
     def open(self, config: ChatOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
         """Choose the chat template once, comparing renderings of the first records (see
-        `sftmask.template_choice.choose_template`)."""
+        `sftmask.chat.choice.choose_template`)."""
         options = renderer_options(config)
         samples = first_conversations(config, self.fields(config), files)
         choice = choose_template(tok.hf, config.chat_template, samples, **options)

@@ -9,16 +9,16 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from sftmask.chat_template import encode_chat_batch, renderer_options
-from sftmask.encoding import count_boundary_merges, segment
+from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
+from sftmask.chat.render import encode_chat_batch, renderer_options
+from sftmask.config.common import CommonOptions
 from sftmask.errors import ConfigError
+from sftmask.io.readers import InputFile
 from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
-from sftmask.options import CommonOptions
-from sftmask.prompt_templates import load_template, render_records
-from sftmask.readers import InputFile
-from sftmask.strategies import STRATEGIES, EncodedBatch
-from sftmask.template_choice import TemplateChoice, chat_manifest, choose_template, pin_today
-from sftmask.tokenizer import LoadedTokenizer
+from sftmask.labels.strategies import STRATEGIES, EncodedBatch
+from sftmask.prompts.templates import load_template, render_records
+from sftmask.tokenization.encode import count_boundary_merges, segment
+from sftmask.tokenization.load import LoadedTokenizer
 
 CHAT = "chat"
 """`template` value that renders prompt and response as a user/assistant exchange."""

@@ -13,12 +13,12 @@ import dataclasses
 import pyarrow as pa
 from pydantic import Field
 
-from sftmask.encoding import count_boundary_merges, segment
+from sftmask.config.common import CommonOptions
+from sftmask.io.readers import InputFile
 from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
-from sftmask.options import CommonOptions
-from sftmask.readers import InputFile
-from sftmask.strategies import STRATEGIES, EncodedBatch
-from sftmask.tokenizer import LoadedTokenizer
+from sftmask.labels.strategies import STRATEGIES, EncodedBatch
+from sftmask.tokenization.encode import count_boundary_merges, segment
+from sftmask.tokenization.load import LoadedTokenizer
 
 NO_MARKER = "no-response-marker"
 """Reject reason of a record whose text lacks the response marker (this kind's own)."""

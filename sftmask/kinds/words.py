@@ -25,15 +25,15 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
 from sftmask import reasons
-from sftmask.encoding import first_of_word, flat_word_ids
+from sftmask.config.common import CommonOptions
 from sftmask.errors import ConfigError, TokenizerError
+from sftmask.io.readers import InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields, Scan, scan_here
-from sftmask.options import CommonOptions
+from sftmask.labels.strategies import IGNORE_INDEX, EncodedBatch
 from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of, segment_index
-from sftmask.readers import InputFile, RecordReader
-from sftmask.strategies import IGNORE_INDEX, EncodedBatch
-from sftmask.tokenizer import LoadedTokenizer
-from sftmask.tokenizer_variants import WordsTokenizer, words_tokenizer
+from sftmask.tokenization.encode import first_of_word, flat_word_ids
+from sftmask.tokenization.load import LoadedTokenizer
+from sftmask.tokenization.variants import WordsTokenizer, words_tokenizer
 
 log = logging.getLogger(__name__)
 

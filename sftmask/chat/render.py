@@ -1,0 +1,532 @@
+"""Chat templates: conversations rendered to text and tokens, with each assistant turn's span found.
+
+A conversation is rendered to text by the chosen chat template (`sftmask.chat.choice`),
+exactly as ``apply_chat_template(messages, tokenize=False)`` renders it; the texts of a batch
+are then encoded by the Rust tokenizer without adding special tokens, which is what
+``apply_chat_template(messages, tokenize=True)`` does. Assistant turns are character spans of
+the rendered text, mapped to tokens with the encoder's offsets:
+
+- with ``{% generation %}`` markers in the template, the spans are what the markers enclose;
+- without them, the spans are located in the final rendering (`sftmask.chat.spans`: the
+  conversation rendered again with sentinel contents), so templates that render earlier turns
+  differently from a prefix (reasoning stripped, an empty thinking block in the generation
+  prompt, the system prompt moved, EOS at the end) still give each turn's tokens as rendered;
+- where that is ambiguous, by prefix analysis: turn ``k`` spans from the end of
+  ``render(messages[:k], add_generation_prompt=True)`` to the end of ``render(messages[:k+1])``,
+  minus trailing whitespace; both must be prefixes of the full rendering, else the record is
+  reported. Last-turn spans need only ``render(messages[:-1], add_generation_prompt=True)``.
+
+A token is trained when it lies between the token holding a span's first character and the
+token holding its last character, as in ``apply_chat_template(return_assistant_tokens_mask=True)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sftmask import limits, reasons
+from sftmask.chat.sandbox import (
+    REASONING_FIELDS,
+    TEMPLATE_INPUTS,
+    check_tools,
+    compile_template,
+    plain_data,
+    render,
+    template_messages,
+)
+from sftmask.chat.spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
+from sftmask.config.common import CommonOptions, Reasoning
+from sftmask.errors import ConfigError, RecordRejected
+from sftmask.labels.strategies import EncodedBatch, first_true
+from sftmask.limits import RenderLimitExceeded, RenderMemoryExceeded, RenderTimeExceeded, render_limit
+from sftmask.ragged import BoolArray, IntArray, Ragged, row_sums, segment_index
+from sftmask.tokenization.bounded import encode_bounded, gap_cut
+from sftmask.tokenization.load import LoadedTokenizer
+from sftmask.tokenization.normalform import Encoder
+from sftmask.tokenization.token_ends import encode_with_ends
+
+GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+MARKER = re.compile(r"<\|[^|<>\s'\"]+\|>|<\uff5c[^\uff5c<>\s'\"]+\uff5c>|\[/?[A-Z_]{3,}\]|<(?:start|end)_of_turn>")
+"""Special-token-like text in a template: <|im_start|>, DeepSeek's full-width bars, [INST], <start_of_turn>."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A conversation rendered to text, with its assistant turns as character spans."""
+
+    text: str
+    spans: list[tuple[int, int]]
+    """Non-empty (start, end) character spans of the assistant turns, in order."""
+    last: list[tuple[int, int]]
+    """The spans of the final message when it is an assistant turn (when asked for)."""
+
+
+class ChatRenderer:
+    """Renders conversations with one chat template and finds their assistant spans."""
+
+    def __init__(
+        self,
+        hf: Any,
+        template: str,
+        *,
+        template_kwargs: dict[str, Any] | None = None,
+        reasoning: Reasoning = "train",
+        template_date: datetime.date | None = None,
+        max_rendered_chars: int | None = None,
+    ) -> None:
+        self._compiled = _compile(template)
+        self.template = template
+        self._rendered_template = template
+        self.has_markers = bool(GENERATION_TAG.search(template))
+        self.reasoning = reasoning
+        self.max_rendered_chars = max_rendered_chars
+        self.uses_date = "strftime_now" in template
+        self.date = template_date or datetime.date.today()  # as transformers: local time
+        # apply_chat_template passes the special tokens (bos_token, eos_token, ...) to the template,
+        # and any other keyword (enable_thinking=False, ...) as a template variable.
+        self.template_kwargs = dict(template_kwargs or {})
+        taken = sorted(set(self.template_kwargs) & set(TEMPLATE_INPUTS))
+        if taken:
+            raise ConfigError(f"--template-kwargs cannot set {', '.join(taken)}: the build passes them to the template")
+        self._kwargs: dict[str, Any] = plain_data(dict(hf.special_tokens_map) | self.template_kwargs)
+        if self.uses_date:
+            # transformers turns callables passed to a template into strings, so the pinned date is
+            # written into the template: each strftime_now("FORMAT") becomes its value that day.
+            template = _pin_date(template, self.date)
+            self._rendered_template = template
+            self._compiled = _compile(template)
+        # The special tokens the template itself writes (a Mistral vocabulary has hundreds of controls).
+        names = {str(t) for t in getattr(hf, "all_special_tokens", [])} | {str(t) for t in hf.added_tokens_encoder}
+        self._special = sorted(t for t in names if t and (t in template or t in self._kwargs.values()))
+        # and the token-like markers it writes, which another tokenizer may lack (a warning says so).
+        self.literal_markers = sorted(set(MARKER.findall(template)))
+        self._special += [t for t in self.literal_markers if t not in self._special]
+        self._shape: TurnShape | None = None
+        self._probed = False
+
+    def render(self, messages: Sequence[dict[str, Any]], tools: Any = None, *, generation_prompt: bool = False) -> str:
+        """The text ``apply_chat_template(messages, tools=tools, tokenize=False)`` returns."""
+        return self._jinja(messages, tools, generation_prompt=generation_prompt)[0]
+
+    def _jinja(
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Any,
+        *,
+        generation_prompt: bool = False,
+        spans_wanted: bool = False,
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The rendering of one conversation as ``apply_chat_template`` renders it (`sftmask.chat.sandbox`),
+        with the spans of its generation blocks when `spans_wanted` (as transformers'
+        ``return_assistant_tokens_mask`` finds them), within the time and memory limits of
+        `sftmask.limits.render_limit` and `max_rendered_chars`.
+
+        Raises:
+            RecordRejected: a limit was reached (reason ``chat-template``).
+        """
+        check_tools(tools)
+        variables = {
+            "messages": template_messages(list(messages)),
+            "tools": tools,
+            "documents": None,
+            "add_generation_prompt": generation_prompt,
+            **self._kwargs,
+        }
+        try:
+            with render_limit():
+                text, spans = render(self._compiled, variables, spans=spans_wanted)
+        except RenderTimeExceeded:
+            raise RecordRejected(
+                reasons.CHAT_TEMPLATE,
+                f"chat template stopped: rendering this conversation took more than {limits.RENDER_SECONDS:g} s "
+                "(a loop that does not end?); fix the template",
+            ) from None
+        except RenderMemoryExceeded:
+            raise RecordRejected(
+                reasons.CHAT_TEMPLATE,
+                f"chat template stopped: rendering this conversation took more than "
+                f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory; fix the template",
+            ) from None
+        if self.max_rendered_chars is not None and len(text) > self.max_rendered_chars:
+            raise RecordRejected(
+                reasons.CHAT_TEMPLATE,
+                f"chat template wrote {len(text):,} characters for this conversation, more than "
+                f"{self.max_rendered_chars:,} (4 x --max-chars); fix the template, or raise --max-chars",
+            )
+        return text, spans
+
+    @property
+    def shape(self) -> TurnShape | None:
+        """What the template writes around an assistant turn (probed once; None when the template
+        refuses the probe conversation, and then spans come from prefix analysis)."""
+        if not self._probed:
+            self._probed = True
+            try:
+                self._shape = learn_shape(lambda m, g: self.render(m, generation_prompt=g), self._special)
+            except Exception:  # the template's raise_exception on a one-exchange conversation
+                self._shape = None
+        return self._shape
+
+    def analyse(self, messages: list[dict[str, Any]], tools: Any = None, *, final_turn: bool = False) -> Rendered:
+        """Render a conversation and find its assistant spans (see the module docstring).
+
+        Args:
+            messages: parsed messages.
+            tools: tool schemas for the template, or None.
+            final_turn: also find the spans of the final message (for last-turn masking).
+
+        Raises:
+            RecordRejected: the template fails on the conversation, or cannot be analysed.
+        """
+        if self.reasoning == "drop":
+            messages = [drop_reasoning(m) for m in messages]
+        try:
+            rendered = self._analyse(messages, tools, final_turn=final_turn)
+        except RecordRejected:
+            raise
+        except Exception as exc:  # jinja2 errors and the template's own raise_exception(...)
+            reason = " ".join(str(exc).split())[:200]
+            raise RecordRejected(reasons.CHAT_TEMPLATE, f"chat template failed on this conversation: {reason}") from exc
+        if self.reasoning == "mask":
+            rendered = Rendered(
+                rendered.text,
+                _after_reasoning(rendered.text, rendered.spans),
+                _after_reasoning(rendered.text, rendered.last),
+            )
+        return rendered
+
+    def _analyse(self, messages: list[dict[str, Any]], tools: Any, *, final_turn: bool) -> Rendered:
+        if self.has_markers:
+            full, indices = self._jinja(messages, tools, spans_wanted=True)
+            spans = [(s, e) for s, e in indices if e > s]
+            last: list[tuple[int, int]] = []
+            if final_turn:
+                # The final turn's blocks are those after the rest of the conversation.
+                located = self._locate(messages, tools, full)
+                if located and located[-1][0] == len(messages) - 1:
+                    begin = located[-1][1]
+                else:
+                    before = self.render(messages[:-1], tools, generation_prompt=True)
+                    _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
+                    begin = len(before)
+                last = [span for span in spans if span[1] > begin]
+            return Rendered(full, spans, last)
+        full = self.render(messages, tools)
+        located = self._locate(messages, tools, full)
+        if located is not None:
+            turns = [(start, end) for _, start, end in located if end > start]
+            final = [(s, e) for i, s, e in located if i == len(messages) - 1 and e > s]
+            return Rendered(full, turns, final)
+        if final_turn:
+            return self._analyse_final_prefix(messages, tools, full)
+        return self._analyse_prefixes(messages, tools, full)
+
+    def _locate(self, messages: list[dict[str, Any]], tools: Any, full: str) -> list[tuple[int, int, int]] | None:
+        if self.shape is None:
+            return None
+        return locate_spans(messages, full, lambda m, g: self.render(m, tools, generation_prompt=g), self.shape)
+
+    def _analyse_final_prefix(self, messages: list[dict[str, Any]], tools: Any, full: str) -> Rendered:
+        """Last-turn spans from the one prefix that matters: all but the final message."""
+        before = self.render(messages[:-1], tools, generation_prompt=True)
+        _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
+        start, end = len(before), len(full)
+        while end > start and full[end - 1].isspace():
+            end -= 1
+        turn = [(start, end)] if end > start else []
+        return Rendered(full, turn, turn)
+
+    def _analyse_prefixes(self, messages: list[dict[str, Any]], tools: Any, full: str) -> Rendered:
+        spans = []
+        last: list[tuple[int, int]] = []
+        for k, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            before = self.render(messages[:k], tools, generation_prompt=True)
+            _check_prefix(full, before, k, generation_prompt=True)
+            after = self.render(messages[: k + 1], tools)
+            _check_prefix(full, after, k + 1, generation_prompt=False)
+            start, end = len(before), len(after)
+            while end > start and full[end - 1].isspace():
+                end -= 1
+            turn = [(start, end)] if end > start else []
+            spans += turn
+            if k == len(messages) - 1:
+                last = turn
+        return Rendered(full, spans, last)
+
+
+def _compile(template: str) -> Any:
+    """The compiled template (`sftmask.chat.sandbox.compile_template`), within the render limits.
+
+    Raises:
+        ConfigError: it does not compile, or compiling ran past the time or memory limit.
+    """
+    try:
+        with render_limit():  # Jinja computes constant expressions ('x' * 4000000000) when compiling
+            return compile_template(template)
+    except RenderLimitExceeded as exc:
+        raise ConfigError(
+            f"chat template stopped while compiling: it took more than {limits.RENDER_SECONDS:g} s or "
+            f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory ({type(exc).__name__}); fix the template"
+        ) from None
+    except Exception as exc:  # jinja2.TemplateSyntaxError and friends
+        raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
+
+
+_STRFTIME = re.compile(r"""strftime_now\(\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\)""")
+
+
+def _pin_date(template: str, date: datetime.date) -> str:
+    """The template with each ``strftime_now("FORMAT")`` call replaced by its value on `date`.
+
+    Raises:
+        ConfigError: a call whose format is not a string literal (its value cannot be pinned).
+    """
+    moment = datetime.datetime.combine(date, datetime.time())
+    pinned = _STRFTIME.sub(lambda m: json.dumps(moment.strftime(m.group(1) or m.group(2) or "")), template)
+    if re.search(r"strftime_now\s*\(", pinned):
+        raise ConfigError(
+            "the chat template calls strftime_now with a format that is not a string literal, so its date cannot "
+            "be pinned; edit the template to use a literal format or a date variable (--template-kwargs)"
+        )
+    return pinned
+
+
+_THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
+
+
+def drop_reasoning(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant message without its reasoning (``<think>`` blocks and reasoning fields)."""
+    if message["role"] != "assistant":
+        return message
+    kept = {k: v for k, v in message.items() if k not in REASONING_FIELDS}
+    content = kept.get("content")
+    if isinstance(content, str) and THINK_CLOSE in content:
+        # A template's own rule: what follows the last </think> is the answer.
+        kept["content"] = _THINK_BLOCK.sub("", content) if THINK_OPEN in content else content.split(THINK_CLOSE)[-1]
+        kept["content"] = kept["content"].lstrip()
+    return kept
+
+
+def _after_reasoning(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans without the reasoning they start with (up to the last ``</think>`` and whitespace)."""
+    out = []
+    for start, end in spans:
+        close = text.rfind(THINK_CLOSE, start, end)
+        if close >= 0:
+            start = close + len(THINK_CLOSE)
+            while start < end and text[start].isspace():
+                start += 1
+        if end > start:
+            out.append((start, end))
+    return out
+
+
+def _check_prefix(full: str, prefix: str, count: int, *, generation_prompt: bool) -> None:
+    """Raise when rendering the first `count` messages does not give a prefix of the full text."""
+    if full.startswith(prefix):
+        return
+    at = next((i for i, (a, b) in enumerate(zip(prefix, full, strict=False)) if a != b), len(full))
+    what = f"the first {count} messages" + (" with add_generation_prompt" if generation_prompt else "")
+    raise RecordRejected(
+        reasons.CHAT_TEMPLATE,
+        f"chat template cannot be analysed: rendering {what} is not a prefix of rendering the whole "
+        f"conversation (they differ at character {at}: {prefix[at : at + 24]!r} vs {full[at : at + 24]!r}), "
+        "so the assistant turns cannot be located; add {% generation %} ... {% endgeneration %} around "
+        "assistant content in the template and pass it with --chat-template FILE",
+    )
+
+
+@dataclass(frozen=True)
+class ChatEncoding:
+    """A batch of conversations as token rows with assistant and last-turn masks."""
+
+    ids: Ragged
+    assistant: BoolArray
+    last_turn: BoolArray
+    invalid: dict[int, tuple[str, str]]
+
+
+def encode_conversations(
+    encoder: Encoder,
+    renderer: ChatRenderer,
+    conversations: Sequence[list[dict[str, Any]] | None],
+    tools: Sequence[Any],
+    *,
+    invalid: dict[int, tuple[str, str]],
+    need_final_assistant: bool,
+    max_length: int | None = None,
+) -> ChatEncoding:
+    """Render, tokenize and mask a batch of parsed conversations (None: already invalid).
+
+    With `max_length`, a long conversation is encoded only up to its first trained token and
+    ``max_length + 1`` tokens more (`text_cuts.encode_bounded`): what truncation can keep.
+    """
+    texts: list[str] = []
+    spans: list[list[tuple[int, int]]] = []
+    last_spans: list[list[tuple[int, int]]] = []
+    for row, messages in enumerate(conversations):
+        rendered = None
+        if messages is not None:
+            try:
+                if need_final_assistant and messages[-1]["role"] != "assistant":
+                    raise RecordRejected(
+                        reasons.NO_FINAL_ASSISTANT,
+                        f"conversation ends with a {messages[-1]['role']} turn; --strategy last-turn trains "
+                        "the final assistant turn, so the last message must be an assistant's",
+                    )
+                rendered = renderer.analyse(messages, tools[row], final_turn=need_final_assistant)
+            except RecordRejected as exc:
+                invalid[row] = (exc.reason, exc.message)
+        texts.append(rendered.text if rendered else "")
+        spans.append(rendered.spans if rendered else [])
+        last_spans.append(rendered.last if rendered else [])
+    ids, token_ends = _encode_rendered(encoder, texts, last_spans if need_final_assistant else spans, max_length)
+    assistant = spans_to_mask(ids, texts, token_ends, spans)
+    last = spans_to_mask(ids, texts, token_ends, last_spans)
+    return ChatEncoding(ids, assistant, last, invalid)
+
+
+Tokens = tuple[IntArray, Ragged, IntArray]
+"""Encoded texts of some rows of a batch: the rows, their tokens, each token's end (characters)."""
+
+
+def _encode_rendered(
+    encoder: Encoder, texts: list[str], trained: Sequence[Sequence[tuple[int, int]]], max_length: int | None
+) -> tuple[Ragged, IntArray]:
+    """Tokens of rendered texts and where each ends (`sftmask.tokenization.token_ends`), each text cut where what
+    truncation keeps ends: ``max_length + 1`` tokens past the first trained character (the prompt
+    is kept whole)."""
+    if max_length is None or not texts:
+        return encode_with_ends(encoder, texts)
+    floor = np.array([min((start for start, _ in row), default=0) for row in trained], dtype=np.int64)
+
+    def encode(rows: IntArray, heads: list[str]) -> Tokens:
+        return (rows, *encode_with_ends(encoder, heads))
+
+    def counted(tokens: Tokens, which: IntArray) -> IntArray:
+        # Tokens ending past their row's floor (the floor of the batch row each encoded row is).
+        rows, ids, ends = tokens
+        return row_sums(ends > np.repeat(floor[rows], ids.lengths), ids.offsets)[which]
+
+    def replace(tokens: Tokens, which: IntArray, new: Tokens) -> Tokens:
+        rows, ids, ends = tokens
+        _, new_ids, new_ends = new
+        starts, lengths = ids.offsets[:-1].copy(), ids.lengths
+        starts[which] = len(ids.values) + new_ids.offsets[:-1]
+        lengths[which] = new_ids.lengths
+        index, offsets = segment_index(starts, lengths)
+        values = np.concatenate([ids.values, new_ids.values])[index]
+        return rows, Ragged(values, offsets), np.concatenate([ends, new_ends])[index]
+
+    need = np.full(len(texts), max_length + 1, dtype=np.int64)
+    _, ids, ends = encode_bounded(texts, need, lambda: gap_cut(encoder.tokenizer), encode, counted, replace, floor)
+    return ids, ends
+
+
+def spans_to_mask(
+    ids: Ragged, texts: Sequence[str], token_ends: IntArray, spans: Sequence[Sequence[tuple[int, int]]]
+) -> BoolArray:
+    """Token mask of character spans, for a whole batch at once.
+
+    Rows are laid end to end on one character axis so a single ``searchsorted`` finds, for
+    every span, the tokens holding its first and last characters.
+    """
+    n_tokens = len(ids.values)
+    mask = np.zeros(n_tokens, dtype=np.bool_)
+    counts = np.fromiter((len(s) for s in spans), np.int64, len(spans))
+    if not counts.sum():
+        return mask
+    base = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) + 1 for t in texts], out=base[1:])
+    global_ends = np.repeat(base[:-1], ids.lengths) + token_ends
+    np.maximum.accumulate(global_ends, out=global_ends)
+    flat = np.array([pair for row in spans for pair in row], dtype=np.int64).reshape(-1, 2)
+    rows = np.repeat(np.arange(len(spans)), counts)
+    row_start, row_end = ids.offsets[rows], ids.offsets[rows + 1]
+    first = np.searchsorted(global_ends, base[rows] + flat[:, 0], side="right")
+    last = np.searchsorted(global_ends, base[rows] + flat[:, 1] - 1, side="right")
+    first = np.clip(first, row_start, row_end)
+    last = np.clip(last, row_start, row_end - 1)
+    keep = first <= last
+    delta = np.zeros(n_tokens + 1, dtype=np.int64)
+    np.add.at(delta, first[keep], 1)
+    np.add.at(delta, last[keep] + 1, -1)
+    mask = np.cumsum(delta[:-1]) > 0
+    return mask
+
+
+def renderer_options(config: CommonOptions) -> dict[str, Any]:
+    """The `ChatRenderer` options a build config sets (reasoning, template variables, date)."""
+    return {
+        "template_kwargs": dict(config.template_kwargs),
+        "reasoning": config.reasoning,
+        "template_date": config.template_date,
+        "max_rendered_chars": None if config.max_chars is None else 4 * config.max_chars,
+    }
+
+
+_renderers: dict[tuple[Any, ...], tuple[Any, ChatRenderer]] = {}
+
+
+def _renderer(tok: LoadedTokenizer, template: str, options: dict[str, Any]) -> ChatRenderer:
+    """The build's renderer, made once per process (it holds the compiled template and its probe)."""
+    key = (id(tok.hf), template, json.dumps(options, sort_keys=True, default=str))
+    cached = _renderers.get(key)
+    if cached is None or cached[0] is not tok.hf:
+        cached = _renderers[key] = (tok.hf, ChatRenderer(tok.hf, template, **options))
+    return cached[1]
+
+
+def encode_chat_batch(
+    tok: LoadedTokenizer,
+    template: str,
+    options: dict[str, Any],
+    conversations: list[list[dict[str, Any]] | None],
+    tools: list[Any],
+    invalid: dict[int, tuple[str, str]],
+    *,
+    last_turn: bool,
+    max_length: int | None = None,
+) -> EncodedBatch:
+    """Render and tokenize parsed conversations (None: already invalid) into an `EncodedBatch`.
+
+    `template` is the chat template text (`sftmask.chat.choice.choose_template`), `options`
+    the `ChatRenderer` options (`renderer_options`). Sets ``assistant_mask``, and
+    ``last_turn_mask`` when `last_turn` (a conversation must then end on an assistant turn). The
+    prompt (what prompt truncation shortens) is everything before the first trained token. With
+    `max_length`, a long conversation is encoded only as far as truncation can keep.
+    """
+    enc = encode_conversations(
+        tok.full_encoder,
+        _renderer(tok, template, options),
+        conversations,
+        tools,
+        invalid=invalid,
+        need_final_assistant=last_turn,
+        max_length=max_length,
+    )
+    prompt_len = first_true(enc.ids, enc.last_turn if last_turn else enc.assistant)
+    # Prompt truncation keeps a BOS the template writes; ChatML's <|im_start|> is not kept.
+    prompt_head = np.zeros(len(enc.ids), dtype=np.int64)
+    nonempty = enc.ids.lengths > 0
+    if tok.hf.bos_token_id is not None and nonempty.any():
+        first_ids = enc.ids.values[enc.ids.offsets[:-1][nonempty]]
+        prompt_head[nonempty] = first_ids == tok.hf.bos_token_id
+    prompt_head = np.minimum(prompt_head, prompt_len)
+    return EncodedBatch(
+        ids=enc.ids,
+        prompt_len=prompt_len,
+        prompt_head=prompt_head,
+        invalid=enc.invalid,
+        assistant_mask=enc.assistant,
+        last_turn_mask=enc.last_turn if last_turn else None,
+    )

@@ -1,0 +1,203 @@
+"""Chat templates compiled and rendered as ``transformers`` renders them, without importing it.
+
+`apply_chat_template` renders with a Jinja sandbox set up in
+``transformers.utils.chat_template_utils``: an ``ImmutableSandboxedEnvironment`` with
+``trim_blocks`` and ``lstrip_blocks``, the ``loopcontrols`` extension, a ``{% generation %}``
+tag that records the character span of what it encloses, a ``tojson`` filter without HTML
+escaping, and the globals ``raise_exception``, ``strftime_now``, ``dict`` and ``namespace``; its
+messages get their reasoning aliased (``reasoning_content``/``thinking``/``reasoning``) and every
+value is made plain data first. This module builds the same environment and prepares the data
+the same way, for two reasons that matter to a build: importing transformers costs about 2 s of
+start-up (more with torch installed), and its generation tag measures the text rendered so far
+by joining it anew at every tag, which is quadratic in the length of a conversation; here the
+length is kept as a running total. tests/chat/test_sandbox.py renders every published template
+llama.cpp vendors with both and requires the same text, spans and errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import jinja2
+import jinja2.ext
+import jinja2.nodes
+import numpy as np
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+Span = tuple[int, int]
+
+REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+"""Names a message's reasoning is passed under (transformers aliases them to one another)."""
+TEMPLATE_INPUTS = ("messages", "tools", "documents", "add_generation_prompt")
+"""The variables every rendering passes (special tokens and template variables come beside them)."""
+
+
+class _Tracking(threading.local):
+    spans: list[Span] | None = None
+    length = 0
+    """Characters rendered so far by the `render` call tracking spans in this thread."""
+
+
+_TRACKING = _Tracking()
+
+
+class _Generation(jinja2.ext.Extension):
+    """``{% generation %} ... {% endgeneration %}``: records the span of the enclosed text."""
+
+    tags = {"generation"}  # noqa: RUF012  (Jinja declares it a plain class attribute)
+
+    def parse(self, parser: Any) -> jinja2.nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_mark"), [], [], body).set_lineno(lineno)
+
+    def _mark(self, caller: Any) -> str:
+        text: str = caller()
+        if _TRACKING.spans is not None:  # the text rendered before this block, as transformers counts it
+            _TRACKING.spans.append((_TRACKING.length, _TRACKING.length + len(text)))
+        return text
+
+
+def _raise_exception(message: str) -> None:
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def _tojson(
+    x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False
+) -> str:
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _strftime_now(format: str) -> str:
+    return datetime.now().strftime(format)
+
+
+class _TemplateDict:
+    """``dict(...)`` in a template: a plain dict, with no attributes to reach Python internals."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        return dict(*args, **kwargs)
+
+    def fromkeys(self, *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        return dict.fromkeys(*args, **kwargs)
+
+
+class _TemplateNamespace(jinja2.utils.Namespace):
+    """``namespace(...)`` refusing underscore-prefixed attributes (no way into CPython internals)."""
+
+    def __init__(*args: Any, **kwargs: Any) -> None:  # Jinja's signature trick: namespace(self=...) works
+        self, args = args[0], args[1:]
+        attrs = dict(*args, **kwargs)
+        for name in attrs:
+            _TemplateNamespace._check_name(name)
+        jinja2.utils.Namespace.__init__(self, attrs)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        _TemplateNamespace._check_name(name)
+        jinja2.utils.Namespace.__setitem__(self, name, value)
+
+    @staticmethod
+    def _check_name(name: Any) -> None:
+        if isinstance(name, str) and name.startswith("_"):
+            raise jinja2.exceptions.SecurityError(
+                f"Chat templates cannot store underscore-prefixed attributes on a namespace, but got {name!r}. "
+                "Please rename the attribute."
+            )
+
+
+@functools.lru_cache(maxsize=32)
+def compile_template(source: str) -> jinja2.Template:
+    """The compiled template (cached by its text).
+
+    Raises:
+        jinja2.TemplateError: it does not compile.
+    """
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[_Generation, jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    env.globals["dict"] = _TemplateDict()
+    env.globals["namespace"] = _TemplateNamespace
+    return env.from_string(source)
+
+
+def plain_data(value: Any) -> Any:
+    """`value` rebuilt from plain JSON types, anything else an inert ``"<TypeName>"`` placeholder
+    (what transformers lets a template see)."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, Mapping):
+        return {plain_data(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_data(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(plain_data(item) for item in value)
+    if isinstance(value, np.generic):  # np.bool_(False) would otherwise become a truthy placeholder
+        return plain_data(value.item())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: plain_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if callable(getattr(value, "model_dump", None)):
+        return plain_data(value.model_dump())
+    return f"<{type(value).__name__}>"
+
+
+def _alias_reasoning(message: dict[str, Any]) -> dict[str, Any]:
+    reasoning = next((message[key] for key in REASONING_FIELDS if message.get(key) is not None), None)
+    if reasoning is None:
+        return message
+    return {"thinking": reasoning, **message, "reasoning_content": reasoning}
+
+
+def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parsed messages (plain JSON data) as transformers hands them to a template: a message with
+    reasoning under any of its names has it under ``thinking`` and ``reasoning_content`` too."""
+    return [_alias_reasoning(m) for m in messages]
+
+
+def check_tools(tools: Any) -> None:
+    """Raise, as transformers does, when a tool is not a JSON schema (a dict)."""
+    if tools is not None and not all(isinstance(tool, dict) for tool in tools):
+        raise ValueError(
+            "Tools should either be a JSON schema, or a callable function with type hints "
+            "and a docstring suitable for auto-conversion to a schema."
+        )
+
+
+@contextmanager
+def _tracking(spans: list[Span]) -> Iterator[None]:
+    if _TRACKING.spans is not None:
+        raise RuntimeError("generation spans are already being tracked in this thread")
+    _TRACKING.spans, _TRACKING.length = spans, 0
+    try:
+        yield
+    finally:
+        _TRACKING.spans, _TRACKING.length = None, 0
+
+
+def render(template: jinja2.Template, variables: dict[str, Any], *, spans: bool = False) -> tuple[str, list[Span]]:
+    """The text `template` renders from `variables`, and (with `spans`) the character spans of its
+    ``{% generation %}`` blocks, in the order they close."""
+    if not spans:
+        return template.render(**variables), []
+    found: list[Span] = []
+    blocks: list[str] = []
+    with _tracking(found):
+        for block in template.generate(**variables):
+            blocks.append(block)
+            _TRACKING.length += len(block)
+    return "".join(blocks), found

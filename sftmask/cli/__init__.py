@@ -1,0 +1,1 @@
+"""The `sftmask` command line: the Typer app, its options and what it prints."""

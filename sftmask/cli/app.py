@@ -1,0 +1,555 @@
+"""The `sftmask` command line: wiring, rendering and exit codes only; the work is in the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sftmask import __version__
+from sftmask.cli.options import (
+    BUILD_OPTIONS,
+    CONFIG_FILE,
+    ENCODING_OPTIONS,
+    TEMPLATE_CHECK_OPTIONS,
+    Command,
+    Group,
+    build_options,
+    option_names,
+)
+from sftmask.errors import SftmaskError
+
+app = typer.Typer(
+    cls=Group,
+    help="Tokenize prompt/response data and build token-exact training labels (-100 where masked).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected internal error (a bug: please report it with the traceback)",
+    2: "invalid options or config file",
+    3: "bad input data (malformed record, missing field, unreadable or empty input)",
+    4: "tokenizer cannot be loaded or cannot do what was asked",
+    5: "output directory cannot be written (exists and not empty without --overwrite, not a sftmask output, locked by another build, disk full, permissions)",
+    6: "validate found problems in a built output, or template check found spans that disagree",
+    7: "a --num-proc worker process died (killed, e.g. by the out-of-memory killer)",
+    130: "interrupted (Ctrl-C, SIGINT)",
+    143: "terminated (SIGTERM)",
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sftmask {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """sftmask: SFT dataset preprocessing with exact -100 masks."""
+
+
+def _fail(exc: SftmaskError) -> typer.Exit:
+    from sftmask.limits import clip
+
+    message = clip(" ".join(str(exc).splitlines()))
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(exc.exit_code)
+
+
+@app.command(cls=Command)
+@build_options(BUILD_OPTIONS)
+def build(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="INPUT",
+            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst; "
+            ".parquet/.arrow), or folders written by Dataset(Dict).save_to_disk; '-' reads JSONL from stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[Path | None, CONFIG_FILE] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
+    *,
+    options: dict[str, Any],
+) -> None:
+    """Tokenize INPUTS, build labels, write Parquet/Arrow shards + manifest.json to --output."""
+    from sftmask.config.build import make_config
+    from sftmask.pipeline import build as run_build
+
+    _setup_logging(quiet)
+    options = {"inputs": inputs or None, **options}
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cfg = make_config(options, config)
+        with _progress(quiet) as on_progress:
+            result = run_build(cfg, on_progress)
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        typer.echo(f"{'Terminated' if terminated else 'Interrupted'}; no output written.", err=True)
+        raise typer.Exit(143 if terminated else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    counts = result.stats.to_json()
+    packing = result.manifest.get("packing")
+    if json_output:
+        summary = {"output": result.output, **counts, "shards": len(result.shards)}
+        if packing:
+            summary["packing"] = {k: packing[k] for k in ("rows", "efficiency", "examples_per_row")}
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
+
+
+def _is_dataset_folder(path: Path) -> bool:
+    """A folder written by `save_to_disk` (an input), not by `sftmask build` (which has a manifest)."""
+    saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+    return saved and not (path / "manifest.json").exists()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the build unwinds, removing its temporary directory."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
+    raise _Terminated
+
+
+def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:
+    share = counts["trained_tokens"] / counts["tokens"] if counts["tokens"] else 0.0
+    what = f"{_count(counts['rows_written'], 'row')} ("
+    if packing:
+        what = (
+            f"{counts['rows_written']:,} examples packed into {packing['rows']:,} rows of up to "
+            f"{packing['pack_length']:,} tokens ({packing['examples_per_row']['mean']:.1f} a row, "
+            f"{packing['efficiency']:.1%} full; "
+        )
+    line = (
+        f"wrote {what}{_count(counts['tokens'], 'token')}, {share:.1%} trained) "
+        f"in {_count(shards, 'shard')} to {output}"
+    )
+    if counts["truncated"]:
+        line += f"; {counts['truncated']:,} truncated"
+    if counts["rejected"]:
+        reasons = ", ".join(f"{k}: {v:,}" for k, v in counts["rejected_by_reason"].items())
+        line += f"; {counts['rejected']:,} rejected ({reasons}) -> {os.path.join(output, 'rejects.jsonl')}"
+    return line
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _setup_logging(quiet: bool) -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.basicConfig(
+        level=logging.ERROR if quiet else logging.WARNING, format="sftmask: %(message)s", stream=sys.stderr
+    )
+
+
+class _progress:
+    """A rich progress bar on stderr when it is a terminal; nothing in pipes, CI or --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]building"),
+            BarColumn(),
+            TextColumn("{task.fields[records]:,} records  {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=_stderr_console(),
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("build", total=None, records=0, rate="")
+
+        def update(p: Any) -> None:
+            elapsed = self._bar.tasks[0].elapsed or 1e-9
+            self._bar.update(
+                self._task,
+                completed=p.bytes_read,
+                total=p.total_bytes,
+                records=p.records,
+                rate=f"{p.tokens / elapsed:,.0f} tok/s",
+            )
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+# --- inspect, stats, validate: reading what build wrote --------------------------------------
+
+
+@app.command("inspect", cls=Command)
+@build_options(ENCODING_OPTIONS)
+def inspect_command(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="INPUT | DIR",
+            help="Input files, globs or save_to_disk folders to run the build stages on (nothing is written), "
+            "or a directory written by `sftmask build`.",
+            show_default=False,
+        ),
+    ],
+    count: Annotated[
+        int, typer.Option("--count", "-n", metavar="N", min=1, help="How many records or rows to show.")
+    ] = 3,
+    index: Annotated[
+        int, typer.Option("--index", metavar="I", min=0, help="First record (INPUT) or row (DIR) to show, from 0.")
+    ] = 0,
+    html_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", metavar="FILE", help="Write the view as a self-contained HTML page instead.", show_default=False
+        ),
+    ] = None,
+    config: Annotated[Path | None, CONFIG_FILE] = None,
+    *,
+    options: dict[str, Any],
+) -> None:
+    """Show, token by token, which tokens are trained: for INPUT records (as build would make them) or a built DIR.
+
+    INPUT records are read, encoded and labelled with the same options as `sftmask build` (nothing is written). A DIR's rows are read as written, decoded with the manifest's tokenizer unless --tokenizer is given; of the build options only --tokenizer and --trust-remote-code apply to it.
+    """
+    from sftmask.config.build import make_config
+    from sftmask.errors import ConfigError, TokenizerError
+    from sftmask.io.output import open_output
+    from sftmask.pipeline import open_tokenizer
+    from sftmask.report.inspect import inspect_input, inspect_output, render_html, render_plain, render_rich
+    from sftmask.tokenization.load import load_tokenizer
+
+    _setup_logging(quiet=False)
+    tokenizer = options.pop("tokenizer")
+    trust_remote_code = options.pop("trust_remote_code")  # both also apply to a built DIR
+    try:
+        if len(sources) == 1 and Path(sources[0]).is_dir() and not _is_dataset_folder(Path(sources[0])):
+            given = option_names(options)
+            if given or config is not None:
+                raise ConfigError(
+                    f"{', '.join(given) or '--config'}: build options apply to INPUT files, not to a built "
+                    f"directory ({sources[0]}), whose rows are read as written"
+                )
+            output = open_output(sources[0])
+            name = tokenizer or output.tokenizer_name
+            try:
+                tok = load_tokenizer(name, trust_remote_code=bool(trust_remote_code))
+            except TokenizerError as exc:
+                hint = "" if tokenizer else "; pass --tokenizer with the tokenizer the output was built with"
+                raise TokenizerError(f"{exc}{hint}") from exc
+            rows = inspect_output(output, tok, start=index, count=count)
+            title = f"sftmask inspect {output.path}"
+        else:
+            if tokenizer is None and config is None:
+                missing = not any(Path(src).exists() or src == "-" or "*" in src for src in sources)
+                what = f"{sources[0]} is neither a file nor a directory" if missing else "--tokenizer is needed"
+                raise ConfigError(
+                    f"{what}: pass a directory written by `sftmask build`, or input files with --tokenizer"
+                )
+            # The build config needs an output; inspect writes nothing, so any placeholder does.
+            settings = {**options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
+            cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config)
+            rows = inspect_input(cfg, open_tokenizer(cfg), start=index, count=count)
+            title = f"sftmask inspect {' '.join(sources)} ({cfg.strategy})"
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    if not rows:
+        typer.echo(f"Error: nothing to show: fewer than {index + 1} records or rows", err=True)
+        raise typer.Exit(3)
+    if html_file is not None:
+        try:
+            html_file.write_text(render_html(rows, title=title), encoding="utf-8")
+        except OSError as exc:
+            typer.echo(f"Error: cannot write {html_file}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(5) from None
+        typer.echo(f"wrote {_count(len(rows), 'row')} to {html_file}")
+        return
+    if _colour():
+        from rich.console import Console
+
+        Console(highlight=False).print(render_rich(rows))
+    else:
+        typer.echo(render_plain(rows), nl=False)
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+@app.command(cls=Command)
+def stats(
+    directory: Annotated[
+        str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE.png",
+            help="Also draw the length and trained-share histograms into a PNG.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Rows, tokens, trained share, length percentiles and histogram, truncation, rejects, shards of a built DIR."""
+    from sftmask.errors import NotAnOutputError
+    from sftmask.io.output import open_output
+    from sftmask.io.remote import local_copy
+    from sftmask.report.stats import compute_stats, write_plot
+
+    try:
+        with local_copy(directory, NotAnOutputError) as local:
+            result = compute_stats(open_output(local))
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    if plot is not None:
+        try:
+            write_plot(result, plot)
+        except ImportError:
+            typer.echo(
+                "Error: --plot needs matplotlib; install it with: pip install 'sftmask[plot]' (in a checkout: pip install -e '.[plot]')",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            typer.echo(f"Error: cannot write {plot}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(5) from None
+    if json_output:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(_stats_table(result), nl=False)
+    if plot is not None:
+        typer.echo(f"wrote {plot}", err=True)
+
+
+def _stats_table(s: dict[str, Any]) -> str:
+    def num(value: Any) -> str:
+        return "?" if value is None else f"{value:,}"
+
+    length = s["length"]
+    share = s["trained_share_per_row"]
+    lines = [
+        ("rows", num(s["rows"])),
+        ("tokens", num(s["tokens"])),
+        ("trained tokens", f"{num(s['trained_tokens'])} ({s['trained_share']:.1%})"),
+        ("row length", "  ".join(f"{k} {num(v)}" for k, v in length.items())),
+        (
+            "trained share/row",
+            "  ".join(f"{k} {'?' if v is None else f'{v:.0%}'}" for k, v in share.items() if k != "mean"),
+        ),
+        ("truncated", num(s["truncated"])),
+        (
+            "rejected",
+            num(s["rejected"])
+            + (f" ({', '.join(f'{k}: {v:,}' for k, v in s['rejected_by_reason'].items())})" if s["rejected"] else ""),
+        ),
+        ("boundary merges", num(s["boundary_merges"])),
+        ("shards", f"{len(s['shards'])} ({s['format']})"),
+    ]
+    if s.get("packing"):
+        p = s["packing"]
+        per_row = p.get("examples_per_row") or {}
+        efficiency = "?" if p["efficiency"] is None else f"{p['efficiency']:.1%}"
+        lines.append(
+            (
+                "packing",
+                f"{p['strategy']}, rows of up to {num(p['pack_length'])} tokens, {efficiency} full; "
+                f"{num(p['examples'])} examples, {per_row.get('mean', 0):.2f} a row (max {per_row.get('max', '?')})",
+            )
+        )
+    out = [f"{key:<18} {value}" for key, value in lines]
+    for title, key, fmt in (
+        ("row length histogram (tokens: rows)", "length_histogram", "{:.0f}-{:.0f}"),
+        ("trained share histogram (share: rows)", "trained_share_histogram", "{:.0%}-{:.0%}"),
+    ):
+        hist = s[key]
+        top = max(hist["counts"], default=0) or 1
+        out.append(title)
+        edges = hist["edges"]
+        for i, n in enumerate(hist["counts"]):
+            upper = edges[i + 1] - 1 if key == "length_histogram" else edges[i + 1]
+            label = fmt.format(edges[i], upper)
+            out.append(f"  {label:>13} {n:>9,} {'#' * round(40 * n / top)}")
+    return "\n".join(out) + "\n"
+
+
+@app.command(cls=Command)
+def validate(
+    directory: Annotated[
+        str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
+    ],
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            "--tokenizer",
+            "-t",
+            metavar="NAME_OR_PATH",
+            help="Also check that this tokenizer has the manifest's fingerprint.",
+            show_default=False,
+        ),
+    ] = None,
+    max_problems: Annotated[int, typer.Option(metavar="N", min=1, help="How many problems to list.")] = 20,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Allow tokenizer code from the Hub repository.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check every shard of a built DIR: schema, lengths, label rule, trained rows, attention mask, counts vs the manifest."""
+    from sftmask.errors import NotAnOutputError, ValidationFailed
+    from sftmask.io.output import open_output
+    from sftmask.io.remote import local_copy
+    from sftmask.report.validate import validate as run_validate
+    from sftmask.tokenization.load import load_tokenizer
+
+    _setup_logging(quiet=False)
+    try:
+        with local_copy(directory, NotAnOutputError) as local:
+            output = open_output(local)
+            tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code) if tokenizer else None
+            report = run_validate(output, tokenizer=tok, max_problems=max_problems)
+        report.output = directory  # a remote DIR's name, not its temporary copy's
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    if json_output:
+        typer.echo(json.dumps(report.to_json()))
+    elif report.ok:
+        typer.echo(
+            f"ok: {_count(report.rows, 'row')} in {_count(report.shards, 'shard')} of {directory} "
+            f"pass {_count(len(report.checks), 'check')} ({', '.join(report.checks)})"
+        )
+    else:
+        for problem in report.problems:
+            typer.echo(f"{problem} [{problem.check}]")
+        if report.problem_count > len(report.problems):
+            typer.echo(f"... and {report.problem_count - len(report.problems):,} more")
+    if not report.ok:
+        listed = len(report.problems)
+        raise _fail(
+            ValidationFailed(
+                f"{directory} failed validation: {_count(report.problem_count, 'problem')} "
+                f"(first {listed} listed on stdout)"
+            )
+        )
+
+
+# --- template: the shipped chat templates, checking a template's assistant spans -------------
+
+template_app = typer.Typer(
+    cls=Group, help="Chat templates: list the shipped ones, check a template's assistant spans.", no_args_is_help=True
+)
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("list", cls=Command)
+def template_list() -> None:
+    """List the chat templates shipped with sftmask (usable as --chat-template NAME)."""
+    from sftmask.chat.templates import SHIPPED
+
+    for name, shipped in SHIPPED.items():
+        typer.echo(f"{name:14} {shipped.description} [{shipped.source}; {shipped.licence}]")
+
+
+@template_app.command("check", cls=Command)
+@build_options(TEMPLATE_CHECK_OPTIONS)
+def template_check(
+    template: Annotated[
+        str, typer.Argument(metavar="TEMPLATE", help="Jinja chat template file, or a shipped template's name.")
+    ],
+    data: Annotated[
+        str | None,
+        typer.Argument(metavar="DATA", help="Chat records to render too (the first --count).", show_default=False),
+    ] = None,
+    count: Annotated[
+        int,
+        typer.Option(
+            "--count", "-n", metavar="N", min=1, help="Conversations to check: built-in samples, or the first of DATA."
+        ),
+    ] = 120,
+    *,
+    options: dict[str, Any],
+) -> None:
+    """Render sample conversations (or DATA's) with TEMPLATE and say whether its assistant spans agree with a second opinion.
+
+    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text. Exit code 6 when they differ.
+    """
+    from sftmask.chat.check import check_template
+    from sftmask.chat.choice import choose_template
+    from sftmask.chat.render import renderer_options
+    from sftmask.chat.samples import conversations as sample_conversations
+    from sftmask.chat.templates import SHIPPED, read_shipped
+    from sftmask.config.build import make_config
+    from sftmask.io.readers import resolve_inputs
+    from sftmask.kinds.chat import first_conversations
+    from sftmask.pipeline import open_tokenizer
+
+    _setup_logging(quiet=False)
+    try:
+        settings = {**options, "inputs": [data or "-"], "output": "-", "strategy": "assistant-only"}
+        cfg = make_config({**settings, "chat_template": template, "data_kind": "chat"})
+        tok = open_tokenizer(cfg)
+        choice = choose_template(tok.hf, template)
+        if data is not None:
+            files = resolve_inputs([data], cfg.input_format)
+            conversations = first_conversations(cfg, cfg.kind.fields(cfg), files, count)
+            where = f"{len(conversations)} conversations of {data}"
+        else:
+            conversations = sample_conversations(count, seed=0)
+            where = f"{len(conversations)} sample conversations"
+        shipped = {name: read_shipped(name) for name in SHIPPED}
+        report = check_template(
+            tok.hf, tok.full_encoder, choice.text, conversations, shipped=shipped, **renderer_options(cfg)
+        )
+    except SftmaskError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{template}: {where}, compared with {report.compared_with}")
+    typer.echo(f"  agree on {report.agreed} of {report.conversations}")
+    if report.both_failed:
+        typer.echo(f"  {report.both_failed} the template refuses either way (not compared)")
+    for reason, n in sorted(report.failed.items()):
+        typer.echo(f"  {n} failed on one side only: {reason}")
+    for dis in report.disagreements[:3]:
+        shown = " ".join(f"{t}{'' if a == b else ('[+]' if a else '[-]')}" for t, a, b in dis.tokens if a or b)
+        typer.echo(
+            f"  conversation {dis.index + 1} ({dis.strategy}) differs; trained tokens, [+]/[-] where only "
+            f"the template does / does not train them: {shown[:600]}"
+        )
+    if not report.ok:
+        raise typer.Exit(6)
+    typer.echo("  OK: the spans agree")

@@ -1,0 +1,1 @@
+"""The typed build configuration and the options every data kind shares."""

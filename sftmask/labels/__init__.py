@@ -1,0 +1,1 @@
+"""Labels from encoded batches: the masking strategies, row assembly (truncation), the batch function."""

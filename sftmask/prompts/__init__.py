@@ -1,0 +1,1 @@
+"""Prompt templates for prompt/response data, and the ones sftmask ships (`builtin/`)."""

@@ -1,0 +1,1 @@
+"""What a build's output says: `stats`, `validate` and `inspect`."""

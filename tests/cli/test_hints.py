@@ -1,0 +1,136 @@
+"""Hints that point the right way: chat and Alpaca data with the default options, a dropped
+Alpaca `input`, a tokenizer path with a typo. Each hint is followed, and then the build works."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from sftmask.cli.app import app
+from sftmask.config.build import make_config
+from sftmask.pipeline import build
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+SHAREGPT = {"conversations": [{"from": "human", "value": "Hi there"}, {"from": "gpt", "value": "Hello!"}]}
+OPENAI = {"messages": [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"}]}
+ALPACA = {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour"}
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def build_cli(*args: str) -> Any:
+    return runner.invoke(app, ["build", *args, "--quiet"])
+
+
+@pytest.mark.parametrize(
+    ("record", "hint", "follow"),
+    [
+        (
+            OPENAI,
+            "this looks like chat data (OpenAI (role/content) messages in 'messages'): pass --strategy assistant-only",
+            ["--strategy", "assistant-only"],
+        ),
+        (
+            SHAREGPT,
+            "this looks like chat data (ShareGPT (from/value) messages in 'conversations'): "
+            "pass --strategy assistant-only --messages-format sharegpt",
+            ["--strategy", "assistant-only", "--messages-format", "sharegpt"],
+        ),
+        (
+            {"messages": SHAREGPT["conversations"]},
+            "pass --strategy assistant-only --messages-format sharegpt --messages-field messages",
+            ["--strategy", "assistant-only", "--messages-format", "sharegpt", "--messages-field", "messages"],
+        ),
+        (
+            ALPACA,
+            "this looks like Alpaca data (instruction, input, output): pass --template alpaca",
+            ["--template", "alpaca"],
+        ),
+    ],
+)
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_records_of_another_kind_suggest_the_options_that_read_them(
+    tmp_path: Path, qwen_path: Path, record: dict[str, Any], hint: str, follow: list[str], suffix: str
+) -> None:
+    source = tmp_path / f"data.{suffix}"
+    if suffix == "jsonl":
+        write_jsonl(source, [record])
+    else:
+        pq.write_table(pa.Table.from_pylist([record]), source)
+    out = tmp_path / "o"
+    result = build_cli(str(source), "-t", str(qwen_path), "-o", str(out))
+    assert result.exit_code == 3
+    assert hint in result.stderr and "--prompt-field" not in result.stderr
+    followed = build_cli(str(source), "-t", str(qwen_path), "-o", str(out), *follow)
+    assert followed.exit_code == 0, followed.output
+
+
+def test_prompt_field_instruction_with_a_non_empty_input_warns(
+    tmp_path: Path, qwen_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = [{**ALPACA, "input": ""}, ALPACA, {**ALPACA, "input": "Good night"}]
+    for suffix in ("jsonl", "parquet"):
+        source = tmp_path / f"alpaca.{suffix}"
+        if suffix == "jsonl":
+            write_jsonl(source, records)
+        else:
+            pq.write_table(pa.Table.from_pylist(records), source)
+        options = {"inputs": [str(source)], "tokenizer": str(qwen_path), "output": str(tmp_path / suffix)}
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sftmask"):
+            build(make_config({**options, "prompt_field": "instruction", "response_field": "output"}))
+        where = f"{source}:2" if suffix == "jsonl" else f"{source} row 1"
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{where}: field 'input' is not empty: --prompt-field instruction leaves Alpaca's input out "
+            "of the prompt; pass --template alpaca"
+        ]
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sftmask"):
+            build(make_config({**options, "template": "alpaca", "overwrite": True}))
+        assert caplog.records == []
+
+
+def test_no_warning_when_input_is_always_empty(
+    tmp_path: Path, qwen_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = write_jsonl(tmp_path / "a.jsonl", [{**ALPACA, "input": " "}, {**ALPACA, "input": None}])
+    config = make_config(
+        {
+            "inputs": [str(source)],
+            "tokenizer": str(qwen_path),
+            "output": str(tmp_path / "o"),
+            "prompt_field": "instruction",
+            "response_field": "output",
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="sftmask"):
+        build(config)
+    assert caplog.records == []
+
+
+def test_tokenizer_path_with_a_typo_says_the_folder_does_not_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    out = str(tmp_path / "o")
+    result = build_cli("sample_data/instructions.jsonl", "-t", "sample_data/tokenize", "-o", out)
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "Error: tokenizer folder not found: sample_data/tokenize; did you mean sample_data/tokenizer?\n"
+    )
+    result = build_cli("sample_data/instructions.jsonl", "-t", "sample_data/nothing-like-it", "-o", out)
+    assert result.exit_code == 4
+    assert "tokenizer folder not found: sample_data/nothing-like-it (sample_data has no folder" in result.stderr
+    assert "Hub" not in result.stderr

@@ -1,0 +1,259 @@
+"""The CLI's options, defined once in sftmask/cli/options.py: what build and inspect accept, help, completion, README."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sftmask import __version__
+from sftmask.cli import options as cli_options
+from sftmask.cli.app import app
+from sftmask.cli.options import BUILD_OPTIONS, CONFIG_ONLY, ENCODING_OPTIONS, PANELS, BuildOption
+from sftmask.config.build import BuildConfig
+from sftmask.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_TOKENIZER = str(REPO / "sample_data" / "tokenizer")
+runner = CliRunner()
+
+
+def run(*args: str, **kwargs: Any) -> Any:
+    return runner.invoke(app, list(args), **kwargs)
+
+
+def click_command(name: str | None = None) -> Any:
+    group: Any = typer.main.get_command(app)
+    return group if name is None else group.commands[name]
+
+
+def test_every_config_key_is_a_build_option_or_config_only() -> None:
+    keys = [option.key for option in BUILD_OPTIONS]
+    assert len(keys) == len(set(keys))
+    assert set(keys) | set(CONFIG_ONLY) == set(BuildConfig.model_fields)
+    assert not set(keys) & set(CONFIG_ONLY)
+
+
+def test_choices_are_the_library_s() -> None:
+    from sftmask.chat.templates import SHIPPED
+    from sftmask.kinds import DATA_KINDS
+    from sftmask.labels.strategies import STRATEGIES
+    from sftmask.prompts.templates import available_templates
+
+    def literal(key: str) -> tuple[str, ...]:
+        # The config field's own Literal type (`X | None` unwrapped), wherever it is defined.
+        annotation = BuildConfig.model_fields[key].annotation
+        args = get_args(annotation)
+        return get_args(args[0]) if args and args[-1] is type(None) else args
+
+    assert tuple(STRATEGIES) == cli_options.STRATEGIES
+    assert tuple(DATA_KINDS) == cli_options.DATA_KINDS
+    assert (*available_templates(), "chat") == cli_options.TEMPLATES
+    assert literal("input_format") == cli_options.INPUT_FORMATS
+    assert literal("truncation") == cli_options.TRUNCATIONS
+    assert literal("format") == cli_options.OUTPUT_FORMATS
+    assert literal("on_error") == cli_options.ON_ERROR
+    assert literal("messages_format") == cli_options.MESSAGES_FORMATS
+    assert literal("reasoning") == cli_options.REASONING
+    assert tuple(SHIPPED) == cli_options.CHAT_TEMPLATES
+    for option in BUILD_OPTIONS:
+        assert (
+            not option.choices
+            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE", "FORMAT", "FILE_OR_NAME"}
+            or (option.metavar == "[" + "|".join(option.choices) + "]")
+        ), option.key
+
+
+def _args_and_values(options: tuple[BuildOption, ...]) -> tuple[list[str], dict[str, Any]]:
+    args: list[str] = []
+    values: dict[str, Any] = {}
+    for option in options:
+        flag = option.names[0].split("/")[0]
+        if option.type is bool:
+            args.append(flag)
+            values[option.key] = True
+        elif option.type is int:
+            args += [flag, "7"]
+            values[option.key] = 7
+        elif option.type is float:
+            args += [flag, "1.5"]
+            values[option.key] = 1.5
+        else:
+            value = option.choices[-1] if option.choices else f"value-of-{option.key}"
+            args += [flag, value]
+            values[option.key] = value
+    return args, values
+
+
+@pytest.mark.parametrize(
+    ("command", "options"), [("build", BUILD_OPTIONS), ("inspect", ENCODING_OPTIONS)], ids=["build", "inspect"]
+)
+def test_every_option_reaches_the_config(
+    command: str, options: tuple[BuildOption, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sftmask.config import build as config
+
+    seen: dict[str, Any] = {}
+
+    def make_config(given: dict[str, Any], config_file: Any = None) -> Any:
+        seen.update(given)
+        raise ConfigError("stopped before building")
+
+    importlib.import_module("sftmask.pipeline")  # imported now, it binds the real make_config
+    monkeypatch.setattr(config, "make_config", make_config)
+    args, values = _args_and_values(options)
+    result = run(command, str(tmp_path / "in.jsonl"), *args)
+    assert result.exit_code == 2 and "stopped before building" in result.stderr, result.output
+    assert {key: seen[key] for key in values} == values
+    assert seen["inputs"] == [str(tmp_path / "in.jsonl")]
+
+
+def test_no_add_eos_and_nothing_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sftmask.config import build as config
+
+    seen: list[dict[str, Any]] = []
+
+    def make_config(given: dict[str, Any], config_file: Any = None) -> Any:
+        seen.append(given)
+        raise ConfigError("stopped")
+
+    importlib.import_module("sftmask.pipeline")  # imported now, it binds the real make_config
+    monkeypatch.setattr(config, "make_config", make_config)
+    run("build", "x.jsonl", "--no-add-eos")
+    run("build", "x.jsonl")
+    assert seen[0]["add_eos"] is False
+    # Options not given are None, so that a config file (or the default) decides.
+    assert all(value is None for key, value in seen[1].items() if key != "inputs")
+
+
+def test_inspect_takes_exactly_the_encoding_options() -> None:
+    inspect_flags = {opt for param in click_command("inspect").params for opt in param.opts}
+    for option in BUILD_OPTIONS:
+        flag = option.names[0].split("/")[0]
+        assert (flag in inspect_flags) == option.encoding, flag
+    # Among them the chat options that inspect's hand copy lacked.
+    assert {"--role-key", "--content-key", "--tools-field"} <= inspect_flags
+    result = run("inspect", "x.jsonl", "--output", "o")
+    assert result.exit_code == 2 and "No such option: --output" in result.output
+
+
+def test_options_inspect_does_not_take_do_not_change_the_rows(tmp_path: Path) -> None:
+    from sftmask.io.output import open_output, read_rows
+
+    lines = (REPO / "sample_data" / "instructions.jsonl").read_text(encoding="utf-8").splitlines()[:40]
+    data = tmp_path / "in.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def rows(out: Path, *args: str) -> list[tuple[list[int], list[int]]]:
+        result = run("build", str(data), "-t", SAMPLE_TOKENIZER, "-o", str(out), "--max-length", "96", *args)
+        assert result.exit_code == 0, result.output
+        return [(r["input_ids"], r["labels"]) for _, _, r in read_rows(open_output(str(out)), 0, 1000)]
+
+    plain = rows(tmp_path / "a")
+    other = ["--format", "arrow", "--rows-per-shard", "9", "--keep-columns", "id"]
+    other += ["--batch-size", "7", "--num-proc", "2", "--overwrite"]
+    # The engine options are proven not to change the rows by tests/engines/test_ray.py.
+    engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read"}
+    engine_options.add("max_reject_rate")  # fails a build or not; never changes its rows
+    assert {o.key for o in BUILD_OPTIONS if not o.encoding} == {
+        "output",
+        *engine_options,
+        *(a[2:].replace("-", "_") for a in other[::2]),
+    }
+    assert rows(tmp_path / "b", *other) == plain
+    assert len(plain) == 40
+
+
+def test_every_command_and_parameter_has_help() -> None:
+    group = click_command()
+    assert group.help
+    for name, command in group.commands.items():
+        assert command.help, name
+        for param in command.params:
+            assert getattr(param, "help", None), f"{name} {param.name}"
+
+
+def _help(*args: str) -> str:
+    result = run(*args, "--help", env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert result.exit_code == 0, result.output
+    return str(result.stdout)
+
+
+def test_build_help_at_80_columns_is_grouped_with_metavars() -> None:
+    text = _help("build")
+    assert max(len(line) for line in text.splitlines()) <= 80
+    titles = [line.split("─ ")[1].split(" ─")[0] for line in text.splitlines() if line.startswith("╭─ ")]
+    assert titles == ["Arguments", "Options", *PANELS]
+    for metavar in (
+        "NAME_OR_PATH",
+        "FILE",
+        "DIR",
+        "N ",
+        "FIELD",
+        "FORMAT",
+        "[prompt|response|drop]",
+    ):
+        assert metavar in text, metavar
+    words = " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())  # help wrapped over lines, as one line
+    assert (
+        "[default: response-only]" in words and "--rows-per-shard N Rows per output shard. [default: 100000]" in words
+    )
+
+
+@pytest.mark.parametrize("command", [None, "build", "inspect", "stats", "validate"])
+def test_help_shows_no_python_types(command: str | None) -> None:
+    text = _help(*([command] if command else []))
+    for python_type in ("<bool>", "<str>", "<int", "<list", "<path>"):
+        assert python_type not in text, python_type
+
+
+def test_short_version_flag() -> None:
+    for flag in ("-V", "--version"):
+        result = run(flag)
+        assert result.exit_code == 0 and result.stdout == f"sftmask {__version__}\n"
+
+
+def test_shell_completion_is_offered_and_completes_choices() -> None:
+    assert "--install-completion" in _help()
+
+    def complete(words: str) -> list[str]:
+        env = {"_SFTMASK_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        result = runner.invoke(app, [], env=env, prog_name="sftmask")
+        return str(result.stdout).split()
+
+    assert complete("sftmask build --strategy a") == ["all", "assistant-only"]
+    assert complete("sftmask inspect x --truncation d") == ["drop"]
+    assert "--role-key" in complete("sftmask inspect --ro")
+
+
+def test_readme_option_tables_are_generated_from_the_command() -> None:
+    spec = importlib.util.spec_from_file_location("cli_reference", REPO / "scripts" / "cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert reference.section(readme) == reference.reference().strip("\n"), "run scripts/cli_reference.py"
+    for option in BUILD_OPTIONS:
+        assert f"`{option.names[0]}" in reference.section(readme)
+
+
+def test_summary_counts_are_singular_for_one(tmp_path: Path) -> None:
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"prompt": "Hi", "response": " there"}) + "\n", encoding="utf-8")
+    result = run("build", str(data), "-t", SAMPLE_TOKENIZER, "-o", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("wrote 1 row (") and " in 1 shard to " in result.stdout
+
+
+def test_summary_line_plurals() -> None:
+    from sftmask.cli.app import _summary_line
+
+    counts = {"rows_written": 2, "tokens": 1, "trained_tokens": 1, "truncated": 1, "rejected": 0}
+    assert _summary_line("o", counts, 2) == "wrote 2 rows (1 token, 100.0% trained) in 2 shards to o; 1 truncated"

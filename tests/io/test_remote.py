@@ -1,0 +1,317 @@
+"""Inputs and outputs on S3 (`s3://`), through s3fs against a real S3 API (moto's server on
+loopback), and `file://` URLs: the same rows as a local build, the same replace rules, and a failed
+build that leaves nothing complete-looking behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from tests.cli.test_build import run
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "sample_data"
+TOKENIZER = str(SAMPLE / "tokenizer")
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[tuple[Any, dict[str, str]]]:
+    """An S3 endpoint on loopback (moto's server), an s3fs filesystem on it, and the environment
+    that points sftmask at it (the standard AWS variables), set for this module's tests."""
+    server_module = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL_S3": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": env["AWS_ENDPOINT_URL_S3"]}, key="testing", secret="testing")
+    fs.mkdir("bucket")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield fs, env
+    server.stop()
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def sftmask(env: dict[str, str], *args: str) -> Ran:
+    """`sftmask ARGS` in this process (the CLI's exit code and output), with `env` set."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        result = run(*args)
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def inputs(folder: Path) -> list[Path]:
+    """The sample instructions in two files, the second zstd-compressed, with a broken line and a
+    record without a response (rejects to be named by file and line)."""
+    lines = (SAMPLE / "instructions.jsonl").read_text().splitlines()
+    first, second = folder / "a.jsonl", folder / "b.jsonl.zst"
+    first.write_text("\n".join([*lines[:120], '{"prompt": "broken', *lines[120:150]]) + "\n")
+    tail = "\n".join([*lines[150:], json.dumps({"prompt": "no response"})]) + "\n"
+    second.write_bytes(zstandard.ZstdCompressor().compress(tail.encode()))
+    return [first, second]
+
+
+def download(fs: Any, prefix: str, folder: Path) -> Path:
+    fs.invalidate_cache()
+    for key in fs.find(prefix):
+        target = folder / Path(key).relative_to(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(key, str(target))
+    return folder
+
+
+def test_s3_inputs_and_output_equal_the_local_build(tmp_path: Path, s3: tuple[Any, dict[str, str]]) -> None:
+    fs, env = s3
+    files = inputs(tmp_path)
+    for f in files:
+        fs.put_file(str(f), f"bucket/same/in/{f.name}")
+    options = ["-t", TOKENIZER, "--on-error", "skip", "--batch-size", "32"]
+    local = sftmask({}, "build", *map(str, files), "-o", str(tmp_path / "local"), *options)
+    assert local.returncode == 0, local.stderr
+    result = sftmask(env, "build", "s3://bucket/same/in/*", "-o", "s3://bucket/same/out", *options)
+    assert result.returncode == 0, result.stderr
+    assert "to s3://bucket/same/out" in result.stdout
+    got = download(fs, "bucket/same/out", tmp_path / "got")
+
+    local_dir = tmp_path / "local"
+    assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in local_dir.iterdir())
+    shard = "train-00000-of-00001.parquet"
+    assert pq.read_table(got / shard).equals(pq.read_table(local_dir / shard))
+    # Rejects name the object each record came from, with its line.
+    rejects = [json.loads(line) for line in (got / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["file"], r["line"]) for r in rejects] == [
+        ("s3://bucket/same/in/a.jsonl", 121),
+        ("s3://bucket/same/in/b.jsonl.zst", 151),
+    ]
+    local_rejects = [json.loads(line) for line in (local_dir / "rejects.jsonl").read_text().splitlines()]
+    for ours, theirs in zip(rejects, local_rejects, strict=True):
+        assert {**ours, "file": Path(ours["file"]).name} == {**theirs, "file": Path(theirs["file"]).name}
+    manifests = [json.loads((d / "manifest.json").read_text()) for d in (got, local_dir)]
+    assert manifests[0]["counts"] == manifests[1]["counts"]
+    assert manifests[0]["shards"] == manifests[1]["shards"]
+    assert manifests[0]["config"]["inputs"] == ["s3://bucket/same/in/*"]
+
+
+def test_s3_output_is_replaced_only_as_a_local_one_would_be(tmp_path: Path, s3: tuple[Any, dict[str, str]]) -> None:
+    fs, env = s3
+    fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/replace/in.jsonl")
+    args = ["build", "s3://bucket/replace/in.jsonl", "-t", TOKENIZER, "-o", "s3://bucket/replace/out"]
+    assert sftmask(env, *args).returncode == 0
+
+    again = sftmask(env, *args)
+    assert again.returncode == 5
+    assert again.stderr.strip() == (
+        "Error: output directory s3://bucket/replace/out exists and is not empty; pass --overwrite to replace it"
+    )
+    fs.pipe_file("bucket/replace/out/train-00000-of-00001.parquet", b"stale")
+    replaced = sftmask(env, *args, "--max-length", "64", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    got = download(fs, "bucket/replace/out", tmp_path / "got")
+    assert json.loads((got / "manifest.json").read_text())["config"]["max_length"] == 64
+    assert max(len(ids) for ids in pq.read_table(got / "train-00000-of-00001.parquet")["input_ids"].to_pylist()) <= 64
+
+    fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/replace/out/in.jsonl")
+    inside = sftmask(env, "build", "s3://bucket/replace/out/in.jsonl", *args[2:], "--overwrite")
+    assert (inside.returncode, inside.stderr.strip()) == (
+        5,
+        "Error: s3://bucket/replace/out/in.jsonl lies inside the output directory s3://bucket/replace/out, "
+        "which the build replaces; choose another --output",
+    )
+    fs.invalidate_cache()
+    assert fs.exists("bucket/replace/out/in.jsonl")
+
+    fs.pipe_file("bucket/notours/keep.txt", b"user data")
+    refused = sftmask(env, *args[:-1], "s3://bucket/notours", "--overwrite")
+    assert refused.returncode == 5
+    assert "is not a sftmask output" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    fs.invalidate_cache()
+    assert fs.cat_file("bucket/notours/keep.txt") == b"user data"
+
+
+def test_failed_build_leaves_no_remote_output(s3: tuple[Any, dict[str, str]]) -> None:
+    fs, env = s3
+    fs.pipe_file("bucket/fail/in.jsonl", b'{"prompt": "a", "response": "b"}\n{"prompt": "broken\n')
+    result = sftmask(env, "build", "s3://bucket/fail/in.jsonl", "-t", TOKENIZER, "-o", "s3://bucket/fail/out")
+    assert result.returncode == 3
+    assert result.stderr.strip().startswith("Error: s3://bucket/fail/in.jsonl:2: ")
+    fs.invalidate_cache()
+    assert not fs.exists("bucket/fail/out")
+
+
+def test_interrupted_upload_leaves_nothing_complete(
+    tmp_path: Path, s3: tuple[Any, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload dies after the first file of a replacing build: the old output has lost its
+    manifest and the new one has none, so nothing there passes for a complete output."""
+    from sftmask.errors import OutputError
+    from sftmask.io.writer import RemoteOutputDir, is_sftmask_output
+
+    fs, env = s3
+    fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/cut/in.jsonl")
+    assert (
+        sftmask(env, "build", "s3://bucket/cut/in.jsonl", "-t", TOKENIZER, "-o", "s3://bucket/cut/out").returncode == 0
+    )
+
+    out = RemoteOutputDir("s3://bucket/cut/out", overwrite=True)
+    with out:
+        (out.tmp / "train-00000-of-00001.parquet").write_bytes(b"new shard")
+        (out.tmp / "rejects.jsonl").write_bytes(b"{}\n")
+        (out.tmp / "manifest.json").write_text('{"sftmask_version": "x", "shards": []}')
+        real_put = out._fs.put_file
+        calls = []
+
+        def put_then_fail(source: str, target: str, **kw: Any) -> None:
+            calls.append(target)
+            if len(calls) == 2:
+                raise ConnectionError("connection reset by peer")
+            real_put(source, target, **kw)
+
+        monkeypatch.setattr(out._fs, "put_file", put_then_fail)
+        with pytest.raises(OutputError, match=r"^s3://bucket/cut/out: ConnectionError: connection reset by peer$"):
+            out.commit()
+    assert not any(c.endswith("manifest.json") for c in calls)
+    got = download(fs, "bucket/cut/out", tmp_path / "got")
+    assert not (got / "manifest.json").exists() and not is_sftmask_output(got)
+
+
+def test_missing_object_bucket_and_filesystem_package_are_one_line(s3: tuple[Any, dict[str, str]]) -> None:
+    _, env = s3
+    cases = {
+        "s3://bucket/nothing/here.jsonl": "Error: s3://bucket/nothing/here.jsonl: no such file",
+        "s3://bucket/nothing/*.jsonl": "Error: no file matches 's3://bucket/nothing/*.jsonl'",
+        "s3://no-such-bucket/x.jsonl": "Error: s3://no-such-bucket/x.jsonl: no such file",
+    }
+    for url, message in cases.items():
+        result = sftmask(env, "build", url, "-t", TOKENIZER, "-o", "s3://bucket/never")
+        assert (result.returncode, result.stderr.strip()) == (3, message), url
+    # A protocol whose package is not installed names the package (gcsfs is no dependency of ours).
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    result = sftmask(env, "build", "gs://b/x.jsonl", "-t", TOKENIZER, "-o", "out")
+    assert result.returncode == 3
+    assert result.stderr.strip() == (
+        "Error: gs://b/x.jsonl: reading or writing gs:// paths needs gcsfs; install it with: pip install gcsfs"
+    )
+
+
+def test_file_urls_are_local_paths(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    files = inputs(tmp_path / "in")
+    plain = sftmask({}, "build", *map(str, files), "-t", TOKENIZER, "--on-error", "skip", "-o", str(tmp_path / "p"))
+    urls = sftmask(
+        {}, "build", f"file://{tmp_path}/in/*", "-t", TOKENIZER, "--on-error", "skip", "-o", f"file://{tmp_path}/u"
+    )
+    assert plain.returncode == urls.returncode == 0, urls.stderr
+    shard = "train-00000-of-00001.parquet"
+    assert (tmp_path / "p" / shard).read_bytes() == (tmp_path / "u" / shard).read_bytes()
+    assert (tmp_path / "p" / "rejects.jsonl").read_bytes() == (tmp_path / "u" / "rejects.jsonl").read_bytes()
+
+
+def test_validate_and_stats_read_a_remote_output(s3: tuple[Any, dict[str, str]]) -> None:
+    fs, env = s3
+    fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/check/in.jsonl")
+    built = sftmask(env, "build", "s3://bucket/check/in.jsonl", "-t", TOKENIZER, "-o", "s3://bucket/check/out")
+    assert built.returncode == 0, built.stderr
+    ok = sftmask(env, "validate", "s3://bucket/check/out", "--json")
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert (report["ok"], report["output"], report["rows"]) == (True, "s3://bucket/check/out", 300)
+    stats = sftmask(env, "stats", "s3://bucket/check/out", "--json")
+    assert stats.returncode == 0 and json.loads(stats.stdout)["rows"] == 300
+
+    # A shard changed after the build is caught, as locally.
+    fs.pipe_file("bucket/check/out/train-00000-of-00001.parquet", b"not a shard")
+    bad = sftmask(env, "validate", "s3://bucket/check/out")
+    assert bad.returncode == 6 and "SHA-256 differs" in bad.stdout
+    missing = sftmask(env, "validate", "s3://bucket/check/none")
+    assert (missing.returncode, missing.stderr.strip()) == (3, "Error: s3://bucket/check/none: no such directory")
+
+
+def test_a_remote_read_error_is_a_one_line_input_error(
+    tmp_path: Path, s3: tuple[Any, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library error in the middle of reading an object (not an OSError) is one line, exit 3."""
+    import s3fs.core
+
+    fs, env = s3
+    fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/midread/in.jsonl")
+
+    def fail(self: Any, *args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("stream closed by peer\nsecond line of a long library message")
+
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", fail)
+    result = sftmask(env, "build", "s3://bucket/midread/in.jsonl", "-t", TOKENIZER, "-o", str(tmp_path / "o"))
+    assert result.returncode == 3
+    assert result.stderr.strip() == (
+        "Error: s3://bucket/midread/in.jsonl: cannot read input: RuntimeError: stream closed by peer"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def _previous_output_holding_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A previous sftmask output DIR into which the user has since put the next build's input
+    and tokenizer folder: replacing DIR would delete them."""
+    out = tmp_path / "out"
+    first = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", str(out))
+    assert first.returncode == 0, first.stderr
+    data = out / "in.jsonl"
+    data.write_bytes((SAMPLE / "instructions.jsonl").read_bytes())
+    tok = out / "tok"
+    tok.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tok / name).write_bytes((SAMPLE / "tokenizer" / name).read_bytes())
+    return out, data, tok
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["local://{out}", "local://{out}/../out", "file://{out}", "simplecache::file://{out}", "filecache::local://{out}"],
+)
+@pytest.mark.parametrize("held", ["input", "tokenizer"])
+def test_a_url_output_on_this_machine_never_deletes_an_input_it_holds(tmp_path: Path, spelling: str, held: str) -> None:
+    out, data, tok = _previous_output_holding_inputs(tmp_path)
+    source, tokenizer = (data, TOKENIZER) if held == "input" else (SAMPLE / "instructions.jsonl", str(tok))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    url = spelling.format(out=out)
+    ran = sftmask({}, "build", str(source), "-t", tokenizer, "-o", url, "--overwrite")
+    assert ran.returncode != 0
+    inside = data if held == "input" else tok
+    assert ran.stderr.startswith(f"Error: {inside} lies inside the output directory"), ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_an_input_given_as_a_local_url_is_read_as_its_path(tmp_path: Path) -> None:
+    plain = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", str(tmp_path / "p"))
+    url = sftmask({}, "build", f"local://{SAMPLE}/instructions.jsonl", "-t", TOKENIZER, "-o", f"local://{tmp_path}/u")
+    assert plain.returncode == url.returncode == 0, url.stderr
+    shard = "train-00000-of-00001.parquet"
+    assert (tmp_path / "p" / shard).read_bytes() == (tmp_path / "u" / shard).read_bytes()
+
+
+def test_an_output_that_would_vanish_with_the_process_is_refused(tmp_path: Path) -> None:
+    ran = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", "memory://out")
+    assert ran.returncode != 0
+    assert ran.stderr.startswith("Error: output memory://out lives in this process's memory"), ran.stderr
