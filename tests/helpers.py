@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+from hypothesis import settings
 
 import sftmask
+from sftmask.chat.choice import choose_template
+from sftmask.chat.render import ChatRenderer
 from sftmask.labels.strategies import EncodedBatch
 from sftmask.pipeline import RECORDS, make_reader, open_session
 from sftmask.tokenization.load import LoadedTokenizer
 
 Row = tuple[list[int], list[int]]
+
+
+def examples(ci: int) -> int:
+    """A property test's example count: `ci` in the ``ci`` Hypothesis profile (what CI runs), at
+    most the profile's ``max_examples`` in the others (``dev``, the default: tests/conftest.py)."""
+    if settings.get_current_profile_name() == "ci":
+        return ci
+    return min(ci, settings.default.max_examples)
 
 
 def rows_of(table: pa.Table) -> list[Row]:
@@ -50,3 +62,11 @@ def marked_tokens(tok: LoadedTokenizer, ids: list[int], labels: list[int]) -> li
     """Tokens as strings, trained ones wrapped as `[tok]`: a readable form of a labelled row."""
     tokens = tok.hf.convert_ids_to_tokens(ids)
     return [f"[{t}]" if lab != -100 else t for t, lab in zip(tokens, labels, strict=True)]
+
+
+def load_renderer(
+    hf: Any, chat_template: str | None, samples: Sequence[tuple[list[dict[str, Any]], Any]] = (), **options: Any
+) -> ChatRenderer:
+    """A renderer for the template `choose_template` picks (`options` go to `ChatRenderer`), as the
+    chat data kind makes one."""
+    return ChatRenderer(hf, choose_template(hf, chat_template, samples, **options).text, **options)

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sftmask.chat.choice import load_renderer
 from sftmask.chat.templates import SHIPPED as SHIPPED_CHAT
 from sftmask.cli.app import app
 from sftmask.prompts.templates import TEMPLATE_DIR, available_templates, load_template
+from tests.helpers import load_renderer
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "sftmask"

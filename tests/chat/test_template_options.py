@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sftmask.chat.choice import choose_template, load_renderer, marker_problems
+from sftmask.chat.choice import choose_template, marker_problems
 from sftmask.chat.render import ChatRenderer
 from sftmask.chat.templates import SHIPPED, read_shipped
 from sftmask.config.build import make_config
@@ -21,7 +21,7 @@ from sftmask.errors import ConfigError, TokenizerError
 from sftmask.tokenization.load import LoadedTokenizer
 from tests.chat.test_render import CHATML, labelled
 from tests.cli.test_build import run, write_jsonl
-from tests.helpers import marked_tokens
+from tests.helpers import load_renderer, marked_tokens
 
 THINKING = [
     {"role": "user", "content": "2+2?"},
