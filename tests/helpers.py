@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -13,8 +14,11 @@ from sftmask.chat.choice import choose_template
 from sftmask.chat.render import ChatRenderer
 from sftmask.labels.strategies import EncodedBatch
 from sftmask.pipeline import RECORDS, make_reader, open_session
-from sftmask.tokenization.load import LoadedTokenizer
+from sftmask.tokenization import load
+from sftmask.tokenization.load import LoadedTokenizer, load_tokenizer
+from tests import downloads
 
+REPO = Path(__file__).resolve().parent.parent
 Row = tuple[list[int], list[int]]
 
 
@@ -70,3 +74,26 @@ def load_renderer(
     """A renderer for the template `choose_template` picks (`options` go to `ChatRenderer`), as the
     chat data kind makes one."""
     return ChatRenderer(hf, choose_template(hf, chat_template, samples, **options).text, **options)
+
+
+_LOADED: dict[tuple[str, bool, str], LoadedTokenizer] = {}
+_LOAD_NAMES = dict(vars(load))
+"""`sftmask.tokenization.load` as imported: a test that patches a name in it gets fresh loads."""
+
+
+def load_once(name_or_path: str, *, trust_remote_code: bool = False) -> LoadedTokenizer:
+    """`load_tokenizer`, loading each fixture folder once per test run.
+
+    The folders the fixtures build (in the test cache) and sample_data/tokenizer do not change
+    during a run, so the tokenizer loaded from one is handed out again (a `LoadedTokenizer` is
+    frozen). Any other folder (one a test writes), or any folder while a test has patched
+    `sftmask.tokenization.load` (e.g. its `direct_tokenizer`), is loaded afresh."""
+    folder = Path(name_or_path).expanduser().resolve()
+    fixed = folder == REPO / "sample_data" / "tokenizer" or folder.is_relative_to(downloads.cache_dir("tokenizers"))
+    patched = any(vars(load).get(name) is not value for name, value in _LOAD_NAMES.items() if name != "load_tokenizer")
+    if not fixed or patched or not folder.is_dir():
+        return load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
+    key = (name_or_path, trust_remote_code, str(folder))
+    if key not in _LOADED:
+        _LOADED[key] = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
+    return _LOADED[key]
