@@ -77,6 +77,7 @@ def load_renderer(
 
 
 _LOADED: dict[tuple[str, bool, str], LoadedTokenizer] = {}
+_TRANSFORMERS: dict[str, Any] = {}
 _LOAD_NAMES = dict(vars(load))
 """`sftmask.tokenization.load` as imported: a test that patches a name in it gets fresh loads."""
 
@@ -89,7 +90,7 @@ def load_once(name_or_path: str, *, trust_remote_code: bool = False) -> LoadedTo
     frozen). Any other folder (one a test writes), or any folder while a test has patched
     `sftmask.tokenization.load` (e.g. its `direct_tokenizer`), is loaded afresh."""
     folder = Path(name_or_path).expanduser().resolve()
-    fixed = folder == REPO / "sample_data" / "tokenizer" or folder.is_relative_to(downloads.cache_dir("tokenizers"))
+    fixed = _fixed(folder)
     patched = any(vars(load).get(name) is not value for name, value in _LOAD_NAMES.items() if name != "load_tokenizer")
     if not fixed or patched or not folder.is_dir():
         return load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
@@ -97,3 +98,21 @@ def load_once(name_or_path: str, *, trust_remote_code: bool = False) -> LoadedTo
     if key not in _LOADED:
         _LOADED[key] = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
     return _LOADED[key]
+
+
+def _fixed(folder: Path) -> bool:
+    """A fixture folder: built into the test cache or shipped, never changed during a run."""
+    return folder == REPO / "sample_data" / "tokenizer" or folder.is_relative_to(downloads.cache_dir("tokenizers"))
+
+
+def transformers_tokenizer(path: str | Path) -> Any:
+    """``AutoTokenizer.from_pretrained(path)``, transformers' own tokenizer that tests compare
+    sftmask's output with; loaded once per run for a fixture folder. Do not change it."""
+    from transformers import AutoTokenizer
+
+    folder = Path(path).expanduser().resolve()
+    if not _fixed(folder):
+        return AutoTokenizer.from_pretrained(str(path))
+    if str(folder) not in _TRANSFORMERS:
+        _TRANSFORMERS[str(folder)] = AutoTokenizer.from_pretrained(str(folder))
+    return _TRANSFORMERS[str(folder)]

@@ -25,7 +25,7 @@ from sftmask.kinds.words import WordsSession, b_to_i, check_word_ids, resolve_la
 from sftmask.labels.assemble import assemble
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.tokenization.load import LoadedTokenizer
-from tests.helpers import build_rows, examples
+from tests.helpers import build_rows, examples, transformers_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 CONLL = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -286,15 +286,15 @@ REGEX_BYTE_LEVEL = ("qwen", "llama3", "tekken", "deepseek")
 
 def _hf_tokenizer(name: str, request: pytest.FixtureRequest) -> tuple[str, Any]:
     """The folder sftmask loads, and the tokenizer a user of the recipe loads for it."""
-    from transformers import AutoTokenizer, GPT2Tokenizer
+    from transformers import GPT2Tokenizer
 
     if name == "sample":  # byte-level BPE (GPT-2 style ByteLevel pre-tokenizer)
         path = str(REPO / "sample_data" / "tokenizer")
         return path, GPT2Tokenizer.from_pretrained(path, add_prefix_space=True)
     path = str(request.getfixturevalue(f"{name}_path"))
     if name in REGEX_BYTE_LEVEL:
-        return path, SpaceBeforeWords(AutoTokenizer.from_pretrained(path))
-    return path, AutoTokenizer.from_pretrained(path)
+        return path, SpaceBeforeWords(transformers_tokenizer(path))
+    return path, transformers_tokenizer(path)
 
 
 @pytest.mark.parametrize("label_all", [False, True])

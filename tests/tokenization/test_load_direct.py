@@ -22,6 +22,7 @@ from transformers import AutoTokenizer
 from sftmask.tokenization import load as tokenizer_module
 from sftmask.tokenization.load import DirectTokenizer, LoadedTokenizer, describe, direct_tokenizer, load_tokenizer
 from tests.families import FAMILY_NAMES, SAMPLE_TEXTS
+from tests.helpers import transformers_tokenizer
 
 # Which folders load directly: a test tokenizer whose files change so that they no longer do
 # (or start to) fails here, so the table stays the truth.
@@ -131,7 +132,7 @@ def test_direct_load_equals_auto_tokenizer(fixture: str, request: pytest.Fixture
 def test_direct_tokenizer_delegates_the_rest_and_pickles(qwen_path: Path) -> None:
     direct = direct_tokenizer(qwen_path)
     assert direct is not None and direct._real is None
-    auto = AutoTokenizer.from_pretrained(str(qwen_path))
+    auto = transformers_tokenizer(qwen_path)
     ids = auto("Hello world")["input_ids"]
     assert direct.decode(ids) == auto.decode(ids)  # not an attribute of its own: transformers loads
     assert direct("Hello world")["input_ids"] == ids and len(direct) == len(auto)
