@@ -1,7 +1,8 @@
 """Write the README's `sftmask build` option tables from the command itself (`--check`: only compare).
 
 The tables list the parameters of `sftmask build` in its help panels, with the metavar, default
-and help that `sftmask build --help` shows; the options come from `sftmask/cli/options.py`.
+and help that `sftmask build --help` shows; each option is a field of
+`sftmask.config.options.BuildOptions`, read into flags by `sftmask/cli/options.py`.
 tests/cli/test_options.py fails when the README and the command differ.
 
     .venv/bin/python scripts/cli_reference.py          # rewrite the README section
@@ -48,8 +49,9 @@ def reference() -> str:
 
 
 def _plain(help_text: str) -> str:
-    # The help's own default note (`[dim]\[default: x][/dim]`) is the table's default column.
-    return re.sub(r"\s*\[dim\]\\\[default: .*?\]\[/dim\]", "", help_text)
+    # The help's own default note (`[dim]\[default: x][/dim]`) is the table's default column; the
+    # rest is Rich markup with its brackets escaped (`sftmask\[ray]`).
+    return re.sub(r"\s*\[dim\]\\\[default: .*?\]\[/dim\]", "", help_text).replace("\\[", "[")
 
 
 def _cell(text: str) -> str:

@@ -17,6 +17,7 @@ from sftmask.cli.options import (
     BUILD_OPTIONS,
     CONFIG_FILE,
     ENCODING_OPTIONS,
+    INPUTS,
     TEMPLATE_CHECK_OPTIONS,
     Command,
     Group,
@@ -72,15 +73,7 @@ def _fail(exc: SftmaskError) -> typer.Exit:
 @app.command(cls=Command)
 @build_options(BUILD_OPTIONS)
 def build(
-    inputs: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="INPUT",
-            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst; "
-            ".parquet/.arrow), or folders written by Dataset(Dict).save_to_disk; '-' reads JSONL from stdin.",
-            show_default=False,
-        ),
-    ] = None,
+    inputs: Annotated[list[str] | None, INPUTS] = None,
     config: Annotated[Path | None, CONFIG_FILE] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from sftmask.chat.templates import SHIPPED
+from sftmask.config.options import BuildOptions
 from sftmask.errors import ConfigError
-from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
+from sftmask.kinds import DATA_KINDS, DataKind, kinds_for
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.limits import clip, load_yaml, read_text_file
-from sftmask.packing.packer import DEFAULT_WINDOW
-
-PackStrategy = Literal["bfd", "wrapped"]
-
 
 OUTPUT_COLUMNS = ("input_ids", "attention_mask", "labels", "assistant_masks")
 """The token columns of every output row; kept input fields cannot take these names."""
@@ -25,8 +22,9 @@ INTERNAL_PREFIX = "_sftmask"
 """Prefix of the reader's own columns (file and line of each record)."""
 
 
-class BuildConfig(KindOptions):
-    """Everything `sftmask build` needs: the common options and every data kind's own.
+class BuildConfig(BuildOptions):
+    """Everything `sftmask build` needs: every option (`BuildOptions`, no field of its own) and the
+    checks across options that need the registries (strategies, data kinds, engines).
 
     The same keys work as flags and in a config file. Built directly, invalid values raise
     `ConfigError` (listing every problem) like `load_config` does.
@@ -38,18 +36,6 @@ class BuildConfig(KindOptions):
     ...
     sftmask.errors.ConfigError: strategy: unknown strategy 'nope'; choose one of: response-only, all, assistant-only, last-turn, first-subtoken
     """
-
-    pack_length: int | None = Field(default=None, ge=2)
-    """Pack examples into rows of at most this many tokens for padding-free training (rows get
-    `position_ids` and `seq_lengths`, no `attention_mask`; see `sftmask.packing.packer`). With `bfd`,
-    `max_length` defaults to it and may not exceed it: a longer row follows `truncation`."""
-    pack_strategy: PackStrategy = "bfd"
-    """`bfd`: best-fit-decreasing packing of whole examples, attention kept per example; `wrapped`:
-    concatenate and cut every `pack_length` tokens, examples attend to those before them in their
-    row (only with strategy `all`)."""
-    pack_window: int = Field(default=DEFAULT_WINDOW, gt=0)
-    """`bfd`: rows packed together (memory and packing efficiency grow with it: on the benchmark
-    data 250 rows reach 98.3% of the tokens a row holds, 1000 rows 99.5%, the whole set 99.9%)."""
 
     def __init__(self, **data: Any) -> None:
         try:
