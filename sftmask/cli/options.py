@@ -11,6 +11,7 @@ completing.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import inspect
@@ -73,8 +74,13 @@ class BuildOption:
 
     @property
     def flag(self) -> str:
-        """The flag as messages name it (`--add-eos`, `--tokenizer`)."""
+        """The long flag (`--add-eos`, `--tokenizer`)."""
         return self.names[0].split("/")[0]
+
+    @property
+    def spelled(self) -> str:
+        """The flag as messages name it: `-t/--tokenizer`, `--max-length`."""
+        return "/".join([*self.names[1:], self.flag])
 
     def completions(self) -> list[str]:
         """The values shell completion offers: the choices, registries looked up now (imports them)."""
@@ -90,10 +96,10 @@ class BuildOption:
 
     def parameter(self) -> inspect.Parameter:
         """The keyword parameter Typer reads: value None when not given, so a config file can set it."""
-        shown = _escape_markup(self.help)
+        shown = escape_markup(self.help)
         option = typer.Option(
             *self.names,
-            help=shown if self.default is None else f"{shown} [dim]\\[default: {_escape_markup(self.default)}][/dim]",
+            help=shown if self.default is None else f"{shown} [dim]\\[default: {escape_markup(self.default)}][/dim]",
             metavar=self.metavar or None,
             rich_help_panel=self.panel,
             show_default=False,
@@ -142,9 +148,10 @@ def _first_paragraph(docstring: str) -> str:
     return " ".join(docstring.strip().split("\n\n")[0].split())
 
 
-def _escape_markup(text: str) -> str:
-    # Help is Rich markup: `[ray]` in `pip install "sftmask[ray]"` would be read as a style tag and
-    # vanish. The pattern is rich.markup.escape's (not imported: most commands never load Rich).
+def escape_markup(text: str) -> str:
+    """`text` to show as it is in help, which is Rich markup: `[ray]` in `pip install "sftmask[ray]"`
+    would be read as a style tag and vanish. (The pattern is `rich.markup.escape`'s; Rich is not
+    imported: most commands never load it.)"""
     return re.sub(r"(\\*)(\[[a-z#/@][^[]*?])", lambda m: f"{m[1]}{m[1]}\\{m[2]}", text)
 
 
@@ -172,7 +179,7 @@ def _input_argument(model: type[BuildOptions]) -> Any:
     field = model.model_fields["inputs"]
     argument: Argument = _metadata(field, Argument)
     return typer.Argument(
-        metavar=argument.metavar, help=_escape_markup(_first_paragraph(field.description or "")), show_default=False
+        metavar=argument.metavar, help=escape_markup(_first_paragraph(field.description or "")), show_default=False
     )
 
 
@@ -181,6 +188,9 @@ BUILD_OPTIONS = _read_options(BuildOptions)
 
 INPUTS = _input_argument(BuildOptions)
 """The INPUT arguments of `sftmask build` (the `inputs` field)."""
+
+NAMES = {"inputs": INPUTS.metavar, **{option.key: option.spelled for option in BUILD_OPTIONS}}
+"""How error messages name each config key: `INPUT`, `-t/--tokenizer`, `--max-length`."""
 
 ENCODING_OPTIONS = tuple(option for option in BUILD_OPTIONS if option.changes_rows)
 """The options that change what rows are built: `inspect` takes these."""
@@ -246,11 +256,28 @@ def _without_python_types(params: list[Any]) -> list[Any]:
     return params
 
 
+def _off_form_below(param: Any) -> Any:
+    # A switch's off form (`--no-assistant-masks`) has a help column of its own, which at 80
+    # columns left the help of its panel ~15 characters; shown under the on form, it takes none.
+    if not getattr(param, "secondary_opts", None):
+        return param
+    shown = copy.copy(param)
+    shown.opts = ["\n".join([*(opt for opt in param.opts if opt.startswith("--")), *param.secondary_opts])]
+    shown.opts += [opt for opt in param.opts if not opt.startswith("--")]
+    shown.secondary_opts = []
+    return shown
+
+
 class Command(TyperCommand):
-    """A command whose help shows metavars, not Python types."""
+    """A command whose help shows metavars, not Python types, and a switch's off form under its on form."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _without_python_types(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        shown = copy.copy(self)  # the help's copy: parsing keeps the real parameters
+        shown.params = [_off_form_below(param) for param in self.params]
+        TyperCommand.format_help(shown, ctx, formatter)
 
 
 class Group(TyperGroup):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -196,12 +197,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return {str(key).replace("-", "_"): value for key, value in data.items()}
 
 
-def make_config(options: dict[str, Any], config_file: str | Path | None = None) -> BuildConfig:
+def make_config(
+    options: dict[str, Any], config_file: str | Path | None = None, *, names: Mapping[str, str] | None = None
+) -> BuildConfig:
     """Merge a config file with explicitly given options (options win) and validate once.
 
     Args:
         options: options given on the command line; `None` values count as not given.
         config_file: optional YAML/TOML file with the same keys.
+        names: how messages name a missing option (`-t/--tokenizer`, `INPUT`), by config key;
+            by default its key.
 
     Raises:
         ConfigError: listing every invalid or unknown key at once.
@@ -210,8 +215,12 @@ def make_config(options: dict[str, Any], config_file: str | Path | None = None) 
     merged.update({key: value for key, value in options.items() if value is not None})
     try:
         return BuildConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, config_file)) from exc
+    except ConfigError as exc:
+        # Validation runs BuildConfig.__init__, which words the problems without the file's name
+        # or the names given here; word them again from its ValidationError.
+        if isinstance(exc.__context__, ValidationError):
+            raise ConfigError(_describe(exc.__context__, config_file, names)) from None
+        raise
 
 
 def load_config(config_file: str | Path | None = None, /, **options: Any) -> BuildConfig:
@@ -232,17 +241,23 @@ def load_config(config_file: str | Path | None = None, /, **options: Any) -> Bui
     return make_config(options, config_file)
 
 
-def _describe(exc: ValidationError, config_file: str | Path | None) -> str:
+def _describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
     problems = []
+    missing = []
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
             valid = ", ".join(name.replace("_", "-") for name in BuildConfig.model_fields)
             problems.append(f"unknown option '{key}' (valid options: {valid})")
+        elif err["type"] == "missing" and names is not None:
+            missing.append(names.get(key, key))
         elif err["type"] == "missing":
             problems.append(f"missing option '{key.replace('_', '-')}'")
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
             problems.append(f"{key.replace('_', '-')}: {msg}" if key else msg)
+    if missing:
+        listed = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+        problems.insert(0, f"missing {listed}")
     where = f"{config_file}: " if config_file else ""
     return where + "; ".join(problems)

@@ -167,7 +167,7 @@ def test_every_option_reaches_the_config(
 
     seen: dict[str, Any] = {}
 
-    def make_config(given: dict[str, Any], config_file: Any = None) -> Any:
+    def make_config(given: dict[str, Any], config_file: Any = None, **kwargs: Any) -> Any:
         seen.update(given)
         raise ConfigError("stopped before building")
 
@@ -185,7 +185,7 @@ def test_no_add_eos_and_nothing_given(monkeypatch: pytest.MonkeyPatch) -> None:
 
     seen: list[dict[str, Any]] = []
 
-    def make_config(given: dict[str, Any], config_file: Any = None) -> Any:
+    def make_config(given: dict[str, Any], config_file: Any = None, **kwargs: Any) -> Any:
         seen.append(given)
         raise ConfigError("stopped")
 
