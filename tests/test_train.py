@@ -1,4 +1,4 @@
-"""The README's "Train with it" snippets, run on the sample data with a tiny random model on CPU.
+"""The "Train with it" snippets (docs/training.md), run on the sample data with a tiny random model on CPU.
 
 Each trainer's loss must equal a cross-entropy computed by hand over exactly the positions whose
 label is not -100: the labels sftmask wrote are the ones trained. Needs torch (and trl): `.ci/run`
@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from sftmask.cli.app import app
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
-README_MODEL = '"Qwen/Qwen2.5-0.5B"'
+DOC = REPO / "docs" / "training.md"
+DOC_MODEL = '"Qwen/Qwen2.5-0.5B"'
 N_RECORDS = 24
 
 if not os.environ.get("CI"):
@@ -31,9 +31,8 @@ import torch  # noqa: E402
 
 
 def train_snippets() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Train with it\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    text = DOC.read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +66,14 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, qwen_path: Path) -> Path
 
 
 def run_snippet(snippet: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Exec a README snippet in `root` with the tiny model, two training steps instead of an epoch
+    """Exec a docs snippet in `root` with the tiny model, two training steps instead of an epoch
     (and, for TRL, whose SFTConfig defaults to bf16, in float32 on this CPU)."""
-    assert snippet.count(README_MODEL) == 1 and snippet.count("num_train_epochs=1") == 1
-    code = snippet.replace(README_MODEL, repr(str(root / "tiny-model"))).replace("num_train_epochs=1", "max_steps=2")
+    assert snippet.count(DOC_MODEL) == 1 and snippet.count("num_train_epochs=1") == 1
+    code = snippet.replace(DOC_MODEL, repr(str(root / "tiny-model"))).replace("num_train_epochs=1", "max_steps=2")
     code = code.replace("SFTConfig(", "SFTConfig(bf16=False, ")
     monkeypatch.chdir(root)  # the snippet's out/train, out/model paths
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/training.md", "exec"), namespace)
     return namespace
 
 
