@@ -31,6 +31,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sftmask.config.options import DEFAULT_WINDOW
 from sftmask.ragged import IntArray, offsets_of, row_sums, segment_index
 
 IGNORE_INDEX = -100
@@ -40,8 +41,6 @@ PACK_STRATEGIES = {
     "bfd": "best-fit-decreasing bin packing of whole examples; attention and positions stay per example",
     "wrapped": "examples concatenated and cut every pack_length tokens; a row is one sequence (cross-example attention)",
 }
-DEFAULT_WINDOW = 1000
-"""Rows per best-fit-decreasing window (see the README's "Packed output" for what it costs)."""
 PACKED_COLUMNS = ("input_ids", "labels", "position_ids", "seq_lengths")
 _EMPTY = pa.table({})
 
