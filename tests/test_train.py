@@ -1,4 +1,4 @@
-"""The README's "Train with it" snippets, run as printed on the sample data with a tiny random model on CPU.
+"""The "Train with it" snippets (docs/training.md), run as printed on the sample data with a tiny random model on CPU.
 
 The tiny model is saved as `Qwen/Qwen2.5-0.5B` in the folder the snippets run in (a local folder of
 that name is what `from_pretrained` loads, so nothing is downloaded and the snippets need no edit).
@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from sftmask.cli.app import app
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
-README_MODEL = "Qwen/Qwen2.5-0.5B"
+DOC = REPO / "docs" / "training.md"
+DOC_MODEL = "Qwen/Qwen2.5-0.5B"
 N_RECORDS = 24
 BATCH_SIZE = 8  # the snippets' per_device_train_batch_size
 
@@ -34,9 +34,8 @@ import torch  # noqa: E402
 
 
 def train_snippets() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Train with it\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    text = DOC.read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, qwen_path: Path) -> Path
         max_position_embeddings=4096,
         tie_word_embeddings=True,
     )
-    model_dir = root / README_MODEL
+    model_dir = root / DOC_MODEL
     Qwen2ForCausalLM(config).save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     lines = (REPO / "sample_data" / "instructions.jsonl").read_text(encoding="utf-8").splitlines()[:N_RECORDS]
@@ -71,12 +70,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, qwen_path: Path) -> Path
 
 
 def run_snippet(snippet: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Exec a README snippet, unchanged, in `root` (its out/train, out/model paths and its model)."""
-    assert f'"{README_MODEL}"' in snippet and f"per_device_train_batch_size={BATCH_SIZE}" in snippet
+    """Exec a docs snippet, unchanged, in `root` (its out/train, out/model paths and its model)."""
+    assert f'"{DOC_MODEL}"' in snippet and f"per_device_train_batch_size={BATCH_SIZE}" in snippet
     monkeypatch.chdir(root)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     namespace: dict[str, Any] = {}
-    exec(compile(snippet, "README.md", "exec"), namespace)
+    exec(compile(snippet, "docs/training.md", "exec"), namespace)
     return namespace
 
 
@@ -170,7 +169,7 @@ def test_the_collators_the_readme_warns_against_do_lose_the_labels(workspace: Pa
     from datasets import load_dataset
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling, DataCollatorWithPadding
 
-    tokenizer = AutoTokenizer.from_pretrained(str(workspace / README_MODEL))
+    tokenizer = AutoTokenizer.from_pretrained(str(workspace / DOC_MODEL))
     rows = load_dataset("parquet", data_dir=str(workspace / "out" / "train"))["train"].to_list()[:4]
     features = [{k: r[k] for k in ("input_ids", "attention_mask", "labels")} for r in rows]
     assert len({len(r["labels"]) for r in rows}) > 1

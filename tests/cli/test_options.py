@@ -1,4 +1,4 @@
-"""The CLI's options, defined once in sftmask/cli/options.py: what build and inspect accept, help, completion, README."""
+"""The CLI's options, defined once in sftmask/cli/options.py: what build and inspect accept, help, completion, the docs' option tables."""
 
 from __future__ import annotations
 
@@ -233,12 +233,12 @@ def test_shell_completion_is_offered_and_completes_choices() -> None:
     assert "--role-key" in complete("sftmask inspect --ro")
 
 
-def test_readme_option_tables_are_generated_from_the_command() -> None:
+def test_docs_option_tables_are_generated_from_the_command() -> None:
     spec = importlib.util.spec_from_file_location("cli_reference", REPO / "scripts" / "cli_reference.py")
     assert spec is not None and spec.loader is not None
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     assert reference.section(readme) == reference.reference().strip("\n"), "run scripts/cli_reference.py"
     for option in BUILD_OPTIONS:
         assert f"`{option.names[0]}" in reference.section(readme)
