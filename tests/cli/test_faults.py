@@ -51,6 +51,11 @@ def test_overwrite_refuses_a_directory_that_is_not_a_sftmask_output(tmp_path: Pa
     # A fake manifest that sftmask did not write does not count either.
     (checkout / "manifest.json").write_text("{}")
     assert build(data, qwen_path, checkout, "--overwrite").exit_code == 5 and (checkout / "code.py").exists()
+    # Nor one nested too deep to parse (it was a RecursionError).
+    deep = '{"sftmask_version": "0", "shards": [], "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    (checkout / "manifest.json").write_text(deep)
+    result = build(data, qwen_path, checkout, "--overwrite")
+    assert result.exit_code == 5 and "is not a sftmask output" in one_line_error(result)
 
 
 def test_overwrite_replaces_a_previous_output_and_an_empty_directory(tmp_path: Path, qwen_path: Path) -> None:
