@@ -440,6 +440,11 @@ def _workers_of(pid: int) -> list[int]:
 BIG = [{"prompt": f"Question {i}: " + "words " * 40, "response": f"Answer {i}. " + "more " * 40} for i in range(20000)]
 
 
+def _start_time(pid: int) -> int:
+    """When a process started (clock ticks since boot)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
 def _leftovers(tmp_path: Path) -> list[str]:
     return sorted(p.name for p in tmp_path.iterdir() if p.name != "in.jsonl")
 
@@ -496,6 +501,46 @@ def test_a_killed_worker_is_a_one_line_error(tmp_path: Path, qwen_path: Path) ->
     assert proc.returncode == 7, stderr
     assert stderr.startswith("Error: a --num-proc worker process died") and stderr.count("\n") == 1, stderr
     assert not any(_alive(w) for w in workers) and _leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_starting_ends_the_build_in_seconds(tmp_path: Path, qwen_path: Path) -> None:
+    """Starting a worker, the parent writes its set-up into a pipe that the parent itself holds open too
+    (CPython): with the job (megabytes) in it, a worker killed then left the build blocked in that
+    write forever (issue 24). Now the set-up names a file and fits the pipe."""
+    data = write_jsonl(tmp_path / "in.jsonl", BIG)
+    proc = _sftmask_with_workers("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--num-proc", "2")
+    try:
+        _wait_for(lambda: len(_workers_of(proc.pid)) == 2, timeout=240)
+        first, starting = sorted(_workers_of(proc.pid), key=_start_time)
+        os.kill(starting, signal.SIGKILL)  # while the parent writes its set-up (it takes seconds)
+        killed = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 7, stderr
+    assert stderr.startswith("Error: a --num-proc worker process died") and stderr.count("\n") == 1, stderr
+    assert took < 20, took
+    assert not _alive(first) and _leftovers(tmp_path) == []
+
+
+def test_workers_job_file_that_cannot_be_written_is_one_line(
+    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_dir))
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # so that --num-proc 2 starts workers
+    result = build(data, qwen_path, tmp_path / "o", "--num-proc", "2")
+    assert result.exit_code == 5
+    assert one_line_error(result).startswith(f"Error: cannot write the --num-proc workers' job file in {not_a_dir}: ")
+    assert _leftovers(tmp_path) == ["file"]
 
 
 def test_disk_full_is_exit_5_with_one_line(tmp_path: Path, qwen_path: Path) -> None:
