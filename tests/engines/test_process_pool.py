@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from sftmask.engines.process_pool import ordered_map
+from sftmask.engines.process_pool import _job_file, ordered_map
 
 
 def _nothing() -> None:
@@ -53,3 +55,18 @@ def test_a_worker_dying_halfway_through_a_result_is_worker_died_in_seconds() -> 
     assert result.stdout.splitlines()[-1].startswith("WorkerDied: a --num-proc worker process died")
     assert result.returncode == 0 and result.stderr == ""  # no traceback of the executor's thread
     assert time.monotonic() - started < 60
+
+
+def test_job_files_of_dead_builds_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build killed with kill -9 leaves its job file; the next build with workers removes it."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"sftmask-job-{int(dead.stdout)}-abc.pickle"
+    alive = tmp_path / f"sftmask-job-{os.getpid()}-def.pickle"  # a build running now
+    stale.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    with _job_file({"a": 1}) as path:  # type: ignore[arg-type]
+        assert path.parent == tmp_path and pickle.loads(path.read_bytes()) == {"a": 1}
+    assert not path.exists() and not stale.exists() and alive.exists()
