@@ -54,6 +54,13 @@ TABLE_FORMATS = ("parquet", "arrow", "dataset")
 ROW_FORMATS = (*TABLE_FORMATS, "json")
 """Formats whose records are numbered by row (from 0) instead of by line."""
 
+JSON_BYTES_PER_CHAR = 12
+"""The most bytes JSON spends on one character of a string (an escaped surrogate pair,
+``\\ud83d\\ude00``): a JSON line longer than this per --max-chars character (plus
+`LINE_SLACK_BYTES`) is rejected `too-long` unparsed, whatever fields fill it."""
+LINE_SLACK_BYTES = 1 << 16
+LONG_LINE_HEAD = 1000
+"""Bytes of a line rejected unparsed kept in its reject."""
 MAX_BATCH_CHARS = 32 << 20
 """A batch also ends once its records hold this much text, so a huge --batch-size (or huge
 records) cannot hold gigabytes in flight: memory is bounded by bytes, not only records."""
@@ -761,7 +768,16 @@ class RecordReader:
     # --- text formats --------------------------------------------------------------------------
 
     def _jsonl(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
-        for line_no, raw in enumerate(stream, start=1):
+        limit = None if self.max_chars is None else JSON_BYTES_PER_CHAR * self.max_chars + LINE_SLACK_BYTES
+        for line_no, raw in enumerate(_lines(stream, limit), start=1):
+            if isinstance(raw, _LongLine):
+                message = (
+                    f"line of {raw.size:,} bytes, longer than any record of --max-chars {self.max_chars:,} characters "
+                    f"can be ({JSON_BYTES_PER_CHAR} bytes a character at most); not parsed; raise --max-chars, "
+                    "or split the record"
+                )
+                yield line_no, inp.reject(line_no, reasons.TOO_LONG, message, raw.head)
+                continue
             if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
@@ -891,6 +907,32 @@ def _utf8_message(raw: bytes) -> str:
     except UnicodeDecodeError as exc:
         return f"byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} is not valid UTF-8; re-encode the file as UTF-8"
     return "not valid UTF-8"
+
+
+@dataclass(frozen=True)
+class _LongLine:
+    """A line longer than the reader's limit: its start (for the reject) and its size."""
+
+    head: str
+    size: int
+
+
+def _lines(stream: IO[bytes], limit: int | None) -> Iterator[bytes | _LongLine]:
+    """The lines of `stream`; one longer than `limit` bytes is skipped in pieces, never held whole
+    (a 1 GB line without a newline took 5 GB and minutes to reject as invalid JSON)."""
+    if limit is None:
+        yield from stream
+        return
+    while raw := stream.readline(limit + 1):
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield raw
+            continue
+        head, size = raw[:LONG_LINE_HEAD], len(raw)
+        del raw
+        while not (piece := stream.readline(1 << 20)).endswith(b"\n") and piece:
+            size += len(piece)
+        size += len(piece.rstrip(b"\r\n"))
+        yield _LongLine(head.decode("utf-8", "replace") + "...", size)
 
 
 def _json_problem(inp: InputFile, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Reject:

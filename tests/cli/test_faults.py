@@ -625,3 +625,33 @@ def test_a_huge_record_is_rejected_before_it_is_tokenized(tmp_path: Path, qwen_p
     assert "10,000,015 characters, more than --max-chars 10,000,000 (checked before tokenizing)" in reject["message"]
     strict = build(data, qwen_path, tmp_path / "o2", "--max-chars", "20")
     assert strict.exit_code == 3 and f"{data}:2: 41 characters, more than --max-chars 20" in one_line_error(strict)
+
+
+def test_a_line_too_long_for_max_chars_is_rejected_unparsed(tmp_path: Path, qwen_path: Path) -> None:
+    """A line is read no further than --max-chars allows (12 bytes a character, plus 64 KiB): a 1 GB
+    line without a newline took 5 GB and minutes to be rejected as invalid JSON."""
+    data = tmp_path / "in.jsonl"
+    long_line = b'{"prompt": "' + b"x" * 3_000_000  # no closing quote, no newline: not even JSON
+    with open(data, "wb") as f:
+        f.write(b'{"prompt": "a", "response": "b"}\n' + long_line + b"\n" + b'{"prompt": "c", "response": "d"}\n')
+        f.write(long_line)  # the last line, without a newline
+    out = tmp_path / "o"
+    result = build(data, qwen_path, out, "--on-error", "skip", "--max-chars", "100000", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejected_by_reason"] == {"too-long": 2}
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [2, 4] and len(rows_of(out)) == 2
+    assert rejects[0]["message"] == (
+        "line of 3,000,012 bytes, longer than any record of --max-chars 100,000 characters can be "
+        "(12 bytes a character at most); not parsed; raise --max-chars, or split the record"
+    )
+    assert rejects[1]["message"].startswith("line of 3,000,012 bytes, ")
+    assert rejects[0]["record"] == '{"prompt": "' + "x" * 988 + "..."  # its first 1,000 bytes
+    strict = build(data, qwen_path, tmp_path / "o2", "--max-chars", "100000")
+    assert strict.exit_code == 3 and one_line_error(strict).startswith(f"Error: {data}:2: line of 3,000,012 bytes")
+    # A line as long as the limit (12 x 100,000 + 65,536 bytes) is parsed; one byte more is not.
+    record = b'{"prompt": "p", "response": "' + b"\\u00e9" * 200_000 + b'"}'
+    for size, message in ((1_265_536, "200,001 characters, more than --max-chars"), (1_265_537, "line of 1,265,537")):
+        data.write_bytes(record + b" " * (size - len(record)) + b"\n")
+        result = build(data, qwen_path, tmp_path / "o3", "--max-chars", "100000", "--overwrite")
+        assert result.exit_code == 3 and one_line_error(result).startswith(f"Error: {data}:1: {message}")
