@@ -655,3 +655,73 @@ def test_a_line_too_long_for_max_chars_is_rejected_unparsed(tmp_path: Path, qwen
         data.write_bytes(record + b" " * (size - len(record)) + b"\n")
         result = build(data, qwen_path, tmp_path / "o3", "--max-chars", "100000", "--overwrite")
         assert result.exit_code == 3 and one_line_error(result).startswith(f"Error: {data}:1: {message}")
+
+
+def test_a_record_too_big_to_tokenize_whole_is_rejected_whatever_max_chars_says(
+    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --max-length a text is encoded whole, at up to 200 bytes of memory per byte of text:
+    a record that would need more than half the machine's memory is rejected before it is
+    tokenized, even with --max-chars raised past it (a 200 MB record died in Rust at 7.96 GB)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sftmask import limits
+
+    monkeypatch.setattr(limits, "machine_memory", lambda: (1 << 30, "this machine's"))  # 1 GiB: 2.7 MB of text
+    huge = {"prompt": "Summarise:", "response": "é " * 1_400_000}  # 2,800,010 characters, 4,200,010 bytes
+    data = write_jsonl(tmp_path / "in.jsonl", [*RECORDS, huge])
+    out = tmp_path / "o"
+    result = build(data, qwen_path, out, "--on-error", "skip", "--max-chars", "100000000", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejected_by_reason"] == {"too-long": 1}
+    reject = json.loads((out / "rejects.jsonl").read_text())
+    assert reject["file"] == str(data) and reject["line"] == 5 and reject["reason"] == "too-long"
+    assert reject["message"] == (
+        "2,800,010 characters (4,200,010 bytes of UTF-8) need about 0.8 GiB to tokenize whole, more than 0.5 GiB "
+        "(half of this machine's 1.0 GiB; checked before tokenizing); pass --max-length (a long text is then "
+        "encoded only as far as its row keeps), or split the record"
+    )
+    strict = build(data, qwen_path, tmp_path / "o2", "--max-chars", "100000000")
+    assert strict.exit_code == 3 and one_line_error(strict).startswith(f"Error: {data}:5: 2,800,010 characters (")
+    # The same record in a Parquet file; and with --num-proc 2 each worker gets half the budget.
+    table = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist([*RECORDS, {**huge, "response": "é " * 700_000}]), table)
+    result = build(table, qwen_path, tmp_path / "o3", "--on-error", "skip", "--max-chars", "100000000", "--json")
+    assert json.loads(result.stdout)["rejected_by_reason"] == {}
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # the budget is shared all the same
+    result = build(table, qwen_path, tmp_path / "o4", "--max-chars", "100000000", "--num-proc", "2")
+    assert result.exit_code == 3
+    assert "row 4: 1,400,010 characters (2,100,010 bytes of UTF-8) need about 0.4 GiB" in one_line_error(result)
+    assert "(half of this machine's 1.0 GiB, shared by 2 --num-proc workers;" in one_line_error(result)
+    # With --max-length a long text is encoded only as far as its row keeps: no memory budget.
+    result = build(data, qwen_path, tmp_path / "o5", "--max-chars", "100000000", "--max-length", "64", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["rejected_by_reason"] == {}
+
+
+@pytest.mark.slow
+def test_a_record_too_big_to_tokenize_does_not_kill_the_build_under_a_memory_limit(
+    tmp_path: Path, qwen_path: Path
+) -> None:
+    """Under `ulimit -v 4G`, a 40 MB response with --max-chars raised: the tokenizer's allocation
+    failed and aborted the process in Rust ("memory allocation of 6 bytes failed", exit -6,
+    temporary folder and lock left). Now it is rejected, naming the record."""
+    import resource
+
+    huge = {"prompt": "Summarise:", "response": "hello world " * 3_400_000}
+    data = write_jsonl(tmp_path / "in.jsonl", [*RECORDS, huge])
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    cmd = ["build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--max-chars", "1000000000"]
+    result = subprocess.run(
+        [sys.executable, "-m", "sftmask", *cmd, "--on-error", "skip"],
+        capture_output=True, text=True, preexec_fn=limited, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1 rejected (too-long: 1)" in result.stderr + result.stdout
+    reject = json.loads((tmp_path / "o" / "rejects.jsonl").read_text())
+    assert reject["line"] == 5 and reject["message"].startswith("40,800,010 characters (40,800,010 bytes of UTF-8)")
+    assert "(half of the address-space limit (ulimit -v) of 4.0 GiB;" in reject["message"]
+    assert _leftovers(tmp_path) == ["o"]
