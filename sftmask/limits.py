@@ -3,11 +3,12 @@ and time and memory limits on running a chat template (`render_limit`)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,77 @@ milliseconds; a `range` nested in `range` runs for hours)."""
 RENDER_MEMORY_BYTES = 2 << 30
 """A chat template whose rendering grows the process by more than this is stopped (`'x' * 10**9`
 kept in a list)."""
+
+
+ENCODE_BYTES_PER_BYTE = 200
+"""Memory a tokenizer takes to encode a text whole, per UTF-8 byte of the text: offsets, and
+alignments per byte in its normalized string (`bench/encode_memory.py`: 45 to 174 on the test
+tokenizers, growing with the text; 200 leaves room)."""
+ENCODE_MEMORY_SHARE = 0.5
+"""The share of this machine's memory that one text encoded whole may take."""
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """How much memory one text may take to tokenize: a record that would need more is rejected
+    before it is tokenized (the tokenizer's allocation failing aborts the process in Rust)."""
+
+    bytes: int
+    source: str
+    """Where the figure comes from, for messages (``half of this machine's 23.4 GiB``)."""
+
+    @property
+    def text_bytes(self) -> int:
+        """The most UTF-8 bytes of text that fit."""
+        return self.bytes // ENCODE_BYTES_PER_BYTE
+
+    def problem(self, chars: int, text: Callable[[], int]) -> str | None:
+        """Why `chars` characters (of `text()` UTF-8 bytes, counted only when it matters) do not
+        fit, or None."""
+        if 4 * chars <= self.text_bytes:  # even at 4 bytes a character
+            return None
+        size = text()
+        if size <= self.text_bytes:
+            return None
+        need = size * ENCODE_BYTES_PER_BYTE
+        return (
+            f"{chars:,} characters ({size:,} bytes of UTF-8) need about {need / 2**30:,.1f} GiB to tokenize whole, "
+            f"more than {self.bytes / 2**30:,.1f} GiB ({self.source}; checked before tokenizing); pass --max-length "
+            "(a long text is then encoded only as far as its row keeps), or split the record"
+        )
+
+
+def memory_budget(workers: int = 1) -> MemoryBudget | None:
+    """`ENCODE_MEMORY_SHARE` of the memory this process may use, shared by `workers` processes
+    tokenizing at once; None when it is unknown."""
+    memory = machine_memory()
+    if memory is None:
+        return None
+    total, what = memory
+    source = f"{'half' if ENCODE_MEMORY_SHARE == 0.5 else ENCODE_MEMORY_SHARE} of {what} {total / 2**30:,.1f} GiB"
+    if workers > 1:
+        source += f", shared by {workers} --num-proc workers"
+    return MemoryBudget(int(total * ENCODE_MEMORY_SHARE) // max(1, workers), source)
+
+
+def machine_memory() -> tuple[int, str] | None:
+    """The memory this process may use, and what limits it: the machine's physical memory, or
+    less under a cgroup (container) limit or an address-space limit (``ulimit -v``)."""
+    found: list[tuple[int, str]] = []
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # no sysconf, or no such name
+        found.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's"))
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:  # "max", or v1's huge number: no limit
+            found.append((int(text), "the container's"))
+    if resource is not None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            found.append((soft, "the address-space limit (ulimit -v) of"))
+    return min(found) if found else None
 
 
 def read_text_file(path: str | Path, what: str, error: type[SftmaskError], max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:

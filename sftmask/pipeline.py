@@ -14,7 +14,7 @@ from typing import Any, Literal, overload
 
 import pyarrow as pa
 
-from sftmask import __version__
+from sftmask import __version__, limits
 from sftmask.config.build import BuildConfig, make_config
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
@@ -308,6 +308,8 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",
         max_chars=config.max_chars,
+        # Without --max-length a text is encoded whole: refuse one the tokenizer could not hold.
+        memory_budget=limits.memory_budget(config.num_proc) if config.max_length is None else None,
         unused_fields=_unused_fields(config),
     )
 
