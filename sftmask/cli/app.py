@@ -534,7 +534,13 @@ def template_check(
             where = f"{len(conversations)} sample conversations"
         shipped = {name: read_shipped(name) for name in SHIPPED}
         report = check_template(
-            tok.hf, tok.full_encoder, choice.text, conversations, shipped=shipped, **renderer_options(cfg)
+            tok.hf,
+            tok.full_encoder,
+            choice.text,
+            conversations,
+            shipped=shipped,
+            name=template,
+            **renderer_options(cfg),
         )
     except SftmaskError as exc:
         raise _fail(exc) from None
