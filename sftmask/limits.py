@@ -21,6 +21,7 @@ try:
 except ImportError:  # not on Windows
     resource = None  # type: ignore[assignment]
 
+from sftmask import supervision
 from sftmask.errors import SftmaskError
 
 MAX_TEXT_FILE_BYTES = 1 << 20
@@ -241,9 +242,11 @@ def render_limit(seconds: float | None = None, memory_bytes: int | None = None) 
             _watchdog = threading.Thread(target=_watch, name="sftmask-render-limit", daemon=True)
             _watchdog.start()
         _cap_address_space(mapped + 2 * limit if mapped else 0)
+    supervision.rendering(watched.deadline)
     try:
         yield
     finally:
+        supervision.rendering(0.0)
         with _lock:
             _uncap_address_space()
             if _watched.get(thread_id) is watched:

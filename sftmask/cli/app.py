@@ -23,6 +23,7 @@ from sftmask.cli.options import (
     build_options,
     option_names,
 )
+from sftmask.cli.supervisor import Terminated, stop_message, stop_on_signals
 from sftmask.errors import SftmaskError
 
 app = typer.Typer(
@@ -44,6 +45,14 @@ EXIT_CODES = {
     130: "interrupted (Ctrl-C, SIGINT)",
     143: "terminated (SIGTERM)",
 }
+
+
+def run() -> None:
+    """The ``sftmask`` command: the app, in a child process that signals can always stop
+    (`sftmask.cli.supervisor`)."""
+    from sftmask.cli.supervisor import run as supervised
+
+    supervised(app)
 
 
 def _version(value: bool) -> None:
@@ -93,19 +102,17 @@ def build(
 
     _setup_logging(quiet)
     options = {"inputs": inputs or None, **options}
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        cfg = make_config(options, config)
-        with _progress(quiet) as on_progress:
-            result = run_build(cfg, on_progress)
+        with stop_on_signals():
+            cfg = make_config(options, config)
+            with _progress(quiet) as on_progress:
+                result = run_build(cfg, on_progress)
     except SftmaskError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, _Terminated)
-        typer.echo(f"{'Terminated' if terminated else 'Interrupted'}; no output written.", err=True)
-        raise typer.Exit(143 if terminated else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        typer.echo(stop_message(signum), err=True)
+        raise typer.Exit(128 + signum) from None
     counts = result.stats.to_json()
     packing = result.manifest.get("packing")
     if json_output:
@@ -121,15 +128,6 @@ def _is_dataset_folder(path: Path) -> bool:
     """A folder written by `save_to_disk` (an input), not by `sftmask build` (which has a manifest)."""
     saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
     return saved and not (path / "manifest.json").exists()
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the build unwinds, removing its temporary directory."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
-    raise _Terminated
 
 
 def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:
