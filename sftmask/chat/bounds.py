@@ -38,7 +38,7 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {"*": operator.mul, "**": operat
 def _too_big(what: str, size: int, unit: str = "characters", limit: int | None = None) -> NoReturn:
     limit = limits.RENDER_MEMORY_BYTES if limit is None else limit
     raise RenderSizeExceeded(
-        f"{what} would make {size:,} {unit}, more than the {limit:,} one operation of a chat template may make"
+        f"{what} would make {size:,} {unit}, more than one operation of a chat template may make ({limit:,})"
     )
 
 
