@@ -21,7 +21,6 @@ killer) is reported in one line and cleaned up the same way. The child dies with
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import mmap
 import os
@@ -112,6 +111,8 @@ def run(command: Callable[[], Any]) -> NoReturn:
 
 def _die_with_parent(parent: int) -> None:
     """Have the kernel kill this process when its parent dies (Linux; elsewhere it runs on)."""
+    import ctypes
+
     with contextlib.suppress(OSError, AttributeError):
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)

@@ -23,7 +23,7 @@ from sftmask.chat import render as chat_render
 from sftmask.chat import sandbox
 from sftmask.chat.render import ChatRenderer
 from sftmask.chat.templates import read_shipped
-from sftmask.errors import ConfigError
+from sftmask.errors import ConfigError, RecordRejected
 from sftmask.limits import RenderSizeExceeded
 from tests.chat.test_sandbox import HF
 from tests.cli.test_build import run, write_jsonl
@@ -162,7 +162,7 @@ def test_a_constant_is_sized_when_it_would_run_not_computed_when_compiling() -> 
 
 def test_an_exception_without_a_message_still_gives_a_reason() -> None:
     renderer = ChatRenderer(HF, "{{ raise_exception('') }}")
-    with pytest.raises(Exception, match="chat template failed on this conversation: TemplateError$"):
+    with pytest.raises(RecordRejected, match=r"chat template failed on this conversation: TemplateError$"):
         renderer.analyse([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}])
 
 
