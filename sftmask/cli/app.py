@@ -45,6 +45,7 @@ EXIT_CODES = {
     6: "validate found problems in a built output, or template check found spans that disagree",
     7: "a --num-proc worker process died (killed, e.g. by the out-of-memory killer)",
     130: "interrupted (Ctrl-C, SIGINT)",
+    137: "the process doing the work was killed (SIGKILL: by the out-of-memory killer?); 128 + N for another signal N",
     143: "terminated (SIGTERM)",
 }
 
