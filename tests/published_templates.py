@@ -2,23 +2,14 @@
 """Published chat templates of real models, as llama.cpp vendors them (``models/templates/``) in the
 ``llama-cpp-python`` sdist on PyPI, and ``{% generation %}``-marked versions made from them here.
 
-The sdist is fetched once with pip into pytest's cache. A marking is a list of (published text,
-marked text) edits; each published text must occur in the template, so a changed upstream
-template fails loudly instead of being compared with a stale marking. The generation blocks
+The sdist is fetched before the tests run (scripts/fetch_test_data.py, tests/downloads.py). A
+marking is a list of (published text, marked text) edits; each published text must occur in the
+template, so a changed upstream template fails loudly instead of being compared with a stale marking. The generation blocks
 hold what the model writes in its turn: the content as the template renders it in that turn
 (with its thinking block when one is written), tool calls, and the end-of-turn token.
 """
 
 from __future__ import annotations
-
-import subprocess
-import sys
-import tarfile
-from pathlib import Path
-
-from tests import families
-
-SDIST = f"llama-cpp-python=={families.LLAMA_CPP_PYTHON}"  # the sdist tests/families.py reads too
 
 HEADER_QWEN = "'<|im_start|>' + message.role + '\\n'"
 MARKINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
@@ -206,30 +197,6 @@ FAMILY_RULES: dict[str, dict[str, bool]] = {
     "gemma-4": {"tools": False},
 }
 """What each family's published template accepts (options of `chat_samples.conversations`)."""
-
-
-def fetch(folder: Path) -> Path:
-    """The sdist's ``models/templates`` folder, downloaded into ``folder`` once."""
-    templates = folder / "templates"
-    if (templates / "Qwen-Qwen3-0.6B.jinja").exists():
-        return templates
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps", SDIST, "-d", folder],
-        check=True,
-    )
-    (archive,) = folder.glob("llama_cpp_python-*.tar.gz")
-    tmp = folder / "templates.tmp"
-    tmp.mkdir(exist_ok=True)
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            if "/vendor/llama.cpp/models/templates/" in member.name and member.isfile():
-                data = tar.extractfile(member)
-                assert data is not None
-                (tmp / Path(member.name).name).write_bytes(data.read())
-    archive.unlink()
-    tmp.rename(templates)
-    return templates
 
 
 def marked(published: str, family: str) -> str:

@@ -202,10 +202,3 @@ def chat_manifest(choice: TemplateChoice, options: dict[str, Any]) -> dict[str, 
     if "strftime_now" in choice.text and options.get("template_date") is not None:
         entry["date"] = options["template_date"].isoformat()
     return entry
-
-
-def load_renderer(
-    hf: Any, chat_template: str | None, samples: Sequence[tuple[list[dict[str, Any]], Any]] = (), **options: Any
-) -> ChatRenderer:
-    """A renderer for the template `choose_template` picks (`options` go to `ChatRenderer`)."""
-    return ChatRenderer(hf, choose_template(hf, chat_template, samples, **options).text, **options)

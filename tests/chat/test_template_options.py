@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sftmask.chat.choice import choose_template, load_renderer, marker_problems
+from sftmask.chat.choice import choose_template, marker_problems
 from sftmask.chat.render import ChatRenderer
 from sftmask.chat.templates import SHIPPED, read_shipped
 from sftmask.config.build import make_config
@@ -21,7 +21,7 @@ from sftmask.errors import ConfigError, TokenizerError
 from sftmask.tokenization.load import LoadedTokenizer
 from tests.chat.test_render import CHATML, labelled
 from tests.cli.test_build import run, write_jsonl
-from tests.helpers import marked_tokens
+from tests.helpers import load_renderer, marked_tokens, transformers_tokenizer
 
 THINKING = [
     {"role": "user", "content": "2+2?"},
@@ -131,9 +131,7 @@ def test_strftime_now_is_pinned_and_recorded(tmp_path: Path, qwen_path: Path, pu
     import pyarrow.parquet as pq
 
     ids = pq.read_table(sorted(outputs[0].glob("*.parquet"))[0]).column("input_ids")[0].as_py()
-    from transformers import AutoTokenizer
-
-    assert "Today Date: 04 Mar 2025" in AutoTokenizer.from_pretrained(qwen_path).decode(ids)
+    assert "Today Date: 04 Mar 2025" in transformers_tokenizer(qwen_path).decode(ids)
 
 
 def test_every_published_strftime_call_can_be_pinned(qwen: LoadedTokenizer, published: Path) -> None:
