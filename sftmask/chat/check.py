@@ -10,12 +10,14 @@ last-turn.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sftmask import limits
 from sftmask.chat.render import ChatRenderer, encode_conversations
-from sftmask.errors import ConfigError
+from sftmask.errors import ConfigError, SftmaskError
 from sftmask.tokenization.normalform import Encoder
 
 _TAGS = re.compile(r"\{%-?\s*(?:end)?generation\s*-?%\}")
@@ -63,6 +65,8 @@ def check_template(
     conversations: Sequence[tuple[list[dict[str, Any]], Any]],
     *,
     shipped: dict[str, str] | None = None,
+    name: str = "the template",
+    seconds: float | None = None,
     **options: Any,
 ) -> TemplateReport:
     """Compare a template's assistant spans with a second opinion (see the module docstring).
@@ -73,21 +77,39 @@ def check_template(
         template: the template text.
         conversations: (messages, tools) pairs to render.
         shipped: name -> text of marked templates to compare an unmarked template with.
+        name: how messages name the template.
+        seconds: stop after this long (default `sftmask.limits.CHECK_SECONDS`).
         options: `ChatRenderer` options (template_kwargs, reasoning, template_date).
 
     Raises:
-        ConfigError: the template has no markers and no shipped template renders like it.
+        ConfigError: the template has no markers and no shipped template renders like it, or
+            checking took longer than `seconds` (`TemplateTooSlow` when renderings in a row ran
+            out of time).
     """
-    mine = ChatRenderer(hf, template, **options)
+    deadline = time.monotonic() + (limits.CHECK_SECONDS if seconds is None else seconds)
+
+    def in_time(checked: int) -> None:
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"template check stopped: {name} took more than "
+                f"{limits.CHECK_SECONDS if seconds is None else seconds:g} s to check {checked} of "
+                f"{len(conversations)} conversations (real templates take milliseconds each); fix the template"
+            )
+
+    mine = ChatRenderer(hf, template, name=name, **options)
     found: ChatRenderer | None = None
     if mine.has_markers:
-        found = ChatRenderer(hf, strip_markers(template), **options)
+        found = ChatRenderer(hf, strip_markers(template), name=f"{name} without its markers", **options)
         compared_with = "the same template without its generation markers (spans located by sftmask)"
     else:
-        for name, text in (shipped or {}).items():
+        for shipped_name, text in (shipped or {}).items():
             candidate = ChatRenderer(hf, text, **options)
-            if all(_renders_same(mine, candidate, m, t) for m, t in conversations[:20]):
-                found, compared_with = candidate, f"the shipped marked template {name!r}"
+            for messages, tools in conversations[:20]:
+                in_time(0)
+                if not _renders_same(mine, candidate, messages, tools):
+                    break
+            else:
+                found, compared_with = candidate, f"the shipped marked template {shipped_name!r}"
                 break
         if found is None:
             raise ConfigError(
@@ -97,6 +119,7 @@ def check_template(
     other = found
     report = TemplateReport(compared_with)
     for index, (messages, tools) in enumerate(conversations):
+        in_time(index)
         report.conversations += 1
         results = []
         for strategy_last in (False, True):
@@ -139,5 +162,7 @@ def check_template(
 def _renders_same(a: ChatRenderer, b: ChatRenderer, messages: list[dict[str, Any]], tools: Any) -> bool:
     try:
         return a.render(messages, tools) == b.render(messages, tools)
+    except SftmaskError:  # TemplateTooSlow
+        raise
     except Exception:  # a template's raise_exception: not the same template as one that renders
         return False
