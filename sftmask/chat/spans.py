@@ -84,6 +84,11 @@ class TurnShape:
     opener: str
     """What an assistant turn follows: the header, or for a template without one (Mistral's
     ``[INST] ... [/INST]answer``) the text between a user's content and the answer's."""
+    prompt_tokens: tuple[str, ...] = ()
+    """The special tokens the generation prompt writes (a turn repeats the prompt token by token)."""
+    trailer: str = ""
+    """What the template writes after the last turn of every conversation (Phi-3.5's EOS,
+    Command-R7B's next header), without surrounding whitespace."""
     doubts: tuple[str, ...] = ()
     """What the probes could not settle (each a sentence for a warning)."""
 
@@ -180,7 +185,9 @@ def learn_shape(
         )
     if not opener:
         doubts.append("no header or opener was found before an assistant's text, so turns are found by prefix analysis")
-    return TurnShape(prompt, header, end, opener, tuple(doubts))
+    trailer = after[0][len(end) :].strip() if after and after[0].startswith(end) else ""
+    tokens = tuple(t for t in special_tokens if t and t in prompt)
+    return TurnShape(prompt, header, end, opener, tokens, trailer, tuple(doubts))
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -205,10 +212,13 @@ def _first_special(text: str, special_tokens: Sequence[str], skip: str | None) -
 
 def _aligned(text: str, cut: int, special_tokens: Sequence[str]) -> int:
     """Move a cut back to the start of a special token it falls inside."""
-    for token in special_tokens:
-        start = text.rfind(token, 0, cut)
-        if start >= 0 and start < cut < start + len(token):
-            cut = start
+    moved = True
+    while moved:
+        moved = False
+        for token in special_tokens:
+            start = text.rfind(token, max(0, cut - len(token) + 1), cut + len(token) - 1)
+            if start >= 0 and start < cut < start + len(token):
+                cut, moved = start, True
     return cut
 
 
@@ -374,7 +384,7 @@ def _past_prompt(full: str, at: int, limit: int, shape: TurnShape) -> int:
     """`at` (just past a role header) moved past the rest of the generation prompt, as far as
     the rendering repeats it before `limit`: what the generation prompt writes is prompt."""
     rest = shape.generation_prompt[len(shape.header) :] if shape.generation_prompt.startswith(shape.header) else ""
-    return at + _common_prefix(full[at:limit], rest)
+    return at + _aligned(rest, _common_prefix(full[at:limit], rest), shape.prompt_tokens)
 
 
 def _turn(full: str, cursor: int, body: int, tail: int, bound: int, shape: TurnShape) -> tuple[int, int] | None:
@@ -419,6 +429,8 @@ def _textless_turn(
         upto = render(messages[: index + 1], False).rstrip()
     except Exception:  # the template refuses a conversation ending here
         return None
+    if shape.trailer and upto.endswith(shape.trailer) and not full.startswith(upto):
+        upto = upto[: -len(shape.trailer)].rstrip()
     if not full.startswith(upto) or not start <= len(upto) <= bound:
         return None
     return start, len(upto)
