@@ -260,6 +260,11 @@ MARKINGS["deepseek-v3.1"] = (
     "deepseek-ai-DeepSeek-V3.1.jinja",
     [
         (
+            "{%- if ns.is_last_user -%}{{'<｜Assistant｜><think></think>'}}",
+            "{%- if ns.is_last_user and thinking -%}{{'<｜Assistant｜><think>'}}{% generation %}{{'</think>'}}"
+            "{% endgeneration %}{%- elif ns.is_last_user -%}{{'<｜Assistant｜><think></think>'}}",
+        ),
+        (
             "    {%- for tool in message['tool_calls'] -%}",
             "    {% generation %}{%- for tool in message['tool_calls'] -%}",
         ),
@@ -316,18 +321,49 @@ MARKINGS["command-a"] = (
         ),
     ],
 )
-MARKINGS["command-r-plus"] = (
-    "CohereForAI-c4ai-command-r-plus-tool_use.jinja",
-    [
-        (
-            "{{- '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>'  + content|trim + '<|END_OF_TURN_TOKEN|>' }}",
-            "{{- '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>' }}{% generation %}{{- content|trim + '<|END_OF_TURN_TOKEN|>' }}"
-            "{% endgeneration %}",
-        ),
-    ],
-)
 MARKINGS["llama-3.3"] = ("meta-llama-Llama-3.3-70B-Instruct.jinja", MARKINGS["llama-3.1"][1])
 """Family -> (published file, edits that add generation markers)."""
+
+STANDINS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "exaone-4": (
+        "exaone4-like.jinja",
+        [
+            ("{%- set skip = ", PROMPT_START + "{%- set skip = "),
+            ("        {{- '[|assistant|]\\n' -}}", "        {{- '[|assistant|]\\n' -}}{%- set turn -%}"),
+            (
+                "        {{- '[|endofturn|]\\n' -}}\n    {%- elif message.role == 'tool' -%}",
+                "        {{- '[|endofturn|]' -}}"
+                + prompted_turn(
+                    f"({pieces(chr(10).join(('<think>', '')), THINK)} if enable_thinking is defined and enable_thinking "
+                    f"else {EMPTY_THINKING})"
+                )
+                + "{{- '\\n' -}}\n    {%- elif message.role == 'tool' -%}",
+            ),
+        ],
+    ),
+}
+"""Stand-ins for templates no PyPI package publishes (tests/data/chat_templates/), marked the same way."""
+
+STANDIN_TOKENS: dict[str, dict[str, str | list[str]]] = {
+    "cohere": {
+        "bos_token": "<BOS_TOKEN>",
+        "eos_token": "<|END_OF_TURN_TOKEN|>",
+        "additional_special_tokens": [
+            "<|START_OF_TURN_TOKEN|>", "<|CHATBOT_TOKEN|>", "<|USER_TOKEN|>", "<|SYSTEM_TOKEN|>",
+            "<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_THINKING|>", "<|END_THINKING|>",
+            "<|START_ACTION|>", "<|END_ACTION|>", "<|START_TOOL_RESULT|>", "<|END_TOOL_RESULT|>",
+            "<|START_TEXT|>", "<|END_TEXT|>", "<|IMG_PATCH|>",
+        ],
+    },
+    "exaone": {
+        "bos_token": "[BOS]",
+        "eos_token": "[|endofturn|]",
+        "additional_special_tokens": ["[|system|]", "[|user|]", "[|assistant|]", "[|tool|]", "[|endofturn|]"],
+    },
+}
+"""Special tokens of model families whose tokenizers no PyPI package ships: added to Qwen's byte-level
+BPE, they make a faithful stand-in for masking (every marker one special token, as in the real vocabulary)."""
+
 
 FAMILY_RULES: dict[str, dict[str, bool]] = {
     "qwen3": {},
@@ -340,8 +376,12 @@ FAMILY_RULES: dict[str, dict[str, bool]] = {
     "llama-3.3": {},
     "llama-3.2": {},
     "gemma-2": {"system": False, "tools": False},
-    # Tool calls are not marked: the model turn holds the tool results too (see README).
-    "gemma-4": {"tools": False},
+    "gemma-4": {},
+    "qwen3.5": {},
+    "deepseek-v3.1": {},
+    "command-r7b": {},
+    "command-a": {},
+    "exaone-4": {},
 }
 """What each family's published template accepts (options of `chat_samples.conversations`)."""
 
@@ -371,9 +411,9 @@ def fetch(folder: Path) -> Path:
 
 
 def marked(published: str, family: str) -> str:
-    """The published template with generation markers added."""
+    """The published template (or stand-in) with generation markers added."""
     text = published
-    for old, new in MARKINGS[family][1]:
+    for old, new in (MARKINGS.get(family) or STANDINS[family])[1]:
         assert old in text, f"{family}: published template changed; marking not found: {old[:60]!r}"
         text = text.replace(old, new)
     return text
