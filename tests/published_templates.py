@@ -75,7 +75,10 @@ MARKINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "qwen3.5": (
         "Qwen3.5-4B.jinja",
         [
-            ("{%- set image_count = namespace(value=0) %}", PROMPT_START + "{%- set image_count = namespace(value=0) %}"),
+            (
+                "{%- set image_count = namespace(value=0) %}",
+                PROMPT_START + "{%- set image_count = namespace(value=0) %}",
+            ),
             (
                 "        {%- if loop.index0 > ns.last_query_index %}",
                 "        {{- '<|im_start|>' + message.role + '\\n' }}{%- set turn %}\n"
@@ -220,6 +223,12 @@ MARKINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
                 "                {%- set ns.prev_message_type = 'tool_call' -%}\n            {%- endif -%}",
                 "                {%- set ns.prev_message_type = 'tool_call' -%}{% endgeneration %}\n            {%- endif -%}",
             ),
+            (
+                "        {%- if ns.prev_message_type == 'tool_call' and not ns_tr_out.flag -%}\n"
+                "            {{- '<|tool_response>' -}}",
+                "        {%- if ns.prev_message_type == 'tool_call' and not ns_tr_out.flag -%}\n"
+                "            {% generation %}{{- '<|tool_response>' -}}{% endgeneration %}",
+            ),
             # The tool-call turn ends with <|tool_response>: what the template writes after the calls when
             # no response follows (the model's stop token), here the first response block's first token.
             (
@@ -349,10 +358,21 @@ STANDIN_TOKENS: dict[str, dict[str, str | list[str]]] = {
         "bos_token": "<BOS_TOKEN>",
         "eos_token": "<|END_OF_TURN_TOKEN|>",
         "additional_special_tokens": [
-            "<|START_OF_TURN_TOKEN|>", "<|CHATBOT_TOKEN|>", "<|USER_TOKEN|>", "<|SYSTEM_TOKEN|>",
-            "<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_THINKING|>", "<|END_THINKING|>",
-            "<|START_ACTION|>", "<|END_ACTION|>", "<|START_TOOL_RESULT|>", "<|END_TOOL_RESULT|>",
-            "<|START_TEXT|>", "<|END_TEXT|>", "<|IMG_PATCH|>",
+            "<|START_OF_TURN_TOKEN|>",
+            "<|CHATBOT_TOKEN|>",
+            "<|USER_TOKEN|>",
+            "<|SYSTEM_TOKEN|>",
+            "<|START_RESPONSE|>",
+            "<|END_RESPONSE|>",
+            "<|START_THINKING|>",
+            "<|END_THINKING|>",
+            "<|START_ACTION|>",
+            "<|END_ACTION|>",
+            "<|START_TOOL_RESULT|>",
+            "<|END_TOOL_RESULT|>",
+            "<|START_TEXT|>",
+            "<|END_TEXT|>",
+            "<|IMG_PATCH|>",
         ],
     },
     "exaone": {

@@ -213,7 +213,10 @@ def self_check(renderer: ChatRenderer, conversations: Sequence[tuple[list[dict[s
             after_tool = k > 0 and messages[k - 1]["role"] == "tool"
             tally(
                 "assistant turns that start right after the role header (or after tool results)",
-                start == end or after_tool or full[previous:start].endswith(shape.opener) or _past_header(full, previous, start, shape.header, shape.generation_prompt),
+                start == end
+                or after_tool
+                or full[previous:start].endswith(shape.opener)
+                or _past_header(full, previous, start, shape.header, shape.generation_prompt),
                 f"{where}, message {k + 1}: the turn starts at {full[max(0, start - 30) : start + 20]!r}, not right after "
                 f"{(shape.header or shape.opener)!r}",
             )

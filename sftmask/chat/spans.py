@@ -105,7 +105,11 @@ def choose_stem(text: str) -> str:
     return next(stem for n in itertools.count(1) if (stem := f"S{n}x7q") not in text)
 
 
-_PROBE_CALL = {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+_PROBE_CALL = {
+    "id": "call00001",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+}
 _PROBE_TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 
 
@@ -144,7 +148,9 @@ def learn_shape(
             return None
 
     later = attempt(lambda: render([user, answer, {"role": "user", "content": s[2]}], False))
-    earlier = attempt(lambda: render([user, answer, {"role": "user", "content": s[2]}, {**answer, "content": s[3]}], False))
+    earlier = attempt(
+        lambda: render([user, answer, {"role": "user", "content": s[2]}, {**answer, "content": s[3]}], False)
+    )
     empty = attempt(lambda: render([user, {"role": "assistant", "content": ""}], False))
     call = [user, {"role": "assistant", "content": "", "tool_calls": [_PROBE_CALL]}]
     call += [{"role": "tool", "tool_call_id": "call00001", "content": s[4]}, {"role": "assistant", "content": s[5]}]
@@ -154,9 +160,7 @@ def learn_shape(
     # The role header: the generation prompt as far as every probe's assistant turn repeats it.
     header = ""
     if prompt:
-        reach = [
-            _common_prefix(prompt, t[cut:]) for t in turns if t.startswith(with_prompt[:cut]) and t[cut:cut + 1]
-        ]
+        reach = [_common_prefix(prompt, t[cut:]) for t in turns if t.startswith(with_prompt[:cut]) and t[cut : cut + 1]]
         reach = [r for r in reach if r > 0]
         if reach:
             header = prompt[: _aligned(prompt, min(reach), special_tokens)]
@@ -171,13 +175,19 @@ def learn_shape(
     contexts = [full, later, attempt(lambda: render([user, answer], True))]
     after = [c[c.find(s[1]) + len(s[1]) :] for c in contexts if c is not None and s[1] in c]
     end = _common_start(after, special_tokens)
-    openers = {t for t in (_first_special(without, special_tokens, bos_token), _first_special(prompt, special_tokens, None)) if t}
+    openers = {
+        t
+        for t in (_first_special(without, special_tokens, bos_token), _first_special(prompt, special_tokens, None))
+        if t
+    }
     for token in openers:
         if token in end:
             end = end[: end.index(token)]
     end = end.rstrip()
     if len(after) < 2:
-        doubts.append("the end of an assistant turn was learned from one rendering only (the template refused the others)")
+        doubts.append(
+            "the end of an assistant turn was learned from one rendering only (the template refused the others)"
+        )
     elif not end and after[0].strip():
         doubts.append(
             f"what the template writes after an assistant's text depends on what follows it ({after[0][:40]!r} at the "
@@ -419,6 +429,10 @@ def _textless_turn(
         start = _past_prompt(full, cursor + found + len(shape.header), bound, shape)
     elif not shape.header and shape.opener and (found := region.find(shape.opener)) >= 0:
         start = cursor + found + len(shape.opener)
+    elif index > 0 and messages[index - 1]["role"] == "tool" and shape.end_of_turn in region:
+        # An empty answer after tool results, where no header is written: its end of turn only.
+        close = cursor + region.rfind(shape.end_of_turn)
+        return close, close + len(shape.end_of_turn)
     else:
         return None
     if shape.end_of_turn and full.find(shape.end_of_turn, start, bound) >= 0:

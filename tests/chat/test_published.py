@@ -72,9 +72,7 @@ def _files(published: Path, family: str, tmp_path: Path) -> tuple[Path, Path]:
     return plain, marked
 
 
-def _reference(
-    tok: LoadedTokenizer, messages: list[dict[str, Any]], tools: Any, template: Path, **kwargs: Any
-) -> Any:
+def _reference(tok: LoadedTokenizer, messages: list[dict[str, Any]], tools: Any, template: Path, **kwargs: Any) -> Any:
     return tok.hf.apply_chat_template(
         messages,
         tools=tools,
@@ -100,6 +98,30 @@ def last_block(mask: list[int]) -> list[int]:
     return _last_block(mask) if any(mask) else mask
 
 
+def last_turn_mask(
+    tok: LoadedTokenizer, messages: list[dict[str, Any]], tools: Any, marked: Path, ref: Any, **kwargs: Any
+) -> list[int]:
+    """The marked template's mask of the final message: its blocks after the tokens of the rest of
+    the conversation when those render as a prefix (a turn the template writes twice, DeepSeek-R1's
+    tool calls and empty turn, is two blocks), else the final run of trained tokens."""
+    mask = list(ref["assistant_masks"])
+    ids = list(ref["input_ids"])
+    try:
+        before = tok.hf.apply_chat_template(
+            messages[:-1],
+            tools=tools,
+            chat_template=marked.read_text(encoding="utf-8"),
+            tokenize=True,
+            return_dict=True,
+            **kwargs,
+        )["input_ids"]
+    except Exception:  # the template refuses the shorter conversation
+        before = None
+    if before is not None and len(before) < len(ids) and ids[: len(before)] == list(before):
+        return [0] * len(before) + mask[len(before) :]
+    return last_block(mask)
+
+
 def check_family(
     tok: LoadedTokenizer,
     plain: Path,
@@ -111,6 +133,7 @@ def check_family(
     """sftmask on the published template equals transformers on the marked twin, both strategies."""
     conversations = [messages for messages, _ in samples]
     tools = [t for _, t in samples]
+    tools_of = {id(m): t for m, t in samples}
     refs = [_reference(tok, m, t, marked, **kwargs) for m, t in samples]
     published_ids = [_reference(tok, m, t, plain, **kwargs)["input_ids"] for m, t in samples[:10]]
     assert published_ids == [ref["input_ids"] for ref in refs[:10]]  # markers change no text
@@ -121,7 +144,7 @@ def check_family(
         for (ids, labels), ref, (messages, _) in zip(rows, refs, samples, strict=True):
             mask = list(ref["assistant_masks"])
             if strategy == "last-turn":
-                mask = last_block(mask)
+                mask = last_turn_mask(tok, messages, tools_of[id(messages)], marked, ref, **kwargs)
             assert ids == list(ref["input_ids"])
             assert labels == [i if m else -100 for i, m in zip(ids, mask, strict=True)], (family, strategy, messages)
 
