@@ -423,13 +423,21 @@ def _textless_turn(
     render: Render,
     shape: TurnShape,
 ) -> tuple[int, int] | None:
-    """Start and end of an assistant turn with no text of its own, between ``cursor`` and ``bound``."""
+    """Start and end of an assistant turn with no text of its own, between ``cursor`` and ``bound``.
+
+    Rendering the conversation up to it, when that is a prefix of ``full``, tells where it ends
+    (several such turns can lie between two texts: an empty answer after tool results, then a
+    user's empty question and another empty answer).
+    """
+    upto = _rendering_up_to(messages, index, full, render, shape)
+    if upto is not None and cursor <= upto <= bound:
+        bound = upto
     region = full[cursor:bound]
     if shape.header and (found := region.find(shape.header)) >= 0:
         start = _past_prompt(full, cursor + found + len(shape.header), bound, shape)
     elif not shape.header and shape.opener and (found := region.find(shape.opener)) >= 0:
         start = cursor + found + len(shape.opener)
-    elif index > 0 and messages[index - 1]["role"] == "tool" and shape.end_of_turn in region:
+    elif index > 0 and messages[index - 1]["role"] == "tool" and shape.end_of_turn and shape.end_of_turn in region:
         # An empty answer after tool results, where no header is written: its end of turn only.
         close = cursor + region.rfind(shape.end_of_turn)
         return close, close + len(shape.end_of_turn)
@@ -439,15 +447,23 @@ def _textless_turn(
         return start, _end(full, start, bound, shape)
     # Nothing closes it before the next message's text: it ends where rendering the
     # conversation up to it ends (Gemma 4's tool call, then the tool's response in the same turn).
+    if upto is None or not start <= upto <= bound:
+        return None
+    return start, upto
+
+
+def _rendering_up_to(
+    messages: Sequence[dict[str, Any]], index: int, full: str, render: Render, shape: TurnShape
+) -> int | None:
+    """Where rendering ``messages[: index + 1]`` ends in ``full`` (without trailing whitespace and
+    the template's trailer), or None when that rendering is not a prefix of ``full``."""
     try:
         upto = render(messages[: index + 1], False).rstrip()
     except Exception:  # the template refuses a conversation ending here
         return None
     if shape.trailer and upto.endswith(shape.trailer) and not full.startswith(upto):
         upto = upto[: -len(shape.trailer)].rstrip()
-    if not full.startswith(upto) or not start <= len(upto) <= bound:
-        return None
-    return start, len(upto)
+    return len(upto) if full.startswith(upto) else None
 
 
 def _end(full: str, after: int, bound: int, shape: TurnShape) -> int:

@@ -278,10 +278,14 @@ def test_template_check_reports_rows_that_fall_back_to_prefix_analysis(qwen_path
 TEXT_PARTS = [
     "", " ", "\n", "  \n ", "4", "Hi there", "a\n\nb", "東京", "😀",
     "Sx7q0Z", "Sx7q12Z", "S1x7q3Z", "Sx7q",
-    "<|im_end|>", "<|im_start|>assistant\n", "<think>", "[INST]", "<|eot_id|>", "<turn|>",
+    "<|im_end|>", "<|im_start|>assistant\n", "[INST]", "<|eot_id|>", "<turn|>",
     "<|END_OF_TURN_TOKEN|>", "<｜end▁of▁sentence｜>", "[|endofturn|]", "<|end|>",
 ]  # fmt: skip
-TEXT = st.lists(st.sampled_from(TEXT_PARTS), max_size=4).map("".join)
+ANSWER = st.lists(st.sampled_from(TEXT_PARTS), max_size=4).map("".join)
+TEXT = st.lists(st.sampled_from([*TEXT_PARTS, "<think>", "</think>"]), max_size=4).map("".join)
+"""Text of any message; an answer's has no stray thinking tag (its reasoning is drawn as a whole block:
+a bare <think> at the start of an answer is where the generation prompt writes one, and a template
+that writes the answer as it is gives no way to tell the two apart)."""
 
 
 @st.composite
@@ -298,13 +302,13 @@ def conversations(draw: st.DrawFn, rules: dict[str, bool]) -> tuple[list[dict[st
             call = {**CALL, "id": f"call{len(messages):05d}"}
             messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
             messages.append({"role": "tool", "tool_call_id": call["id"], "content": draw(TEXT)})
-        answer = draw(TEXT)
+        answer = draw(ANSWER)
         kind = draw(st.sampled_from(["plain", "think", "field"] if rules.get("reasoning", True) else ["plain"]))
         if kind == "think":
-            answer = f"<think>\n{draw(TEXT)}\n</think>\n\n{answer}"
+            answer = f"<think>\n{draw(ANSWER)}\n</think>\n\n{answer}"
         message = {"role": "assistant", "content": answer}
         if kind == "field":
-            message["reasoning_content"] = draw(TEXT)
+            message["reasoning_content"] = draw(ANSWER)
         messages.append(message)
     return messages, TOOLS if calls else None
 
