@@ -5,8 +5,9 @@ a prefix of it (reasoning stripped from earlier turns, an empty thinking block i
 prompt, the system prompt moved into the last user turn, EOS written at the very end), so the
 spans are located in the FINAL rendering instead of being read off prefix renderings:
 
-1. The conversation is rendered twice: as it is, and with every piece of message text (each
-   run of text between ``<think>``/``</think>`` tags, without its surrounding whitespace)
+1. The conversation is rendered twice: as it is, and with every piece of message text (a
+   message's text, or in an assistant's each run of text between ``<think>``/``</think>`` tags,
+   without its surrounding whitespace)
    replaced by a unique sentinel ``<stem><n>Z``, whose stem the real rendering does not contain
    (``Sx7q``, or another one for a conversation that holds it). The sentinel rendering, with the
    pieces put back, must equal the real rendering exactly; so each sentinel's place in it is
@@ -250,8 +251,11 @@ def with_sentinels(
 
     def substitute(text: str, owner: int) -> str:
         out = []
-        for part in _TAGS.split(text):
-            if part in (THINK_OPEN, THINK_CLOSE):
+        # An assistant's thinking tags stay (templates take its reasoning apart at them); in any
+        # other message they are text like the rest.
+        assistant = messages[owner]["role"] == "assistant"
+        for part in _TAGS.split(text) if assistant else [text]:
+            if assistant and part in (THINK_OPEN, THINK_CLOSE):
                 out.append(part)
                 continue
             core = part.strip()
@@ -438,9 +442,12 @@ def _textless_turn(
     elif not shape.header and shape.opener and (found := region.find(shape.opener)) >= 0:
         start = cursor + found + len(shape.opener)
     elif index > 0 and messages[index - 1]["role"] == "tool" and shape.end_of_turn and shape.end_of_turn in region:
-        # An empty answer after tool results, where no header is written: its end of turn only.
-        close = cursor + region.rfind(shape.end_of_turn)
-        return close, close + len(shape.end_of_turn)
+        # An answer without text after tool results, where no header is written: its end of turn,
+        # and the whitespace or thinking block before it.
+        close = region.rfind(shape.end_of_turn)
+        think = region.rfind(THINK_OPEN, 0, close)
+        start = think if think >= 0 else len(region[:close].rstrip())
+        return cursor + start, cursor + close + len(shape.end_of_turn)
     else:
         return None
     if shape.end_of_turn and full.find(shape.end_of_turn, start, bound) >= 0:
