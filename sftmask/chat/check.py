@@ -193,7 +193,7 @@ def self_check(renderer: ChatRenderer, conversations: Sequence[tuple[list[dict[s
             return renderer.render(m, tools, generation_prompt=g)
 
         located = locate_spans(messages, full, render, shape) if shape is not None else None
-        if located is None:
+        if shape is None or located is None:
             try:
                 renderer.analyse(messages, tools, final_turn=messages[-1]["role"] == "assistant")
                 outcome = "gives spans (check them with a marked twin)"

@@ -153,7 +153,7 @@ def learn_shape(
         lambda: render([user, answer, {"role": "user", "content": s[2]}, {**answer, "content": s[3]}], False)
     )
     empty = attempt(lambda: render([user, {"role": "assistant", "content": ""}], False))
-    call = [user, {"role": "assistant", "content": "", "tool_calls": [_PROBE_CALL]}]
+    call: list[dict[str, Any]] = [user, {"role": "assistant", "content": "", "tool_calls": [_PROBE_CALL]}]
     call += [{"role": "tool", "tool_call_id": "call00001", "content": s[4]}, {"role": "assistant", "content": s[5]}]
     tool = attempt(lambda: render_tools(call, _PROBE_TOOLS)) if render_tools is not None else None
     turns = [t for t in (full, earlier, empty, tool) if t is not None]
@@ -437,19 +437,26 @@ def _textless_turn(
     if upto is not None and cursor <= upto <= bound:
         bound = upto
     region = full[cursor:bound]
-    if shape.header and (found := region.find(shape.header)) >= 0:
-        start = _past_prompt(full, cursor + found + len(shape.header), bound, shape)
-    elif not shape.header and shape.opener and (found := region.find(shape.opener)) >= 0:
-        start = cursor + found + len(shape.opener)
-    elif index > 0 and messages[index - 1]["role"] == "tool" and shape.end_of_turn and shape.end_of_turn in region:
-        # An answer without text after tool results, where no header is written: its end of turn,
-        # and the whitespace or thinking block before it.
-        close = region.rfind(shape.end_of_turn)
+    opener = shape.header or shape.opener
+    found = region.find(opener) if opener else -1
+    close = region.rfind(shape.end_of_turn, 0, found if found >= 0 else len(region)) if shape.end_of_turn else -1
+    if (
+        index > 0
+        and messages[index - 1]["role"] == "tool"
+        and close >= 0
+        and (found < 0 or region[close + len(shape.end_of_turn) : found].strip())
+    ):
+        # An answer without text after tool results, where no header is written (another turn
+        # follows before the next header): its end of turn, and the whitespace or thinking block
+        # before it.
         think = region.rfind(THINK_OPEN, 0, close)
         start = think if think >= 0 else len(region[:close].rstrip())
         return cursor + start, cursor + close + len(shape.end_of_turn)
-    else:
+    if found < 0:
         return None
+    start = cursor + found + len(opener)
+    if shape.header:
+        start = _past_prompt(full, start, bound, shape)
     if shape.end_of_turn and full.find(shape.end_of_turn, start, bound) >= 0:
         return start, _end(full, start, bound, shape)
     # Nothing closes it before the next message's text: it ends where rendering the
