@@ -47,6 +47,7 @@ falls back to prefix analysis. Two renderings per conversation: linear in its le
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -97,6 +98,11 @@ class TurnShape:
 def sentinel(stem: str, number: int) -> str:
     """The sentinel standing for piece `number`."""
     return f"{stem}{number}Z"
+
+
+@functools.lru_cache(maxsize=16)
+def _sentinel_pattern(stem: str) -> re.Pattern[str]:
+    return re.compile(f"{re.escape(stem)}(\\d+)Z")
 
 
 def choose_stem(text: str) -> str:
@@ -191,11 +197,13 @@ def learn_shape(
         )
     elif not end and after[0].strip():
         doubts.append(
-            f"what the template writes after an assistant's text depends on what follows it ({after[0][:40]!r} at the "
-            f"end, {after[1][:40]!r} before a user turn), so no end-of-turn text is trained"
+            f"what the template writes after an assistant's text depends on what follows it ({after[0][:40]!r} in one "
+            f"rendering, {after[1][:40]!r} in another), so no end-of-turn text is trained"
         )
     if not opener:
-        doubts.append("no header or opener was found before an assistant's text, so turns are found by prefix analysis")
+        doubts.append(
+            "no text was found that an assistant turn follows (a role header), so each turn starts at its own text"
+        )
     trailer = after[0][len(end) :].strip() if after and after[0].startswith(end) else ""
     tokens = tuple(t for t in special_tokens if t and t in prompt)
     return TurnShape(prompt, header, end, opener, tokens, trailer, tuple(doubts))
@@ -314,7 +322,7 @@ def place_pieces(messages: Sequence[dict[str, Any]], full: str, render: Render) 
     here = 0
     first: dict[int, int] = {}
     last: dict[int, int] = {}
-    for match in re.finditer(f"{re.escape(stem)}(\\d+)Z", skeleton):
+    for match in _sentinel_pattern(stem).finditer(skeleton):
         number = int(match.group(1))
         literal = skeleton[at : match.start()]
         if number >= len(pieces) or not owners[number] or not full.startswith(literal, here):
