@@ -215,7 +215,9 @@ class ChatRenderer:
             if final_turn:
                 # The final turn's blocks: those from where its turn starts (located as in a template
                 # without markers), or after the text of the rest of the conversation.
-                render = lambda m, g: self.render(m, tools, generation_prompt=g)  # noqa: E731
+                def render(m: Sequence[dict[str, Any]], g: bool) -> str:
+                    return self.render(m, tools, generation_prompt=g)
+
                 located = locate_spans(messages, full, render, self.shape) if self.shape is not None else None
                 placed = place_pieces(messages, full, render) if not located else None
                 if located and located[-1][0] == len(messages) - 1:
