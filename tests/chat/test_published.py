@@ -160,6 +160,7 @@ def test_published_template_spans_equal_the_marked_mask(
     check_family(tok, plain, marked, samples, family)
 
 
+@pytest.mark.slow  # the fast cases of each variable: tests/chat/test_spans.py
 @pytest.mark.parametrize(("family", "kwargs"), VARIANTS, ids=[f"{f}-{next(iter(k))}" for f, k in VARIANTS])
 def test_template_variables_that_change_the_generation_prompt(
     family: str, kwargs: dict[str, Any], published: Path, tmp_path: Path, request: pytest.FixtureRequest
