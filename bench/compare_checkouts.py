@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("other", type=Path, help="the checkout to compare with (e.g. the main worktree)")
     parser.add_argument("--chat-records", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--located-only", action="store_true", help="only the row with the template file")
     args = parser.parse_args()
     data = DATA / f"chat-{args.chat_records}.jsonl"
     if not data.exists():
@@ -56,6 +57,8 @@ def main() -> None:
         "chat (template file, located)": ["--chat-template", str(tok / "chat_template.jinja")],
     }
     checkouts = {"this": ROOT, "other": args.other.resolve()}
+    if args.located_only:
+        variants.pop("chat (tokenizer's template)")
     for name, extra in variants.items():
         runs: dict[str, list[tuple[float, float, float]]] = {key: [] for key in checkouts}
         command = _sftmask(data, tok, out, CHAT_MAX_LENGTH, "--strategy", "assistant-only", *extra)
@@ -70,6 +73,8 @@ def main() -> None:
             f"wall {wall['this']:.2f}s vs {wall['other']:.2f}s ({wall['this'] / wall['other']:.3f}x); "
             f"load {min(loads)}-{max(loads)}"
         )
+        for key, rs in runs.items():
+            print(f"  {key}: " + ", ".join(f"{cpu:.2f}/{wall:.2f}s" for cpu, wall, _ in rs))
 
 
 if __name__ == "__main__":
