@@ -64,10 +64,37 @@ def choose_template(
     built-in conversations (system prompt, several turns, reasoning, a tool call), as TRL does for
     templates it knows.
 
+    A template without markers whose turn shape the renderings do not settle (`TurnShape.doubts`)
+    is used all the same, with a warning in the log.
+
     Raises:
         ConfigError: the template file cannot be read.
         TokenizerError: no template given and the tokenizer has none.
     """
+    choice = _choose(hf, chat_template, samples, **options)
+    if not GENERATION_TAG.search(choice.text):
+        warn_if_unsure(ChatRenderer(hf, choice.text, **options), choice.source)
+    return choice
+
+
+def warn_if_unsure(renderer: ChatRenderer, source: str) -> None:
+    """Log a warning for each doubt about the turn shape of an unmarked template (`sftmask.chat.spans`)."""
+    shape = renderer.shape
+    hint = "check the spans with `sftmask template check`, or add {%% generation %%} markers to the template"
+    if shape is None:
+        log.warning(
+            "chat template (%s) refuses a one-exchange conversation, so every assistant turn is found by prefix "
+            "analysis; " + hint,
+            source,
+        )
+        return
+    for doubt in shape.doubts:
+        log.warning("chat template (%s): %s; " + hint, source, doubt)
+
+
+def _choose(
+    hf: Any, chat_template: str | None, samples: Sequence[tuple[list[dict[str, Any]], Any]] = (), **options: Any
+) -> TemplateChoice:
     if chat_template is not None:
         if chat_template in SHIPPED and not Path(chat_template).is_file():
             choice = TemplateChoice(read_shipped(chat_template), f"shipped {chat_template}")

@@ -41,7 +41,7 @@ from sftmask.chat.sandbox import (
     render,
     template_messages,
 )
-from sftmask.chat.spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
+from sftmask.chat.spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans, place_pieces
 from sftmask.config.common import CommonOptions, Reasoning
 from sftmask.errors import ConfigError, RecordRejected, SftmaskError
 from sftmask.labels.strategies import EncodedBatch, first_true
@@ -191,7 +191,12 @@ class ChatRenderer:
         if not self._probed:
             self._probed = True
             try:
-                self._shape = learn_shape(lambda m, g: self.render(m, generation_prompt=g), self._special)
+                self._shape = learn_shape(
+                    lambda m, g: self.render(m, generation_prompt=g),
+                    self._special,
+                    bos_token=self._kwargs.get("bos_token"),
+                    render_tools=lambda m, t: self.render(m, t),
+                )
             except SftmaskError:
                 raise
             except Exception:  # the template's raise_exception on a one-exchange conversation
@@ -232,15 +237,23 @@ class ChatRenderer:
             spans = [(s, e) for s, e in indices if e > s]
             last: list[tuple[int, int]] = []
             if final_turn:
-                # The final turn's blocks are those after the rest of the conversation.
-                located = self._locate(messages, tools, full)
+                # The final turn's blocks: those from where its turn starts (located as in a template
+                # without markers), or after the text of the rest of the conversation.
+                def render(m: Sequence[dict[str, Any]], g: bool) -> str:
+                    return self.render(m, tools, generation_prompt=g)
+
+                located = locate_spans(messages, full, render, self.shape) if self.shape is not None else None
+                placed = place_pieces(messages, full, render) if not located else None
                 if located and located[-1][0] == len(messages) - 1:
-                    begin = located[-1][1]
-                else:
+                    begin = min(start for i, start, _ in located if i == len(messages) - 1)
+                    last = [span for span in spans if span[1] > begin]
+                elif placed is not None:
+                    begin = max((end for i, end in placed.last.items() if i < len(messages) - 1), default=0)
+                    last = [span for span in spans if span[0] >= begin]
+                else:  # a template that changes the text it writes (neither verbatim nor JSON-escaped)
                     before = self.render(messages[:-1], tools, generation_prompt=True)
                     _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
-                    begin = len(before)
-                last = [span for span in spans if span[1] > begin]
+                    last = [span for span in spans if span[1] > len(before)]
             return Rendered(full, spans, last)
         full = self.render(messages, tools)
         located = self._locate(messages, tools, full)

@@ -553,7 +553,7 @@ def template_check(
 ) -> None:
     """Render sample conversations (or DATA's) with TEMPLATE and say whether its assistant spans agree with a second opinion.
 
-    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text. Exit code 6 when they differ.
+    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text, or without one, checks that need no twin: each span starts after the role header and ends with the turn end, each prefix of a conversation renders as a prefix of it and gives the same turn, and which conversations fall back to prefix analysis. Exit code 6 when they differ.
     """
     from sftmask.chat.check import check_template
     from sftmask.chat.choice import choose_template
@@ -591,6 +591,17 @@ def template_check(
     except SftmaskError as exc:
         raise _fail(exc) from None
     typer.echo(f"{template}: {where}, compared with {report.compared_with}")
+    if report.checked:  # no twin: what was checked, and where it disagrees
+        for what, (passed, total) in report.checked.items():
+            typer.echo(f"  {what}: {passed} of {total}")
+        for problem in report.problems:
+            typer.echo(f"  differs: {problem}")
+        for note in report.notes:
+            typer.echo(f"  not checked: {note}")
+        if not report.ok:
+            raise typer.Exit(6)
+        typer.echo("  OK: every check passes")
+        return
     typer.echo(f"  agree on {report.agreed} of {report.conversations}")
     if report.both_failed:
         typer.echo(f"  {report.both_failed} the template refuses either way (not compared)")
