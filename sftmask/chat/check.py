@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +127,7 @@ def check_template(
                 found, compared_with = candidate, f"the shipped marked template {shipped_name!r}"
                 break
         if found is None:
-            return self_check(mine, conversations)
+            return self_check(mine, conversations, in_time)
     other = found
     report = TemplateReport(compared_with)
     for index, (messages, tools) in enumerate(conversations):
@@ -184,7 +184,11 @@ _EXAMPLES = 3
 """Problems reported per check (the counts say how many there are)."""
 
 
-def self_check(renderer: ChatRenderer, conversations: Sequence[tuple[list[dict[str, Any]], Any]]) -> TemplateReport:
+def self_check(
+    renderer: ChatRenderer,
+    conversations: Sequence[tuple[list[dict[str, Any]], Any]],
+    in_time: Callable[[int], None] = lambda checked: None,
+) -> TemplateReport:
     """Check an unmarked template's spans on what can be checked without a twin (module docstring)."""
     report = TemplateReport(
         "what can be checked without a marked twin: role headers, turn ends, prefix renderings, prefix analysis"
@@ -208,6 +212,7 @@ def self_check(renderer: ChatRenderer, conversations: Sequence[tuple[list[dict[s
             (report.notes if note else report.problems).append(problem)
 
     for index, (messages, tools) in enumerate(conversations):
+        in_time(index)
         report.conversations += 1
         where = f"conversation {index + 1}"
         try:

@@ -357,3 +357,20 @@ def test_a_rendering_stuck_past_its_time_limit_ends_the_build(tmp_path: Path, sa
     assert stderr.startswith("Error: the chat template ran past its 2 s limit inside one operation that cannot be")
     assert stderr.endswith("; fix the template; no output written\n") and stderr.count("\n") == 1
     assert _leftovers(tmp_path) == []
+
+
+def test_template_check_without_a_twin_has_the_time_budget_too(
+    tmp_path: Path, sample_tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unmarked template that renders like no shipped one is checked without a twin: the same budget.
+    monkeypatch.setattr(limits, "CHECK_SECONDS", 2.0)
+    slow = (
+        "{%- for message in messages %}{% for i in range(100000) %}{% endfor %}"
+        "{{- '<|im_start|>' + message.role + ':\\n' + message.content + '<|im_end|>\\n' }}{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|im_start|>assistant:\\n' }}{%- endif %}"
+    )
+    template = tmp_path / "slow-unmarked.jinja"
+    template.write_text(slow)
+    result = _check(template, sample_tokenizer_path, "--count", "40")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: template check stopped: {template} took more than 2 s to check ")
