@@ -24,6 +24,7 @@ EXPECTED: dict[str, dict[str, Any]] = json.loads((CORPUS / "expected.json").read
 
 
 def test_the_corpus_is_complete() -> None:
+    # (files only: collecting make_corpus.py's doctests writes a __pycache__ folder beside them)
     files = {p.name for p in CORPUS.iterdir() if p.is_file() and p.name not in ("expected.json", "make_corpus.py")}
     assert files == set(EXPECTED) and len(files) >= 15
 
