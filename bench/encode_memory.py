@@ -23,7 +23,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPTS = {
-    "latin": "the quick brown fox jumps over a lazy dog while über naïve cafés 12 34 ".split(),
+    "latin": [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "a",
+        "lazy",
+        "dog",
+        "while",
+        "über",
+        "naïve",
+        "cafés",
+        "12",
+        "34",
+    ],
     "cjk": ["数据", "处理", "东京", "日本語", "한국어", "문장", "模型", "训练", "的", "是"],
     "emoji": ["🌊", "😀", "🚀", "👍🏽", "🇫🇷", "🎉"],
 }

@@ -17,10 +17,13 @@ from sftmask.cli.options import (
     BUILD_OPTIONS,
     CONFIG_FILE,
     ENCODING_OPTIONS,
+    INPUTS,
+    NAMES,
     TEMPLATE_CHECK_OPTIONS,
     Command,
     Group,
     build_options,
+    escape_markup,
     option_names,
 )
 from sftmask.errors import SftmaskError
@@ -42,8 +45,17 @@ EXIT_CODES = {
     6: "validate found problems in a built output, or template check found spans that disagree",
     7: "a --num-proc worker process died (killed, e.g. by the out-of-memory killer)",
     130: "interrupted (Ctrl-C, SIGINT)",
+    137: "the process doing the work was killed (SIGKILL: by the out-of-memory killer?); 128 + N for another signal N",
     143: "terminated (SIGTERM)",
 }
+
+
+def run() -> None:
+    """The ``sftmask`` command: the app, in a child process that signals can always stop
+    (`sftmask.cli.supervisor`)."""
+    from sftmask.cli.supervisor import run as supervised
+
+    supervised(app)
 
 
 def _version(value: bool) -> None:
@@ -69,18 +81,25 @@ def _fail(exc: SftmaskError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
-@app.command(cls=Command)
+BUILD_EXAMPLES = """Examples:
+
+  # prompt/response records (prompt, response); only the response is trained
+  sftmask build data.jsonl -t Qwen/Qwen2.5-0.5B -o out/
+  # chat records (messages); train the assistant turns, rows of <= 4096 tokens
+  sftmask build chats.jsonl -t Qwen/Qwen3-0.6B --strategy assistant-only \\
+      --max-length 4096 -o out/
+  # Alpaca records (instruction, input, output) from a CSV, skipping bad rows
+  sftmask build data.csv -t gpt2 --template alpaca --on-error skip -o out/
+  # packed rows of up to 8192 tokens for padding-free training
+  sftmask build data.jsonl -t Qwen/Qwen2.5-0.5B --pack-length 8192 -o out/
+  # every option from a config file (the same keys); flags win
+  sftmask build -c build.yaml --overwrite"""
+
+
+@app.command(cls=Command, epilog=escape_markup(BUILD_EXAMPLES))
 @build_options(BUILD_OPTIONS)
 def build(
-    inputs: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="INPUT",
-            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst; "
-            ".parquet/.arrow), or folders written by Dataset(Dict).save_to_disk; '-' reads JSONL from stdin.",
-            show_default=False,
-        ),
-    ] = None,
+    inputs: Annotated[list[str] | None, INPUTS] = None,
     config: Annotated[Path | None, CONFIG_FILE] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
@@ -88,24 +107,23 @@ def build(
     options: dict[str, Any],
 ) -> None:
     """Tokenize INPUTS, build labels, write Parquet/Arrow shards + manifest.json to --output."""
+    from sftmask.cli.supervisor import Terminated, stop_message, stop_on_signals
     from sftmask.config.build import make_config
     from sftmask.pipeline import build as run_build
 
     _setup_logging(quiet)
     options = {"inputs": inputs or None, **options}
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        cfg = make_config(options, config)
-        with _progress(quiet) as on_progress:
-            result = run_build(cfg, on_progress)
+        with stop_on_signals():
+            cfg = make_config(options, config, names=NAMES)
+            with _progress(quiet) as on_progress:
+                result = run_build(cfg, on_progress)
     except SftmaskError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, _Terminated)
-        typer.echo(f"{'Terminated' if terminated else 'Interrupted'}; no output written.", err=True)
-        raise typer.Exit(143 if terminated else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        typer.echo(stop_message(signum), err=True)
+        raise typer.Exit(128 + signum) from None
     counts = result.stats.to_json()
     packing = result.manifest.get("packing")
     if json_output:
@@ -121,15 +139,6 @@ def _is_dataset_folder(path: Path) -> bool:
     """A folder written by `save_to_disk` (an input), not by `sftmask build` (which has a manifest)."""
     saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
     return saved and not (path / "manifest.json").exists()
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the build unwinds, removing its temporary directory."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
-    raise _Terminated
 
 
 def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:
@@ -216,7 +225,18 @@ def _stderr_console() -> Any:
 # --- inspect, stats, validate: reading what build wrote --------------------------------------
 
 
-@app.command("inspect", cls=Command)
+INSPECT_EXAMPLES = """Examples:
+
+  # the first 3 records as build would label them (trained tokens highlighted)
+  sftmask inspect data.jsonl -t Qwen/Qwen2.5-0.5B
+  # chat records, last turn trained, as an HTML page
+  sftmask inspect chats.jsonl -t Qwen/Qwen3-0.6B --strategy last-turn \\
+      --html view.html
+  # rows 100 to 104 of a built output
+  sftmask inspect out/ --index 100 -n 5"""
+
+
+@app.command("inspect", cls=Command, epilog=escape_markup(INSPECT_EXAMPLES))
 @build_options(ENCODING_OPTIONS)
 def inspect_command(
     sources: Annotated[
@@ -284,7 +304,7 @@ def inspect_command(
                 )
             # The build config needs an output; inspect writes nothing, so any placeholder does.
             settings = {**options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
-            cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config)
+            cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config, names=NAMES)
             rows = inspect_input(cfg, open_tokenizer(cfg), start=index, count=count)
             title = f"sftmask inspect {' '.join(sources)} ({cfg.strategy})"
     except SftmaskError as exc:
@@ -312,7 +332,16 @@ def _colour() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-@app.command(cls=Command)
+STATS_EXAMPLES = """Examples:
+
+  sftmask stats out/
+  # as JSON, with the histograms drawn into a PNG (pip install "sftmask[plot]")
+  sftmask stats out/ --json --plot lengths.png
+  # an output on S3 (pip install s3fs)
+  sftmask stats s3://bucket/sft/run1"""
+
+
+@app.command(cls=Command, epilog=escape_markup(STATS_EXAMPLES))
 def stats(
     directory: Annotated[
         str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
@@ -410,7 +439,16 @@ def _stats_table(s: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-@app.command(cls=Command)
+VALIDATE_EXAMPLES = """Examples:
+
+  sftmask validate out/
+  # also check that the tokenizer is the one the output was built with
+  sftmask validate out/ -t Qwen/Qwen2.5-0.5B
+  # the report as JSON, up to 100 problems
+  sftmask validate out/ --json --max-problems 100"""
+
+
+@app.command(cls=Command, epilog=escape_markup(VALIDATE_EXAMPLES))
 def validate(
     directory: Annotated[
         str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
@@ -486,7 +524,15 @@ def template_list() -> None:
         typer.echo(f"{name:14} {shipped.description} [{shipped.source}; {shipped.licence}]")
 
 
-@template_app.command("check", cls=Command)
+TEMPLATE_CHECK_EXAMPLES = """Examples:
+
+  # a shipped template against the tokenizer's own rendering
+  sftmask template check chatml -t Qwen/Qwen2.5-0.5B-Instruct
+  # your template on the first 500 conversations of your data
+  sftmask template check my-template.jinja chats.jsonl -t ./my-model -n 500"""
+
+
+@template_app.command("check", cls=Command, epilog=escape_markup(TEMPLATE_CHECK_EXAMPLES))
 @build_options(TEMPLATE_CHECK_OPTIONS)
 def template_check(
     template: Annotated[
@@ -507,7 +553,7 @@ def template_check(
 ) -> None:
     """Render sample conversations (or DATA's) with TEMPLATE and say whether its assistant spans agree with a second opinion.
 
-    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text. Exit code 6 when they differ.
+    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text, or without one, checks that need no twin: each span starts after the role header and ends with the turn end, each prefix of a conversation renders as a prefix of it and gives the same turn, and which conversations fall back to prefix analysis. Exit code 6 when they differ.
     """
     from sftmask.chat.check import check_template
     from sftmask.chat.choice import choose_template
@@ -522,7 +568,7 @@ def template_check(
     _setup_logging(quiet=False)
     try:
         settings = {**options, "inputs": [data or "-"], "output": "-", "strategy": "assistant-only"}
-        cfg = make_config({**settings, "chat_template": template, "data_kind": "chat"})
+        cfg = make_config({**settings, "chat_template": template, "data_kind": "chat"}, names=NAMES)
         tok = open_tokenizer(cfg)
         choice = choose_template(tok.hf, template)
         if data is not None:
@@ -534,11 +580,28 @@ def template_check(
             where = f"{len(conversations)} sample conversations"
         shipped = {name: read_shipped(name) for name in SHIPPED}
         report = check_template(
-            tok.hf, tok.full_encoder, choice.text, conversations, shipped=shipped, **renderer_options(cfg)
+            tok.hf,
+            tok.full_encoder,
+            choice.text,
+            conversations,
+            shipped=shipped,
+            name=template,
+            **renderer_options(cfg),
         )
     except SftmaskError as exc:
         raise _fail(exc) from None
     typer.echo(f"{template}: {where}, compared with {report.compared_with}")
+    if report.checked:  # no twin: what was checked, and where it disagrees
+        for what, (passed, total) in report.checked.items():
+            typer.echo(f"  {what}: {passed} of {total}")
+        for problem in report.problems:
+            typer.echo(f"  differs: {problem}")
+        for note in report.notes:
+            typer.echo(f"  not checked: {note}")
+        if not report.ok:
+            raise typer.Exit(6)
+        typer.echo("  OK: every check passes")
+        return
     typer.echo(f"  agree on {report.agreed} of {report.conversations}")
     if report.both_failed:
         typer.echo(f"  {report.both_failed} the template refuses either way (not compared)")

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sftmask.errors import NotAnOutputError, ShardReadError
-from sftmask.io.writer import MANIFEST, REJECTS
+from sftmask.io.writer import MANIFEST
 from sftmask.ragged import BoolArray, IntArray, offsets_of, row_sums
 
 SHARD_PATTERNS = {"parquet": "*-*-of-*.parquet", "arrow": "data-*-of-*.arrow"}
@@ -66,10 +66,6 @@ class BuiltOutput:
     def token_columns(self) -> tuple[str, str, str]:
         """The three per-token columns of equal length in every row."""
         return PACKED_TOKEN_COLUMNS if self.packing is not None else TOKEN_COLUMNS
-
-    @property
-    def rejects_path(self) -> Path:
-        return self.path / REJECTS
 
 
 def open_output(path: str | Path) -> BuiltOutput:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+from sftmask import supervision
 from sftmask.errors import SftmaskError
 
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
@@ -297,6 +298,7 @@ def local_copy(url: str, error: type[SftmaskError]) -> Iterator[str]:
 
     fs, root = filesystem(url, error)
     folder = tempfile.mkdtemp(prefix="sftmask-copy-")
+    supervision.track("folder", folder)
     try:
         with remote_errors(url, error):
             fs.invalidate_cache(root)
@@ -312,6 +314,7 @@ def local_copy(url: str, error: type[SftmaskError]) -> Iterator[str]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        supervision.untrack("folder", folder)
 
 
 @contextmanager

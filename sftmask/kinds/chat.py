@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -11,14 +11,12 @@ import pyarrow as pa
 from sftmask import reasons
 from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
 from sftmask.chat.render import encode_chat_batch, renderer_options
-from sftmask.config.common import CommonOptions
+from sftmask.config.options import ChatOptions, MessagesFormat
 from sftmask.errors import RecordRejected, SftmaskError
 from sftmask.io.readers import STDIN, InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
 from sftmask.labels.strategies import STRATEGIES, EncodedBatch
 from sftmask.tokenization.load import LoadedTokenizer
-
-MessagesFormat = Literal["openai", "sharegpt"]
 
 ROLES = ("system", "user", "assistant", "tool")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -28,26 +26,6 @@ MESSAGE_FORMATS: dict[MessagesFormat, tuple[str, str, dict[str, str]]] = {
     "sharegpt": ("from", "value", SHAREGPT_ROLES),
 }
 """Format name -> (role key, content key, role name -> role)."""
-
-
-class ChatOptions(CommonOptions):
-    """Options of chat data."""
-
-    messages_field: str | None = None
-    """Chat data: field holding the conversation (default `messages`, `conversations` for sharegpt)."""
-    messages_format: MessagesFormat = "openai"
-    """Chat data: `openai` (`role`/`content`) or `sharegpt` (`from`/`value`, human/gpt/system/tool)."""
-    role_key: str | None = None
-    """Chat data: the key of a message's role, overriding `messages_format`'s."""
-    content_key: str | None = None
-    """Chat data: the key of a message's text, overriding `messages_format`'s."""
-    tools_field: str = "tools"
-    """Chat data: field with tool definitions passed to the chat template, when a record has it."""
-
-    @property
-    def resolved_messages_field(self) -> str:
-        """`messages_field`, or the messages format's usual field name."""
-        return self.messages_field or ("conversations" if self.messages_format == "sharegpt" else "messages")
 
 
 @dataclass(frozen=True)
@@ -169,6 +147,7 @@ class ChatSession:
             invalid,
             last_turn=last_turn,
             max_length=self.config.max_length,
+            name=self.choice.name,
         )
         return encoded, {}
 

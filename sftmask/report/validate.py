@@ -217,7 +217,7 @@ def _check_accounting(output: BuiltOutput, report: ValidationReport) -> None:
         )
     if rejected is None:
         return
-    path = output.rejects_path
+    path = output.path / REJECTS
     if not path.exists() and not path.is_symlink():
         if rejected:
             report.add(Problem("counts", f"counts.rejected is {rejected:,}, but {REJECTS} is missing"))

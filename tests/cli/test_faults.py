@@ -210,7 +210,9 @@ def test_a_second_build_to_the_same_output_exits_5_while_the_first_runs(tmp_path
     assert later.exit_code == 5 and "pass --overwrite" in one_line_error(later)
 
 
-def test_temp_dir_of_a_killed_build_is_removed_by_the_next_build(tmp_path: Path, qwen_path: Path) -> None:
+def test_temp_dir_of_a_killed_build_is_removed_by_the_next_build(
+    tmp_path: Path, qwen_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = write_jsonl(tmp_path / "in.jsonl", MANY)
     out = tmp_path / "o"
     killed = _sftmask("build", str(data), "-t", str(qwen_path), "-o", str(out))
@@ -219,13 +221,16 @@ def test_temp_dir_of_a_killed_build_is_removed_by_the_next_build(tmp_path: Path,
     killed.wait(timeout=30)
     stale = tmp_path / f".o.sftmask-tmp-{killed.pid}"
     assert stale.is_dir() and not out.exists()
-    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    assert f"removed {stale.name}, left by a killed build" in result.stderr
+    # The next build runs in here; a user sees its note on stderr (test_workers_die_with_their_killed_parent).
+    result = build(data, qwen_path, out)
+    assert result.exit_code == 0, result.output
+    assert f"removed {stale.name}, left by a killed build" in caplog.text
     assert not stale.exists() and (out / "manifest.json").exists()
 
 
-def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_path: Path, qwen_path: Path) -> None:
+def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(
+    tmp_path: Path, qwen_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
     out, new = tmp_path / "o", tmp_path / "new"
     assert build(data, qwen_path, out).exit_code == 0
@@ -234,9 +239,9 @@ def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_pat
     # complete under its temporary name, nothing at the output path.
     out.rename(tmp_path / ".o.sftmask-old-4000001")
     new.rename(tmp_path / ".o.sftmask-tmp-4000001")
-    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out))
-    assert result.returncode == 5 and "pass --overwrite" in result.stderr  # it exists again
-    assert "restored" in result.stderr and "removed .o.sftmask-old-4000001" in result.stderr
+    result = build(data, qwen_path, out)
+    assert result.exit_code == 5 and "pass --overwrite" in result.stderr  # it exists again
+    assert "restored" in caplog.text and "removed .o.sftmask-old-4000001" in caplog.text
     assert json.loads((out / "manifest.json").read_text())["config"]["strategy"] == "all"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
     # Killed after moving the old output aside but before the new one was complete: the old returns.
@@ -244,8 +249,9 @@ def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_pat
     (tmp_path / ".o.sftmask-tmp-4000002").mkdir()
     (tmp_path / ".o.sftmask-tmp-4000002" / "train-00000.partial").write_bytes(b"PAR1")
     assert run("validate", str(out)).exit_code == 3
-    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out), "--overwrite")
-    assert result.returncode == 0 and "restored" in result.stderr, result.stderr
+    caplog.clear()
+    result = build(data, qwen_path, out, "--overwrite")
+    assert result.exit_code == 0 and "restored" in caplog.text, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 from sftmask.cli.app import app
 from sftmask.packing import PackedCollator
 from sftmask.packing.packer import Packer, best_fit_decreasing
+from tests.helpers import examples
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -114,7 +114,7 @@ example = st.integers(1, 12).flatmap(
 examples_strategy = st.lists(example, min_size=1, max_size=60)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(examples_strategy, st.lists(st.integers(0, 60), max_size=5), st.integers(1, 9))
 def test_bfd_rows_hold_every_example_whole_with_restarting_positions(
     examples: list[tuple[list[int], list[int]]], cuts: list[int], window: int
@@ -146,7 +146,7 @@ def test_bfd_rows_hold_every_example_whole_with_restarting_positions(
     assert again.equals(table)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(examples_strategy, st.lists(st.integers(0, 60), max_size=5), st.integers(2, 20))
 def test_wrapped_rows_are_the_stream_cut_every_n_tokens(
     examples: list[tuple[list[int], list[int]]], cuts: list[int], n: int
@@ -181,7 +181,10 @@ def test_collator_flattens_rows_and_keeps_positions() -> None:
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 1]]
     assert batch["labels"].tolist() == [[-100, 2, 3, -100, 5, -100, 7]]
     assert batch["cu_seq_lens_q"].tolist() == [0, 3, 5, 7] and batch["max_length_q"] == 3
+    # No attention_mask and no cache: transformers then keeps the examples apart by their positions
+    # (tests/packing/test_train_packed.py shows what happens without either).
     assert "attention_mask" not in batch
+    assert batch["use_cache"] is False
 
 
 # --- build, validate, stats on real tokenized data --------------------------------------------
@@ -198,6 +201,11 @@ def test_bfd_packs_benchmark_data_at_least_97_percent_full(tmp_path: Path, qwen_
     manifest = json.loads((out / "manifest.json").read_text())
     packing = manifest["packing"]
     assert packing["strategy"] == "bfd" and packing["window"] == 1000
+    # The shards say how to train on them (tests/packing/test_train_packed.py runs each setting).
+    settings = packing["trainer_settings"]
+    assert settings["trl"] == "SFTConfig(padding_free=True, max_length=None)"
+    assert settings["transformers"] == "Trainer(data_collator=PackedCollator())"
+    assert "without padding_free=True" in settings["warning"] and "use_cache=True" in settings["warning"]
     assert packing["efficiency"] >= 0.97
     assert packing["efficiency"] == pytest.approx(packing["tokens"] / (packing["rows"] * 4096), abs=1e-6)
     assert manifest["config"]["max_length"] == 4096  # rows longer than a packed row follow --truncation
@@ -229,9 +237,8 @@ def test_bfd_packs_benchmark_data_at_least_97_percent_full(tmp_path: Path, qwen_
 
 
 def test_packed_output_is_byte_identical_for_any_num_proc_and_the_same_for_any_batch_size(
-    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, qwen_path: Path, worker_processes: None
 ) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # worker processes are used from 2 cores each
     data = bench_records(120, tmp_path)
     shas, rows = [], []
     for n, batch in ((1, 7), (2, 7), (1, 33)):
@@ -256,6 +263,7 @@ def test_wrapped_build_and_validate(tmp_path: Path, qwen_path: Path) -> None:
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["packing"]["attention"] == "per row (across examples)"
+    assert "warning" not in manifest["packing"]["trainer_settings"]  # attention across examples is the point
     from datasets import load_from_disk
 
     ds = load_from_disk(str(out))
