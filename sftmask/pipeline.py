@@ -262,6 +262,7 @@ def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any]
 def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
     """Files and folders the build reads, which replacing the output must not delete."""
     paths = [f.name for f in files if f.name != STDIN]
+    paths += [source for f in files if (source := remote.local_source(f.name)) is not None]  # zip://...::x.zip
     named = [config.tokenizer, config.chat_template, config.template]
     if isinstance(config.label_names, str):
         named.append(config.label_names)

@@ -165,13 +165,13 @@ def _input_file(name: str, input_format: str | None, size: int | None) -> InputF
     fmt = input_format or _format_of(name)
     if fmt == "json" and input_format is None:
         fmt = _sniff_json(name)
-    if fmt in TABLE_FORMATS and name.endswith(COMPRESSIONS):
+    if fmt in TABLE_FORMATS and remote.file_part(name).endswith(COMPRESSIONS):
         raise ConfigError(f"{name}: {fmt} files are read uncompressed; decompress it first")
     return InputFile(name, fmt, size)
 
 
 def _format_of(name: str) -> str:
-    stem = name
+    stem = remote.file_part(name)
     for suffix in COMPRESSIONS:
         stem = stem.removesuffix(suffix)
     fmt = SUFFIX_FORMATS.get(os.path.splitext(stem)[1].lower())
@@ -251,9 +251,9 @@ def _open_binary(inp: InputFile) -> tuple[IO[bytes], _CountingReader]:
         raw = open(inp.name, "rb")  # noqa: SIM115
     counter = _CountingReader(raw)
     buffered: IO[bytes] = io.BufferedReader(counter, buffer_size=1 << 20)
-    if inp.name.endswith(".gz"):
+    if remote.file_part(inp.name).endswith(".gz"):
         return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
-    if inp.name.endswith(".zst"):
+    if remote.file_part(inp.name).endswith(".zst"):
         return io.BufferedReader(_ZstdReader(buffered), buffer_size=1 << 20), counter
     return buffered, counter
 

@@ -273,7 +273,7 @@ class RemoteOutputDir:
     def _existing(self) -> list[str]:
         with remote.remote_errors(self.path, OutputError):
             self._fs.invalidate_cache(self._root)  # what is there now, not what this process last listed
-            if not self._fs.exists(self._root):
+            if not remote.answer_in_time(self._fs, "exists", self._root):
                 return []
             if not self._fs.isdir(self._root):
                 raise OutputError(f"output {self.path} exists and is not a directory")
@@ -331,6 +331,11 @@ def open_output_dir(path: str, *, overwrite: bool, keep: Sequence[str | Path] = 
         OutputError: the output would not outlive the build (``memory://``), or holds an input.
     """
     if remote.is_remote(path):
+        if remote.in_archive(path):
+            raise OutputError(
+                f"output {path} is inside an archive, which sftmask reads but does not write; "
+                "write to a directory or a URL of object storage (s3://, gs://, ...) and archive that"
+            )
         if not remote.outlives_build(path, OutputError):
             raise OutputError(
                 f"output {path} lives in this process's memory and would vanish when the build ends; "
