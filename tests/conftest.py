@@ -262,3 +262,33 @@ def published(request: pytest.FixtureRequest) -> Path:
     the run by scripts/fetch_test_data.py; skips without them."""
     _check_marked(request, "published")
     return downloads.require("templates")
+
+
+def _standin_path(request: pytest.FixtureRequest, name: str) -> Path:
+    from tests import published_templates
+
+    def build(folder: Path) -> None:
+        from transformers import AutoTokenizer
+
+        hf = AutoTokenizer.from_pretrained(request.getfixturevalue("qwen_path"))
+        hf.add_special_tokens(published_templates.STANDIN_TOKENS[name])
+        hf.save_pretrained(folder)
+
+    return _cached(request, f"{name}-standin", build, sources=(Path(published_templates.__file__),))
+
+
+@pytest.fixture(scope="session")
+def cohere_standin(request: pytest.FixtureRequest) -> Any:
+    """Qwen's byte-level BPE with Cohere's special tokens (Command R7B, Command A): no PyPI package
+    ships a Cohere tokenizer, and the masks depend only on each marker being one special token."""
+    from sftmask.tokenization.load import load_tokenizer
+
+    return load_tokenizer(str(_standin_path(request, "cohere")))
+
+
+@pytest.fixture(scope="session")
+def exaone_standin(request: pytest.FixtureRequest) -> Any:
+    """Qwen's byte-level BPE with EXAONE 4.0's special tokens ([|user|], [|assistant|], [|endofturn|], ...)."""
+    from sftmask.tokenization.load import load_tokenizer
+
+    return load_tokenizer(str(_standin_path(request, "exaone")))

@@ -147,6 +147,7 @@ class ChatSession:
             invalid,
             last_turn=last_turn,
             max_length=self.config.max_length,
+            name=self.choice.name,
         )
         return encoded, {}
 

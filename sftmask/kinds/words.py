@@ -123,6 +123,7 @@ def scan_tags(files: list[InputFile], config: WordsOptions, scan: Scan = scan_he
         keep_fields=[],
         batch_size=10_000,
         skip_errors=True,
+        max_chars=config.max_chars,  # a line too long for the build is not read whole here either
     )
     return scan(reader, functools.partial(tags_in_batch, config.resolved_tags_field))
 

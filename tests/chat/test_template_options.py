@@ -387,15 +387,17 @@ def test_a_template_that_loops_or_allocates_is_stopped_per_record(
     )  # fmt: skip
     assert result.exit_code == 3
     assert "chat.jsonl:2:" in result.stderr and "a loop that does not end?" in result.stderr
-    # Jinja computes constant expressions when it compiles the template: that is limited too.
+    # A constant expression is not computed when the template compiles (Jinja would fold it): it
+    # is sized when it would run, and refused then, before it runs.
     constant = tmp_path / "constant.jinja"
     constant.write_text("{{ 'x' * 600000000 }}" + HOSTILE)
     result = run(
         "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "out3"), "--strategy", "assistant-only",
         "--chat-template", str(constant),
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert "chat template stopped while compiling" in result.stderr and "RenderMemoryExceeded" in result.stderr
+    assert result.exit_code == 3
+    assert "chat.jsonl:1:" in result.stderr
+    assert "str * 600000000 would make 600,000,000 characters, more than one operation" in result.stderr
     # ... also when the constant appears only once the date is pinned (strftime_now("...") -> "20260102").
     pinned = tmp_path / "pinned.jinja"
     pinned.write_text("{{ strftime_now('%Y%m%d') * 100000000 }}" + HOSTILE)
@@ -403,8 +405,8 @@ def test_a_template_that_loops_or_allocates_is_stopped_per_record(
         "build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "out4"), "--strategy", "assistant-only",
         "--chat-template", str(pinned), "--template-date", "2026-01-02",
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert "chat template stopped while compiling" in result.stderr and "RenderMemoryExceeded" in result.stderr
+    assert result.exit_code == 3
+    assert "str * 100000000 would make 800,000,000 characters" in result.stderr
 
 
 def test_prompt_response_data_rendered_by_the_chat_template_records_it_too(tmp_path: Path, qwen_path: Path) -> None:

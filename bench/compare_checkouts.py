@@ -1,0 +1,81 @@
+"""Compare `sftmask build` on chat data between two checkouts (a branch against main), in
+interleaved pairs (A B A B ...), CPU time (user + system of the build process) and wall time.
+
+Both chat rows of `run_bench.py`: the tokenizer's template (replaced by the shipped marked ChatML
+twin) and the same template given as a file (no markers: assistant turns located).
+
+    python bench/compare_checkouts.py OTHER_CHECKOUT [--chat-records N] [--repeat R]
+
+Prints, per variant, the median CPU and wall seconds of each checkout and their ratio
+(this checkout / the other); the 1-minute load average before each run is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+from bench import gen_chat  # noqa: E402
+from bench.run_bench import CHAT_MAX_LENGTH, DATA, _sftmask, tokenizer_dir  # noqa: E402
+
+
+def timed(command: list[str], checkout: Path) -> tuple[float, float, float]:
+    """(CPU seconds, wall seconds, load average) of one run with `checkout` first on the path."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(checkout)}, cwd=checkout)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", type=Path, help="the checkout to compare with (e.g. the main worktree)")
+    parser.add_argument("--chat-records", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--located-only", action="store_true", help="only the row with the template file")
+    args = parser.parse_args()
+    data = DATA / f"chat-{args.chat_records}.jsonl"
+    if not data.exists():
+        gen_chat.generate(args.chat_records, data, None)
+    tok = tokenizer_dir()
+    out = DATA / "out-compare"
+    variants = {
+        "chat (tokenizer's template)": [],
+        "chat (template file, located)": ["--chat-template", str(tok / "chat_template.jinja")],
+    }
+    checkouts = {"this": ROOT, "other": args.other.resolve()}
+    if args.located_only:
+        variants.pop("chat (tokenizer's template)")
+    for name, extra in variants.items():
+        runs: dict[str, list[tuple[float, float, float]]] = {key: [] for key in checkouts}
+        command = _sftmask(data, tok, out, CHAT_MAX_LENGTH, "--strategy", "assistant-only", *extra)
+        for _ in range(args.repeat):
+            for key, checkout in checkouts.items():
+                runs[key].append(timed(command, checkout))
+        cpu = {key: statistics.median(r[0] for r in rs) for key, rs in runs.items()}
+        wall = {key: statistics.median(r[1] for r in rs) for key, rs in runs.items()}
+        loads = [round(r[2], 1) for rs in runs.values() for r in rs]
+        print(
+            f"{name}: CPU {cpu['this']:.2f}s vs {cpu['other']:.2f}s ({cpu['this'] / cpu['other']:.3f}x), "
+            f"wall {wall['this']:.2f}s vs {wall['other']:.2f}s ({wall['this'] / wall['other']:.3f}x); "
+            f"load {min(loads)}-{max(loads)}"
+        )
+        for key, rs in runs.items():
+            print(f"  {key}: " + ", ".join(f"{cpu:.2f}/{wall:.2f}s" for cpu, wall, _ in rs))
+
+
+if __name__ == "__main__":
+    main()
