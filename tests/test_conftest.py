@@ -98,3 +98,17 @@ def test_in_process_builds_leave_sigterm_to_pytest(
     result = CliRunner().invoke(app, ["build", str(data), "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert during == [pytest_handler]
+
+
+def test_a_family_fixture_fails_a_test_not_marked_families() -> None:
+    from types import SimpleNamespace
+
+    from tests.conftest import _check_marked
+
+    def node(marked: bool) -> Any:
+        marker = object() if marked else None
+        return SimpleNamespace(node=SimpleNamespace(nodeid="t.py::test_x", get_closest_marker=lambda name: marker))
+
+    _check_marked(node(marked=True), "llama3")
+    with pytest.raises(pytest.fail.Exception, match=r"t\.py::test_x uses llama3 but is not marked 'families'"):
+        _check_marked(node(marked=False), "llama3")
