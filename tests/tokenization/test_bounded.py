@@ -215,7 +215,9 @@ def test_cli_big_response_is_encoded_bounded_and_gives_the_whole_row(
 
 
 def _peak_rss_mb(args: list[str]) -> float:
-    """Run ``python -m sftmask ARGS`` in a child process that reports its own peak RSS."""
+    """Run ``python -m sftmask ARGS`` in a child process that reports its own peak RSS: the
+    largest of the processes it runs (the CLI forks the build into a supervised child, and both
+    report)."""
     report = (
         "import resource, runpy, sys\n"
         "sys.argv = ['sftmask', *sys.argv[1:]]\n"
@@ -224,8 +226,9 @@ def _peak_rss_mb(args: list[str]) -> float:
     )
     done = subprocess.run([sys.executable, "-c", report, *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    (line,) = [line for line in done.stderr.splitlines() if line.startswith("maxrss ")]
-    return int(line.split()[1]) / 1024
+    peaks = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("maxrss ")]
+    assert peaks, done.stderr
+    return max(peaks) / 1024
 
 
 def test_cli_40mb_response_builds_in_bounded_memory(sample_tokenizer_path: Path, tmp_path: Path) -> None:
