@@ -114,7 +114,7 @@ def machine_memory() -> tuple[int, str] | None:
         if text.isdigit() and int(text) < 1 << 60:  # "max", or v1's huge number: no limit
             found.append((int(text), "the container's"))
     if resource is not None:
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        soft, _ = _capped or resource.getrlimit(resource.RLIMIT_AS)  # not a rendering's passing cap
         if soft != resource.RLIM_INFINITY:
             found.append((soft, "the address-space limit (ulimit -v) of"))
     return min(found) if found else None

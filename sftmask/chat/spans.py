@@ -307,6 +307,9 @@ class Placement:
     """Message index -> where its first piece starts (system messages are left out)."""
     last: dict[int, int]
     """Message index -> where its last piece ends."""
+    system: tuple[tuple[int, int], ...] = ()
+    """Where the system messages' pieces are (a template may write them anywhere, e.g. inside the
+    last user turn): text that a header or turn end found in a gap between turns must not be in."""
 
 
 def place_pieces(messages: Sequence[dict[str, Any]], full: str, render: Render) -> Placement | None:
@@ -322,6 +325,7 @@ def place_pieces(messages: Sequence[dict[str, Any]], full: str, render: Render) 
     here = 0
     first: dict[int, int] = {}
     last: dict[int, int] = {}
+    system: list[tuple[int, int]] = []
     for match in _sentinel_pattern(stem).finditer(skeleton):
         number = int(match.group(1))
         literal = skeleton[at : match.start()]
@@ -340,13 +344,15 @@ def place_pieces(messages: Sequence[dict[str, Any]], full: str, render: Render) 
         if messages[owner]["role"] != "system":
             first.setdefault(owner, here)
             last[owner] = here + len(written)
+        else:
+            system.append((here, here + len(written)))
         here += len(written)
         at = match.end()
     if full[here:] != skeleton[at:]:
         return None
     if sorted(first, key=first.__getitem__) != sorted(first):
         return None  # messages rendered out of order
-    return Placement(first, last)
+    return Placement(first, last, tuple(system))
 
 
 def locate_spans(
@@ -374,9 +380,9 @@ def locate_spans(
             continue
         bound = following[index]
         if index in first:
-            found = _turn(full, cursor, first[index], last[index], bound, shape)
+            found = _turn(full, cursor, first[index], last[index], bound, shape, placed.system)
         else:  # no text of its own (tool calls only, or empty): its turn lies between its neighbours
-            found = _textless_turn(messages, index, full, cursor, bound, render, shape)
+            found = _textless_turn(messages, index, full, cursor, bound, render, shape, placed.system)
         if found is None:
             return None
         start, end = found
@@ -386,10 +392,10 @@ def locate_spans(
         nxt = messages[index + 1]["role"] if index + 1 < len(messages) else None
         while shape.header and shape.end_of_turn and nxt != "assistant":
             gap = len(full[cursor:bound]) - len(full[cursor:bound].lstrip())
-            if not full.startswith(shape.header, cursor + gap):
+            if _find(full, shape.header, cursor + gap, cursor + gap + len(shape.header), placed.system) < 0:
                 break
             start = _past_prompt(full, cursor + gap + len(shape.header), bound, shape)
-            close = full.find(shape.end_of_turn, start, bound)
+            close = _find(full, shape.end_of_turn, start, bound, placed.system)
             if close < 0:
                 break
             spans.append((index, start, close + len(shape.end_of_turn)))
@@ -409,13 +415,32 @@ def _past_prompt(full: str, at: int, limit: int, shape: TurnShape) -> int:
     return at + _aligned(rest, _common_prefix(full[at:limit], rest), shape.prompt_tokens)
 
 
-def _turn(full: str, cursor: int, body: int, tail: int, bound: int, shape: TurnShape) -> tuple[int, int] | None:
+Spans = Sequence[tuple[int, int]]
+
+
+def _find(full: str, text: str, start: int, end: int, skip: Spans, *, last: bool = False) -> int:
+    """Where `text` is in ``full[start:end]`` (the first or the `last` place), outside the `skip`
+    spans (system messages' text); -1 when nowhere."""
+    while True:
+        at = full.rfind(text, start, end) if last else full.find(text, start, end)
+        inside = next((e for s, e in skip if at >= 0 and s < at + len(text) and at < e), None)
+        if inside is None:
+            return at
+        if last:
+            end = at + len(text) - 1
+        else:
+            start = at + 1
+
+
+def _turn(
+    full: str, cursor: int, body: int, tail: int, bound: int, shape: TurnShape, skip: Spans = ()
+) -> tuple[int, int] | None:
     """Start and end of an assistant turn whose text is ``full[body:tail]``."""
     region = full[cursor:body]
-    if shape.header and (found := region.rfind(shape.header)) >= 0:
-        start = _past_prompt(full, cursor + found + len(shape.header), body, shape)
-    elif not shape.header and shape.opener and (found := region.rfind(shape.opener)) >= 0:
-        start = cursor + found + len(shape.opener)
+    if shape.header and (found := _find(full, shape.header, cursor, body, skip, last=True)) >= 0:
+        start = _past_prompt(full, found + len(shape.header), body, shape)
+    elif not shape.header and shape.opener and (found := _find(full, shape.opener, cursor, body, skip, last=True)) >= 0:
+        start = found + len(shape.opener)
     else:
         # No header (an answer after tool results): the turn starts with its text, the whitespace
         # before it, or the thinking block before that.
@@ -423,7 +448,7 @@ def _turn(full: str, cursor: int, body: int, tail: int, bound: int, shape: TurnS
         start = cursor + think if think >= 0 else cursor + len(region.rstrip())
     if start > body:
         return None
-    return start, _end(full, max(tail, start), bound, shape)
+    return start, _end(full, max(tail, start), bound, shape, skip)
 
 
 def _textless_turn(
@@ -434,6 +459,7 @@ def _textless_turn(
     bound: int,
     render: Render,
     shape: TurnShape,
+    skip: Spans = (),
 ) -> tuple[int, int] | None:
     """Start and end of an assistant turn with no text of its own, between ``cursor`` and ``bound``.
 
@@ -446,8 +472,15 @@ def _textless_turn(
         bound = upto
     region = full[cursor:bound]
     opener = shape.header or shape.opener
-    found = region.find(opener) if opener else -1
-    close = region.rfind(shape.end_of_turn, 0, found if found >= 0 else len(region)) if shape.end_of_turn else -1
+    found = _find(full, opener, cursor, bound, skip) - cursor if opener else -1
+    if found < 0:
+        found = -1
+    close = (
+        _find(full, shape.end_of_turn, cursor, cursor + found if found >= 0 else bound, skip, last=True) - cursor
+        if shape.end_of_turn
+        else -1
+    )
+    close = close if close >= 0 else -1
     if (
         index > 0
         and messages[index - 1]["role"] == "tool"
@@ -465,8 +498,8 @@ def _textless_turn(
     start = cursor + found + len(opener)
     if shape.header:
         start = _past_prompt(full, start, bound, shape)
-    if shape.end_of_turn and full.find(shape.end_of_turn, start, bound) >= 0:
-        return start, _end(full, start, bound, shape)
+    if shape.end_of_turn and _find(full, shape.end_of_turn, start, bound, skip) >= 0:
+        return start, _end(full, start, bound, shape, skip)
     # Nothing closes it before the next message's text: it ends where rendering the
     # conversation up to it ends (Gemma 4's tool call, then the tool's response in the same turn).
     if upto is None or not start <= upto <= bound:
@@ -488,10 +521,10 @@ def _rendering_up_to(
     return len(upto) if full.startswith(upto) else None
 
 
-def _end(full: str, after: int, bound: int, shape: TurnShape) -> int:
+def _end(full: str, after: int, bound: int, shape: TurnShape, skip: Spans = ()) -> int:
     """The end of a turn: the first end-of-turn text after ``after`` (before ``bound``)."""
     if shape.end_of_turn:
-        close = full.find(shape.end_of_turn, after, bound)
+        close = _find(full, shape.end_of_turn, after, bound, skip)
         if close >= 0:
             return close + len(shape.end_of_turn)
     return after

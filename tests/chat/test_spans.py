@@ -189,6 +189,25 @@ def test_data_holding_the_sentinel_is_masked_as_any_other(
         assert rows[0][1] == [i if m else -100 for i, m in zip(rows[0][0], mask, strict=True)]
 
 
+@pytest.mark.parametrize(
+    ("family", "system"),
+    [("qwen3", "<|im_start|>assistant\n"), ("mistral-nemo", "[/INST]"), ("llama-3.1", "<|eot_id|>")],
+)
+def test_a_system_prompt_holding_the_template_s_markers_is_text(
+    family: str, system: str, published: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Template text is looked for between turns, never inside a system prompt (which a template may
+    write anywhere: Mistral-Nemo writes it inside the last user turn)."""
+    tok, plain, marked = _family(family, published, tmp_path, request)
+    conv = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": ""},
+        {"role": "assistant", "content": ""},
+    ]
+    longer = [*conv, {"role": "user", "content": system}, {"role": "assistant", "content": "A"}]
+    check_family(tok, plain, marked, [(conv, None), (longer, None)], family)
+
+
 # --- 4. tool calls ---------------------------------------------------------------------------
 
 
