@@ -23,6 +23,7 @@ from tests import published_templates
 from tests.chat.test_published import TOKENIZER, _files, _reference, check_family, last_block, published_text
 from tests.chat.test_render import CHATML, MISTRAL, labelled
 from tests.cli.test_build import run
+from tests.helpers import examples
 
 CALL = {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
 TOOLS = chat_samples.TOOLS
@@ -347,7 +348,7 @@ SHIPPED_PLAIN = {"chatml": (CHATML, "qwen"), "mistral-inst": (MISTRAL, "mistral"
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(8), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_conversations_match_the_shipped_templates(
     name: str,
@@ -371,7 +372,7 @@ def test_random_conversations_match_the_shipped_templates(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", [*published_templates.MARKINGS, *published_templates.STANDINS])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_conversations_match_every_tested_template(
     family: str,

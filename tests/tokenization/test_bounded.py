@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -224,7 +225,9 @@ def _peak_rss_mb(args: list[str]) -> float:
         "try:\n    runpy.run_module('sftmask', run_name='__main__')\n"
         "finally:\n    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", report, *args], capture_output=True, text=True)
+    # One process: under its supervisor `sftmask` forks, and both processes would report.
+    env = {**os.environ, "SFTMASK_NO_SUPERVISOR": "1"}
+    done = subprocess.run([sys.executable, "-c", report, *args], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     peaks = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("maxrss ")]
     assert peaks, done.stderr
