@@ -216,9 +216,8 @@ def test_cli_big_response_is_encoded_bounded_and_gives_the_whole_row(
 
 
 def _peak_rss_mb(args: list[str]) -> float:
-    """Run ``python -m sftmask ARGS`` in a child process that reports its own peak RSS: the
-    largest of the processes it runs (the CLI forks the build into a supervised child, and both
-    report)."""
+    """Run ``python -m sftmask ARGS`` in a child process that reports its own peak RSS (the largest
+    reported, should a process of the build fork)."""
     report = (
         "import resource, runpy, sys\n"
         "sys.argv = ['sftmask', *sys.argv[1:]]\n"
