@@ -15,12 +15,13 @@ from typing import Any, Literal, overload
 import pyarrow as pa
 
 from sftmask import __version__
-from sftmask.config.build import BuildConfig, make_config
+from sftmask.config.build import BuildConfig, make_config, with_format
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
 from sftmask.io import remote
 from sftmask.io.background import BackgroundWriter
-from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs
+from sftmask.io.formats import DataFormat, detect
+from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs, sample_records
 from sftmask.io.writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
 from sftmask.kinds import EncodingSession
 from sftmask.kinds.base import Scan, scan_here
@@ -78,6 +79,7 @@ def build(
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
     files = resolve_inputs(config.inputs, config.input_format, config.split)
+    config, data_format = detect_format(config, files)
     # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
     # output is checked now and uploaded at the end: `RemoteOutputDir`).
     with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
@@ -85,7 +87,7 @@ def build(
         # Started once for both passes: a Ray session serves the label-set pass and the labelling.
         with ENGINES[config.engine](config) as engine:
             session = open_session(config, tok, files, engine.scan)
-            reader = make_reader(config, files)
+            reader = make_reader(config, files, data_format=data_format)
             stats = Counts()
             file_names = [f.name for f in files]
             job = Job(config, session, tuple(files))
@@ -123,7 +125,7 @@ def build(
         with _output_errors(output.path):
             shards = shard_writer.close(_output_schema(config, reader))
             extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
-            manifest = _manifest(config, tok, stats, shards, extra)
+            manifest = _manifest(config, tok, stats, shards, extra | _input_manifest(data_format))
             write_manifest(output.tmp, manifest)
             output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
@@ -194,13 +196,15 @@ def label(
         records = list(records)
     name = tokenizer if isinstance(tokenizer, str) else tokenizer.name
     config = make_config({**options, "inputs": [RECORDS], "tokenizer": name, "output": "-"})
+    sample = [(f"{RECORDS}[{i}]", r) for i, r in enumerate(records[:SAMPLED_RECORDS]) if isinstance(r, Mapping)]
+    config, data_format = _read_as(config, detect(sample), RECORDS)
     if config.pack_length is not None:
         raise ConfigError(
             "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.packer.Packer)"
         )
     tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
     session = open_session(config, tok, [])
-    reader = make_reader(config, [])
+    reader = make_reader(config, [], data_format=data_format)
     job = Job(config, session, (InputFile(RECORDS, "records", None),))
     rows: list[pa.Table] = []
     rejects: list[pa.Table] = []
@@ -295,8 +299,52 @@ def open_session(
     return config.kind.open_scanning(config, tok, files, scan)
 
 
-def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | None = None) -> RecordReader:
-    """A reader delivering the fields the configured data kind needs."""
+SAMPLED_RECORDS = 32
+"""Records of the first input whose fields decide the data format (`sftmask.io.formats.detect`)."""
+
+
+def detect_format(config: BuildConfig, files: list[InputFile]) -> tuple[BuildConfig, DataFormat | None]:
+    """The config reading the inputs' format, told by the fields of the first records of the first
+    input (`sftmask.io.formats`), and that format; the config as given, and None, when no format
+    is told (stdin, unknown fields) or the options given read the records another way.
+
+    Raises:
+        InputDataError: the first records are of more than one format.
+    """
+    if not files:
+        return config, None
+    sample = [(files[0].where(position), record) for position, record in sample_records(files[0], SAMPLED_RECORDS)]
+    return _read_as(config, detect(sample), files[0].name)
+
+
+def _read_as(config: BuildConfig, fmt: DataFormat | None, name: str) -> tuple[BuildConfig, DataFormat | None]:
+    if fmt is None:
+        return config, None
+    updated = with_format(config, fmt)
+    if updated is None:
+        return config, None
+    said = [fmt.note] if fmt.note else []
+    if updated.strategy != config.strategy:
+        said.append(f"--strategy {updated.strategy}")
+    if updated.resolved_data_kind != config.resolved_data_kind:
+        said.insert(0, f"read as {updated.resolved_data_kind} data")
+    if said:
+        log.warning("%s: %s records: %s", name, fmt.title, "; ".join(said))
+    return updated, fmt
+
+
+def _input_manifest(fmt: DataFormat | None) -> dict[str, Any]:
+    """The manifest's ``input`` entry: the format the records were read as (None: by the options alone)."""
+    if fmt is None:
+        return {"input": {"format": None}}
+    return {"input": {"format": fmt.name, "title": fmt.title, "options": fmt.settings}}
+
+
+def make_reader(
+    config: BuildConfig, files: list[InputFile], batch_size: int | None = None, data_format: DataFormat | None = None
+) -> RecordReader:
+    """A reader delivering the fields the configured data kind needs (`data_format`: the format
+    the records are read as, so that a record of another one is an error)."""
     fields = config.kind.fields(config)
     return RecordReader(
         files,
@@ -309,6 +357,7 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         skip_errors=config.on_error == "skip",
         max_chars=config.max_chars,
         unused_fields=_unused_fields(config),
+        data_format=data_format,
     )
 
 

@@ -251,7 +251,6 @@ def inspect_command(
     from sftmask.config.build import make_config
     from sftmask.errors import ConfigError, TokenizerError
     from sftmask.io.output import open_output
-    from sftmask.pipeline import open_tokenizer
     from sftmask.report.inspect import inspect_input, inspect_output, render_html, render_plain, render_rich
     from sftmask.tokenization.load import load_tokenizer
 
@@ -285,7 +284,8 @@ def inspect_command(
             # The build config needs an output; inspect writes nothing, so any placeholder does.
             settings = {**options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
             cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config)
-            rows = inspect_input(cfg, open_tokenizer(cfg), start=index, count=count)
+            tok = load_tokenizer(cfg.tokenizer, trust_remote_code=cfg.trust_remote_code)
+            rows = inspect_input(cfg, tok, start=index, count=count)
             title = f"sftmask inspect {' '.join(sources)} ({cfg.strategy})"
     except SftmaskError as exc:
         raise _fail(exc) from None

@@ -36,6 +36,7 @@ DATA_KINDS = ("prompt-response", "chat", "words", "text")
 TEMPLATES = ("alpaca", "chatml", "question-answer", "chat")
 MESSAGES_FORMATS = ("openai", "sharegpt")
 REASONING = ("train", "mask", "drop")
+TRAIN_ON_EOS = ("turn", "last", "none")
 CHAT_TEMPLATES = ("chatml", "mistral-inst", "qwen3", "deepseek-r1", "phi-3.5", "mistral-nemo")
 """The shipped chat templates (`sftmask.chat.templates.SHIPPED`)."""
 TRUNCATIONS = ("prompt", "response", "drop")
@@ -201,6 +202,47 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
         "content_key", str, "Key of a message's text, overriding the format's.", CHAT, "KEY", "from the format"
     ),
     BuildOption("tools_field", str, "Field with tool schemas passed to the chat template.", CHAT, "FIELD", "tools"),
+    BuildOption(
+        "completion_field",
+        str,
+        "Field with completion messages (TRL's conversational prompt/completion): rendered after the "
+        "--messages-field ones; assistant-only trains only them.",
+        CHAT,
+        "FIELD",
+        "none; completion when detected",
+    ),
+    BuildOption(
+        "roles_to_train",
+        str,
+        "assistant-only: comma-separated roles whose turns are trained, e.g. assistant,tool.",
+        CHAT,
+        "ROLES",
+        "assistant",
+    ),
+    BuildOption(
+        "message_train_field",
+        str,
+        "assistant-only: a message's boolean field; false masks the message, true trains it whatever its role.",
+        CHAT,
+        "FIELD",
+    ),
+    BuildOption(
+        "train_on_eos",
+        str,
+        "Train each trained turn's end-of-turn token(s) (turn), only the last one (last), or none.",
+        CHAT,
+        _choice_metavar(TRAIN_ON_EOS),
+        "turn",
+        choices=TRAIN_ON_EOS,
+    ),
+    BuildOption(
+        "require_user_first",
+        bool,
+        "Reject a conversation whose first message after the system prompt is the assistant's "
+        "(starts-with-assistant) instead of only counting it.",
+        CHAT,
+        flags=("--require-user-first",),
+    ),
     BuildOption(
         "chat_template",
         str,

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sftmask.chat.templates import SHIPPED
 from sftmask.errors import ConfigError
+from sftmask.io.formats import DataFormat
 from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.limits import clip, load_yaml, read_text_file
@@ -186,6 +187,30 @@ class BuildConfig(KindOptions):
         if duplicates:
             raise ValueError(f"{', '.join(map(repr, duplicates))} given more than once")
         return value
+
+
+def with_format(config: BuildConfig, fmt: DataFormat) -> BuildConfig | None:
+    """`config` reading records of format `fmt`: the format's data kind, strategy and field options
+    where the user gave none; None when the options given read the records another way (a data
+    kind, a strategy that does not apply to the format's kind, or one of its field options set to
+    another value: the user's options win).
+    """
+    given = config.model_fields_set
+    if config.data_kind is not None and config.data_kind != fmt.data_kind:
+        return None
+    chosen_by_options = any(
+        DATA_KINDS[name].options_select and DATA_KINDS[name].options_given(config)
+        for name in kinds_for(STRATEGIES[config.strategy])
+    )
+    if chosen_by_options and config.resolved_data_kind != fmt.data_kind:
+        return None
+    strategy = config.strategy if "strategy" in given else fmt.strategy or config.strategy
+    if fmt.data_kind not in kinds_for(STRATEGIES[strategy]):
+        return None
+    if any(key in given and getattr(config, key) != value for key, value in fmt.settings.items()):
+        return None
+    options = {key: getattr(config, key) for key in given}
+    return BuildConfig(**(options | fmt.settings | {"data_kind": fmt.data_kind, "strategy": strategy}))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,8 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
-from sftmask.errors import ConfigError, InputDataError
+from sftmask.errors import ConfigError, InputDataError, SftmaskError
 from sftmask.io import remote
+from sftmask.io.formats import SAMPLE_FIELDS, DataFormat, classify, mixed_message
 from sftmask.io.writer import HOLD_ROWS
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,36 @@ def _dataset_folder(path: Path, split: str) -> InputFile:
     return InputFile(str(path), "dataset", sum(Path(p).stat().st_size for p in parts), parts)
 
 
+def sample_records(inp: InputFile, count: int) -> list[tuple[int, dict[str, Any]]]:
+    """The first `count` records of an input that parse as objects, with their line or row (none
+    from stdin, which can be read only once). Of a table, only the fields `formats.classify`
+    looks at are read; a record or file that cannot be read ends the sample (the build reports it).
+    """
+    if inp.name == STDIN:
+        return []
+    found: list[tuple[int, dict[str, Any]]] = []
+    try:
+        if inp.format in TABLE_FORMATS:
+            for _, batch in _record_batches(inp, list(SAMPLE_FIELDS), count):
+                found += enumerate(batch.slice(0, count - len(found)).to_pylist(), start=len(found))
+                if len(found) >= count:
+                    break
+            return found
+        reader = RecordReader([inp], text_fields=[], keep_fields=[], batch_size=count, skip_errors=True)
+        records = reader._file_records([0])
+        try:
+            for _, _, position, record in records:
+                if isinstance(record, dict):
+                    found.append((position, record))
+                if len(found) >= count:
+                    break
+        finally:
+            records.close()
+    except (SftmaskError, OSError, ValueError, pa.ArrowException):
+        pass
+    return found
+
+
 class _CountingReader(io.RawIOBase):
     """Counts bytes pulled from the underlying (compressed) file, for progress."""
 
@@ -324,6 +355,8 @@ class RecordReader:
             it is tokenized (a tokenizer allocates many times the text's size).
         unused_fields: fields the build leaves out, with a warning to log (once) when a record
             holds a non-empty string in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
+        data_format: the format the build reads (`sftmask.io.formats.detect`): a record lacking the
+            fields that is a record of another format is an error, not a reject.
     """
 
     def __init__(
@@ -339,8 +372,10 @@ class RecordReader:
         field_hints: dict[str, str] | None = None,
         max_chars: int | None = None,
         unused_fields: dict[str, str] | None = None,
+        data_format: DataFormat | None = None,
     ) -> None:
         self.files = files
+        self.data_format = data_format
         self.text_fields = text_fields
         self.object_fields = object_fields or []
         self.optional_object_fields = [
@@ -416,7 +451,7 @@ class RecordReader:
         inp = InputFile(name, "records", None)
         return self._batches((inp, 0, index, record) for index, record in enumerate(records))
 
-    def _file_records(self, file_indexes: list[int]) -> Iterator[tuple[InputFile, int, int, Any]]:
+    def _file_records(self, file_indexes: list[int]) -> Generator[tuple[InputFile, int, int, Any], None, None]:
         """(input, file index, line, parsed record or Reject) over the text inputs given."""
         for file_index in file_indexes:
             inp = self.files[file_index]
@@ -621,6 +656,10 @@ class RecordReader:
         present = list(record if fields is None else fields)
         for name in [*self.text_fields, *self.object_fields]:
             if name not in record:
+                if self.data_format is not None:
+                    other = classify(record)
+                    if other is not None and other.key != self.data_format.key:
+                        raise inp.error(mixed_message(other, record, self.data_format), line)
                 names = ", ".join(map(str, present)) or "none"
                 message = f"field {name!r} not found; fields are {names}{self._hint(name, present, record)}"
                 return self._reject_or_raise(inp.reject(line, reasons.MISSING_FIELD, message, record))
@@ -665,6 +704,8 @@ class RecordReader:
         """The records of a table input, `batch_size` rows at a time, checked like JSON records."""
         # Chat columns are read too when the records might be chat data, for `suggest_data_kind`.
         hinted = CHAT_FIELDS if self.field_hints is None else ()
+        if self.data_format is not None:  # a record of another format is told by these
+            hinted = (*hinted, *SAMPLE_FIELDS)
         wanted = [*self.text_fields, *self.json_fields, *self.keep_fields, *self.unused_fields, *hinted]
         wanted = list(dict.fromkeys(wanted))
         row = 0
@@ -869,6 +910,10 @@ def suggest_data_kind(fields: list[str], record: dict[str, Any]) -> str | None:
         return f"; this looks like chat data ({style} messages in {name!r}): pass {' '.join(flags)}"
     if {"instruction", "output"} <= set(fields):
         return "; this looks like Alpaca data (instruction, input, output): pass --template alpaca"
+    if "completion" in fields and "response" not in fields:
+        return "; this looks like TRL prompt/completion data: pass --response-field completion"
+    if "text" in fields and not {"prompt", "response"} & set(fields):
+        return "; this looks like text data (TRL language modeling): pass --data-kind text"
     return None
 
 

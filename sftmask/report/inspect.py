@@ -17,7 +17,7 @@ from sftmask.io.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, r
 from sftmask.kinds import EncodingSession
 from sftmask.labels.batch import Job, run_stages
 from sftmask.labels.strategies import IGNORE_INDEX
-from sftmask.pipeline import make_reader, open_session
+from sftmask.pipeline import detect_format, make_reader, open_session, open_tokenizer
 from sftmask.tokenization.load import LoadedTokenizer
 
 TRAINED = "[trained]"
@@ -162,11 +162,15 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
     """Run the build stages (read, encode, label, assemble) on records ``start .. start+count-1``.
 
     Nothing is written. Records are counted from 0 in input order; a record that the build
-    would reject is shown with its reason.
+    would reject is shown with its reason. The data format is told from the first records as
+    `build` tells it (`sftmask.pipeline.detect_format`).
     """
     files = resolve_inputs(config.inputs, config.input_format, config.split)
+    config, data_format = detect_format(config, files)
+    tok = open_tokenizer(config, tok)
     session = open_session(config, tok, files)
-    reader = make_reader(config, files, batch_size=min(config.batch_size, max(start + count, 16)))
+    batch_size = min(config.batch_size, max(start + count, 16))
+    reader = make_reader(config, files, batch_size=batch_size, data_format=data_format)
     views: list[RowView] = []
     seen = 0
     for batch in _close_after(iter(reader)):

@@ -62,6 +62,7 @@ def test_choices_are_the_library_s() -> None:
     assert literal("on_error") == cli_options.ON_ERROR
     assert literal("messages_format") == cli_options.MESSAGES_FORMATS
     assert literal("reasoning") == cli_options.REASONING
+    assert literal("train_on_eos") == cli_options.TRAIN_ON_EOS
     assert tuple(SHIPPED) == cli_options.CHAT_TEMPLATES
     for option in BUILD_OPTIONS:
         assert (

@@ -1,0 +1,117 @@
+"""Which message a trained span belongs to, where a non-assistant message's text lies in a
+rendering, and the end-of-turn text of trained turns: what message-level training needs beyond the
+assistant spans (`sftmask.chat.spans`, generation markers).
+
+- A marked template's ``{% generation %}`` blocks carry no message index: each is given to the
+  assistant turn it overlaps most (`attribute`), the turns located as for an unmarked template.
+- A trained message of another role (a ``tool`` result, with ``--roles-to-train tool``) is
+  trained from the first to the last character of its text as the template writes it, and on to
+  the end of its turn when the template closes the turn before the next message begins
+  (`contents_with_ends`). Its text is found by rendering the conversation again with each
+  non-assistant message's text replaced by a marker: the marked rendering, with the texts put
+  back, must equal the real one.
+- ``--train-on-eos``: a trained turn's end-of-turn text is left out of its span
+  (`cut_turn_ends`), for every turn or all but the last.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+Span = tuple[int, int]
+TrainOnEos = Literal["turn", "last", "none"]
+
+
+def attribute(blocks: Sequence[Span], regions: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(message index, start, end) of each block: the region (index, start, end) it overlaps most,
+    else the last region starting before it, else the first region."""
+    if not regions:
+        return []
+    out = []
+    for start, end in blocks:
+        best = max(regions, key=lambda r: min(end, r[2]) - max(start, r[1]))
+        if min(end, best[2]) - max(start, best[1]) <= 0:
+            before = [r for r in regions if r[1] <= start]
+            best = before[-1] if before else regions[0]
+        out.append((best[0], start, end))
+    return out
+
+
+def cut_turn_ends(text: str, spans: Sequence[Span], end_of_turn: str, *, keep_last: bool) -> list[Span]:
+    """`spans` without the end-of-turn text they end with (all of them, or all but the last one
+    ending with it when `keep_last`); spans left empty are dropped."""
+    if not end_of_turn:
+        return list(spans)
+    ending = [i for i, (s, e) in enumerate(spans) if e - s >= len(end_of_turn) and text.endswith(end_of_turn, s, e)]
+    keep = ending[-1] if keep_last and ending else None
+    out = []
+    for i, (start, end) in enumerate(spans):
+        if i in ending and i != keep:
+            end -= len(end_of_turn)
+        if end > start:
+            out.append((start, end))
+    return out
+
+
+def _marker(number: int, nonce: str) -> str:
+    return f"\u2063{nonce}{number}\u2063"
+
+
+def contents_with_ends(
+    messages: Sequence[dict[str, Any]],
+    wanted: Sequence[int],
+    full: str,
+    render: Callable[[list[dict[str, Any]]], str],
+    end_of_turn: str,
+    turn_starts: Sequence[int],
+) -> dict[int, Span] | None:
+    """The span of each wanted (non-assistant) message in ``full``, its rendering: from its text's
+    first character to its last, and on through `end_of_turn` when that follows before the next
+    message's text or turn (`turn_starts`: where the assistant turns begin). A message with no
+    text has no span. None when the texts cannot be located (see the module docstring).
+    """
+    nonce = "sfm"
+    while any(nonce in str(m.get("content")) for m in messages) or nonce in full:
+        nonce += "x"
+    marked: list[dict[str, Any]] = []
+    texts: dict[int, str] = {}
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        if message["role"] == "assistant" or not isinstance(content, str) or not content.strip():
+            if index in wanted and content and not isinstance(content, str):
+                return None  # content parts the template iterates over: no single text to mark
+            marked.append(message)
+            continue
+        core = content.strip()
+        lead, trail = content[: len(content) - len(content.lstrip())], content[len(content.rstrip()) :]
+        texts[index] = core
+        marked.append({**message, "content": f"{lead}{_marker(index, nonce)}{trail}"})
+    skeleton = render(marked)
+    pattern = re.compile(f"\u2063{re.escape(nonce)}(\\d+)\u2063")
+    found: dict[int, Span] = {}
+    at = here = 0
+    for match in pattern.finditer(skeleton):
+        index = int(match.group(1))
+        literal = skeleton[at : match.start()]
+        if index not in texts or index in found or not full.startswith(literal, here):
+            return None
+        here += len(literal)
+        if not full.startswith(texts[index], here):
+            return None
+        found[index] = (here, here + len(texts[index]))
+        here += len(texts[index])
+        at = match.end()
+    if full[here:] != skeleton[at:]:
+        return None
+    starts = sorted([start for start, _ in found.values()] + list(turn_starts))
+    out = {}
+    for index in wanted:
+        if index not in found:
+            continue
+        start, end = found[index]
+        bound = next((s for s in starts if s >= end), len(full))
+        close = full.find(end_of_turn, end, bound) if end_of_turn else -1
+        out[index] = (start, close + len(end_of_turn) if close >= 0 else end)
+    return out
