@@ -123,7 +123,8 @@ def read_messages(value: Any, fmt: MessageFormat) -> tuple[list[dict[str, Any]],
     Other keys of a message (``tool_calls``, ``name``, ...) are kept for the template. Content is
     a string, a list of text parts (``{"type": "text", "text": ...}``, passed on: the renderer
     joins them for templates that take strings), or null beside ``tool_calls``. A ShareGPT
-    ``function_call`` message becomes an assistant message with ``tool_calls``.
+    ``function_call`` message becomes an assistant message with ``tool_calls``; tool call
+    arguments given as JSON text are passed as an object (as vLLM does).
 
     Returns:
         The messages, and per message True/False where its ``weight`` (0 or 1; 1 leaves it to
@@ -168,9 +169,26 @@ def read_messages(value: Any, fmt: MessageFormat) -> tuple[list[dict[str, Any]],
                 reasons.NOT_A_STRING,
                 f"message {number} ({name}): {fmt.content_key!r} is {kind}, not a string or a list of text parts",
             )
+        if isinstance(rest.get("tool_calls"), list):
+            rest["tool_calls"] = [_parsed_arguments(call) for call in rest["tool_calls"]]
         messages.append({"role": role, "content": content, **rest})
         flags.append(_train_flag(message, number, name, fmt.train_field))
     return messages, flags
+
+
+def _parsed_arguments(call: Any) -> Any:
+    """A tool call whose ``function.arguments`` is JSON text (OpenAI's shape) with them as an object,
+    as vLLM passes them to the template (``_postprocess_messages``): templates write arguments with
+    ``tojson``, which would encode the text a second time. Text that is not a JSON object is kept."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("arguments"), str):
+        return call
+    arguments = function["arguments"]
+    try:
+        parsed = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return call
+    return {**call, "function": {**function, "arguments": parsed}} if isinstance(parsed, dict) else call
 
 
 def _check_parts(parts: list[Any], number: int, role: Any) -> None:
