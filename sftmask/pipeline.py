@@ -366,7 +366,12 @@ def _unused_fields(config: BuildConfig) -> dict[str, str]:
     if config.resolved_data_kind != "prompt-response" or config.template is not None:
         return {}
     if config.prompt_field == "instruction" and "input" not in (config.prompt_field, config.response_field):
-        return {"input": "--prompt-field instruction leaves Alpaca's input out of the prompt; pass --template alpaca"}
+        left_out = {
+            "input": "--prompt-field instruction leaves Alpaca's input out of the prompt",
+            "system": "--prompt-field instruction leaves LLaMA-Factory's system prompt out",
+            "history": "--prompt-field instruction leaves LLaMA-Factory's earlier turns (history) out",
+        }
+        return {name: f"{why}; pass --template alpaca" for name, why in left_out.items()}
     return {}
 
 

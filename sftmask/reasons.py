@@ -31,6 +31,9 @@ BAD_WEIGHT = "bad-weight"
 BAD_TRAIN_FIELD = "bad-train-field"
 STARTS_WITH_ASSISTANT = "starts-with-assistant"
 
+# Prompt templates (sftmask.prompts.templates)
+INVALID_HISTORY = "invalid-history"
+
 # Word-labelled data (sftmask.kinds.words)
 BAD_WORDS = "bad-words"
 BAD_TAGS = "bad-tags"

@@ -9,13 +9,15 @@ assistant spans (`sftmask.chat.spans`, generation markers).
   the end of its turn when the template closes the turn before the next message begins
   (`contents_with_ends`). Its text is found by rendering the conversation again with each
   non-assistant message's text replaced by a marker: the marked rendering, with the texts put
-  back, must equal the real one.
+  back (as they are or JSON-escaped, for a template that writes them with ``tojson``), must equal
+  the real one.
 - ``--train-on-eos``: a trained turn's end-of-turn text is left out of its span
   (`cut_turn_ends`), for every turn or all but the last.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -53,6 +55,11 @@ def cut_turn_ends(text: str, spans: Sequence[Span], end_of_turn: str, *, keep_la
         if end > start:
             out.append((start, end))
     return out
+
+
+def _spellings(text: str) -> list[str]:
+    """The text as a template may write it: as it is, or JSON-escaped (``| tojson``)."""
+    return list(dict.fromkeys([text, json.dumps(text, ensure_ascii=False)[1:-1], json.dumps(text)[1:-1]]))
 
 
 def _marker(number: int, nonce: str) -> str:
@@ -98,10 +105,11 @@ def contents_with_ends(
         if index not in texts or index in found or not full.startswith(literal, here):
             return None
         here += len(literal)
-        if not full.startswith(texts[index], here):
+        written = next((w for w in _spellings(texts[index]) if full.startswith(w, here)), None)
+        if written is None:
             return None
-        found[index] = (here, here + len(texts[index]))
-        here += len(texts[index])
+        found[index] = (here, here + len(written))
+        here += len(written)
         at = match.end()
     if full[here:] != skeleton[at:]:
         return None

@@ -354,7 +354,7 @@ class RecordReader:
         max_chars: a record whose fields hold more characters is rejected (`too-long`) before
             it is tokenized (a tokenizer allocates many times the text's size).
         unused_fields: fields the build leaves out, with a warning to log (once) when a record
-            holds a non-empty string in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
+            holds a non-empty string or list in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
         data_format: the format the build reads (`sftmask.io.formats.detect`): a record lacking the
             fields that is a record of another format is an error, not a reject.
     """
@@ -681,7 +681,7 @@ class RecordReader:
     def _warn_unused(self, record: dict[str, Any], inp: InputFile, position: int) -> None:
         for name, warning in list(self.unused_fields.items()):
             value = record.get(name)
-            if isinstance(value, str) and value.strip():
+            if (isinstance(value, str) and value.strip()) or (isinstance(value, list) and value):
                 log.warning("%s: field %r is not empty: %s", inp.where(position), name, warning)
                 del self.unused_fields[name]
 
@@ -776,8 +776,12 @@ class RecordReader:
         rows = source.take(pa.array(good_rows))
         for name in [name for name in self.unused_fields if name in names]:
             values = rows.column(name)
+            lengths = None
             if _is_string(values.type):
                 lengths = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
+            elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+                lengths = pc.fill_null(pc.list_value_length(values), 0)
+            if lengths is not None:
                 filled = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 0)
                 if len(filled):
                     record = {name: values[int(filled[0])].as_py()}

@@ -80,7 +80,10 @@ class ChatOptions(CommonOptions):
     @classmethod
     def _split_roles(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for role in value if isinstance(value, list) else []:
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
         return value
 
     @property
@@ -261,10 +264,14 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
 
     With `completion_field`, a conversation is the prompt's messages followed by the
     completion's, the completion's trained and the prompt's masked unless a message says otherwise.
+    ShareGPT records as LLaMA-Factory writes them may hold the system prompt in a ``system``
+    field and bare function descriptions in ``tools``.
     """
     fmt = MessageFormat.named(config.messages_format, config.role_key, config.content_key, config.message_train_field)
     batch = ParsedBatch([], [], [], {})
     raw_tools = table.column(config.tools_field).to_pylist()
+    sharegpt = config.messages_format == "sharegpt"
+    systems = table.column(SYSTEM_FIELD).to_pylist() if sharegpt else None
     field = config.resolved_messages_field
     completions = table.column(config.completion_field).to_pylist() if config.completion_field else None
     for row, text in enumerate(table.column(field).to_pylist()):
@@ -277,6 +284,11 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
                 prompt_flags: list[bool | None] = [False if f is None else f for f in flags]
                 flags = prompt_flags + [True if f is None else f for f in more_flags]
                 messages += more
+            if systems is not None and systems[row] is not None:
+                system = orjson.loads(systems[row])
+                if isinstance(system, str) and system.strip() and messages[0]["role"] != "system":
+                    messages.insert(0, {"role": "system", "content": system})
+                    flags.insert(0, None)
             value = None
             if raw_tools[row] is not None:
                 value = _json_cell(orjson.loads(raw_tools[row]), config.tools_field, empty_is_absent=True)
@@ -284,6 +296,8 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
                 raise RecordRejected(
                     reasons.INVALID_TOOLS, f"field {config.tools_field!r} must be a list of tool schemas"
                 )
+            if value is not None and sharegpt:
+                value = [_function_schema(tool) for tool in value]
             if not any(m["role"] == "assistant" for m in messages):
                 roles = ", ".join(dict.fromkeys(m["role"] for m in messages))
                 raise RecordRejected(
@@ -299,6 +313,19 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
             batch.flags.append([])
             batch.tools.append(None)
     return batch
+
+
+SYSTEM_FIELD = "system"
+"""LLaMA-Factory's ShareGPT records hold the system prompt in this field (a system message in the
+conversation overrides it)."""
+
+
+def _function_schema(tool: Any) -> Any:
+    """A tool as a chat template takes it: LLaMA-Factory writes bare function descriptions
+    (``{"name", "description", "parameters"}``); templates expect ``{"type": "function", "function": ...}``."""
+    if isinstance(tool, dict) and "name" in tool and "type" not in tool and "function" not in tool:
+        return {"type": "function", "function": tool}
+    return tool
 
 
 def _json_cell(value: Any, name: str, *, empty_is_absent: bool = False) -> Any:
@@ -472,7 +499,7 @@ class Chat(DataKind[ChatOptions]):
         return Fields(
             text=[],
             objects=[config.resolved_messages_field, *([config.completion_field] if config.completion_field else [])],
-            optional_objects=[config.tools_field],
+            optional_objects=[config.tools_field, *([SYSTEM_FIELD] if config.messages_format == "sharegpt" else [])],
             hints={
                 config.resolved_messages_field: "; pass --messages-field NAME (ShareGPT data: --messages-format sharegpt)"
             },

@@ -168,7 +168,8 @@ def test_a_non_text_part_is_rejected_with_its_message(tmp_path: Path, qwen_path:
 
 
 @pytest.mark.parametrize(
-    ("family", "tokenizer"), [("qwen3", "qwen"), ("llama-3.1", "llama3"), ("mistral-nemo", "tekken")]
+    ("family", "tokenizer"),
+    [("qwen3", "qwen"), ("llama-3.1", "llama3"), ("mistral-nemo", "tekken"), ("deepseek-r1", "deepseek")],
 )
 def test_tool_calls_with_null_content_render_and_train_the_call(
     published: Path, tmp_path: Path, request: pytest.FixtureRequest, family: str, tokenizer: str
