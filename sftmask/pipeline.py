@@ -28,7 +28,7 @@ from sftmask.kinds.base import Scan, scan_here
 from sftmask.labels.batch import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.packing.packer import Packer, packed_schema
-from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer
+from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer, model_max_length
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ def build(
         if stats.records_read == 0:  # summed over batches: an engine may read the files itself
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
+        _warn_longer_than_the_model(stats, tok)
         with _output_errors(output.path):
             shards = shard_writer.close(_output_schema(config, reader))
             extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
@@ -208,16 +209,20 @@ def label(
     job = Job(config, session, (InputFile(RECORDS, "records", None),))
     rows: list[pa.Table] = []
     rejects: list[pa.Table] = []
+    stats = Counts()
     try:
         for batch in reader.read_records(records, RECORDS):
             labelled = label_read_batch(batch, job)
             rows.append(labelled.rows)
             rejects.append(labelled.rejects)
+            stats.add(labelled.counts)
     except InputDataError as exc:
         if exc.file != RECORDS:
             raise
         detail = exc.detail.replace("pass --on-error skip", 'pass on_error="skip"')
         raise InputDataError(f"{RECORDS}[{exc.line}]: {detail}") from None
+    session.manifest(stats.encoder_counts)  # the data kind's warnings about the records (chat hygiene)
+    _warn_longer_than_the_model(stats, tok)
     nonempty = [table for table in rows if table.num_rows]
     schema = _output_schema(config, reader)
     table = pa.concat_tables(nonempty, promote_options="default") if nonempty else schema.empty_table()
@@ -261,6 +266,21 @@ def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any]
         at = f"{first['file']}:{first['line']}" if first["unit"] == "line" else f"{first['file']} row {first['line']}"
         where = f"; first: {at}: {first['message']}"
     raise InputDataError(f"{what}{where}; nothing was written")
+
+
+def _warn_longer_than_the_model(stats: Counts, tok: LoadedTokenizer) -> None:
+    """Warn when the longest row is longer than the tokenizer's `model_max_length` (a model sees
+    positions past its context in training), naming the record."""
+    limit = model_max_length(tok)
+    if limit is not None and stats.longest_row > limit:
+        log.warning(
+            "the longest row has %s tokens (%s), more than the tokenizer's model_max_length %s: the model "
+            "would be trained past its context; pass --max-length %s to truncate (or drop: --truncation drop)",
+            f"{stats.longest_row:,}",
+            stats.longest_row_at,
+            f"{limit:,}",
+            limit,
+        )
 
 
 def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:

@@ -114,7 +114,8 @@ def build(
             summary["packing"] = {k: packing[k] for k in ("rows", "efficiency", "examples_per_row")}
         typer.echo(json.dumps(summary))
         return
-    typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
+    limit = result.manifest["tokenizer"].get("model_max_length")
+    typer.echo(_summary_line(result.output, counts, len(result.shards), packing, limit))
 
 
 def _is_dataset_folder(path: Path) -> bool:
@@ -132,7 +133,13 @@ def _terminate(signum: int, frame: object) -> None:
     raise _Terminated
 
 
-def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:
+def _summary_line(
+    output: str,
+    counts: dict[str, Any],
+    shards: int,
+    packing: dict[str, Any] | None = None,
+    model_max_length: int | None = None,
+) -> str:
     share = counts["trained_tokens"] / counts["tokens"] if counts["tokens"] else 0.0
     what = f"{_count(counts['rows_written'], 'row')} ("
     if packing:
@@ -147,6 +154,11 @@ def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dic
     )
     if counts["truncated"]:
         line += f"; {counts['truncated']:,} truncated"
+    if model_max_length is not None and counts["longest_row"] > model_max_length:
+        line += (
+            f"; longest row {counts['longest_row']:,} tokens ({counts['longest_row_at']}), more than the "
+            f"tokenizer's model_max_length {model_max_length:,}"
+        )
     if counts["rejected"]:
         reasons = ", ".join(f"{k}: {v:,}" for k, v in counts["rejected_by_reason"].items())
         line += f"; {counts['rejected']:,} rejected ({reasons}) -> {os.path.join(output, 'rejects.jsonl')}"
