@@ -6,11 +6,12 @@ import contextlib
 import errno
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, get_args, get_origin, overload
 
 import pyarrow as pa
 
@@ -219,17 +220,15 @@ def label(
     except InputDataError as exc:
         if exc.file != RECORDS:
             raise
-        detail = exc.detail.replace("pass --on-error skip", 'pass on_error="skip"')
-        raise InputDataError(f"{RECORDS}[{exc.line}]: {detail}") from None
+        raise InputDataError(f"{RECORDS}[{exc.line}]: {api_words(exc.detail)}") from None
     session.manifest(stats.encoder_counts)  # the data kind's warnings about the records (chat hygiene)
     _warn_longer_than_the_model(stats, tok)
     nonempty = [table for table in rows if table.num_rows]
     schema = _output_schema(config, reader)
     table = pa.concat_tables(nonempty, promote_options="default") if nonempty else schema.empty_table()
     rejected = pa.concat_tables(rejects) if rejects else rejects_table([])
-    rejected = pa.table(
-        {"index": rejected.column("line"), "reason": rejected.column("reason"), "message": rejected.column("message")}
-    )
+    messages = pa.array([api_words(m) for m in rejected.column("message").to_pylist()], pa.string())
+    rejected = pa.table({"index": rejected.column("line"), "reason": rejected.column("reason"), "message": messages})
     if with_rejects:
         return table, rejected
     if rejected.num_rows:
@@ -266,6 +265,59 @@ def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any]
         at = f"{first['file']}:{first['line']}" if first["unit"] == "line" else f"{first['file']} row {first['line']}"
         where = f"; first: {at}: {first['message']}"
     raise InputDataError(f"{what}{where}; nothing was written")
+
+
+_FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: ([A-Za-z0-9][A-Za-z0-9_.-]*))?")
+
+
+def api_words(message: str) -> str:
+    """A message for a library call: each ``--flag VALUE`` it names as the keyword argument
+    (``pass --response-field NAME`` -> ``pass response_field=NAME``, ``--on-error skip`` ->
+    ``on_error="skip"``, ``--require-user-first`` -> ``require_user_first=True``).
+
+    >>> api_words("longer than --max-length 8 with --truncation drop; raise --max-chars, or split it")
+    'longer than max_length=8 with truncation="drop"; raise max_chars, or split it'
+    """
+
+    def argument(match: re.Match[str]) -> str:
+        negated, flag, value = match.groups()
+        key = flag.replace("-", "_")
+        field = BuildConfig.model_fields.get(key)
+        if field is None:
+            return match.group(0)
+        rest = f" {value}" if value else ""
+        if bool in (field.annotation, *get_args(field.annotation)) or negated:
+            return f"{key}={not negated}{rest}"
+        if value is None:
+            return key
+        if re.fullmatch(r"[A-Z][A-Z_]*|\d+(?:\.\d+)?", value):
+            return f"{key}={value}"
+        if value in _choices(key):
+            return f'{key}="{value}"'
+        return f"{key}{rest}"
+
+    return _FLAG.sub(argument, message)
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    """The values option `key` takes, where they are a closed set."""
+    from sftmask.kinds import DATA_KINDS
+    from sftmask.prompts.templates import available_templates
+
+    named = {
+        "strategy": tuple(STRATEGIES),
+        "data_kind": tuple(DATA_KINDS),
+        "template": (*available_templates(), "chat"),
+    }
+    if key in named:
+        return named[key]
+    annotation = BuildConfig.model_fields[key].annotation
+    args = (
+        [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) is not Literal
+        else [annotation]
+    )
+    return tuple(str(v) for a in args if get_origin(a) is Literal for v in get_args(a))
 
 
 def _warn_longer_than_the_model(stats: Counts, tok: LoadedTokenizer) -> None:
@@ -333,7 +385,8 @@ def detect_format(config: BuildConfig, files: list[InputFile]) -> tuple[BuildCon
     """
     if not files:
         return config, None
-    sample = [(files[0].where(position), record) for position, record in sample_records(files[0], SAMPLED_RECORDS)]
+    first = sample_records(files[0], SAMPLED_RECORDS, config.delimiter)
+    sample = [(files[0].where(position), record) for position, record in first]
     return _read_as(config, detect(sample), files[0].name)
 
 
@@ -378,6 +431,7 @@ def make_reader(
         max_chars=config.max_chars,
         unused_fields=_unused_fields(config),
         data_format=data_format,
+        delimiter=config.delimiter,
     )
 
 

@@ -121,6 +121,15 @@ BUILD_OPTIONS: tuple[BuildOption, ...] = (
         choices=INPUT_FORMATS,
     ),
     BuildOption(
+        "delimiter",
+        str,
+        "CSV/TSV: the character between fields (tab or \\t for a tab); a .csv header without a comma is "
+        "split at ; or tab when it holds one.",
+        INPUT,
+        "CHAR",
+        ", (tab for .tsv)",
+    ),
+    BuildOption(
         "split",
         str,
         "Split read from a DatasetDict.save_to_disk folder; also names the shards (train-00000-of-00001.parquet).",

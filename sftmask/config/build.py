@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sftmask.chat.templates import SHIPPED
-from sftmask.errors import ConfigError
+from sftmask.errors import ConfigError, did_you_mean
 from sftmask.io.formats import DataFormat
 from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
 from sftmask.labels.strategies import STRATEGIES
@@ -125,14 +125,20 @@ class BuildConfig(KindOptions):
     def _strategy_fits_data(self) -> BuildConfig:
         kinds = kinds_for(STRATEGIES[self.strategy])
         if self.data_kind is not None and self.data_kind not in DATA_KINDS:
-            raise ValueError(f"unknown data kind {self.data_kind!r}; choose one of: {', '.join(DATA_KINDS)}")
+            raise ValueError(
+                f"unknown data kind {self.data_kind!r}{did_you_mean(self.data_kind, DATA_KINDS)}; "
+                f"choose one of: {', '.join(DATA_KINDS)}"
+            )
         if self.data_kind is not None and self.data_kind not in kinds:
             raise ValueError(
                 f"strategy {self.strategy!r} does not apply to {self.data_kind!r} data; it applies to {', '.join(kinds)}"
             )
         template = self.chat_template
         if template is not None and not Path(template).is_file() and template not in SHIPPED:
-            raise ValueError(f"chat template file not found: {template} (shipped templates: {', '.join(SHIPPED)})")
+            raise ValueError(
+                f"chat template file not found: {template}{did_you_mean(template, SHIPPED)} "
+                f"(shipped templates: {', '.join(SHIPPED)})"
+            )
         if self.engine != "ray" and (
             self.ray_address is not None or self.ray_workers is not None or self.ray_read != "auto"
         ):
@@ -153,7 +159,9 @@ class BuildConfig(KindOptions):
     @classmethod
     def _known_strategy(cls, value: str) -> str:
         if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(STRATEGIES)}")
+            raise ValueError(
+                f"unknown strategy {value!r}{did_you_mean(value, STRATEGIES)}; choose one of: {', '.join(STRATEGIES)}"
+            )
         return value
 
     @field_validator("engine")
@@ -162,7 +170,9 @@ class BuildConfig(KindOptions):
         from sftmask.engines import ENGINES
 
         if value not in ENGINES:
-            raise ValueError(f"unknown engine {value!r}; choose one of: {', '.join(ENGINES)}")
+            raise ValueError(
+                f"unknown engine {value!r}{did_you_mean(value, ENGINES)}; choose one of: {', '.join(ENGINES)}"
+            )
         return value
 
     @field_validator("keep_columns", mode="before")

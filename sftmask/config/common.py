@@ -41,6 +41,9 @@ class CommonOptions(Options):
     """Output directory (created; refused if it exists and is not empty, unless `overwrite`)."""
     input_format: InputFormat | None = None
     """Overrides the format guessed from each input's suffix (`json`: one JSON array of records)."""
+    delimiter: str | None = None
+    """CSV/TSV inputs: the character between fields (`tab` or `\\t` for a tab); by default `,` (tab
+    for .tsv), or `;` or a tab when a .csv file's header holds no comma but one of them."""
     strategy: str = "response-only"
     """Masking strategy; see `sftmask.labels.strategies.STRATEGIES`."""
     max_length: int | None = Field(default=None, gt=0, le=MAX_INT32)
@@ -118,6 +121,15 @@ class CommonOptions(Options):
     template_date: datetime.date | None = None
     """Chat template: the date a template's `strftime_now` sees (default: today, local time, as
     transformers); the manifest records the date used, so a build can be repeated byte for byte."""
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_character(cls, value: Any) -> Any:
+        if value in ("tab", "\\t"):
+            return "\t"
+        if isinstance(value, str) and (len(value) != 1 or value in '\r\n"'):
+            raise ValueError(f"{value!r} is not one character other than a quote or newline (e.g. ';', or tab)")
+        return value
 
     @field_validator("template_kwargs", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
-from sftmask.errors import ConfigError, InputDataError, SftmaskError
+from sftmask.errors import ConfigError, InputDataError, SftmaskError, closest
 from sftmask.io import remote
 from sftmask.io.formats import SAMPLE_FIELDS, DataFormat, classify, mixed_message
 from sftmask.io.writer import HOLD_ROWS
@@ -217,7 +217,7 @@ def _dataset_folder(path: Path, split: str) -> InputFile:
     return InputFile(str(path), "dataset", sum(Path(p).stat().st_size for p in parts), parts)
 
 
-def sample_records(inp: InputFile, count: int) -> list[tuple[int, dict[str, Any]]]:
+def sample_records(inp: InputFile, count: int, delimiter: str | None = None) -> list[tuple[int, dict[str, Any]]]:
     """The first `count` records of an input that parse as objects, with their line or row (none
     from stdin, which can be read only once). Of a table, only the fields `formats.classify`
     looks at are read; a record or file that cannot be read ends the sample (the build reports it).
@@ -232,7 +232,15 @@ def sample_records(inp: InputFile, count: int) -> list[tuple[int, dict[str, Any]
                 if len(found) >= count:
                     break
             return found
-        reader = RecordReader([inp], text_fields=[], keep_fields=[], batch_size=count, skip_errors=True)
+        reader = RecordReader(
+            [inp],
+            text_fields=[],
+            keep_fields=[],
+            batch_size=count,
+            skip_errors=True,
+            delimiter=delimiter,
+            warnings=False,
+        )
         records = reader._file_records([0])
         try:
             for _, _, position, record in records:
@@ -357,6 +365,9 @@ class RecordReader:
             holds a non-empty string or list in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
         data_format: the format the build reads (`sftmask.io.formats.detect`): a record lacking the
             fields that is a record of another format is an error, not a reject.
+        delimiter: the field separator of CSV/TSV inputs (default: ``,``, tab for .tsv; a .csv
+            header without a comma is split at ``;`` or tab when it holds one).
+        warnings: log warnings about the inputs (off for a look at the first records before a build).
     """
 
     def __init__(
@@ -373,9 +384,13 @@ class RecordReader:
         max_chars: int | None = None,
         unused_fields: dict[str, str] | None = None,
         data_format: DataFormat | None = None,
+        delimiter: str | None = None,
+        warnings: bool = True,
     ) -> None:
         self.files = files
         self.data_format = data_format
+        self.delimiter = delimiter
+        self.warnings = warnings
         self.text_fields = text_fields
         self.object_fields = object_fields or []
         self.optional_object_fields = [
@@ -497,7 +512,7 @@ class RecordReader:
                 else:
                     chars += size
                     self._append(columns, record, texts, objects, optional, file_index, line)
-                    if self.unused_fields:
+                    if self.unused_fields and self.warnings:
                         self._warn_unused(record, inp, line)
             if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size or chars >= MAX_BATCH_CHARS:
                 yield self._batch(columns, rejects, self._position())
@@ -661,7 +676,11 @@ class RecordReader:
                     if other is not None and other.key != self.data_format.key:
                         raise inp.error(mixed_message(other, record, self.data_format), line)
                 names = ", ".join(map(str, present)) or "none"
-                message = f"field {name!r} not found; fields are {names}{self._hint(name, present, record)}"
+                close = closest(name, map(str, present))
+                mean = f" (did you mean {close!r}?)" if close else ""
+                message = (
+                    f"field {name!r} not found{mean}; fields are {names}{self._hint(name, present, record, close)}"
+                )
                 return self._reject_or_raise(inp.reject(line, reasons.MISSING_FIELD, message, record))
         for name in self.text_fields:
             value = record[name]
@@ -685,10 +704,13 @@ class RecordReader:
                 log.warning("%s: field %r is not empty: %s", inp.where(position), name, warning)
                 del self.unused_fields[name]
 
-    def _hint(self, name: str, present: list[str], record: dict[str, Any]) -> str:
+    def _hint(self, name: str, present: list[str], record: dict[str, Any], close: str | None = None) -> str:
+        """How to read the record: another data kind's options, or the option naming the field
+        (with the close field name, when there is one)."""
         if self.field_hints is None:
-            return suggest_data_kind(present, record) or _flag_hint(name, self.text_fields)
-        return self.field_hints.get(name, "")
+            return suggest_data_kind(present, record) or _flag_hint(name, self.text_fields, close)
+        hint = self.field_hints.get(name, "")
+        return hint.replace("NAME", close) if close else hint
 
     def _reject_or_raise(self, reject: Reject) -> Reject:
         if not self.skip_errors:
@@ -840,8 +862,14 @@ class RecordReader:
             ) from exc
 
     def _delimited(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
-        delimiter = "\t" if inp.format == "tsv" else ","
-        lines = _decoded_lines(stream)
+        """CSV/TSV records as dicts by header, numbered by the line each starts on.
+
+        A record the CSV parser refuses is a ``malformed-csv`` reject holding its raw text; when
+        its quotes are left open, the lines that follow belong to it until they close (a CSV
+        reader reads them as the quoted field's text), so no text from inside it becomes a row.
+        """
+        delimiter = self.delimiter or ("\t" if inp.format == "tsv" else ",")
+        lines = _RawLines(stream)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
@@ -849,6 +877,20 @@ class RecordReader:
             return
         except csv.Error as exc:
             raise InputDataError(f"malformed header: {exc}", file=inp.name, line=1) from exc
+        header_text = lines.take()
+        if self.delimiter is None and inp.format == "csv" and len(header) == 1:
+            sniffed = max(SNIFFED_DELIMITERS, key=header_text.count)
+            if header_text.count(sniffed):
+                delimiter = sniffed
+                header = next(csv.reader([header_text], delimiter=delimiter, strict=True))
+                reader = csv.reader(lines, delimiter=delimiter, strict=True)
+                if self.warnings:
+                    log.warning(
+                        "%s: the header has no ',' but %r: reading columns split at %r; pass --delimiter to choose",
+                        inp.name,
+                        sniffed,
+                        sniffed,
+                    )
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
         duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -859,7 +901,7 @@ class RecordReader:
                 file=inp.name,
                 line=1,
             )
-        end = reader.line_num
+        end = lines.count
         while True:
             start = end + 1
             try:
@@ -867,10 +909,21 @@ class RecordReader:
             except StopIteration:
                 return
             except csv.Error as exc:
-                end = reader.line_num
-                yield start, inp.reject(start, reasons.MALFORMED_CSV, f"malformed CSV: {exc}", None)
+                raw = lines.take()
+                while raw.count('"') % 2 and lines.more():  # a quoted field left open takes the next lines
+                    raw += lines.take()
+                end = lines.count
+                extent = f"lines {start}-{end}" if end > start else f"line {start}"
+                fix = (
+                    "its quoted field is never closed"
+                    if "unexpected end of data" in str(exc)
+                    else 'a quote inside a quoted field is written twice ("")'
+                )
+                message = f"malformed CSV ({extent}): {exc}; {fix}"
+                yield start, inp.reject(start, reasons.MALFORMED_CSV, message, raw.rstrip("\r\n"))
                 continue
-            end = reader.line_num
+            end = lines.count
+            lines.forget()
             if not row:
                 continue
             if len(row) != len(header):
@@ -880,11 +933,63 @@ class RecordReader:
             try:
                 "".join(row).encode("utf-8")
             except UnicodeEncodeError:
-                raw = "".join(row).encode("utf-8", "surrogateescape")
-                bad = raw.decode("utf-8", "backslashreplace")
-                yield start, inp.reject(start, reasons.INVALID_UTF8, _utf8_message(raw), bad)
+                raw_bytes = "".join(row).encode("utf-8", "surrogateescape")
+                bad = raw_bytes.decode("utf-8", "backslashreplace")
+                yield start, inp.reject(start, reasons.INVALID_UTF8, _utf8_message(raw_bytes), bad)
                 continue
             yield start, dict(zip(header, row, strict=True))
+
+
+SNIFFED_DELIMITERS = (";", "\t")
+"""What a .csv file's header is split at when it holds no comma (and no --delimiter is given)."""
+
+
+class _RawLines:
+    """A text stream's lines for the CSV parser, keeping those it took since the last record.
+
+    Undecodable bytes survive as surrogates so the parser keeps its line count; the record
+    holding them is reported (see `_delimited`) instead of failing the whole file.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._taken: list[str] = []
+        self._ahead: str | None = None
+        self.count = 0
+        """Lines read so far."""
+
+    def __iter__(self) -> _RawLines:
+        return self
+
+    def __next__(self) -> str:
+        if self._ahead is not None:
+            line, self._ahead = self._ahead, None
+        else:
+            line = next(self._stream).decode("utf-8", "surrogateescape")
+        self._taken.append(line)
+        self.count += 1
+        return line
+
+    def more(self) -> bool:
+        """Whether a line follows (read ahead, not yet taken)."""
+        if self._ahead is None:
+            raw = next(self._stream, None)
+            if raw is None:
+                return False
+            self._ahead = raw.decode("utf-8", "surrogateescape")
+        return True
+
+    def take(self) -> str:
+        """The text of the lines taken since the last `take` or `forget` (then the next line too
+        when called after `more`)."""
+        if self._ahead is not None:
+            next(self)
+        text = "".join(self._taken)
+        self._taken.clear()
+        return text
+
+    def forget(self) -> None:
+        self._taken.clear()
 
 
 def _unified(a: pa.DataType, b: pa.DataType) -> pa.DataType:
@@ -921,17 +1026,10 @@ def suggest_data_kind(fields: list[str], record: dict[str, Any]) -> str | None:
     return None
 
 
-def _flag_hint(name: str, text_fields: list[str]) -> str:
+def _flag_hint(name: str, text_fields: list[str], close: str | None = None) -> str:
     flags = {0: "--prompt-field", 1: "--response-field"}
     flag = flags.get(text_fields.index(name)) if name in text_fields else None
-    return f"; pass {flag} NAME" if flag else ""
-
-
-def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
-    # Undecodable bytes survive as surrogates so the CSV parser keeps its line count; the
-    # record holding them is reported (see `_delimited`) instead of failing the whole file.
-    for raw in stream:
-        yield raw.decode("utf-8", "surrogateescape")
+    return f"; pass {flag} {close or 'NAME'}" if flag else ""
 
 
 def _utf8_message(raw: bytes) -> str:

@@ -16,7 +16,7 @@ from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, 
 from sftmask.chat.render import ChatRenderer, encode_chat_batch, renderer_options
 from sftmask.chat.turns import TrainOnEos
 from sftmask.config.common import CommonOptions
-from sftmask.errors import ConfigError, RecordRejected, SftmaskError
+from sftmask.errors import ConfigError, RecordRejected, SftmaskError, did_you_mean
 from sftmask.io.readers import STDIN, InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
 from sftmask.labels.strategies import STRATEGIES, EncodedBatch
@@ -154,6 +154,8 @@ def read_messages(value: Any, fmt: MessageFormat) -> tuple[list[dict[str, Any]],
         if role is None:
             known = ", ".join(fmt.roles)
             got = f"role {name!r}" if fmt.role_key in message else f"no {fmt.role_key!r} key"
+            if isinstance(name, str):
+                got += did_you_mean(name, fmt.roles)
             raise RecordRejected(reasons.UNKNOWN_ROLE, f"message {number} has {got}; roles are {known}")
         content = message.get(fmt.content_key)
         rest = {
@@ -475,6 +477,8 @@ def first_conversations(
         batch_size=count,
         skip_errors=True,
         max_chars=config.max_chars,
+        delimiter=config.delimiter,
+        warnings=False,
     )
     batches = iter(reader)
     try:

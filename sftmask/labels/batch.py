@@ -220,14 +220,10 @@ def _assembly_rejects(
     lines = table.column(LINE_COLUMN)
     fields = config.kind.fields(config)
     json_fields = {*fields.objects, *fields.optional_objects}
-    messages = {
-        reasons.TOO_LONG: f"longer than --max-length {config.max_length} with --truncation drop",
-        reasons.NO_TRAINABLE: "no token left to train on (empty response, or truncated away)",
-    }
     out = []
     for row, reason in sorted(assembled.reject_reasons.items()):
         counts.rejected[reason] += 1
-        message = encoded.invalid[row][1] if row in encoded.invalid else messages.get(reason, reason)
+        message = reject_message(config, encoded, row, reason)
         record = {
             name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
         }
@@ -235,6 +231,17 @@ def _assembly_rejects(
             record[name] = None if record[name] is None else orjson.loads(record[name])
         out.append(job.files[file_idx[row].as_py()].reject(lines[row].as_py(), reason, message, record))
     return out
+
+
+def reject_message(config: BuildConfig, encoded: EncodedBatch, row: int, reason: str) -> str:
+    """Why row `row` of an encoded batch gives no row: the encoder's message, or assembly's."""
+    if row in encoded.invalid:
+        return encoded.invalid[row][1]
+    messages = {
+        reasons.TOO_LONG: f"longer than --max-length {config.max_length} with --truncation drop",
+        reasons.NO_TRAINABLE: "no token left to train on (empty response, or truncated away)",
+    }
+    return messages.get(reason, reason)
 
 
 def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: BuildConfig) -> pa.Table:

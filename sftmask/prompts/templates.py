@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from sftmask import reasons
-from sftmask.errors import ConfigError, RecordRejected
+from sftmask.errors import ConfigError, RecordRejected, did_you_mean
 from sftmask.limits import clip, load_yaml, read_text_file
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "builtin"
@@ -173,8 +173,11 @@ def load_template(name_or_file: str) -> PromptTemplate:
     if not (path.suffix in {".yaml", ".yml"} or path.exists()):
         path = TEMPLATE_DIR / f"{name_or_file}.yaml"
         if not path.is_file():
-            names = ", ".join([*available_templates(), "chat"])
-            raise ConfigError(f"unknown template {name_or_file!r}; choose one of: {names}, or pass a YAML file")
+            names = [*available_templates(), "chat"]
+            raise ConfigError(
+                f"unknown template {name_or_file!r}{did_you_mean(name_or_file, names)}; "
+                f"choose one of: {', '.join(names)}, or pass a YAML file"
+            )
     text = read_text_file(path, "template", ConfigError)
     try:
         data = load_yaml(text)

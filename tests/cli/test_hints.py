@@ -168,3 +168,47 @@ def test_tokenizer_path_with_a_typo_says_the_folder_does_not_exist(
     assert result.exit_code == 4
     assert "tokenizer folder not found: sample_data/nothing-like-it (sample_data has no folder" in result.stderr
     assert "Hub" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--strategy", "assistant_only"], "unknown strategy 'assistant_only' (did you mean 'assistant-only'?)"),
+        (["--data-kind", "prompt_response"], "unknown data kind 'prompt_response' (did you mean 'prompt-response'?)"),
+        (["--template", "alpacca"], "unknown template 'alpacca' (did you mean 'alpaca'?)"),
+        (["--chat-template", "chatlm"], "chat template file not found: chatlm (did you mean 'chatml'?)"),
+        (["--engine", "rey"], "unknown engine 'rey' (did you mean 'ray'?)"),
+    ],
+)
+def test_misspelt_names_get_did_you_mean(tmp_path: Path, args: list[str], said: str) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "a", "response": "b"}])
+    result = build_cli(str(data), "-t", str(REPO / "sample_data" / "tokenizer"), "-o", str(tmp_path / "o"), *args)
+    assert result.exit_code == 2 and said in result.stderr, result.stderr
+
+
+def test_misspelt_fields_and_roles_get_did_you_mean(tmp_path: Path) -> None:
+    tokenizer = str(REPO / "sample_data" / "tokenizer")
+    data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "a", "respones": "b"}])
+    result = build_cli(str(data), "-t", tokenizer, "-o", str(tmp_path / "o"))
+    assert result.exit_code == 3
+    assert (
+        "field 'response' not found (did you mean 'respones'?); fields are prompt, respones; pass --response-field respones"
+        in result.stderr
+    )
+    result = build_cli(str(data), "-t", tokenizer, "-o", str(tmp_path / "o"), "--response-field", "respones")
+    assert result.exit_code == 0, result.output
+    chat = write_jsonl(tmp_path / "c.jsonl", [{"mesages": OPENAI["messages"]}])
+    result = build_cli(str(chat), "-t", tokenizer, "-o", str(tmp_path / "c"), "--strategy", "assistant-only")
+    assert (
+        "field 'messages' not found (did you mean 'mesages'?); fields are mesages; pass --messages-field mesages"
+        in result.stderr
+    )
+    role = write_jsonl(
+        tmp_path / "r.jsonl",
+        [{"messages": [{"role": "user", "content": "Hi"}, {"role": "asistant", "content": "Hello"}]}],
+    )
+    result = build_cli(str(role), "-t", tokenizer, "-o", str(tmp_path / "r"))
+    assert (
+        "message 2 has role 'asistant' (did you mean 'assistant'?); roles are system, user, assistant, tool"
+        in result.stderr
+    )
