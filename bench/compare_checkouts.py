@@ -7,6 +7,7 @@ medians, B's over A's, and the load average before the runs. The rows are checke
 
     python bench/compare_checkouts.py /work/main .            # A = main, B = this checkout
     python bench/compare_checkouts.py /work/main . --repeat 5 --records 10000 --chat-records 2000
+    python bench/compare_checkouts.py /work/main . --repeat 9 --only "10,000 records" "conversations"
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--chat-records", type=int, default=2_000)
     parser.add_argument("--tokenizer", type=Path, default=None, help="default: bench/data/qwen3_6 (built once)")
+    parser.add_argument("--only", nargs="*", default=[], help="run only the cases whose name holds one of these")
     args = parser.parse_args()
     tok = args.tokenizer or tokenizer_dir()
     checkouts = {"A": args.a.resolve(), "B": args.b.resolve()}
@@ -88,6 +90,8 @@ def main() -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, build_args in cases(args.records, args.chat_records, tok).items():
+        if args.only and not any(word in name for word in args.only):
+            continue
         runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
         outs = {key: DATA / f"compare-{key}" for key in checkouts}
         for i in range(args.repeat):

@@ -43,8 +43,9 @@ from sftmask.chat.sandbox import (
     template_messages,
 )
 from sftmask.chat.spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
-from sftmask.chat.turns import Span, TrainOnEos, attribute, contents_with_ends, cut_turn_ends
+from sftmask.chat.turns import Span, attribute, contents_with_ends, cut_turn_ends
 from sftmask.config.common import CommonOptions, Reasoning
+from sftmask.config.options import TrainOnEos
 from sftmask.errors import ConfigError, RecordRejected
 from sftmask.labels.strategies import EncodedBatch, first_true
 from sftmask.limits import RenderLimitExceeded, RenderMemoryExceeded, RenderTimeExceeded, render_limit

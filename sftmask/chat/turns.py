@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 Span = tuple[int, int]
-TrainOnEos = Literal["turn", "last", "none"]
 
 
 def attribute(blocks: Sequence[Span], regions: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:

@@ -17,10 +17,13 @@ from sftmask.cli.options import (
     BUILD_OPTIONS,
     CONFIG_FILE,
     ENCODING_OPTIONS,
+    INPUTS,
+    NAMES,
     TEMPLATE_CHECK_OPTIONS,
     Command,
     Group,
     build_options,
+    escape_markup,
     option_names,
 )
 from sftmask.errors import SftmaskError
@@ -69,18 +72,25 @@ def _fail(exc: SftmaskError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
-@app.command(cls=Command)
+BUILD_EXAMPLES = """Examples:
+
+  # prompt/response records (prompt, response); only the response is trained
+  sftmask build data.jsonl -t Qwen/Qwen2.5-0.5B -o out/
+  # chat records (messages); train the assistant turns, rows of <= 4096 tokens
+  sftmask build chats.jsonl -t Qwen/Qwen3-0.6B --strategy assistant-only \\
+      --max-length 4096 -o out/
+  # Alpaca records (instruction, input, output) from a CSV, skipping bad rows
+  sftmask build data.csv -t gpt2 --template alpaca --on-error skip -o out/
+  # packed rows of up to 8192 tokens for padding-free training
+  sftmask build data.jsonl -t Qwen/Qwen2.5-0.5B --pack-length 8192 -o out/
+  # every option from a config file (the same keys); flags win
+  sftmask build -c build.yaml --overwrite"""
+
+
+@app.command(cls=Command, epilog=escape_markup(BUILD_EXAMPLES))
 @build_options(BUILD_OPTIONS)
 def build(
-    inputs: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="INPUT",
-            help="Input files or globs, read in the order given (.jsonl/.json/.csv/.tsv, optionally .gz/.zst; "
-            ".parquet/.arrow), or folders written by Dataset(Dict).save_to_disk; '-' reads JSONL from stdin.",
-            show_default=False,
-        ),
-    ] = None,
+    inputs: Annotated[list[str] | None, INPUTS] = None,
     config: Annotated[Path | None, CONFIG_FILE] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
@@ -95,7 +105,7 @@ def build(
     options = {"inputs": inputs or None, **options}
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        cfg = make_config(options, config)
+        cfg = make_config(options, config, names=NAMES)
         with _progress(quiet) as on_progress:
             result = run_build(cfg, on_progress)
     except SftmaskError as exc:
@@ -228,7 +238,18 @@ def _stderr_console() -> Any:
 # --- inspect, stats, validate: reading what build wrote --------------------------------------
 
 
-@app.command("inspect", cls=Command)
+INSPECT_EXAMPLES = """Examples:
+
+  # the first 3 records as build would label them (trained tokens highlighted)
+  sftmask inspect data.jsonl -t Qwen/Qwen2.5-0.5B
+  # chat records, last turn trained, as an HTML page
+  sftmask inspect chats.jsonl -t Qwen/Qwen3-0.6B --strategy last-turn \\
+      --html view.html
+  # rows 100 to 104 of a built output
+  sftmask inspect out/ --index 100 -n 5"""
+
+
+@app.command("inspect", cls=Command, epilog=escape_markup(INSPECT_EXAMPLES))
 @build_options(ENCODING_OPTIONS)
 def inspect_command(
     sources: Annotated[
@@ -295,7 +316,7 @@ def inspect_command(
                 )
             # The build config needs an output; inspect writes nothing, so any placeholder does.
             settings = {**options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
-            cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config)
+            cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config, names=NAMES)
             tok = load_tokenizer(cfg.tokenizer, trust_remote_code=cfg.trust_remote_code)
             rows = inspect_input(cfg, tok, start=index, count=count)
             title = f"sftmask inspect {' '.join(sources)} ({cfg.strategy})"
@@ -324,7 +345,16 @@ def _colour() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-@app.command(cls=Command)
+STATS_EXAMPLES = """Examples:
+
+  sftmask stats out/
+  # as JSON, with the histograms drawn into a PNG (pip install "sftmask[plot]")
+  sftmask stats out/ --json --plot lengths.png
+  # an output on S3 (pip install s3fs)
+  sftmask stats s3://bucket/sft/run1"""
+
+
+@app.command(cls=Command, epilog=escape_markup(STATS_EXAMPLES))
 def stats(
     directory: Annotated[
         str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
@@ -422,7 +452,16 @@ def _stats_table(s: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-@app.command(cls=Command)
+VALIDATE_EXAMPLES = """Examples:
+
+  sftmask validate out/
+  # also check that the tokenizer is the one the output was built with
+  sftmask validate out/ -t Qwen/Qwen2.5-0.5B
+  # the report as JSON, up to 100 problems
+  sftmask validate out/ --json --max-problems 100"""
+
+
+@app.command(cls=Command, epilog=escape_markup(VALIDATE_EXAMPLES))
 def validate(
     directory: Annotated[
         str, typer.Argument(metavar="DIR", help="A directory written by `sftmask build`.", show_default=False)
@@ -498,7 +537,15 @@ def template_list() -> None:
         typer.echo(f"{name:14} {shipped.description} [{shipped.source}; {shipped.licence}]")
 
 
-@template_app.command("check", cls=Command)
+TEMPLATE_CHECK_EXAMPLES = """Examples:
+
+  # a shipped template against the tokenizer's own rendering
+  sftmask template check chatml -t Qwen/Qwen2.5-0.5B-Instruct
+  # your template on the first 500 conversations of your data
+  sftmask template check my-template.jinja chats.jsonl -t ./my-model -n 500"""
+
+
+@template_app.command("check", cls=Command, epilog=escape_markup(TEMPLATE_CHECK_EXAMPLES))
 @build_options(TEMPLATE_CHECK_OPTIONS)
 def template_check(
     template: Annotated[
@@ -534,7 +581,7 @@ def template_check(
     _setup_logging(quiet=False)
     try:
         settings = {**options, "inputs": [data or "-"], "output": "-", "strategy": "assistant-only"}
-        cfg = make_config({**settings, "chat_template": template, "data_kind": "chat"})
+        cfg = make_config({**settings, "chat_template": template, "data_kind": "chat"}, names=NAMES)
         tok = open_tokenizer(cfg)
         choice = choose_template(tok.hf, template)
         if data is not None:

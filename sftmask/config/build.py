@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from sftmask.chat.templates import SHIPPED
+from sftmask.config.options import BuildOptions
 from sftmask.errors import ConfigError, did_you_mean
 from sftmask.io.formats import DataFormat
-from sftmask.kinds import DATA_KINDS, DataKind, KindOptions, kinds_for
+from sftmask.kinds import DATA_KINDS, DataKind, kinds_for
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.limits import clip, load_yaml, read_text_file
-from sftmask.packing.packer import DEFAULT_WINDOW
-
-PackStrategy = Literal["bfd", "wrapped"]
-
 
 OUTPUT_COLUMNS = ("input_ids", "attention_mask", "labels", "assistant_masks")
 """The token columns of every output row; kept input fields cannot take these names."""
@@ -26,8 +24,9 @@ INTERNAL_PREFIX = "_sftmask"
 """Prefix of the reader's own columns (file and line of each record)."""
 
 
-class BuildConfig(KindOptions):
-    """Everything `sftmask build` needs: the common options and every data kind's own.
+class BuildConfig(BuildOptions):
+    """Everything `sftmask build` needs: every option (`BuildOptions`, no field of its own) and the
+    checks across options that need the registries (strategies, data kinds, engines).
 
     The same keys work as flags and in a config file. Built directly, invalid values raise
     `ConfigError` (listing every problem) like `load_config` does.
@@ -39,18 +38,6 @@ class BuildConfig(KindOptions):
     ...
     sftmask.errors.ConfigError: strategy: unknown strategy 'nope'; choose one of: response-only, all, assistant-only, last-turn, first-subtoken
     """
-
-    pack_length: int | None = Field(default=None, ge=2)
-    """Pack examples into rows of at most this many tokens for padding-free training (rows get
-    `position_ids` and `seq_lengths`, no `attention_mask`; see `sftmask.packing.packer`). With `bfd`,
-    `max_length` defaults to it and may not exceed it: a longer row follows `truncation`."""
-    pack_strategy: PackStrategy = "bfd"
-    """`bfd`: best-fit-decreasing packing of whole examples, attention kept per example; `wrapped`:
-    concatenate and cut every `pack_length` tokens, examples attend to those before them in their
-    row (only with strategy `all`)."""
-    pack_window: int = Field(default=DEFAULT_WINDOW, gt=0)
-    """`bfd`: rows packed together (memory and packing efficiency grow with it: on the benchmark
-    data 250 rows reach 98.3% of the tokens a row holds, 1000 rows 99.5%, the whole set 99.9%)."""
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -245,12 +232,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return {str(key).replace("-", "_"): value for key, value in data.items()}
 
 
-def make_config(options: dict[str, Any], config_file: str | Path | None = None) -> BuildConfig:
+def make_config(
+    options: dict[str, Any], config_file: str | Path | None = None, *, names: Mapping[str, str] | None = None
+) -> BuildConfig:
     """Merge a config file with explicitly given options (options win) and validate once.
 
     Args:
         options: options given on the command line; `None` values count as not given.
         config_file: optional YAML/TOML file with the same keys.
+        names: how messages name a missing option (`-t/--tokenizer`, `INPUT`), by config key;
+            by default its key.
 
     Raises:
         ConfigError: listing every invalid or unknown key at once.
@@ -259,8 +250,12 @@ def make_config(options: dict[str, Any], config_file: str | Path | None = None) 
     merged.update({key: value for key, value in options.items() if value is not None})
     try:
         return BuildConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, config_file)) from exc
+    except ConfigError as exc:
+        # Validation runs BuildConfig.__init__, which words the problems without the file's name
+        # or the names given here; word them again from its ValidationError.
+        if isinstance(exc.__context__, ValidationError):
+            raise ConfigError(_describe(exc.__context__, config_file, names)) from None
+        raise
 
 
 def load_config(config_file: str | Path | None = None, /, **options: Any) -> BuildConfig:
@@ -273,7 +268,7 @@ def load_config(config_file: str | Path | None = None, /, **options: Any) -> Bui
     >>> load_config(inputs=["data.jsonl"], tokenizer="gpt2", output="out", max_lenght=512)
     Traceback (most recent call last):
     ...
-    sftmask.errors.ConfigError: unknown option 'max_lenght' (valid options: inputs, ...)
+    sftmask.errors.ConfigError: unknown option 'max_lenght' (did you mean 'max_length'?) (valid options: inputs, ...)
 
     Raises:
         ConfigError: the file cannot be read, or keys are unknown or invalid (all listed at once).
@@ -281,17 +276,25 @@ def load_config(config_file: str | Path | None = None, /, **options: Any) -> Bui
     return make_config(options, config_file)
 
 
-def _describe(exc: ValidationError, config_file: str | Path | None) -> str:
+def _describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
     problems = []
+    missing = []
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
             valid = ", ".join(name.replace("_", "-") for name in BuildConfig.model_fields)
-            problems.append(f"unknown option '{key}' (valid options: {valid})")
+            problems.append(
+                f"unknown option '{key}'{did_you_mean(key, BuildConfig.model_fields)} (valid options: {valid})"
+            )
+        elif err["type"] == "missing" and names is not None:
+            missing.append(names.get(key, key))
         elif err["type"] == "missing":
             problems.append(f"missing option '{key.replace('_', '-')}'")
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
             problems.append(f"{key.replace('_', '-')}: {msg}" if key else msg)
+    if missing:
+        listed = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+        problems.insert(0, f"missing {listed}")
     where = f"{config_file}: " if config_file else ""
     return where + "; ".join(problems)

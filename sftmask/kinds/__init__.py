@@ -13,20 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
-from sftmask.kinds.chat import Chat, ChatOptions
-from sftmask.kinds.prompt_response import PromptResponse, PromptResponseOptions
-from sftmask.kinds.text import Text, TextOptions
-from sftmask.kinds.words import Words, WordsOptions
+from sftmask.kinds.chat import Chat
+from sftmask.kinds.prompt_response import PromptResponse
+from sftmask.kinds.text import Text
+from sftmask.kinds.words import Words
 from sftmask.labels.strategies import Strategy
 
-# The registry: each kind once here, and its options model once among KindOptions' bases (last
-# kind first, so the options keep the registry's order).
+# The registry: each kind once here, and its options model once among the bases of
+# `sftmask.config.options.BuildOptions` (in the reverse order, so the options keep this order).
 DATA_KINDS: dict[str, DataKind[Any]] = {kind.name: kind for kind in (PromptResponse(), Chat(), Words(), Text())}
 """Data kinds by their public name (`--data-kind`), in the order defaults are chosen."""
-
-
-class KindOptions(TextOptions, WordsOptions, ChatOptions, PromptResponseOptions):
-    """The common options plus every data kind's own: what `sftmask.config.build.BuildConfig` validates."""
 
 
 def kinds_for(strategy: Strategy) -> list[str]:
@@ -34,4 +30,4 @@ def kinds_for(strategy: Strategy) -> list[str]:
     return [name for name, kind in DATA_KINDS.items() if strategy.needs <= kind.provides]
 
 
-__all__ = ["DATA_KINDS", "DataKind", "EncodingSession", "Fields", "KindOptions", "kinds_for"]
+__all__ = ["DATA_KINDS", "DataKind", "EncodingSession", "Fields", "kinds_for"]

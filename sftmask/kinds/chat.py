@@ -5,17 +5,15 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import pyarrow as pa
-from pydantic import Field, field_validator
 
 from sftmask import reasons
 from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
 from sftmask.chat.render import ChatRenderer, encode_chat_batch, renderer_options
-from sftmask.chat.turns import TrainOnEos
-from sftmask.config.common import CommonOptions
+from sftmask.config.options import ROLES, ChatOptions, MessagesFormat
 from sftmask.errors import ConfigError, RecordRejected, SftmaskError, did_you_mean
 from sftmask.io.readers import STDIN, InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
@@ -24,10 +22,6 @@ from sftmask.tokenization.load import LoadedTokenizer
 
 log = logging.getLogger(__name__)
 
-MessagesFormat = Literal["openai", "sharegpt"]
-Role = Literal["system", "user", "assistant", "tool"]
-
-ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 SHAREGPT_ROLES |= {"tool": "tool", "function_call": "assistant", "observation": "tool"}
 MESSAGE_FORMATS: dict[MessagesFormat, tuple[str, str, dict[str, str]]] = {
@@ -41,55 +35,6 @@ WEIGHT = "weight"
 """OpenAI fine-tuning's per-message key: 0 leaves an assistant message out of training, 1 keeps it."""
 TEXT_PART = "text"
 """The one content part type that is text (``{"type": "text", "text": ...}``)."""
-
-
-def _assistant() -> list[Role]:
-    return ["assistant"]
-
-
-class ChatOptions(CommonOptions):
-    """Options of chat data."""
-
-    messages_field: str | None = None
-    """Chat data: field holding the conversation (default `messages`, `conversations` for sharegpt)."""
-    messages_format: MessagesFormat = "openai"
-    """Chat data: `openai` (`role`/`content`) or `sharegpt` (`from`/`value`, human/gpt/system/tool)."""
-    role_key: str | None = None
-    """Chat data: the key of a message's role, overriding `messages_format`'s."""
-    content_key: str | None = None
-    """Chat data: the key of a message's text, overriding `messages_format`'s."""
-    tools_field: str = "tools"
-    """Chat data: field with tool definitions passed to the chat template, when a record has it."""
-    completion_field: str | None = None
-    """Chat data: field holding completion messages (TRL's conversational prompt/completion), rendered
-    after those of `messages_field` (the prompt); with `assistant-only` only the completion is trained."""
-    roles_to_train: list[Role] = Field(default_factory=_assistant, min_length=1)
-    """Chat data, `assistant-only`: the roles whose turns are trained (axolotl's `roles_to_train`);
-    a trained turn of another role is trained from its text to its turn's end."""
-    message_train_field: str | None = None
-    """Chat data, `assistant-only`: a message's boolean field (axolotl's `train`): false masks the
-    message, true trains it whatever its role."""
-    train_on_eos: TrainOnEos = "turn"
-    """Chat data: whether each trained turn's end-of-turn text (`<|im_end|>`, `<|eot_id|>`...) is
-    trained (`turn`), only the last one's (`last`), or none (`none`); axolotl's `train_on_eos`."""
-    require_user_first: bool = False
-    """Chat data: reject (`starts-with-assistant`) a conversation whose first message after the
-    system prompt is not the user's, instead of counting it in the manifest."""
-
-    @field_validator("roles_to_train", mode="before")
-    @classmethod
-    def _split_roles(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        for role in value if isinstance(value, list) else []:
-            if role not in ROLES:
-                raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-        return value
-
-    @property
-    def resolved_messages_field(self) -> str:
-        """`messages_field`, or the messages format's usual field name."""
-        return self.messages_field or ("conversations" if self.messages_format == "sharegpt" else "messages")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
 from sftmask.chat.render import encode_chat_batch, renderer_options
-from sftmask.config.common import CommonOptions
+from sftmask.config.options import CHAT, PromptResponseOptions
 from sftmask.errors import ConfigError
 from sftmask.io.readers import InputFile
 from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
@@ -19,26 +19,6 @@ from sftmask.labels.strategies import STRATEGIES, EncodedBatch
 from sftmask.prompts.templates import load_template, render_records
 from sftmask.tokenization.encode import count_boundary_merges, segment
 from sftmask.tokenization.load import LoadedTokenizer
-
-CHAT = "chat"
-"""`template` value that renders prompt and response as a user/assistant exchange."""
-
-
-class PromptResponseOptions(CommonOptions):
-    """Options of prompt/response data."""
-
-    prompt_field: str = "prompt"
-    """Record field holding the prompt (masked with -100)."""
-    response_field: str = "response"
-    """Record field holding the response (trained)."""
-    template: str | None = None
-    """Prompt/response data: a prompt template (a shipped name: alpaca, chatml, question-answer; or a YAML file), or
-    `chat` to render prompt and response as a user/assistant exchange with the chat template."""
-
-    @property
-    def prompt_template(self) -> str | None:
-        """`template` when it names a prompt template (not `chat`)."""
-        return None if self.template == CHAT else self.template
 
 
 def encode_prompt_response(

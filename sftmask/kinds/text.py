@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 import pyarrow as pa
-from pydantic import Field
 
-from sftmask.config.common import CommonOptions
+from sftmask.config.options import TextOptions
 from sftmask.io.readers import InputFile
 from sftmask.kinds.base import DataKind, EncodingSession, Fields, StatelessSession
 from sftmask.labels.strategies import STRATEGIES, EncodedBatch
@@ -22,20 +21,6 @@ from sftmask.tokenization.load import LoadedTokenizer
 
 NO_MARKER = "no-response-marker"
 """Reject reason of a record whose text lacks the response marker (this kind's own)."""
-
-
-class TextOptions(CommonOptions):
-    """Options of text data."""
-
-    text_field: str | None = None
-    """Text data: record field holding the pre-formatted text (default `text`)."""
-    response_marker: str | None = Field(default=None, min_length=1)
-    """Text data: the text after this marker's first occurrence is trained, the rest is -100;
-    without it every token is trained. A record without the marker is rejected."""
-
-    @property
-    def resolved_text_field(self) -> str:
-        return self.text_field or "text"
 
 
 def split_at_marker(texts: list[str], marker: str | None) -> tuple[list[str], list[str], dict[int, tuple[str, str]]]:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
 from sftmask import reasons
-from sftmask.config.common import CommonOptions
+from sftmask.config.options import WordsOptions
 from sftmask.errors import ConfigError, TokenizerError
 from sftmask.io.readers import InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields, Scan, scan_here
@@ -36,28 +36,6 @@ from sftmask.tokenization.load import LoadedTokenizer
 from sftmask.tokenization.variants import WordsTokenizer, words_tokenizer
 
 log = logging.getLogger(__name__)
-
-
-class WordsOptions(CommonOptions):
-    """Options of word-labelled data."""
-
-    tokens_field: str | None = None
-    """Words data: record field holding the list of words (default `tokens`)."""
-    tags_field: str | None = None
-    """Words data: record field holding the parallel list of tags, ints or strings (default `ner_tags`)."""
-    label_names: str | list[str] | None = None
-    """Words data: label names in id order: a file with one name per line, `B-PER,I-PER,...`, or a
-    list. Without it, integer tags are ids as they are and string tags get ids in sorted order."""
-    label_all_subtokens: bool | None = None
-    """Words data: label continuation sub-tokens too (`B-X` becomes `I-X` when the names are BIO)."""
-
-    @property
-    def resolved_tokens_field(self) -> str:
-        return self.tokens_field or "tokens"
-
-    @property
-    def resolved_tags_field(self) -> str:
-        return self.tags_field or "ner_tags"
 
 
 def read_label_names(value: str | Sequence[str] | None) -> list[str] | None:

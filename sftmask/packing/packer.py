@@ -31,6 +31,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sftmask.config.options import DEFAULT_WINDOW
 from sftmask.ragged import IntArray, offsets_of, row_sums, segment_index
 
 IGNORE_INDEX = -100
@@ -40,8 +41,19 @@ PACK_STRATEGIES = {
     "bfd": "best-fit-decreasing bin packing of whole examples; attention and positions stay per example",
     "wrapped": "examples concatenated and cut every pack_length tokens; a row is one sequence (cross-example attention)",
 }
-DEFAULT_WINDOW = 1000
-"""Rows per best-fit-decreasing window (see the README's "Packed output" for what it costs)."""
+TRAINER_SETTINGS = {
+    "trl": "SFTConfig(padding_free=True, max_length=None)",
+    "transformers": "Trainer(data_collator=PackedCollator())",
+    "own_loop": "model(**PackedCollator()(rows))",
+}
+"""The manifest's ``packing.trainer_settings``: how each trainer reads packed rows with attention
+per example (``PackedCollator`` is ``sftmask.packing.PackedCollator``; tests run each setting and
+compare every example's loss with its loss alone)."""
+PER_EXAMPLE_WARNING = (
+    "SFTTrainer without padding_free=True (its default) builds an all-ones attention_mask and ignores "
+    "seq_lengths, and a model run with its cache on (use_cache=True, a causal LM's default) ignores the "
+    "restarts in position_ids: either way the examples of a row attend to each other, silently"
+)
 PACKED_COLUMNS = ("input_ids", "labels", "position_ids", "seq_lengths")
 _EMPTY = pa.table({})
 
@@ -142,6 +154,7 @@ class Packer:
             "pack_length": self.pack_length,
             **({"window": self.window} if self.strategy == "bfd" else {}),
             "attention": "per example" if self.strategy == "bfd" else "per row (across examples)",
+            "trainer_settings": TRAINER_SETTINGS | ({"warning": PER_EXAMPLE_WARNING} if self.strategy == "bfd" else {}),
             "rows": c.rows,
             "examples": c.examples,
             "tokens": c.tokens,

@@ -32,7 +32,6 @@ cut reaches the end of the text. A row holding no gap past its budget is encoded
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -41,7 +40,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from sftmask.ragged import IntArray
-from sftmask.tokenization.variants import component_spec
+from sftmask.tokenization.traits import traits
 
 CHARS_PER_TOKEN = 6
 """First guess of characters per token (English is ~4; fewer tokens are made up by re-cutting)."""
@@ -91,7 +90,7 @@ def _gap_cut(tokenizer: Tokenizer) -> int | None:
         return None
     if any(any(ch.isspace() for ch in t.content) for t in tokenizer.get_added_tokens_decoder().values()):
         return None
-    if not _char_local(component_spec(tokenizer.normalizer)):
+    if not _char_local(traits(tokenizer).normalizer):
         return None
     for offset in (0, 1):
         if _probes_hold(tokenizer, offset, split=True):
@@ -147,7 +146,7 @@ def _unsplit_ok(tokenizer: Tokenizer) -> bool:
     """Whether a BPE or Unigram model that sees whole texts never crosses a gap (cut before its
     space): no vocabulary token holds a space after another character."""
     model = tokenizer.model
-    kind = type(model).__name__
+    kind = traits(tokenizer).model
     if kind == "BPE":
         if model.dropout or model.end_of_word_suffix or model.continuing_subword_prefix:
             return False
@@ -161,15 +160,12 @@ def _unsplit_ok(tokenizer: Tokenizer) -> bool:
     # The character before a gap's space is a letter or digit, and stays one when the normalizer
     # only replaces or prepends (or composes, NFC): a token crossing the gap holds a letter or
     # digit then a space. Otherwise (byte-level symbols, NFKC, lowercasing) any character counts.
-    spec = component_spec(tokenizer.normalizer)
+    kind_of = traits(tokenizer)
+    spec = kind_of.normalizer
     parts = spec.get("normalizers", [spec]) if isinstance(spec, dict) else []
     plain = all(part.get("type") in ("Replace", "Prepend", "NFC") for part in parts)
-    pattern = _SPACE_AFTER_ALNUM if plain and not _has_byte_level(tokenizer) else _SPACE_AFTER_CHAR
+    pattern = _SPACE_AFTER_ALNUM if plain and not kind_of.byte_level_symbols else _SPACE_AFTER_CHAR
     return not any(map(pattern.search, vocab))
-
-
-def _has_byte_level(tokenizer: Tokenizer) -> bool:
-    return "ByteLevel" in json.dumps([component_spec(tokenizer.normalizer), component_spec(tokenizer.pre_tokenizer)])
 
 
 def cut_at(text: str, budget: int, offset: int) -> int:

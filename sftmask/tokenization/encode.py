@@ -16,7 +16,7 @@ from sftmask.ragged import BoolArray, IntArray, Ragged, pairwise_index, row_sums
 from sftmask.tokenization.bounded import encode_bounded, gap_cut
 from sftmask.tokenization.load import LoadedTokenizer
 from sftmask.tokenization.normalform import Encoder
-from sftmask.tokenization.variants import component_steps
+from sftmask.tokenization.traits import traits
 
 # Characters of context on each side of the prompt/response boundary re-encoded to detect
 # tokens that a joint encoding would merge across it (plus the longest added token's length).
@@ -126,9 +126,10 @@ def _encode_rows(
 
 
 def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
-    if _has_byte_level(tok.continuation):
+    kind = traits(tok.continuation)
+    if kind.byte_level_pre_tokenizer:
         return _whitespace_word_rule(tok.continuation)
-    marker = _unsplit_metaspace(tok.continuation)
+    marker = kind.unsplit_metaspace
     if marker is None:
         return lambda ids, encodings: first_of_word(ids, flat_word_ids(encodings))
     vocab = tok.continuation.get_vocab(with_added_tokens=True)
@@ -142,11 +143,6 @@ def _word_start_rule(tok: LoadedTokenizer) -> WordStartRule:
         return mask
 
     return rule
-
-
-def _has_byte_level(tokenizer: Tokenizer) -> bool:
-    parts = component_steps(tokenizer.pre_tokenizer)
-    return any(isinstance(part, dict) and part.get("type") == "ByteLevel" for part in parts)
 
 
 def _whitespace_word_rule(tokenizer: Tokenizer) -> WordStartRule:
@@ -192,14 +188,6 @@ def byte_level_decoder() -> dict[str, int]:
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     others = [b for b in range(256) if b not in printable]
     return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
-
-
-def _unsplit_metaspace(tokenizer: Tokenizer) -> str | None:
-    """The word marker of a Metaspace pre-tokenizer that does not split (whole text = one word)."""
-    for part in component_steps(tokenizer.pre_tokenizer):
-        if isinstance(part, dict) and part.get("type") == "Metaspace" and part.get("split") is False:
-            return str(part.get("replacement", "\u2581"))
-    return None
 
 
 def flat_word_ids(encodings: list[Any]) -> IntArray:

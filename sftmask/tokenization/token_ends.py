@@ -26,7 +26,7 @@ from tokenizers import Tokenizer, pre_tokenizers
 
 from sftmask.ragged import IntArray, Ragged, TokenArray, offsets_of, row_sums, segment_index
 from sftmask.tokenization.normalform import Encoder, in_normal_form
-from sftmask.tokenization.variants import component_steps
+from sftmask.tokenization.traits import traits
 
 
 def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
@@ -134,29 +134,4 @@ class ByteLengths:
 @functools.lru_cache(maxsize=8)
 def _byte_lengths(tokenizer: Tokenizer) -> ByteLengths | None:
     """The tokenizer's `ByteLengths`; None when it is not plain byte-level BPE."""
-    if component_steps(tokenizer.normalizer):  # DeepSeek's is an empty Sequence: nothing to do
-        return None
-    if type(tokenizer.model).__name__ != "BPE":
-        return None
-    if not _byte_level_splits(component_steps(tokenizer.pre_tokenizer)):
-        return None
-    if _trims_offsets(component_steps(tokenizer.post_processor)):
-        return None
-    return ByteLengths(tokenizer)
-
-
-_SPLITTERS = frozenset({"Split", "Digits", "Punctuation", "ByteLevel"})
-"""Pre-tokenizers that only split text (others, such as Metaspace, change it)."""
-
-
-def _byte_level_splits(parts: list[Any]) -> bool:
-    """A pre-tokenizer with a byte-level step adding no prefix space, and only splitting steps."""
-    if not all(isinstance(p, dict) and p.get("type") in _SPLITTERS for p in parts):
-        return False
-    levels = [p for p in parts if p.get("type") == "ByteLevel"]
-    return bool(levels) and not any(p.get("add_prefix_space") for p in levels)
-
-
-def _trims_offsets(parts: list[Any]) -> bool:
-    """Does the post-processor trim whitespace from offsets (ByteLevel ``trim_offsets``)?"""
-    return any(isinstance(p, dict) and p.get("type") == "ByteLevel" and p.get("trim_offsets") for p in parts)
+    return ByteLengths(tokenizer) if traits(tokenizer).plain_byte_level else None

@@ -17,7 +17,7 @@ from tests.chat.test_openai_format import ids_of, marked_labels, published_file
 from tests.cli.test_build import rows_of, run, write_jsonl
 from tests.helpers import label_rows
 
-DIALECTS = Path(__file__).resolve().parents[1] / "data" / "dialects"
+DIALECTS = Path(__file__).resolve().parents[2] / "sample_data" / "dialects"
 SAMPLE_TOKENIZER = Path(__file__).resolve().parents[2] / "sample_data" / "tokenizer"
 
 CALL = {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}

@@ -17,7 +17,7 @@ from tests import published_templates
 from tests.cli.test_build import rows_of, run, write_jsonl
 from tests.helpers import label_rows
 
-DIALECTS = Path(__file__).resolve().parents[1] / "data" / "dialects"
+DIALECTS = Path(__file__).resolve().parents[2] / "sample_data" / "dialects"
 OPENAI = [json.loads(line) for line in (DIALECTS / "openai_chat.jsonl").read_text(encoding="utf-8").splitlines()]
 
 

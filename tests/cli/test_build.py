@@ -368,8 +368,8 @@ def test_builds_are_byte_identical(tmp_path: Path, sample_tokenizer_path: Path) 
     assert digests[0] == digests[1]
 
 
-def test_exit_codes_are_documented_in_readme() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_exit_codes_are_documented() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
     for code in EXIT_CODES:
         assert f"| {code} |" in readme
 

@@ -1,4 +1,4 @@
-"""The CLI's options, defined once in sftmask/cli/options.py: what build and inspect accept, help, completion, README."""
+"""The CLI's options, derived from the config's fields (sftmask/config/): what build and inspect accept, help, completion, the docs' option tables."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import importlib.util
 import json
 import re
 from pathlib import Path
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from sftmask import __version__
-from sftmask.cli import options as cli_options
 from sftmask.cli.app import app
-from sftmask.cli.options import BUILD_OPTIONS, CONFIG_ONLY, ENCODING_OPTIONS, PANELS, BuildOption
+from sftmask.cli.options import BUILD_OPTIONS, ENCODING_OPTIONS, BuildOption
 from sftmask.config.build import BuildConfig
+from sftmask.config.common import OUTPUT
+from sftmask.config.options import PANELS, BuildOptions
 from sftmask.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,15 +35,83 @@ def click_command(name: str | None = None) -> Any:
     return group if name is None else group.commands[name]
 
 
-def test_every_config_key_is_a_build_option_or_config_only() -> None:
-    keys = [option.key for option in BUILD_OPTIONS]
-    assert len(keys) == len(set(keys))
-    assert set(keys) | set(CONFIG_ONLY) == set(BuildConfig.model_fields)
-    assert not set(keys) & set(CONFIG_ONLY)
+# The command's own parameters, which are not config keys.
+OWN = {
+    "build": {"config", "json_output", "quiet", "help"},
+    "inspect": {"sources", "count", "index", "html_file", "config", "help"},
+}
+
+
+def test_every_flag_is_a_field_and_every_field_a_flag() -> None:
+    # BuildConfig adds checks, no option: its keys are exactly BuildOptions' fields.
+    assert list(BuildConfig.model_fields) == list(BuildOptions.model_fields)
+    params = {param.name: param for param in click_command("build").params}
+    assert set(params) - OWN["build"] == set(BuildOptions.model_fields)
+    assert params["inputs"].param_type_name == "argument" and params["inputs"].metavar == "INPUT"
+    for option in BUILD_OPTIONS:
+        flag = params[option.key]
+        assert flag.param_type_name == "option" and option.flag in flag.opts, option.key
+        assert flag.rich_help_panel == option.panel in PANELS, option.key  # type: ignore[attr-defined]
+        assert option.help == " ".join(BuildOptions.model_fields[option.key].description.split("\n\n")[0].split())
+    # inspect takes a subset, and only options that are fields.
+    inspect_params = {param.name for param in click_command("inspect").params} - OWN["inspect"]
+    assert inspect_params == {option.key for option in ENCODING_OPTIONS}
+
+
+def test_a_new_field_is_a_new_flag() -> None:
+    # Adding an option is one field: its flag, metavar, panel, default and help follow from it.
+    from pydantic import Field
+
+    from sftmask.cli.options import _read_options
+    from sftmask.config.common import Flag
+    from sftmask.config.options import CHAT_DATA
+
+    class Extended(BuildOptions):
+        roles_to_train: Annotated[list[str] | None, Flag(CHAT_DATA, "ROLES")] = None
+        """Train the turns of these roles.
+
+        More detail for the docs."""
+        window_size: Annotated[int, Flag(OUTPUT)] = Field(default=8, gt=0)
+        """Rows in a window."""
+
+    options = {option.key: option for option in _read_options(Extended)}
+    assert set(options) == {option.key for option in BUILD_OPTIONS} | {"roles_to_train", "window_size"}
+    roles, window = options["roles_to_train"], options["window_size"]
+    assert (roles.names, roles.metavar, roles.panel, roles.type) == (("--roles-to-train",), "ROLES", CHAT_DATA, str)
+    assert (roles.help, roles.default, roles.changes_rows) == ("Train the turns of these roles.", None, True)
+    assert (window.names, window.metavar, window.type, window.default) == (("--window-size",), "N", int, "8")
+
+    class Unmarked(BuildOptions):
+        forgotten: str = "x"
+        """A field without its Flag."""
+
+    with pytest.raises(TypeError, match="forgotten: annotate the field with Flag"):
+        _read_options(Unmarked)
+
+
+def test_every_field_has_a_flag_a_panel_and_help() -> None:
+    from sftmask.config.common import Argument, Flag
+
+    for key, field in BuildOptions.model_fields.items():
+        marks = [item for item in field.metadata if isinstance(item, Flag | Argument)]
+        assert len(marks) == 1, f"{key}: annotate it with one Flag (or Argument)"
+        assert field.description, f"{key}: no docstring"
+
+
+def test_flags_parse_as_their_field_type_and_show_its_default() -> None:
+    by_key = {option.key: option for option in BUILD_OPTIONS}
+    assert by_key["add_eos"].names == ("--add-eos/--no-add-eos",) and by_key["add_eos"].default == "add-eos"
+    assert by_key["overwrite"].names == ("--overwrite",) and by_key["overwrite"].default is None
+    assert by_key["tokenizer"].names == ("--tokenizer", "-t") and by_key["output"].names == ("--output", "-o")
+    assert by_key["ray_cpus_per_worker"].default == "2" and by_key["rows_per_shard"].default == "100000"
+    assert by_key["truncation"].metavar == "[prompt|response|drop]" and by_key["max_length"].metavar == "N"
+    assert by_key["max_reject_rate"].type is float and by_key["keep_columns"].type is str
+    assert by_key["template_kwargs"].default is None and by_key["keep_columns"].default is None
 
 
 def test_choices_are_the_library_s() -> None:
     from sftmask.chat.templates import SHIPPED
+    from sftmask.engines import ENGINES
     from sftmask.kinds import DATA_KINDS
     from sftmask.labels.strategies import STRATEGIES
     from sftmask.prompts.templates import available_templates
@@ -53,30 +122,25 @@ def test_choices_are_the_library_s() -> None:
         args = get_args(annotation)
         return get_args(args[0]) if args and args[-1] is type(None) else args
 
-    assert tuple(STRATEGIES) == cli_options.STRATEGIES
-    assert tuple(DATA_KINDS) == cli_options.DATA_KINDS
-    assert (*available_templates(), "chat") == cli_options.TEMPLATES
-    assert literal("input_format") == cli_options.INPUT_FORMATS
-    assert literal("truncation") == cli_options.TRUNCATIONS
-    assert literal("format") == cli_options.OUTPUT_FORMATS
-    assert literal("on_error") == cli_options.ON_ERROR
-    assert literal("messages_format") == cli_options.MESSAGES_FORMATS
-    assert literal("reasoning") == cli_options.REASONING
-    assert literal("train_on_eos") == cli_options.TRAIN_ON_EOS
-    assert tuple(SHIPPED) == cli_options.CHAT_TEMPLATES
+    completions = {option.key: option.completions() for option in BUILD_OPTIONS if option.choices}
+    assert completions["strategy"] == list(STRATEGIES)
+    assert completions["data_kind"] == list(DATA_KINDS)
+    assert completions["template"] == [*available_templates(), "chat"]
+    assert completions["chat_template"] == list(SHIPPED)
+    assert completions["engine"] == list(ENGINES)
+    for key in ("input_format", "truncation", "format", "on_error", "messages_format", "reasoning", "ray_read"):
+        assert tuple(completions[key]) == literal(key), key
     for option in BUILD_OPTIONS:
-        assert (
-            not option.choices
-            or option.metavar in {"KIND", "NAME", "NAME_OR_FILE", "FORMAT", "FILE_OR_NAME"}
-            or (option.metavar == "[" + "|".join(option.choices) + "]")
-        ), option.key
+        # A metavar that lists the values lists exactly the completions (`--engine [local|ray]`).
+        if option.metavar.startswith("["):
+            assert option.metavar == "[" + "|".join(option.completions()) + "]", option.key
 
 
 def _args_and_values(options: tuple[BuildOption, ...]) -> tuple[list[str], dict[str, Any]]:
     args: list[str] = []
     values: dict[str, Any] = {}
     for option in options:
-        flag = option.names[0].split("/")[0]
+        flag = option.flag
         if option.type is bool:
             args.append(flag)
             values[option.key] = True
@@ -87,7 +151,7 @@ def _args_and_values(options: tuple[BuildOption, ...]) -> tuple[list[str], dict[
             args += [flag, "1.5"]
             values[option.key] = 1.5
         else:
-            value = option.choices[-1] if option.choices else f"value-of-{option.key}"
+            value = option.completions()[-1] if option.choices else f"value-of-{option.key}"
             args += [flag, value]
             values[option.key] = value
     return args, values
@@ -103,7 +167,7 @@ def test_every_option_reaches_the_config(
 
     seen: dict[str, Any] = {}
 
-    def make_config(given: dict[str, Any], config_file: Any = None) -> Any:
+    def make_config(given: dict[str, Any], config_file: Any = None, **kwargs: Any) -> Any:
         seen.update(given)
         raise ConfigError("stopped before building")
 
@@ -121,7 +185,7 @@ def test_no_add_eos_and_nothing_given(monkeypatch: pytest.MonkeyPatch) -> None:
 
     seen: list[dict[str, Any]] = []
 
-    def make_config(given: dict[str, Any], config_file: Any = None) -> Any:
+    def make_config(given: dict[str, Any], config_file: Any = None, **kwargs: Any) -> Any:
         seen.append(given)
         raise ConfigError("stopped")
 
@@ -137,8 +201,7 @@ def test_no_add_eos_and_nothing_given(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_inspect_takes_exactly_the_encoding_options() -> None:
     inspect_flags = {opt for param in click_command("inspect").params for opt in param.opts}
     for option in BUILD_OPTIONS:
-        flag = option.names[0].split("/")[0]
-        assert (flag in inspect_flags) == option.encoding, flag
+        assert (option.flag in inspect_flags) == option.changes_rows, option.flag
     # Among them the chat options that inspect's hand copy lacked.
     assert {"--role-key", "--content-key", "--tools-field"} <= inspect_flags
     result = run("inspect", "x.jsonl", "--output", "o")
@@ -163,7 +226,7 @@ def test_options_inspect_does_not_take_do_not_change_the_rows(tmp_path: Path) ->
     # The engine options are proven not to change the rows by tests/engines/test_ray.py.
     engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read"}
     engine_options.add("max_reject_rate")  # fails a build or not; never changes its rows
-    assert {o.key for o in BUILD_OPTIONS if not o.encoding} == {
+    assert {o.key for o in BUILD_OPTIONS if not o.changes_rows} == {
         "output",
         *engine_options,
         *(a[2:].replace("-", "_") for a in other[::2]),
@@ -234,12 +297,12 @@ def test_shell_completion_is_offered_and_completes_choices() -> None:
     assert "--role-key" in complete("sftmask inspect --ro")
 
 
-def test_readme_option_tables_are_generated_from_the_command() -> None:
+def test_docs_option_tables_are_generated_from_the_command() -> None:
     spec = importlib.util.spec_from_file_location("cli_reference", REPO / "scripts" / "cli_reference.py")
     assert spec is not None and spec.loader is not None
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     assert reference.section(readme) == reference.reference().strip("\n"), "run scripts/cli_reference.py"
     for option in BUILD_OPTIONS:
         assert f"`{option.names[0]}" in reference.section(readme)

@@ -21,7 +21,7 @@ from tests import published_templates
 from tests.cli.test_build import rows_of, run, write_jsonl
 from tests.helpers import label_rows
 
-DIALECTS = Path(__file__).resolve().parents[1] / "data" / "dialects"
+DIALECTS = Path(__file__).resolve().parents[2] / "sample_data" / "dialects"
 SAMPLE_TOKENIZER = Path(__file__).resolve().parents[2] / "sample_data" / "tokenizer"
 
 

@@ -181,7 +181,10 @@ def test_collator_flattens_rows_and_keeps_positions() -> None:
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 1]]
     assert batch["labels"].tolist() == [[-100, 2, 3, -100, 5, -100, 7]]
     assert batch["cu_seq_lens_q"].tolist() == [0, 3, 5, 7] and batch["max_length_q"] == 3
+    # No attention_mask and no cache: transformers then keeps the examples apart by their positions
+    # (tests/packing/test_train_packed.py shows what happens without either).
     assert "attention_mask" not in batch
+    assert batch["use_cache"] is False
 
 
 # --- build, validate, stats on real tokenized data --------------------------------------------
@@ -198,6 +201,11 @@ def test_bfd_packs_benchmark_data_at_least_97_percent_full(tmp_path: Path, qwen_
     manifest = json.loads((out / "manifest.json").read_text())
     packing = manifest["packing"]
     assert packing["strategy"] == "bfd" and packing["window"] == 1000
+    # The shards say how to train on them (tests/packing/test_train_packed.py runs each setting).
+    settings = packing["trainer_settings"]
+    assert settings["trl"] == "SFTConfig(padding_free=True, max_length=None)"
+    assert settings["transformers"] == "Trainer(data_collator=PackedCollator())"
+    assert "without padding_free=True" in settings["warning"] and "use_cache=True" in settings["warning"]
     assert packing["efficiency"] >= 0.97
     assert packing["efficiency"] == pytest.approx(packing["tokens"] / (packing["rows"] * 4096), abs=1e-6)
     assert manifest["config"]["max_length"] == 4096  # rows longer than a packed row follow --truncation
@@ -256,6 +264,7 @@ def test_wrapped_build_and_validate(tmp_path: Path, qwen_path: Path) -> None:
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["packing"]["attention"] == "per row (across examples)"
+    assert "warning" not in manifest["packing"]["trainer_settings"]  # attention across examples is the point
     from datasets import load_from_disk
 
     ds = load_from_disk(str(out))
