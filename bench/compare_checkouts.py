@@ -1,13 +1,15 @@
-"""The same `sftmask build` runs from two checkouts, in interleaved pairs: did a change cost speed?
+"""Compare `sftmask build` on chat data between two checkouts (a branch against main), in
+interleaved pairs (A B A B ...), CPU time (user + system of the build process) and wall time.
 
-Each case (prompt/response JSONL and CSV, start-up on one record, chat with the marked template the
-build picks and with the unmarked one given as a file) runs A B A B ... `--repeat` times, each run
-in its own process (`run_bench.measure`: wall, CPU = user + system, peak RSS); the table shows the
-medians, B's over A's, and the load average before the runs. The rows are checked to be the same.
+Both chat rows of `run_bench.py`: the tokenizer's template (replaced by the shipped marked ChatML
+twin) and the same template given as a file (no markers: assistant turns located). With
+`--prompt-response`, also prompt/response records as JSONL and as CSV (`--records N`) and one record
+(start-up). Each pair's rows are compared: the two checkouts must build the same rows.
 
-    python bench/compare_checkouts.py /work/main .            # A = main, B = this checkout
-    python bench/compare_checkouts.py /work/main . --repeat 5 --records 10000 --chat-records 2000
-    python bench/compare_checkouts.py /work/main . --repeat 9 --only "10,000 records" "conversations"
+    python bench/compare_checkouts.py OTHER_CHECKOUT [--chat-records N] [--repeat R] [--prompt-response]
+
+Prints, per variant, the median CPU and wall seconds of each checkout and their ratio
+(this checkout / the other); the 1-minute load average before each run is kept.
 """
 
 from __future__ import annotations
@@ -16,19 +18,35 @@ import argparse
 import csv
 import json
 import os
-import shutil
+import resource
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
 from bench import gen_chat  # noqa: E402
 from bench.gen_data import generate  # noqa: E402
-from bench.run_bench import CHAT_MAX_LENGTH, DATA, MAX_LENGTH, measure, same_rows, tokenizer_dir  # noqa: E402
+from bench.run_bench import CHAT_MAX_LENGTH, DATA, MAX_LENGTH, _sftmask, same_rows, tokenizer_dir  # noqa: E402
+
+
+def timed(command: list[str], checkout: Path) -> tuple[float, float, float]:
+    """(CPU seconds, wall seconds, load average) of one run with `checkout` first on the path."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(checkout)}, cwd=checkout)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, load
 
 
 def as_csv(jsonl: Path, target: Path) -> Path:
+    """The prompt/response records of `jsonl` as a CSV file (made once)."""
     if not target.exists():
         with open(jsonl, encoding="utf-8") as src, open(target, "w", newline="", encoding="utf-8") as dst:
             writer = csv.writer(dst)
@@ -39,91 +57,66 @@ def as_csv(jsonl: Path, target: Path) -> Path:
     return target
 
 
-def cases(records: int, chat_records: int, tok: Path) -> dict[str, list[str]]:
-    prompt = DATA / f"bench-{records}.jsonl"
-    if not prompt.exists():
-        generate(records, prompt)
+def prompt_response_inputs(records: int) -> dict[str, tuple[Path, int]]:
+    """The prompt/response rows: name -> (input, max length)."""
+    data = DATA / f"bench-{records}.jsonl"
+    if not data.exists():
+        generate(records, data)
     one = DATA / "bench-1.jsonl"
     if not one.exists():
         generate(1, one)
-    chat = DATA / f"chat-{chat_records}.jsonl"
-    if not chat.exists():
-        gen_chat.generate(chat_records, chat, None)
-    unmarked = str(tok / "chat_template.jinja")
-    assistant = ["--strategy", "assistant-only"]
     return {
-        f"prompt/response, {records:,} records": [str(prompt), "--max-length", str(MAX_LENGTH)],
-        f"prompt/response CSV, {records:,} records": [
-            str(as_csv(prompt, DATA / f"bench-{records}.csv")),
-            "--max-length",
-            str(MAX_LENGTH),
-        ],
-        "prompt/response, 1 record (start-up)": [str(one), "--max-length", str(MAX_LENGTH)],
-        f"chat, {chat_records:,} conversations": [str(chat), "--max-length", str(CHAT_MAX_LENGTH), *assistant],
-        f"chat, {chat_records:,} conversations, template without markers": [
-            str(chat),
-            "--max-length",
-            str(CHAT_MAX_LENGTH),
-            *assistant,
-            "--chat-template",
-            unmarked,
-        ],
+        f"prompt/response ({records:,} records)": (data, MAX_LENGTH),
+        f"prompt/response CSV ({records:,} records)": (as_csv(data, DATA / f"bench-{records}.csv"), MAX_LENGTH),
+        "prompt/response (1 record: start-up)": (one, MAX_LENGTH),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("a", type=Path, help="checkout A (the baseline)")
-    parser.add_argument("b", type=Path, help="checkout B")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", type=Path, help="the checkout to compare with (e.g. the main worktree)")
+    parser.add_argument("--chat-records", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--chat-records", type=int, default=2_000)
-    parser.add_argument("--tokenizer", type=Path, default=None, help="default: bench/data/qwen3_6 (built once)")
-    parser.add_argument("--only", nargs="*", default=[], help="run only the cases whose name holds one of these")
+    parser.add_argument("--located-only", action="store_true", help="only the row with the template file")
+    parser.add_argument("--prompt-response", action="store_true", help="also the prompt/response rows")
+    parser.add_argument("--records", type=int, default=10_000, help="prompt/response records")
     args = parser.parse_args()
-    tok = args.tokenizer or tokenizer_dir()
-    checkouts = {"A": args.a.resolve(), "B": args.b.resolve()}
-    lines = [
-        f"A = {checkouts['A']}, B = {checkouts['B']}; {args.repeat} interleaved pairs per case (medians)",
-        "",
-        "| case | A wall (s) | B wall (s) | B/A wall | A CPU (s) | B CPU (s) | B/A CPU | load | same rows |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for name, build_args in cases(args.records, args.chat_records, tok).items():
-        if args.only and not any(word in name for word in args.only):
-            continue
-        runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
-        outs = {key: DATA / f"compare-{key}" for key in checkouts}
-        for i in range(args.repeat):
+    data = DATA / f"chat-{args.chat_records}.jsonl"
+    if not data.exists():
+        gen_chat.generate(args.chat_records, data, None)
+    tok = tokenizer_dir()
+    out = DATA / "out-compare"
+    chat = ["--strategy", "assistant-only"]
+    variants = {
+        "chat (tokenizer's template)": (data, CHAT_MAX_LENGTH, chat),
+        "chat (template file, located)": (
+            data,
+            CHAT_MAX_LENGTH,
+            [*chat, "--chat-template", str(tok / "chat_template.jinja")],
+        ),
+    }
+    checkouts = {"this": ROOT, "other": args.other.resolve()}
+    if args.located_only:
+        variants.pop("chat (tokenizer's template)")
+    if args.prompt_response:
+        variants = {name: (path, n, []) for name, (path, n) in prompt_response_inputs(args.records).items()} | variants
+    for name, (source, max_length, extra) in variants.items():
+        runs: dict[str, list[tuple[float, float, float]]] = {key: [] for key in checkouts}
+        outs = {key: out.with_name(f"{out.name}-{key}") for key in checkouts}
+        for _ in range(args.repeat):
             for key, checkout in checkouts.items():
-                print(f"  {name}: {key} ({i + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
-                os.environ["PYTHONPATH"] = str(checkout)
-                cmd = [
-                    sys.executable,
-                    "-P",
-                    "-m",
-                    "sftmask",
-                    "build",
-                    *build_args,
-                    "-t",
-                    str(tok),
-                    "-o",
-                    str(outs[key]),
-                ]
-                runs[key].append(measure([*cmd, "--quiet", "--overwrite"]))
-        same = same_rows(sorted(outs["A"].glob("*.parquet")), sorted(outs["B"].glob("*.parquet")))
-        med = {
-            key: {m: statistics.median(r[m] for r in runs[key]) for m in ("wall_s", "cpu_s", "load")} for key in runs
-        }
-        lines.append(
-            f"| {name} | {med['A']['wall_s']:.2f} | {med['B']['wall_s']:.2f} | "
-            f"{med['B']['wall_s'] / med['A']['wall_s']:.2f}x | {med['A']['cpu_s']:.2f} | {med['B']['cpu_s']:.2f} | "
-            f"{med['B']['cpu_s'] / med['A']['cpu_s']:.2f}x | {statistics.median([med['A']['load'], med['B']['load']]):.1f} | "
-            f"{'yes' if same else 'NO'} |"
+                runs[key].append(timed(_sftmask(source, tok, outs[key], max_length, *extra), checkout))
+        same = same_rows(sorted(outs["this"].glob("*.parquet")), sorted(outs["other"].glob("*.parquet")))
+        cpu = {key: statistics.median(r[0] for r in rs) for key, rs in runs.items()}
+        wall = {key: statistics.median(r[1] for r in rs) for key, rs in runs.items()}
+        loads = [round(r[2], 1) for rs in runs.values() for r in rs]
+        print(
+            f"{name}: CPU {cpu['this']:.2f}s vs {cpu['other']:.2f}s ({cpu['this'] / cpu['other']:.3f}x), "
+            f"wall {wall['this']:.2f}s vs {wall['other']:.2f}s ({wall['this'] / wall['other']:.3f}x); "
+            f"load {min(loads)}-{max(loads)}; same rows: {'yes' if same else 'NO'}"
         )
-        for out in outs.values():
-            shutil.rmtree(out, ignore_errors=True)
-    print("\n".join(lines))
+        for key, rs in runs.items():
+            print(f"  {key}: " + ", ".join(f"{cpu:.2f}/{wall:.2f}s" for cpu, wall, _ in rs))
 
 
 if __name__ == "__main__":

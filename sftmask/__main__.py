@@ -1,5 +1,5 @@
 """`python -m sftmask` runs the CLI."""
 
-from sftmask.cli.app import app
+from sftmask.cli.app import run
 
-app()
+run()

@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args, get_origin, overload
 
 import pyarrow as pa
 
-from sftmask import __version__
+from sftmask import __version__, limits
 from sftmask.config.build import BuildConfig, make_config, with_format
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
@@ -338,6 +338,7 @@ def _warn_longer_than_the_model(stats: Counts, tok: LoadedTokenizer) -> None:
 def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
     """Files and folders the build reads, which replacing the output must not delete."""
     paths = [f.name for f in files if f.name != STDIN]
+    paths += [source for f in files if (source := remote.local_source(f.name)) is not None]  # zip://...::x.zip
     named = [config.tokenizer, config.chat_template, config.template]
     if isinstance(config.label_names, str):
         named.append(config.label_names)
@@ -429,6 +430,8 @@ def make_reader(
         batch_size=batch_size or config.batch_size,
         skip_errors=config.on_error == "skip",
         max_chars=config.max_chars,
+        # Without --max-length a text is encoded whole: refuse one the tokenizer could not hold.
+        memory_budget=limits.memory_budget(config.num_proc) if config.max_length is None else None,
         unused_fields=_unused_fields(config),
         data_format=data_format,
         delimiter=config.delimiter,

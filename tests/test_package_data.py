@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sftmask.chat.choice import load_renderer
 from sftmask.chat.templates import SHIPPED as SHIPPED_CHAT
 from sftmask.cli.app import app
 from sftmask.prompts.templates import TEMPLATE_DIR, available_templates, load_template
+from tests.helpers import load_renderer, transformers_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "sftmask"
@@ -66,8 +66,6 @@ def test_unknown_chat_template_name_lists_the_shipped_ones(tmp_path: Path) -> No
 def test_template_alpaca_on_the_sample_from_another_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_path: Path
 ) -> None:
-    from transformers import AutoTokenizer
-
     monkeypatch.chdir(tmp_path)  # no configs/ here: the template comes from the package
     out = tmp_path / "o"
     source = REPO / "sample_data" / "alpaca.json"
@@ -77,7 +75,7 @@ def test_template_alpaca_on_the_sample_from_another_directory(
     assert result.exit_code == 0, result.output
     records = json.loads(source.read_text(encoding="utf-8"))
     assert json.loads(result.stdout)["rows_written"] == len(records) == 40
-    tok = AutoTokenizer.from_pretrained(str(qwen_path))
+    tok = transformers_tokenizer(qwen_path)
     rows = pq.read_table(next(out.glob("*.parquet"))).to_pylist()
     for row, record in zip(rows, records, strict=True):
         prompt = [i for i, label in zip(row["input_ids"], row["labels"], strict=True) if label == -100]

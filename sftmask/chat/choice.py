@@ -14,7 +14,7 @@ from typing import Any
 
 from sftmask.chat.render import GENERATION_TAG, MARKER, ChatRenderer
 from sftmask.chat.templates import SHIPPED, read_shipped
-from sftmask.errors import ConfigError, RecordRejected, TokenizerError
+from sftmask.errors import ConfigError, RecordRejected, SftmaskError, TokenizerError
 from sftmask.limits import read_text_file
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,13 @@ class TemplateChoice:
     """``file PATH``, ``shipped NAME`` or ``tokenizer``."""
     marked_as: str | None = None
     """The shipped marked template used in place of the tokenizer's own (it renders the same)."""
+
+    @property
+    def name(self) -> str:
+        """How messages name the template: ``--chat-template FILE``, ``the tokenizer's chat template``."""
+        if self.source == "tokenizer":
+            return "the tokenizer's chat template"
+        return f"--chat-template {self.source.split(' ', 1)[1]}"
 
     def describe(self) -> dict[str, Any]:
         """The manifest entry."""
@@ -57,10 +64,37 @@ def choose_template(
     built-in conversations (system prompt, several turns, reasoning, a tool call), as TRL does for
     templates it knows.
 
+    A template without markers whose turn shape the renderings do not settle (`TurnShape.doubts`)
+    is used all the same, with a warning in the log.
+
     Raises:
         ConfigError: the template file cannot be read.
         TokenizerError: no template given and the tokenizer has none.
     """
+    choice = _choose(hf, chat_template, samples, **options)
+    if not GENERATION_TAG.search(choice.text):
+        warn_if_unsure(ChatRenderer(hf, choice.text, **options), choice.source)
+    return choice
+
+
+def warn_if_unsure(renderer: ChatRenderer, source: str) -> None:
+    """Log a warning for each doubt about the turn shape of an unmarked template (`sftmask.chat.spans`)."""
+    shape = renderer.shape
+    hint = "check the spans with `sftmask template check`, or add {%% generation %%} markers to the template"
+    if shape is None:
+        log.warning(
+            "chat template (%s) refuses a one-exchange conversation, so every assistant turn is found by prefix "
+            "analysis; " + hint,
+            source,
+        )
+        return
+    for doubt in shape.doubts:
+        log.warning("chat template (%s): %s; " + hint, source, doubt)
+
+
+def _choose(
+    hf: Any, chat_template: str | None, samples: Sequence[tuple[list[dict[str, Any]], Any]] = (), **options: Any
+) -> TemplateChoice:
     if chat_template is not None:
         if chat_template in SHIPPED and not Path(chat_template).is_file():
             choice = TemplateChoice(read_shipped(chat_template), f"shipped {chat_template}")
@@ -87,7 +121,7 @@ def choose_template(
         # a header (an empty thinking block); located spans leave it to the prompt, markers cannot.
         return TemplateChoice(own, "tokenizer")
     conversations = [*PROBE_CONVERSATIONS, *samples]
-    mine = ChatRenderer(hf, own, **options)
+    mine = ChatRenderer(hf, own, name="the tokenizer's chat template", **options)
     own_texts = []
     for messages, tools in conversations:
         texts = _texts(mine, messages, tools)
@@ -108,6 +142,8 @@ def _texts(renderer: ChatRenderer, messages: list[dict[str, Any]], tools: Any) -
         return renderer.render(messages, tools), renderer.render(messages[:-1], tools, generation_prompt=True)
     except RecordRejected as exc:
         return "limit", exc.message
+    except SftmaskError:  # TemplateTooSlow: stopped for time again and again
+        raise
     except Exception as exc:  # a template's raise_exception: a twin must refuse it too
         return "error", type(exc).__name__
 
@@ -193,10 +229,3 @@ def chat_manifest(choice: TemplateChoice, options: dict[str, Any]) -> dict[str, 
     if "strftime_now" in choice.text and options.get("template_date") is not None:
         entry["date"] = options["template_date"].isoformat()
     return entry
-
-
-def load_renderer(
-    hf: Any, chat_template: str | None, samples: Sequence[tuple[list[dict[str, Any]], Any]] = (), **options: Any
-) -> ChatRenderer:
-    """A renderer for the template `choose_template` picks (`options` go to `ChatRenderer`)."""
-    return ChatRenderer(hf, choose_template(hf, chat_template, samples, **options).text, **options)

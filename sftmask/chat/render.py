@@ -42,13 +42,19 @@ from sftmask.chat.sandbox import (
     render,
     template_messages,
 )
-from sftmask.chat.spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans
+from sftmask.chat.spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans, place_pieces
 from sftmask.chat.turns import Span, attribute, contents_with_ends, cut_turn_ends
 from sftmask.config.common import CommonOptions, Reasoning
 from sftmask.config.options import TrainOnEos
-from sftmask.errors import ConfigError, RecordRejected
+from sftmask.errors import ConfigError, RecordRejected, SftmaskError
 from sftmask.labels.strategies import EncodedBatch, first_true
-from sftmask.limits import RenderLimitExceeded, RenderMemoryExceeded, RenderTimeExceeded, render_limit
+from sftmask.limits import (
+    RenderLimitExceeded,
+    RenderMemoryExceeded,
+    RenderSizeExceeded,
+    RenderTimeExceeded,
+    render_limit,
+)
 from sftmask.ragged import BoolArray, IntArray, Ragged, row_sums, segment_index
 from sftmask.tokenization.bounded import encode_bounded, gap_cut
 from sftmask.tokenization.load import LoadedTokenizer
@@ -83,11 +89,16 @@ class ChatRenderer:
         reasoning: Reasoning = "train",
         template_date: datetime.date | None = None,
         max_rendered_chars: int | None = None,
+        name: str = "the chat template",
     ) -> None:
         self._compiled = _compile(template)
         self.template = template
         self.content_format = content_format(template)
         """How the template takes a list of content parts (`sftmask.chat.content`)."""
+        self.name = name
+        """How error messages name the template (``--chat-template FILE``, the tokenizer's)."""
+        self._timeouts = 0
+        """Renderings in a row stopped for time (`limits.RENDER_TIMEOUTS_IN_A_ROW` stop the build)."""
         self._rendered_template = template
         self.has_markers = bool(GENERATION_TAG.search(template))
         self.reasoning = reasoning
@@ -135,6 +146,7 @@ class ChatRenderer:
 
         Raises:
             RecordRejected: a limit was reached (reason ``chat-template``).
+            TemplateTooSlow: `limits.RENDER_TIMEOUTS_IN_A_ROW` renderings in a row ran out of time.
         """
         check_tools(tools)
         variables = {
@@ -148,17 +160,27 @@ class ChatRenderer:
             with render_limit():
                 text, spans = render(self._compiled, variables, spans=spans_wanted)
         except RenderTimeExceeded:
+            self._timeouts += 1
+            if self._timeouts >= limits.RENDER_TIMEOUTS_IN_A_ROW:
+                raise TemplateTooSlow(
+                    f"{self.name} took more than {limits.RENDER_SECONDS:g} s on each of {self._timeouts} "
+                    "conversations in a row, so the build stopped: the template is the problem, not the data "
+                    "(a loop that does not end?); fix the template or choose another with --chat-template"
+                ) from None
             raise RecordRejected(
                 reasons.CHAT_TEMPLATE,
                 f"chat template stopped: rendering this conversation took more than {limits.RENDER_SECONDS:g} s "
                 "(a loop that does not end?); fix the template",
             ) from None
-        except RenderMemoryExceeded:
+        except (RenderMemoryExceeded, MemoryError):  # MemoryError: past the address-space cap of render_limit
             raise RecordRejected(
                 reasons.CHAT_TEMPLATE,
                 f"chat template stopped: rendering this conversation took more than "
                 f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory; fix the template",
             ) from None
+        except RenderSizeExceeded as exc:
+            raise RecordRejected(reasons.CHAT_TEMPLATE, f"chat template stopped: {exc}; fix the template") from None
+        self._timeouts = 0
         if self.max_rendered_chars is not None and len(text) > self.max_rendered_chars:
             raise RecordRejected(
                 reasons.CHAT_TEMPLATE,
@@ -174,7 +196,14 @@ class ChatRenderer:
         if not self._probed:
             self._probed = True
             try:
-                self._shape = learn_shape(lambda m, g: self.render(m, generation_prompt=g), self._special)
+                self._shape = learn_shape(
+                    lambda m, g: self.render(m, generation_prompt=g),
+                    self._special,
+                    bos_token=self._kwargs.get("bos_token"),
+                    render_tools=lambda m, t: self.render(m, t),
+                )
+            except SftmaskError:
+                raise
             except Exception:  # the template's raise_exception on a one-exchange conversation
                 self._shape = None
         return self._shape
@@ -210,10 +239,10 @@ class ChatRenderer:
                 rendered = self._analyse(messages, tools, final_turn=final_turn)
             else:
                 rendered = self._analyse_messages(messages, tools, list(train), final_turn=final_turn)
-        except RecordRejected:
+        except (RecordRejected, SftmaskError):
             raise
         except Exception as exc:  # jinja2 errors and the template's own raise_exception(...)
-            reason = " ".join(str(exc).split())[:200]
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise RecordRejected(reasons.CHAT_TEMPLATE, f"chat template failed on this conversation: {reason}") from exc
         if self.reasoning == "mask" and train is None:
             rendered = Rendered(
@@ -251,7 +280,7 @@ class ChatRenderer:
                 messages,
                 others,
                 full,
-                lambda m: self.render(m, tools),
+                lambda m, g: self.render(m, tools, generation_prompt=g),
                 self.turn_end,
                 [start for _, start, _ in turns],
             )
@@ -313,15 +342,23 @@ class ChatRenderer:
             spans = [(s, e) for s, e in indices if e > s]
             last: list[tuple[int, int]] = []
             if final_turn:
-                # The final turn's blocks are those after the rest of the conversation.
-                located = self._locate(messages, tools, full)
+                # The final turn's blocks: those from where its turn starts (located as in a template
+                # without markers), or after the text of the rest of the conversation.
+                def render(m: Sequence[dict[str, Any]], g: bool) -> str:
+                    return self.render(m, tools, generation_prompt=g)
+
+                located = locate_spans(messages, full, render, self.shape) if self.shape is not None else None
+                placed = place_pieces(messages, full, render) if not located else None
                 if located and located[-1][0] == len(messages) - 1:
-                    begin = located[-1][1]
-                else:
+                    begin = min(start for i, start, _ in located if i == len(messages) - 1)
+                    last = [span for span in spans if span[1] > begin]
+                elif placed is not None:
+                    begin = max((end for i, end in placed.last.items() if i < len(messages) - 1), default=0)
+                    last = [span for span in spans if span[0] >= begin]
+                else:  # a template that changes the text it writes (neither verbatim nor JSON-escaped)
                     before = self.render(messages[:-1], tools, generation_prompt=True)
                     _check_prefix(full, before, len(messages) - 1, generation_prompt=True)
-                    begin = len(before)
-                last = [span for span in spans if span[1] > begin]
+                    last = [span for span in spans if span[1] > len(before)]
             return Rendered(full, spans, last)
         full = self.render(messages, tools)
         located = self._locate(messages, tools, full)
@@ -372,22 +409,38 @@ class ChatRenderer:
         return turns
 
 
+class TemplateTooSlow(ConfigError):
+    """Renderings in a row ran out of time: the template, not the data, is the problem."""
+
+
+_COMPILE_FAILURES: dict[str, str] = {}
+"""Template text -> why it did not compile (compiling it again would pay the same time again)."""
+
+
 def _compile(template: str) -> Any:
     """The compiled template (`sftmask.chat.sandbox.compile_template`), within the render limits.
+    Compiled templates are cached (by `compile_template`), and so are templates that failed.
 
     Raises:
         ConfigError: it does not compile, or compiling ran past the time or memory limit.
     """
+    failure = _COMPILE_FAILURES.get(template)
+    if failure is not None:
+        raise ConfigError(failure)
     try:
-        with render_limit():  # Jinja computes constant expressions ('x' * 4000000000) when compiling
+        with render_limit():  # Jinja computes constant expressions when compiling
             return compile_template(template)
-    except RenderLimitExceeded as exc:
-        raise ConfigError(
+    except (RenderLimitExceeded, MemoryError) as exc:
+        failure = (
             f"chat template stopped while compiling: it took more than {limits.RENDER_SECONDS:g} s or "
             f"{limits.RENDER_MEMORY_BYTES / 2**20:,.0f} MiB of memory ({type(exc).__name__}); fix the template"
-        ) from None
+        )
     except Exception as exc:  # jinja2.TemplateSyntaxError and friends
-        raise ConfigError(f"chat template does not compile: {' '.join(str(exc).split())}") from exc
+        failure = f"chat template does not compile: {' '.join(str(exc).split()) or type(exc).__name__}"
+    if len(_COMPILE_FAILURES) >= 32:
+        _COMPILE_FAILURES.clear()
+    _COMPILE_FAILURES[template] = failure
+    raise ConfigError(failure)
 
 
 _STRFTIME = re.compile(r"""strftime_now\(\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\)""")
@@ -596,12 +649,12 @@ def renderer_options(config: CommonOptions) -> dict[str, Any]:
 _renderers: dict[tuple[Any, ...], tuple[Any, ChatRenderer]] = {}
 
 
-def _renderer(tok: LoadedTokenizer, template: str, options: dict[str, Any]) -> ChatRenderer:
+def _renderer(tok: LoadedTokenizer, template: str, options: dict[str, Any], name: str) -> ChatRenderer:
     """The build's renderer, made once per process (it holds the compiled template and its probe)."""
-    key = (id(tok.hf), template, json.dumps(options, sort_keys=True, default=str))
+    key = (id(tok.hf), template, json.dumps(options, sort_keys=True, default=str), name)
     cached = _renderers.get(key)
     if cached is None or cached[0] is not tok.hf:
-        cached = _renderers[key] = (tok.hf, ChatRenderer(tok.hf, template, **options))
+        cached = _renderers[key] = (tok.hf, ChatRenderer(tok.hf, template, name=name, **options))
     return cached[1]
 
 
@@ -617,11 +670,12 @@ def encode_chat_batch(
     max_length: int | None = None,
     train: Sequence[Sequence[bool] | None] | None = None,
     train_on_eos: TrainOnEos = "turn",
+    name: str = "the chat template",
 ) -> EncodedBatch:
     """Render and tokenize parsed conversations (None: already invalid) into an `EncodedBatch`.
 
     `template` is the chat template text (`sftmask.chat.choice.choose_template`), `options`
-    the `ChatRenderer` options (`renderer_options`). Sets ``assistant_mask``, and
+    the `ChatRenderer` options (`renderer_options`), `name` how messages name the template. Sets ``assistant_mask``, and
     ``last_turn_mask`` when `last_turn` (a conversation must then end on an assistant turn). The
     prompt (what prompt truncation shortens) is everything before the first trained token. With
     `max_length`, a long conversation is encoded only as far as truncation can keep. `train` and
@@ -629,7 +683,7 @@ def encode_chat_batch(
     """
     enc = encode_conversations(
         tok.full_encoder,
-        _renderer(tok, template, options),
+        _renderer(tok, template, options, name),
         conversations,
         tools,
         invalid=invalid,

@@ -12,6 +12,10 @@ start-up (more with torch installed), and its generation tag measures the text r
 by joining it anew at every tag, which is quadratic in the length of a conversation; here the
 length is kept as a running total. tests/chat/test_sandbox.py renders every published template
 llama.cpp vendors with both and requires the same text, spans and errors.
+
+The environment also sizes, before they run, the operations that one C call could make run for
+hours or fill the memory (``10 ** n``, ``'{:>3000000000}'.format(x)``, ``'x' * n``: see
+`sftmask.chat.bounds`); templates that do not compute such values render unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import dataclasses
 import functools
 import json
 import threading
-from collections.abc import Iterator, Mapping
+import types
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -29,7 +34,10 @@ import jinja2
 import jinja2.ext
 import jinja2.nodes
 import numpy as np
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+from markupsafe import EscapeFormatter, Markup
+
+from sftmask.chat import bounds
 
 Span = tuple[int, int]
 
@@ -112,6 +120,65 @@ class _TemplateNamespace(jinja2.utils.Namespace):
             )
 
 
+class _BoundedFormatter(SandboxedFormatter):
+    """``str.format`` in a template: each field's width and precision sized first."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        bounds.check_format_spec(format_spec)
+        return super().format_field(value, format_spec)
+
+
+class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
+    """``Markup.format`` (a ``|safe`` string's) in a template, sized like `_BoundedFormatter`."""
+
+
+class _TemplateEnvironment(ImmutableSandboxedEnvironment):
+    """transformers' sandbox, with the operations that can make large values sized before they run
+    (`sftmask.chat.bounds`): ``*``, ``**`` and ``%``, calls of padding string methods, ``str.format``
+    and ``format_map``."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        return bounds.binop(operator, left, right)
+
+    # Jinja's parameter names: a template's keyword arguments (self=..., obj=...) cannot clash with them.
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        bounds.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # Jinja's own, with the bounded formatters.
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) or value.__name__ not in (
+            "format",
+            "format_map",
+        ):
+            return None
+        f_self: Any = value.__self__
+        if not isinstance(f_self, str):
+            return None
+        str_type: type[str] = type(f_self)
+        is_format_map = value.__name__ == "format_map"
+        formatter: SandboxedFormatter
+        if isinstance(f_self, Markup):
+            formatter = _BoundedEscapeFormatter(self, escape=f_self.escape)
+        else:
+            formatter = _BoundedFormatter(self)
+        vformat = formatter.vformat
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_format_map:
+                if kwargs:
+                    raise TypeError("format_map() takes no keyword arguments")
+                if len(args) != 1:
+                    raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
+                kwargs = args[0]
+                args = ()
+            return str_type(vformat(f_self, args, kwargs))
+
+        return functools.update_wrapper(wrapper, value)
+
+
 @functools.lru_cache(maxsize=32)
 def compile_template(source: str) -> jinja2.Template:
     """The compiled template (cached by its text).
@@ -119,9 +186,8 @@ def compile_template(source: str) -> jinja2.Template:
     Raises:
         jinja2.TemplateError: it does not compile.
     """
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[_Generation, jinja2.ext.loopcontrols]
-    )
+    env = _TemplateEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[_Generation, jinja2.ext.loopcontrols])
+    env.filters.update(bounds.bounded_filters(env.filters))
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now

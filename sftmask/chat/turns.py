@@ -7,20 +7,20 @@ assistant spans (`sftmask.chat.spans`, generation markers).
 - A trained message of another role (a ``tool`` result, with ``--roles-to-train tool``) is
   trained from the first to the last character of its text as the template writes it, and on to
   the end of its turn when the template closes the turn before the next message begins
-  (`contents_with_ends`). Its text is found by rendering the conversation again with each
-  non-assistant message's text replaced by a marker: the marked rendering, with the texts put
-  back (as they are or JSON-escaped, for a template that writes them with ``tojson``), must equal
-  the real one.
+  (`contents_with_ends`). Its text is where `sftmask.chat.spans.place_pieces` finds it: the
+  conversation rendered again with each message's text replaced by a sentinel, which with the
+  texts put back (as they are or JSON-escaped, for a template that writes them with ``tojson``)
+  must equal the real rendering.
 - ``--train-on-eos``: a trained turn's end-of-turn text is left out of its span
   (`cut_turn_ends`), for every turn or all but the last.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from sftmask.chat.spans import Render, place_pieces
 
 Span = tuple[int, int]
 
@@ -56,63 +56,33 @@ def cut_turn_ends(text: str, spans: Sequence[Span], end_of_turn: str, *, keep_la
     return out
 
 
-def _spellings(text: str) -> list[str]:
-    """The text as a template may write it: as it is, or JSON-escaped (``| tojson``)."""
-    return list(dict.fromkeys([text, json.dumps(text, ensure_ascii=False)[1:-1], json.dumps(text)[1:-1]]))
-
-
-def _marker(number: int, nonce: str) -> str:
-    return f"\u2063{nonce}{number}\u2063"
-
-
 def contents_with_ends(
     messages: Sequence[dict[str, Any]],
     wanted: Sequence[int],
     full: str,
-    render: Callable[[list[dict[str, Any]]], str],
+    render: Render,
     end_of_turn: str,
     turn_starts: Sequence[int],
 ) -> dict[int, Span] | None:
     """The span of each wanted (non-assistant) message in ``full``, its rendering: from its text's
-    first character to its last, and on through `end_of_turn` when that follows before the next
-    message's text or turn (`turn_starts`: where the assistant turns begin). A message with no
-    text has no span. None when the texts cannot be located (see the module docstring).
+    first character to its last (where `sftmask.chat.spans.place_pieces` finds them), and on through
+    `end_of_turn` when that follows before the next message's text or turn (`turn_starts`: where
+    the assistant turns begin). A message with no text has no span. None when the texts cannot be
+    located: the template changes them, or a wanted message's content is a list of parts it loops
+    over (no one text to find).
     """
-    nonce = "sfm"
-    while any(nonce in str(m.get("content")) for m in messages) or nonce in full:
-        nonce += "x"
-    marked: list[dict[str, Any]] = []
-    texts: dict[int, str] = {}
-    for index, message in enumerate(messages):
-        content = message.get("content")
-        if message["role"] == "assistant" or not isinstance(content, str) or not content.strip():
-            if index in wanted and content and not isinstance(content, str):
-                return None  # content parts the template iterates over: no single text to mark
-            marked.append(message)
-            continue
-        core = content.strip()
-        lead, trail = content[: len(content) - len(content.lstrip())], content[len(content.rstrip()) :]
-        texts[index] = core
-        marked.append({**message, "content": f"{lead}{_marker(index, nonce)}{trail}"})
-    skeleton = render(marked)
-    pattern = re.compile(f"\u2063{re.escape(nonce)}(\\d+)\u2063")
-    found: dict[int, Span] = {}
-    at = here = 0
-    for match in pattern.finditer(skeleton):
-        index = int(match.group(1))
-        literal = skeleton[at : match.start()]
-        if index not in texts or index in found or not full.startswith(literal, here):
-            return None
-        here += len(literal)
-        written = next((w for w in _spellings(texts[index]) if full.startswith(w, here)), None)
-        if written is None:
-            return None
-        found[index] = (here, here + len(written))
-        here += len(written)
-        at = match.end()
-    if full[here:] != skeleton[at:]:
+    if any(isinstance(messages[k].get("content"), list) and messages[k]["content"] for k in wanted):
         return None
-    starts = sorted([start for start, _ in found.values()] + list(turn_starts))
+    placed = place_pieces(messages, full, render)
+    if placed is None:
+        return None
+    found = {k: (placed.first[k], placed.last[k]) for k in placed.first}
+    systems = [k for k, m in enumerate(messages) if m["role"] == "system" and str(m.get("content") or "").strip()]
+    if any(messages[k]["role"] == "system" for k in wanted):
+        if len(systems) != len(placed.system):
+            return None  # system texts written more than once, or merged: which is which is unknown
+        found |= dict(zip(systems, placed.system, strict=True))
+    starts = sorted([start for start, _ in found.values()] + [start for start, _ in placed.system] + list(turn_starts))
     out = {}
     for index in wanted:
         if index not in found:

@@ -45,8 +45,17 @@ EXIT_CODES = {
     6: "validate found problems in a built output, or template check found spans that disagree",
     7: "a --num-proc worker process died (killed, e.g. by the out-of-memory killer)",
     130: "interrupted (Ctrl-C, SIGINT)",
+    137: "the process doing the work was killed (SIGKILL: by the out-of-memory killer?); 128 + N for another signal N",
     143: "terminated (SIGTERM)",
 }
+
+
+def run() -> None:
+    """The ``sftmask`` command: the app, in a child process that signals can always stop
+    (`sftmask.cli.supervisor`)."""
+    from sftmask.cli.supervisor import run as supervised
+
+    supervised(app)
 
 
 def _version(value: bool) -> None:
@@ -98,24 +107,23 @@ def build(
     options: dict[str, Any],
 ) -> None:
     """Tokenize INPUTS, build labels, write Parquet/Arrow shards + manifest.json to --output."""
+    from sftmask.cli.supervisor import Terminated, stop_message, stop_on_signals
     from sftmask.config.build import make_config
     from sftmask.pipeline import build as run_build
 
     _setup_logging(quiet)
     options = {"inputs": inputs or None, **options}
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        cfg = make_config(options, config, names=NAMES)
-        with _progress(quiet) as on_progress:
-            result = run_build(cfg, on_progress)
+        with stop_on_signals():
+            cfg = make_config(options, config, names=NAMES)
+            with _progress(quiet) as on_progress:
+                result = run_build(cfg, on_progress)
     except SftmaskError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, _Terminated)
-        typer.echo(f"{'Terminated' if terminated else 'Interrupted'}; no output written.", err=True)
-        raise typer.Exit(143 if terminated else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        typer.echo(stop_message(signum), err=True)
+        raise typer.Exit(128 + signum) from None
     counts = result.stats.to_json()
     packing = result.manifest.get("packing")
     if json_output:
@@ -132,15 +140,6 @@ def _is_dataset_folder(path: Path) -> bool:
     """A folder written by `save_to_disk` (an input), not by `sftmask build` (which has a manifest)."""
     saved = (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
     return saved and not (path / "manifest.json").exists()
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the build unwinds, removing its temporary directory."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
-    raise _Terminated
 
 
 def _summary_line(
@@ -566,7 +565,7 @@ def template_check(
 ) -> None:
     """Render sample conversations (or DATA's) with TEMPLATE and say whether its assistant spans agree with a second opinion.
 
-    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text. Exit code 6 when they differ.
+    With {% generation %} markers, the second opinion is the spans sftmask finds without them; without markers, the shipped marked template that renders the same text, or without one, checks that need no twin: each span starts after the role header and ends with the turn end, each prefix of a conversation renders as a prefix of it and gives the same turn, and which conversations fall back to prefix analysis. Exit code 6 when they differ.
     """
     from sftmask.chat.check import check_template
     from sftmask.chat.choice import choose_template
@@ -593,11 +592,28 @@ def template_check(
             where = f"{len(conversations)} sample conversations"
         shipped = {name: read_shipped(name) for name in SHIPPED}
         report = check_template(
-            tok.hf, tok.full_encoder, choice.text, conversations, shipped=shipped, **renderer_options(cfg)
+            tok.hf,
+            tok.full_encoder,
+            choice.text,
+            conversations,
+            shipped=shipped,
+            name=template,
+            **renderer_options(cfg),
         )
     except SftmaskError as exc:
         raise _fail(exc) from None
     typer.echo(f"{template}: {where}, compared with {report.compared_with}")
+    if report.checked:  # no twin: what was checked, and where it disagrees
+        for what, (passed, total) in report.checked.items():
+            typer.echo(f"  {what}: {passed} of {total}")
+        for problem in report.problems:
+            typer.echo(f"  differs: {problem}")
+        for note in report.notes:
+            typer.echo(f"  not checked: {note}")
+        if not report.ok:
+            raise typer.Exit(6)
+        typer.echo("  OK: every check passes")
+        return
     typer.echo(f"  agree on {report.agreed} of {report.conversations}")
     if report.both_failed:
         typer.echo(f"  {report.both_failed} the template refuses either way (not compared)")

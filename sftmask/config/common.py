@@ -197,7 +197,9 @@ class CommonOptions(Options):
     """Reject a record (too-long) holding more characters than this, before tokenizing it.
 
     A tokenizer allocates many times a text's size (a 200 MB response needs gigabytes), whatever
-    `max_length` then keeps. `None` (config file: `null`) for no limit."""
+    `max_length` then keeps. A JSON line longer than 12 bytes a character (plus 64 KiB) is
+    rejected unparsed. `None` (config file: `null`) for no limit; without `max_length`, a record
+    too big to tokenize whole in half the memory is rejected all the same (`limits.memory_budget`)."""
     max_reject_rate: Annotated[float | None, Flag(INPUT, "R", default="off", changes_rows=False)] = Field(
         default=None, ge=0, le=1
     )

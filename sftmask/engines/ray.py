@@ -361,7 +361,7 @@ def _queue_datasource(queue: Any) -> Any:
 
     class SftmaskReaderDatasource(Datasource):
         def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]
+            super().__init__()  # type: ignore[no-untyped-call, unused-ignore]  # typed only with ray installed
 
         def estimate_inmemory_data_size(self) -> int | None:
             return None
@@ -396,7 +396,7 @@ def _files_datasource(reader: RecordReader, read: Callable[[bytes, int, int, str
 
     class SftmaskFilesDatasource(Datasource):
         def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]
+            super().__init__()  # type: ignore[no-untyped-call, unused-ignore]  # typed only with ray installed
 
         def estimate_inmemory_data_size(self) -> int | None:
             return reader.total_bytes

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sftmask.errors import NotAnOutputError, ShardReadError
-from sftmask.io.writer import MANIFEST, REJECTS
+from sftmask.io.writer import MANIFEST
 from sftmask.ragged import BoolArray, IntArray, offsets_of, row_sums
 
 SHARD_PATTERNS = {"parquet": "*-*-of-*.parquet", "arrow": "data-*-of-*.arrow"}
@@ -65,13 +67,13 @@ class BuiltOutput:
         """The three per-token columns of equal length in every row."""
         return PACKED_TOKEN_COLUMNS if self.packing is not None else TOKEN_COLUMNS
 
-    @property
-    def rejects_path(self) -> Path:
-        return self.path / REJECTS
-
 
 def open_output(path: str | Path) -> BuiltOutput:
     """Open a build's output directory by reading its manifest.
+
+    The manifest is checked before anything it names is opened: every shard is a plain file name
+    in the directory (not an absolute path, not ``..``, not a symlink out of it), and the counts
+    and entries the reports read have their types.
 
     Raises:
         NotAnOutputError: the path is missing, not a directory, or has no valid manifest.json.
@@ -86,19 +88,131 @@ def open_output(path: str | Path) -> BuiltOutput:
     if not manifest_path.is_file():
         raise NotAnOutputError(f"{path}: not a sftmask output (no {MANIFEST}); {hint}")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotAnOutputError(f"{manifest_path}: cannot read the manifest: {exc}") from exc
+        # orjson, not json: a manifest nested thousands deep is an error here, not a RecursionError.
+        manifest = orjson.loads(manifest_path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise NotAnOutputError(f"{manifest_path}: cannot read the manifest: {exc}; {hint}") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
         raise NotAnOutputError(f"{manifest_path}: not a sftmask manifest (no 'shards' list); {hint}")
-    for i, shard in enumerate(manifest["shards"]):
-        if not isinstance(shard, dict) or not isinstance(shard.get("file"), str):
-            raise NotAnOutputError(f"{manifest_path}: shard entry {i} has no 'file'")
-    fmt = manifest.get("config", {}).get("format") if isinstance(manifest.get("config"), dict) else None
+    problem = manifest_problem(manifest, path)
+    if problem is not None:
+        raise NotAnOutputError(
+            f"{manifest_path}: {problem}; the manifest was edited or not written by `sftmask build`: rebuild the output"
+        )
+    fmt = manifest.get("config", {}).get("format")
     if fmt not in SHARD_PATTERNS:
         names = [s["file"] for s in manifest["shards"]]
         fmt = "arrow" if names and all(n.endswith(".arrow") for n in names) else "parquet"
     return BuiltOutput(path, manifest, fmt)
+
+
+SECTIONS = ("config", "tokenizer", "strategy", "labels", "counts", "packing", "id2label")
+"""Manifest entries that are objects when present."""
+COUNTS = (
+    "records_read",
+    "rows_written",
+    "rejected",
+    "truncated",
+    "tokens",
+    "trained_tokens",
+    "boundary_merges",
+    "longest_row",
+)
+PACKING_COUNTS = ("pack_length", "rows", "examples", "tokens", "capacity_tokens")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def manifest_problem(manifest: dict[str, Any], directory: Path) -> str | None:
+    """What makes `manifest` unsafe or unusable to read `directory` by, or None.
+
+    A shard entry must name a file beside the manifest (a tampered one could point the reports at
+    ``../../etc/passwd``); counts must be non-negative integers (``"3"`` is not one).
+    """
+    for key in SECTIONS:
+        if key in manifest and not isinstance(manifest[key], dict):
+            return f"{key!r} is {_shown(manifest[key])}, not an object"
+    for key in ("data_kind", "sftmask_version"):
+        if key in manifest and not isinstance(manifest[key], str):
+            return f"{key!r} is {_shown(manifest[key])}, not a string"
+    for i, shard in enumerate(manifest["shards"]):
+        where = f"shards[{i}]"
+        if not isinstance(shard, dict) or not isinstance(shard.get("file"), str):
+            return f"{where} has no 'file'"
+        name = shard["file"]
+        if not _plain_name(name):
+            return f"{where}.file {name!r} is not a file name in the output directory (shards sit beside {MANIFEST})"
+        if not inside(directory, name):
+            target = os.path.realpath(directory / name)
+            return f"{where}.file {name!r} is a symlink to {target}, outside the output directory"
+        if "rows" in shard and not _is_count(shard["rows"]):
+            return f"{where}.rows is {_shown(shard['rows'])}, not a count"
+        if shard.get("sha256") is not None and not (
+            isinstance(shard["sha256"], str) and SHA256.fullmatch(shard["sha256"])
+        ):
+            return f"{where}.sha256 is {_shown(shard['sha256'])}, not a SHA-256 in hex"
+    counts = manifest.get("counts", {})
+    for key in COUNTS:
+        if key in counts and not _is_count(counts[key]):
+            return f"counts.{key} is {_shown(counts[key])}, not a count"
+    by_reason = counts.get("rejected_by_reason", {})
+    if not isinstance(by_reason, dict) or not all(_is_count(n) for n in by_reason.values()):
+        return f"counts.rejected_by_reason is {_shown(by_reason)}, not counts by reason"
+    packing = manifest.get("packing", {})
+    for key in PACKING_COUNTS:
+        if key in packing and not _is_count(packing[key]):
+            return f"packing.{key} is {_shown(packing[key])}, not a count"
+    per_row = packing.get("examples_per_row", {})
+    if not isinstance(per_row, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in per_row.values()
+    ):
+        return f"packing.examples_per_row is {_shown(per_row)}, not numbers"
+    vocab_size = manifest.get("tokenizer", {}).get("vocab_size")
+    if vocab_size is not None and not _is_count(vocab_size):
+        return f"tokenizer.vocab_size is {_shown(vocab_size)}, not a count"
+    for section, key in (("tokenizer", "name_or_path"), ("tokenizer", "fingerprint"), ("strategy", "name")):
+        value = manifest.get(section, {}).get(key)
+        if value is not None and not isinstance(value, str):
+            return f"{section}.{key} is {_shown(value)}, not a string"
+    for key, value in manifest.get("id2label", {}).items():
+        if not (key.isascii() and key.isdigit() and isinstance(value, str)):
+            return f"id2label maps {_shown(key)} to {_shown(value)}, not a label id to its name"
+    return None
+
+
+def inside(directory: Path, name: str) -> bool:
+    """Whether file `name` of `directory` is there, not a symlink out of it."""
+    target = directory / name
+    return not target.is_symlink() or Path(os.path.realpath(target)).is_relative_to(directory.resolve())
+
+
+def count_lines(path: Path) -> int:
+    """Newlines in a file, read in blocks (rejects.jsonl may hold gigabytes of records).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    lines = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            lines += block.count(b"\n")
+    return lines
+
+
+def _plain_name(name: str) -> bool:
+    """A file name without a directory part: not absolute, not ``.``/``..``, no separator or NUL."""
+    return name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _shown(value: Any) -> str:
+    """A manifest value as the message shows it: scalars quoted and clipped, containers named."""
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "an array"
+    text = repr(value)
+    return (text if len(text) <= 60 else text[:57] + "...") + f" ({type(value).__name__})"
 
 
 def iter_batches(output: BuiltOutput, shard: str, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
@@ -113,15 +227,26 @@ def iter_batches(output: BuiltOutput, shard: str, columns: list[str] | None = No
     try:
         if output.format == "parquet":
             reader = pq.ParquetFile(path)
+            _has_columns(path, reader.schema_arrow, columns)
             yield from reader.iter_batches(batch_size=8192, columns=columns)
         else:
             with pa.memory_map(str(path)) as source:
                 stream = pa.ipc.open_stream(source)
+                _has_columns(path, stream.schema, columns)
                 for batch in stream:
                     yield batch.select(columns) if columns is not None else batch
     except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
         message = " ".join(str(exc).split())[:300]
         raise ShardReadError(f"{path}: cannot read shard: {message}") from exc
+
+
+def _has_columns(path: Path, schema: pa.Schema, columns: list[str] | None) -> None:
+    missing = [c for c in columns or [] if c not in schema.names]
+    if missing:
+        raise ShardReadError(
+            f"{path}: column {missing[0]!r} is missing; columns are {', '.join(schema.names)}: "
+            "not a shard `sftmask build` wrote (run `sftmask validate` on the directory)"
+        )
 
 
 def shard_schema(output: BuiltOutput, shard: str) -> pa.Schema:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import glob
 import gzip
 import io
 import logging
 import os
 import sys
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,7 @@ from sftmask.errors import ConfigError, InputDataError, SftmaskError, closest
 from sftmask.io import remote
 from sftmask.io.formats import SAMPLE_FIELDS, DataFormat, classify, mixed_message
 from sftmask.io.writer import HOLD_ROWS
+from sftmask.limits import MemoryBudget
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,13 @@ TABLE_FORMATS = ("parquet", "arrow", "dataset")
 ROW_FORMATS = (*TABLE_FORMATS, "json")
 """Formats whose records are numbered by row (from 0) instead of by line."""
 
+JSON_BYTES_PER_CHAR = 12
+"""The most bytes JSON spends on one character of a string (an escaped surrogate pair,
+``\\ud83d\\ude00``): a JSON line longer than this per --max-chars character (plus
+`LINE_SLACK_BYTES`) is rejected `too-long` unparsed, whatever fields fill it."""
+LINE_SLACK_BYTES = 1 << 16
+LONG_LINE_HEAD = 1000
+"""Bytes of a line rejected unparsed kept in its reject."""
 MAX_BATCH_CHARS = 32 << 20
 """A batch also ends once its records hold this much text, so a huge --batch-size (or huge
 records) cannot hold gigabytes in flight: memory is bounded by bytes, not only records."""
@@ -157,13 +166,13 @@ def _input_file(name: str, input_format: str | None, size: int | None) -> InputF
     fmt = input_format or _format_of(name)
     if fmt == "json" and input_format is None:
         fmt = _sniff_json(name)
-    if fmt in TABLE_FORMATS and name.endswith(COMPRESSIONS):
+    if fmt in TABLE_FORMATS and remote.file_part(name).endswith(COMPRESSIONS):
         raise ConfigError(f"{name}: {fmt} files are read uncompressed; decompress it first")
     return InputFile(name, fmt, size)
 
 
 def _format_of(name: str) -> str:
-    stem = name
+    stem = remote.file_part(name)
     for suffix in COMPRESSIONS:
         stem = stem.removesuffix(suffix)
     fmt = SUFFIX_FORMATS.get(os.path.splitext(stem)[1].lower())
@@ -281,9 +290,9 @@ def _open_binary(inp: InputFile) -> tuple[IO[bytes], _CountingReader]:
         raw = open(inp.name, "rb")  # noqa: SIM115
     counter = _CountingReader(raw)
     buffered: IO[bytes] = io.BufferedReader(counter, buffer_size=1 << 20)
-    if inp.name.endswith(".gz"):
+    if remote.file_part(inp.name).endswith(".gz"):
         return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
-    if inp.name.endswith(".zst"):
+    if remote.file_part(inp.name).endswith(".zst"):
         return io.BufferedReader(_ZstdReader(buffered), buffer_size=1 << 20), counter
     return buffered, counter
 
@@ -361,6 +370,8 @@ class RecordReader:
             by default `--prompt-field` / `--response-field` hints.
         max_chars: a record whose fields hold more characters is rejected (`too-long`) before
             it is tokenized (a tokenizer allocates many times the text's size).
+        memory_budget: a record whose text would take more memory than this to tokenize whole
+            is rejected (`too-long`) too (None: texts are not encoded whole, or no budget).
         unused_fields: fields the build leaves out, with a warning to log (once) when a record
             holds a non-empty string or list in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
         data_format: the format the build reads (`sftmask.io.formats.detect`): a record lacking the
@@ -382,6 +393,7 @@ class RecordReader:
         optional_object_fields: list[str] | None = None,
         field_hints: dict[str, str] | None = None,
         max_chars: int | None = None,
+        memory_budget: MemoryBudget | None = None,
         unused_fields: dict[str, str] | None = None,
         data_format: DataFormat | None = None,
         delimiter: str | None = None,
@@ -404,6 +416,7 @@ class RecordReader:
         self.batch_size = batch_size
         self.skip_errors = skip_errors
         self.max_chars = max_chars
+        self.memory_budget = memory_budget
         self.unused_fields = dict(unused_fields or {})
         self._only: int | None = None
         self._reset()
@@ -505,10 +518,9 @@ class RecordReader:
                 optional = [record.get(field_name) for field_name in self.optional_object_fields]
                 optional = [None if v is None else orjson.dumps(v).decode() for v in optional]
                 size = sum(map(len, texts)) + sum(map(len, objects)) + sum(len(v or "") for v in optional)
-                if self.max_chars is not None and size > self.max_chars:
-                    rejects.append(
-                        self._reject_or_raise(inp.reject(line, reasons.TOO_LONG, self._too_long(size), record))
-                    )
+                too_long = self._too_long(size, functools.partial(_utf8_size, [*texts, *objects, *optional]))
+                if too_long is not None:
+                    rejects.append(self._reject_or_raise(inp.reject(line, reasons.TOO_LONG, too_long, record)))
                 else:
                     chars += size
                     self._append(columns, record, texts, objects, optional, file_index, line)
@@ -520,11 +532,14 @@ class RecordReader:
         if columns[LINE_COLUMN] or rejects:
             yield self._batch(columns, rejects, self._done_bytes)
 
-    def _too_long(self, size: int) -> str:
-        return (
-            f"{size:,} characters, more than --max-chars {self.max_chars:,} (checked before "
-            "tokenizing); raise --max-chars, or split the record"
-        )
+    def _too_long(self, size: int, utf8_size: Callable[[], int]) -> str | None:
+        """Why a record of `size` characters (`utf8_size()` bytes) is not tokenized, or None."""
+        if self.max_chars is not None and size > self.max_chars:
+            return (
+                f"{size:,} characters, more than --max-chars {self.max_chars:,} (checked before "
+                "tokenizing); raise --max-chars, or split the record"
+            )
+        return None if self.memory_budget is None else self.memory_budget.problem(size, utf8_size)
 
     def _position(self) -> int:
         """Input bytes consumed so far (compressed size for .gz/.zst)."""
@@ -782,16 +797,30 @@ class RecordReader:
             values = source.column(name).to_pylist() if name in names else [None] * n_rows
             required = name in self.object_fields
             json_texts[name] = [None if v is None and not required else orjson.dumps(v).decode() for v in values]
-        if self.max_chars is not None:
+        if self.max_chars is not None or self.memory_budget is not None:
             sizes = np.zeros(n_rows, dtype=np.int64)
+            utf8_sizes = np.zeros(n_rows, dtype=np.int64)
             for name in self.text_fields:
                 if name in names and _is_string(source.column(name).type):
-                    sizes += pc.fill_null(pc.utf8_length(source.column(name)), 0).to_numpy(zero_copy_only=False)
+                    column = source.column(name)
+                    if pa.types.is_string_view(column.type):  # the length kernels take no views
+                        column = column.cast(pa.large_string())
+                    sizes += pc.fill_null(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False)
+                    utf8_sizes += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
             for texts in json_texts.values():
                 sizes += np.array([len(t or "") for t in texts], dtype=np.int64)
-            for index in np.flatnonzero(~bad & (sizes > self.max_chars)).tolist():
+            flagged = np.zeros(n_rows, dtype=np.bool_)  # worth a closer look
+            if self.max_chars is not None:
+                flagged |= sizes > self.max_chars
+            if self.memory_budget is not None:
+                flagged |= 4 * sizes > self.memory_budget.text_bytes
+            for index in np.flatnonzero(~bad & flagged).tolist():
+                here = [int(utf8_sizes[index]), *(t[index] for t in json_texts.values())]
+                too_long = self._too_long(int(sizes[index]), functools.partial(_utf8_size, here))
+                if too_long is None:
+                    continue
                 record = source.slice(index, 1).to_pylist()[0]
-                reject = inp.reject(first_row + index, reasons.TOO_LONG, self._too_long(int(sizes[index])), record)
+                reject = inp.reject(first_row + index, reasons.TOO_LONG, too_long, record)
                 rejects[index] = self._reject_or_raise(reject)
                 bad[index] = True
         good_rows = np.flatnonzero(~bad)
@@ -828,7 +857,16 @@ class RecordReader:
     # --- text formats --------------------------------------------------------------------------
 
     def _jsonl(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
-        for line_no, raw in enumerate(stream, start=1):
+        limit = None if self.max_chars is None else JSON_BYTES_PER_CHAR * self.max_chars + LINE_SLACK_BYTES
+        for line_no, raw in enumerate(_lines(stream, limit), start=1):
+            if isinstance(raw, _LongLine):
+                message = (
+                    f"line of {raw.size:,} bytes, longer than any record of --max-chars {self.max_chars:,} characters "
+                    f"can be ({JSON_BYTES_PER_CHAR} bytes a character at most); not parsed; raise --max-chars, "
+                    "or split the record"
+                )
+                yield line_no, inp.reject(line_no, reasons.TOO_LONG, message, raw.head)
+                continue
             if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
@@ -1038,6 +1076,37 @@ def _utf8_message(raw: bytes) -> str:
     except UnicodeDecodeError as exc:
         return f"byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} is not valid UTF-8; re-encode the file as UTF-8"
     return "not valid UTF-8"
+
+
+def _utf8_size(texts: Iterable[str | int | None]) -> int:
+    """UTF-8 bytes of the texts (an int: bytes counted already)."""
+    return sum(t if isinstance(t, int) else len(t.encode("utf-8", "surrogatepass")) for t in texts if t)
+
+
+@dataclass(frozen=True)
+class _LongLine:
+    """A line longer than the reader's limit: its start (for the reject) and its size."""
+
+    head: str
+    size: int
+
+
+def _lines(stream: IO[bytes], limit: int | None) -> Iterator[bytes | _LongLine]:
+    """The lines of `stream`; one longer than `limit` bytes is skipped in pieces, never held whole
+    (a 1 GB line without a newline took 5 GB and minutes to reject as invalid JSON)."""
+    if limit is None:
+        yield from stream
+        return
+    while raw := stream.readline(limit + 1):
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield raw
+            continue
+        head, size = raw[:LONG_LINE_HEAD], len(raw)
+        del raw
+        while not (piece := stream.readline(1 << 20)).endswith(b"\n") and piece:
+            size += len(piece)
+        size += len(piece.rstrip(b"\r\n"))
+        yield _LongLine(head.decode("utf-8", "replace") + "...", size)
 
 
 def _json_problem(inp: InputFile, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Reject:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+from sftmask import supervision
 from sftmask.errors import SftmaskError
 
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
@@ -99,6 +100,21 @@ def _is_protocol_chain(chain: list[str]) -> bool:
     )
 
 
+def in_archive(url: str) -> bool:
+    """Whether `url` names a path inside an archive (``zip://``, ``tar://``, ``zip::...``): fsspec
+    reads archives but does not write them in place."""
+    import fsspec
+    from fsspec.archive import AbstractArchiveFileSystem
+
+    first = url.split("::", 1)[0]
+    match = _URL.match(first)
+    try:
+        cls = fsspec.get_filesystem_class((match["scheme"] if match else first).lower())
+    except (ImportError, ValueError):
+        return False
+    return issubclass(cls, AbstractArchiveFileSystem)
+
+
 def outlives_build(url: str, error: type[SftmaskError]) -> bool:
     """Whether what is written to `url` is still there when the build's process has ended (not so
     for ``memory://``)."""
@@ -109,24 +125,85 @@ def outlives_build(url: str, error: type[SftmaskError]) -> bool:
 
 
 def filesystem(url: str, error: type[SftmaskError]) -> tuple[Any, str]:
-    """The fsspec filesystem for `url` and the path inside it.
+    """The fsspec filesystem for `url` and the path inside it (S3 and HTTP with `CONNECT_SECONDS` and
+    `READ_SECONDS` timeouts, unless fsspec's configuration sets them).
 
     Raises:
-        error: the protocol is unknown, or the package that implements it is not installed.
+        error: the protocol is unknown, the package that implements it is not installed, or the
+            filesystem cannot be set up (an FTP server that refuses the connection, ``dir://``
+            without a target...).
     """
     import fsspec.core
 
+    scheme = url.split("://", 1)[0].split("::", 1)[0].lower()
     try:
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(url, **_timeouts(url))
     except ImportError as exc:
-        scheme = url.split("://", 1)[0].lower()
-        package = _PACKAGES.get(scheme, f"the fsspec package for {scheme}://")
+        package = _PACKAGES.get(scheme) or _missing_module(exc) or f"the fsspec package for {scheme}://"
         raise error(
             f"{url}: reading or writing {scheme}:// paths needs {package}; install it with: pip install {package}"
         ) from exc
     except ValueError as exc:  # "Protocol not known"
-        raise error(f"{url}: {exc}") from exc
+        raise error(f"{url}: {_first_line(exc)}") from exc
+    except OSError as exc:  # the filesystem's constructor connects (FTP), opens an archive...
+        raise error(f"{url}: {_what_happened(exc)}") from exc
+    except Exception as exc:  # ... or trips on its arguments (``dir://x``: no target)
+        raise error(
+            f"{url}: fsspec cannot open this URL ({type(exc).__name__}: {_first_line(exc)}); check its form "
+            "(a chained URL is written inner::outer, e.g. zip://a.jsonl::s3://bucket/x.zip)"
+        ) from exc
     return fs, str(path)
+
+
+CONNECT_SECONDS = 10
+"""How long connecting to an S3 or HTTP endpoint may take."""
+READ_SECONDS = 30
+"""How long an S3 or HTTP endpoint may leave a request without an answer, once connected."""
+FIRST_ANSWER_SECONDS = 20
+"""How long the first request of a command (does the input, or the output, exist?) may take on
+an asynchronous filesystem (S3, HTTP, GCS...) retries included: an endpoint that never answers
+fails in seconds, not after minutes of retries."""
+
+
+def _timeouts(url: str) -> dict[str, Any]:
+    """Storage options giving S3 and HTTP filesystems in `url` finite timeouts (keyed by protocol,
+    as fsspec takes them for chained URLs), where fsspec's configuration sets none."""
+    from fsspec.config import conf
+
+    options: dict[str, Any] = {}
+    for part in url.split("::"):
+        match = _URL.match(part)
+        protocol = (match["scheme"] if match else part).lower()
+        configured = conf.get(protocol, {})
+        if protocol in ("s3", "s3a") and "config_kwargs" not in configured:
+            options[protocol] = {"config_kwargs": {"connect_timeout": CONNECT_SECONDS, "read_timeout": READ_SECONDS}}
+        elif protocol in ("http", "https") and "client_kwargs" not in configured:
+            try:
+                import aiohttp
+            except ImportError:  # filesystem() names the package to install
+                continue
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_SECONDS, sock_read=READ_SECONDS)
+            options[protocol] = {"client_kwargs": {"timeout": timeout}}
+    return options
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    """The top-level name of the module whose import failed behind `exc` (``aiohttp``), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ModuleNotFoundError) and seen.name:
+            return seen.name.split(".", 1)[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def answer_in_time(fs: Any, method: str, *args: Any) -> Any:
+    """``fs.method(*args)``, given `FIRST_ANSWER_SECONDS` on an asynchronous filesystem (fsspec
+    cancels the request then and raises `FSTimeoutError`, which `remote_errors` explains)."""
+    from fsspec.asyn import AsyncFileSystem
+
+    call = getattr(fs, method)
+    return call(*args, timeout=FIRST_ANSWER_SECONDS) if isinstance(fs, AsyncFileSystem) else call(*args)
 
 
 def expand(pattern: str, error: type[SftmaskError]) -> list[tuple[str, int | None]]:
@@ -137,21 +214,44 @@ def expand(pattern: str, error: type[SftmaskError]) -> list[tuple[str, int | Non
             permissions, an unreachable endpoint): one line, with the filesystem's reason.
     """
     fs, path = filesystem(pattern, error)
+    # A chained URL (``zip://a.jsonl::s3://b/x.zip``) names its files with the rest of its chain.
+    chain = "::" + pattern.split("::", 1)[1] if "::" in pattern else ""
     with remote_errors(pattern, error):
         fs.invalidate_cache()
         if any(ch in path for ch in "*?["):
+            answer_in_time(fs, "exists", _static_prefix(path))  # the endpoint answers at all
             paths = sorted(fs.glob(path))
             if not paths:
                 raise error(f"no file matches {pattern!r}")
+            infos = [fs.info(name) for name in paths]
         else:
-            paths = [path]
+            paths, infos = [path], [answer_in_time(fs, "info", path)]
         found = []
-        for name in paths:
-            info = fs.info(name)
+        for name, info in zip(paths, infos, strict=True):
             if info.get("type") != "file":
-                raise error(f"{fs.unstrip_protocol(name)}: not a file")
-            found.append((fs.unstrip_protocol(name), info.get("size")))
+                raise error(f"{fs.unstrip_protocol(name)}{chain}: not a file")
+            found.append((fs.unstrip_protocol(name) + chain, info.get("size")))
     return found
+
+
+def local_source(name: str) -> str | None:
+    """The file on this machine that a chained URL reads from (the archive of
+    ``zip://a.jsonl::file:///data/x.zip``), or None."""
+    if "::" not in name or not is_remote(name):
+        return None
+    return local_target(name.rsplit("::", 1)[1])
+
+
+def _static_prefix(path: str) -> str:
+    """The folder of a glob before its first wildcard (``bucket/data`` of ``bucket/data/*.jsonl``)."""
+    head = path[: min(path.index(ch) for ch in "*?[" if ch in path)]
+    return head.rsplit("/", 1)[0] if "/" in head else head
+
+
+def file_part(name: str) -> str:
+    """The part of an input's name that names the file (what its suffixes say): a chained URL's
+    first link (``zip://a.jsonl`` of ``zip://a.jsonl::s3://b/x.zip``), else the name."""
+    return name.split("::", 1)[0] if "::" in name and is_remote(name) else name
 
 
 def open_input(url: str, error: type[SftmaskError]) -> IO[bytes]:
@@ -160,14 +260,15 @@ def open_input(url: str, error: type[SftmaskError]) -> IO[bytes]:
     fs, path = filesystem(url, error)
     with remote_errors(url, error):
         stream = fs.open(path, "rb", block_size=1 << 22)
-    return io.BufferedReader(_OSErrors(stream), buffer_size=1 << 20)
+    return io.BufferedReader(_OSErrors(stream, fs), buffer_size=1 << 20)
 
 
 class _OSErrors(io.RawIOBase):
     """A remote file whose read errors are `OSError`s (with the library's error type named)."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, fs: Any) -> None:
         self.raw = raw
+        self.fs = fs  # an archive's filesystem closes the archive when it is collected
 
     def readable(self) -> bool:
         return True
@@ -197,9 +298,12 @@ def local_copy(url: str, error: type[SftmaskError]) -> Iterator[str]:
 
     fs, root = filesystem(url, error)
     folder = tempfile.mkdtemp(prefix="sftmask-copy-")
+    supervision.track("folder", folder)
     try:
         with remote_errors(url, error):
             fs.invalidate_cache(root)
+            if not answer_in_time(fs, "exists", root):
+                raise error(f"{url}: no such directory")
             keys = list(fs.find(root))
             if not keys:
                 raise error(f"{url}: no such directory")
@@ -210,22 +314,66 @@ def local_copy(url: str, error: type[SftmaskError]) -> Iterator[str]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        supervision.untrack("folder", folder)
 
 
 @contextmanager
 def remote_errors(url: str, error: type[SftmaskError]) -> Iterator[None]:
     """Turn what a remote filesystem raises (missing files, refused credentials, network errors)
-    into one `error` line naming `url`."""
+    into one `error` line naming `url` that says what happened."""
     try:
         yield
     except SftmaskError:
         raise
     except FileNotFoundError as exc:
-        raise error(f"{url}: no such file") from exc
+        cause = _connection_problem(exc.__cause__ or exc.__context__)
+        raise error(f"{url}: {_what_happened(cause) if cause is not None else 'no such file'}") from exc
     except PermissionError as exc:
         raise error(f"{url}: permission denied: {_first_line(exc)}") from exc
     except Exception as exc:  # botocore, aiohttp, gcsfs...: each library has its own exception types
-        raise error(f"{url}: {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise error(f"{url}: {_what_happened(exc)}") from exc
+
+
+_CONNECTION_ERRORS = frozenset(
+    {"ConnectionError", "ClientConnectionError", "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"}
+)
+"""Exception class names (builtin, aiohttp, botocore) of a failed connection or request."""
+_CANNOT_CONNECT = frozenset(
+    {"ConnectionRefusedError", "ClientConnectorError", "EndpointConnectionError", "ConnectTimeoutError"}
+)
+"""Those that say the endpoint could not be reached at all."""
+
+
+def _connection_problem(exc: BaseException | None) -> BaseException | None:
+    """The connection failure or timeout in `exc`'s chain, if any (fsspec's HTTP filesystem turns
+    "connection refused" into FileNotFoundError)."""
+    while exc is not None:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if isinstance(exc, TimeoutError) or names & _CONNECTION_ERRORS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _what_happened(exc: BaseException) -> str:
+    """One line on a filesystem's failure: a timeout, a refused connection, missing credentials,
+    or the library's own exception."""
+    from fsspec.exceptions import FSTimeoutError
+
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, FSTimeoutError):
+        return (
+            f"no answer within {FIRST_ANSWER_SECONDS} s; is the endpoint right (for S3: AWS_ENDPOINT_URL_S3) "
+            "and reachable from here?"
+        )
+    if "NoCredentialsError" in names:
+        return (
+            "no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+            "or write them in ~/.aws/credentials; a public bucket needs none: set FSSPEC_S3_ANON=true"
+        )
+    if names & _CANNOT_CONNECT:
+        return f"cannot connect: {type(exc).__name__}: {_first_line(exc)}"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,8 +19,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sftmask import supervision
 from sftmask.errors import InputDataError, OutputError
 from sftmask.io import remote
+from sftmask.supervision import owner_pid
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ class OutputDir:
             if Path(os.path.realpath(kept)).is_relative_to(real):
                 raise _input_inside(kept, self.path)
         self.overwrite = overwrite
-        self.tmp = self._sibling("tmp", os.getpid())
+        self.tmp = self._sibling("tmp", owner_pid())
         self._lock: int | None = None
         self.notes: list[str] = []
         """What opening the directory repaired (stale temporary directories removed, a swap finished)."""
@@ -135,7 +137,7 @@ class OutputDir:
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{owner_pid()}\n".encode())
         self._lock = fd
 
     def _release_lock(self) -> None:
@@ -144,6 +146,7 @@ class OutputDir:
                 self._sibling("lock", "file").unlink()
             os.close(self._lock)
             self._lock = None
+            supervision.untrack("output", self.absolute)
 
     def _repair(self) -> None:
         """Finish an interrupted swap and remove what killed builds left (we hold the lock: no
@@ -188,6 +191,7 @@ class OutputDir:
             self._take_lock()
         except OSError as exc:
             raise OutputError(f"cannot create output directory {self.path}: {exc.strerror or exc}") from exc
+        supervision.track("output", self.absolute)
         try:
             self._repair()
             self._check_replaceable()
@@ -202,6 +206,23 @@ class OutputDir:
             raise
         return self
 
+    def remove_killed(self) -> None:
+        """Remove what a build of this process's left here when it was killed (the supervisor's
+        clean-up, `sftmask.cli.supervisor`): its temporary directory and its lock; an old output it
+        had moved aside to commit is put back unless the new one is in place."""
+        try:
+            self._take_lock()
+        except OutputError:
+            return  # another build writes here now; it removes what killed builds left
+        try:
+            old = self._sibling("old", owner_pid())
+            if old.exists() and not self.absolute.exists():
+                old.rename(self.absolute)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            self._release_lock()
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -213,7 +234,7 @@ class OutputDir:
 
     def commit(self) -> None:
         """Move the finished temporary directory into place (replacing an old one if allowed)."""
-        old = self._sibling("old", os.getpid())
+        old = self._sibling("old", owner_pid())
         if self.absolute.exists():
             self.absolute.rename(old)
         self.tmp.rename(self.absolute)
@@ -252,7 +273,7 @@ class RemoteOutputDir:
     def _existing(self) -> list[str]:
         with remote.remote_errors(self.path, OutputError):
             self._fs.invalidate_cache(self._root)  # what is there now, not what this process last listed
-            if not self._fs.exists(self._root):
+            if not remote.answer_in_time(self._fs, "exists", self._root):
                 return []
             if not self._fs.isdir(self._root):
                 raise OutputError(f"output {self.path} exists and is not a directory")
@@ -272,6 +293,7 @@ class RemoteOutputDir:
 
         self._check_replaceable(self._existing())
         self._staging = tempfile.mkdtemp(prefix="sftmask-staging-")
+        supervision.track("folder", self._staging)
         return self
 
     def __exit__(
@@ -279,6 +301,7 @@ class RemoteOutputDir:
     ) -> None:
         if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
+            supervision.untrack("folder", self._staging)
             self._staging = None
 
     def commit(self) -> None:
@@ -308,6 +331,11 @@ def open_output_dir(path: str, *, overwrite: bool, keep: Sequence[str | Path] = 
         OutputError: the output would not outlive the build (``memory://``), or holds an input.
     """
     if remote.is_remote(path):
+        if remote.in_archive(path):
+            raise OutputError(
+                f"output {path} is inside an archive, which sftmask reads but does not write; "
+                "write to a directory or a URL of object storage (s3://, gs://, ...) and archive that"
+            )
         if not remote.outlives_build(path, OutputError):
             raise OutputError(
                 f"output {path} lives in this process's memory and would vanish when the build ends; "
@@ -323,7 +351,7 @@ def open_output_dir(path: str, *, overwrite: bool, keep: Sequence[str | Path] = 
 
 def _is_manifest(text: bytes) -> bool:
     try:
-        manifest = json.loads(text)
+        manifest = orjson.loads(text)  # a manifest nested thousands deep: an error, not a RecursionError
     except ValueError:
         return False
     return isinstance(manifest, dict) and "sftmask_version" in manifest and "shards" in manifest

@@ -329,6 +329,7 @@ class ChatSession:
             max_length=self.config.max_length,
             train=train if strategy == ASSISTANT_ONLY else None,
             train_on_eos=self.config.train_on_eos,
+            name=self.choice.name,
         )
         return encoded, counts
 

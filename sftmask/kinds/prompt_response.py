@@ -76,6 +76,7 @@ class ExchangeSession:
             {},
             last_turn=False,
             max_length=self.config.max_length,
+            name=self.choice.name,
         )
         return dataclasses.replace(chat, response_mask=chat.assistant_mask, assistant_mask=None), {}
 

@@ -125,6 +125,7 @@ def scan_tags(files: list[InputFile], config: WordsOptions, scan: Scan = scan_he
         skip_errors=True,
         delimiter=config.delimiter,
         warnings=False,
+        max_chars=config.max_chars,  # a line too long for the build is not read whole here either
     )
     return scan(reader, functools.partial(tags_in_batch, config.resolved_tags_field))
 

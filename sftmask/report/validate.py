@@ -12,14 +12,16 @@ import pyarrow as pa
 from sftmask.errors import ShardReadError
 from sftmask.io.output import (
     BuiltOutput,
+    count_lines,
     flat_values,
+    inside,
     iter_batches,
     list_lengths,
     row_counts,
     shard_schema,
     whole_column,
 )
-from sftmask.io.writer import sha256_of
+from sftmask.io.writer import REJECTS, sha256_of
 from sftmask.labels.strategies import IGNORE_INDEX
 from sftmask.packing.packer import PACKED_CHECKS, packed_problems
 from sftmask.ragged import BoolArray, IntArray
@@ -92,7 +94,8 @@ CHECKS = {
     "trained": "every row has at least one trained label",
     "attention-mask": "attention_mask is all 1 (unpacked data)",
     "token-ids": "input ids are within the tokenizer's vocabulary",
-    "counts": "rows per shard and total rows/tokens/trained tokens match the manifest",
+    "counts": "rows per shard and total rows/tokens/trained tokens match the manifest; records read = rows written "
+    "+ rejected = the lines of rejects.jsonl",
     "tokenizer": "the tokenizer given has the manifest's fingerprint",
     **PACKED_CHECKS,
 }
@@ -183,7 +186,52 @@ def validate(
                     f"the shards hold {actual} {key.replace('_written', '')}, manifest.json says {counts[key]}",
                 )
             )
+    _check_accounting(output, report)
     return report
+
+
+def _check_accounting(output: BuiltOutput, report: ValidationReport) -> None:
+    """Every record read is written or rejected, and every reject is in rejects.jsonl."""
+    counts = output.manifest.get("counts", {})
+    read, written, rejected = (counts.get(k) for k in ("records_read", "rows_written", "rejected"))
+    if read is not None and written is not None and rejected is not None and read != written + rejected:
+        report.add(
+            Problem(
+                "counts",
+                f"counts.records_read is {read:,}, but rows_written + rejected is {written:,} + {rejected:,} "
+                f"= {written + rejected:,}",
+            )
+        )
+    by_reason = counts.get("rejected_by_reason")
+    if rejected is not None and by_reason is not None and sum(by_reason.values()) != rejected:
+        report.add(
+            Problem(
+                "counts",
+                f"counts.rejected is {rejected:,}, but counts.rejected_by_reason adds up to {sum(by_reason.values()):,}",
+            )
+        )
+    packing = output.packing
+    if packing is not None and written is not None and packing.get("examples", written) != written:
+        report.add(
+            Problem("counts", f"counts.rows_written is {written:,}, but packing.examples is {packing['examples']:,}")
+        )
+    if rejected is None:
+        return
+    path = output.path / REJECTS
+    if not path.exists() and not path.is_symlink():
+        if rejected:
+            report.add(Problem("counts", f"counts.rejected is {rejected:,}, but {REJECTS} is missing"))
+        return
+    if not inside(output.path, REJECTS):
+        report.add(Problem("files", f"{REJECTS} is a symlink out of the output directory"))
+        return
+    try:
+        lines = count_lines(path)
+    except OSError as exc:
+        report.add(Problem("files", f"cannot read {REJECTS}: {exc.strerror or exc}"))
+        return
+    if lines != rejected:
+        report.add(Problem("counts", f"{REJECTS} holds {lines:,} rejects, but counts.rejected is {rejected:,}"))
 
 
 def _check_schema(

@@ -10,6 +10,7 @@ import pytest
 
 from tests.chat.test_render import CHATML_MARKED, MISTRAL, MULTI_TURN
 from tests.cli.test_build import rows_of, run, write_jsonl
+from tests.helpers import transformers_tokenizer
 
 # The small sample tokenizer (byte-level BPE, ChatML template) loads in a fraction of the time
 # of the Qwen one; tests that need no particular vocabulary use it.
@@ -39,8 +40,6 @@ def trained(row: dict[str, Any]) -> list[int]:
 
 
 def test_chat_build_matches_apply_chat_template(tmp_path: Path, qwen_path: Path) -> None:
-    from transformers import AutoTokenizer
-
     data = write_jsonl(tmp_path / "chat.jsonl", CONVERSATIONS)
     out = tmp_path / "out"
     result = run(
@@ -57,7 +56,7 @@ def test_chat_build_matches_apply_chat_template(tmp_path: Path, qwen_path: Path)
         "--json",
     )
     assert result.exit_code == 0, result.output
-    tok = AutoTokenizer.from_pretrained(qwen_path)
+    tok = transformers_tokenizer(qwen_path)
     rows = rows_of(out)
     assert [r["id"] for r in rows] == ["a", "b", "c"]
     for row, record in zip(rows, CONVERSATIONS, strict=True):

@@ -10,12 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sftmask.chat.choice import load_renderer
 from sftmask.errors import ConfigError, RecordRejected, TokenizerError
 from sftmask.kinds.chat import MessageFormat, parse_messages
 from sftmask.labels.strategies import IGNORE_INDEX
 from sftmask.tokenization.load import LoadedTokenizer
-from tests.helpers import encode_records, label_rows, marked_tokens
+from tests.helpers import encode_records, examples, label_rows, load_renderer, marked_tokens
 
 REPO = Path(__file__).resolve().parents[2]
 UNMARKED = REPO / "tests" / "data" / "chat_templates"  # ChatML and Mistral [INST] without markers
@@ -212,7 +211,7 @@ def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
     return messages
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(conversations(), min_size=1, max_size=4))
 def test_unseen_conversations_match_the_template_mask(
     qwen: LoadedTokenizer, mistral: LoadedTokenizer, batch: list[list[dict[str, Any]]]

@@ -379,13 +379,7 @@ def test_module_entry_point_runs() -> None:
     assert result.stdout.startswith("sftmask ")
 
 
-@pytest.mark.slow
-def test_num_proc_output_is_byte_identical(
-    tmp_path: Path, sample_tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import os
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # worker processes are used from 2 cores each
+def test_num_proc_output_is_byte_identical(tmp_path: Path, sample_tokenizer_path: Path, worker_processes: None) -> None:
     records = [{"prompt": f"Question {i}: what is {i} + {i}?\n", "response": f"{2 * i} 😀"} for i in range(57)]
     data = write_jsonl(tmp_path / "t.jsonl", records)
     shas = []
@@ -411,13 +405,9 @@ def test_num_proc_output_is_byte_identical(
     assert shas[0] == shas[1]
 
 
-@pytest.mark.slow
 def test_num_proc_reports_bad_records_like_one_process(
-    tmp_path: Path, sample_tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sample_tokenizer_path: Path, worker_processes: None
 ) -> None:
-    import os
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
     data = tmp_path / "t.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS * 5) + '{"prompt": 1, "response": "x"}\n')
     result = run(
@@ -456,7 +446,6 @@ def _run_with_tty_stderr(args: list[str], env: dict[str, str]) -> tuple[int, str
     return proc.wait(), stdout, b"".join(chunks).decode(errors="replace")
 
 
-@pytest.mark.slow
 def test_progress_shows_on_a_terminal_only_and_quiet_silences_it(tmp_path: Path, sample_tokenizer_path: Path) -> None:
     import os
 

@@ -51,6 +51,11 @@ def test_overwrite_refuses_a_directory_that_is_not_a_sftmask_output(tmp_path: Pa
     # A fake manifest that sftmask did not write does not count either.
     (checkout / "manifest.json").write_text("{}")
     assert build(data, qwen_path, checkout, "--overwrite").exit_code == 5 and (checkout / "code.py").exists()
+    # Nor one nested too deep to parse (it was a RecursionError).
+    deep = '{"sftmask_version": "0", "shards": [], "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    (checkout / "manifest.json").write_text(deep)
+    result = build(data, qwen_path, checkout, "--overwrite")
+    assert result.exit_code == 5 and "is not a sftmask output" in one_line_error(result)
 
 
 def test_overwrite_replaces_a_previous_output_and_an_empty_directory(tmp_path: Path, qwen_path: Path) -> None:
@@ -205,7 +210,9 @@ def test_a_second_build_to_the_same_output_exits_5_while_the_first_runs(tmp_path
     assert later.exit_code == 5 and "pass --overwrite" in one_line_error(later)
 
 
-def test_temp_dir_of_a_killed_build_is_removed_by_the_next_build(tmp_path: Path, qwen_path: Path) -> None:
+def test_temp_dir_of_a_killed_build_is_removed_by_the_next_build(
+    tmp_path: Path, qwen_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = write_jsonl(tmp_path / "in.jsonl", MANY)
     out = tmp_path / "o"
     killed = _sftmask("build", str(data), "-t", str(qwen_path), "-o", str(out))
@@ -214,13 +221,16 @@ def test_temp_dir_of_a_killed_build_is_removed_by_the_next_build(tmp_path: Path,
     killed.wait(timeout=30)
     stale = tmp_path / f".o.sftmask-tmp-{killed.pid}"
     assert stale.is_dir() and not out.exists()
-    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    assert f"removed {stale.name}, left by a killed build" in result.stderr
+    # The next build runs in here; a user sees its note on stderr (test_workers_die_with_their_killed_parent).
+    result = build(data, qwen_path, out)
+    assert result.exit_code == 0, result.output
+    assert f"removed {stale.name}, left by a killed build" in caplog.text
     assert not stale.exists() and (out / "manifest.json").exists()
 
 
-def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_path: Path, qwen_path: Path) -> None:
+def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(
+    tmp_path: Path, qwen_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
     out, new = tmp_path / "o", tmp_path / "new"
     assert build(data, qwen_path, out).exit_code == 0
@@ -229,9 +239,9 @@ def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_pat
     # complete under its temporary name, nothing at the output path.
     out.rename(tmp_path / ".o.sftmask-old-4000001")
     new.rename(tmp_path / ".o.sftmask-tmp-4000001")
-    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out))
-    assert result.returncode == 5 and "pass --overwrite" in result.stderr  # it exists again
-    assert "restored" in result.stderr and "removed .o.sftmask-old-4000001" in result.stderr
+    result = build(data, qwen_path, out)
+    assert result.exit_code == 5 and "pass --overwrite" in result.stderr  # it exists again
+    assert "restored" in caplog.text and "removed .o.sftmask-old-4000001" in caplog.text
     assert json.loads((out / "manifest.json").read_text())["config"]["strategy"] == "all"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
     # Killed after moving the old output aside but before the new one was complete: the old returns.
@@ -239,8 +249,9 @@ def test_a_swap_killed_between_its_renames_is_finished_by_the_next_build(tmp_pat
     (tmp_path / ".o.sftmask-tmp-4000002").mkdir()
     (tmp_path / ".o.sftmask-tmp-4000002" / "train-00000.partial").write_bytes(b"PAR1")
     assert run("validate", str(out)).exit_code == 3
-    result = cli("build", str(data), "-t", str(qwen_path), "-o", str(out), "--overwrite")
-    assert result.returncode == 0 and "restored" in result.stderr, result.stderr
+    caplog.clear()
+    result = build(data, qwen_path, out, "--overwrite")
+    assert result.exit_code == 0 and "restored" in caplog.text, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
 
 
@@ -435,6 +446,11 @@ def _workers_of(pid: int) -> list[int]:
 BIG = [{"prompt": f"Question {i}: " + "words " * 40, "response": f"Answer {i}. " + "more " * 40} for i in range(20000)]
 
 
+def _start_time(pid: int) -> int:
+    """When a process started (clock ticks since boot)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
 def _leftovers(tmp_path: Path) -> list[str]:
     return sorted(p.name for p in tmp_path.iterdir() if p.name != "in.jsonl")
 
@@ -491,6 +507,46 @@ def test_a_killed_worker_is_a_one_line_error(tmp_path: Path, qwen_path: Path) ->
     assert proc.returncode == 7, stderr
     assert stderr.startswith("Error: a --num-proc worker process died") and stderr.count("\n") == 1, stderr
     assert not any(_alive(w) for w in workers) and _leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_starting_ends_the_build_in_seconds(tmp_path: Path, qwen_path: Path) -> None:
+    """Starting a worker, the parent writes its set-up into a pipe that the parent itself holds open too
+    (CPython): with the job (megabytes) in it, a worker killed then left the build blocked in that
+    write forever (issue 24). Now the set-up names a file and fits the pipe."""
+    data = write_jsonl(tmp_path / "in.jsonl", BIG)
+    proc = _sftmask_with_workers("build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--num-proc", "2")
+    try:
+        _wait_for(lambda: len(_workers_of(proc.pid)) == 2, timeout=240)
+        first, starting = sorted(_workers_of(proc.pid), key=_start_time)
+        os.kill(starting, signal.SIGKILL)  # while the parent writes its set-up (it takes seconds)
+        killed = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 7, stderr
+    assert stderr.startswith("Error: a --num-proc worker process died") and stderr.count("\n") == 1, stderr
+    assert took < 20, took
+    assert not _alive(first) and _leftovers(tmp_path) == []
+
+
+def test_workers_job_file_that_cannot_be_written_is_one_line(
+    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    data = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_dir))
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # so that --num-proc 2 starts workers
+    result = build(data, qwen_path, tmp_path / "o", "--num-proc", "2")
+    assert result.exit_code == 5
+    assert one_line_error(result).startswith(f"Error: cannot write the --num-proc workers' job file in {not_a_dir}: ")
+    assert _leftovers(tmp_path) == ["file"]
 
 
 def test_disk_full_is_exit_5_with_one_line(tmp_path: Path, qwen_path: Path) -> None:
@@ -575,3 +631,103 @@ def test_a_huge_record_is_rejected_before_it_is_tokenized(tmp_path: Path, qwen_p
     assert "10,000,015 characters, more than --max-chars 10,000,000 (checked before tokenizing)" in reject["message"]
     strict = build(data, qwen_path, tmp_path / "o2", "--max-chars", "20")
     assert strict.exit_code == 3 and f"{data}:2: 41 characters, more than --max-chars 20" in one_line_error(strict)
+
+
+def test_a_line_too_long_for_max_chars_is_rejected_unparsed(tmp_path: Path, qwen_path: Path) -> None:
+    """A line is read no further than --max-chars allows (12 bytes a character, plus 64 KiB): a 1 GB
+    line without a newline took 5 GB and minutes to be rejected as invalid JSON."""
+    data = tmp_path / "in.jsonl"
+    long_line = b'{"prompt": "' + b"x" * 3_000_000  # no closing quote, no newline: not even JSON
+    with open(data, "wb") as f:
+        f.write(b'{"prompt": "a", "response": "b"}\n' + long_line + b"\n" + b'{"prompt": "c", "response": "d"}\n')
+        f.write(long_line)  # the last line, without a newline
+    out = tmp_path / "o"
+    result = build(data, qwen_path, out, "--on-error", "skip", "--max-chars", "100000", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejected_by_reason"] == {"too-long": 2}
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [2, 4] and len(rows_of(out)) == 2
+    assert rejects[0]["message"] == (
+        "line of 3,000,012 bytes, longer than any record of --max-chars 100,000 characters can be "
+        "(12 bytes a character at most); not parsed; raise --max-chars, or split the record"
+    )
+    assert rejects[1]["message"].startswith("line of 3,000,012 bytes, ")
+    assert rejects[0]["record"] == '{"prompt": "' + "x" * 988 + "..."  # its first 1,000 bytes
+    strict = build(data, qwen_path, tmp_path / "o2", "--max-chars", "100000")
+    assert strict.exit_code == 3 and one_line_error(strict).startswith(f"Error: {data}:2: line of 3,000,012 bytes")
+    # A line as long as the limit (12 x 100,000 + 65,536 bytes) is parsed; one byte more is not.
+    record = b'{"prompt": "p", "response": "' + b"\\u00e9" * 200_000 + b'"}'
+    for size, message in ((1_265_536, "200,001 characters, more than --max-chars"), (1_265_537, "line of 1,265,537")):
+        data.write_bytes(record + b" " * (size - len(record)) + b"\n")
+        result = build(data, qwen_path, tmp_path / "o3", "--max-chars", "100000", "--overwrite")
+        assert result.exit_code == 3 and one_line_error(result).startswith(f"Error: {data}:1: {message}")
+
+
+def test_a_record_too_big_to_tokenize_whole_is_rejected_whatever_max_chars_says(
+    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --max-length a text is encoded whole, at up to 200 bytes of memory per byte of text:
+    a record that would need more than half the machine's memory is rejected before it is
+    tokenized, even with --max-chars raised past it (a 200 MB record died in Rust at 7.96 GB)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sftmask import limits
+
+    monkeypatch.setattr(limits, "machine_memory", lambda: (1 << 30, "this machine's"))  # 1 GiB: 2.7 MB of text
+    huge = {"prompt": "Summarise:", "response": "é " * 1_400_000}  # 2,800,010 characters, 4,200,010 bytes
+    data = write_jsonl(tmp_path / "in.jsonl", [*RECORDS, huge])
+    out = tmp_path / "o"
+    result = build(data, qwen_path, out, "--on-error", "skip", "--max-chars", "100000000", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejected_by_reason"] == {"too-long": 1}
+    reject = json.loads((out / "rejects.jsonl").read_text())
+    assert reject["file"] == str(data) and reject["line"] == 5 and reject["reason"] == "too-long"
+    assert reject["message"] == (
+        "2,800,010 characters (4,200,010 bytes of UTF-8) need about 0.8 GiB to tokenize whole, more than 0.5 GiB "
+        "(half of this machine's 1.0 GiB; checked before tokenizing); pass --max-length (a long text is then "
+        "encoded only as far as its row keeps), or split the record"
+    )
+    strict = build(data, qwen_path, tmp_path / "o2", "--max-chars", "100000000")
+    assert strict.exit_code == 3 and one_line_error(strict).startswith(f"Error: {data}:5: 2,800,010 characters (")
+    # The same record in a Parquet file; and with --num-proc 2 each worker gets half the budget.
+    table = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist([*RECORDS, {**huge, "response": "é " * 700_000}]), table)
+    result = build(table, qwen_path, tmp_path / "o3", "--on-error", "skip", "--max-chars", "100000000", "--json")
+    assert json.loads(result.stdout)["rejected_by_reason"] == {}
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # the budget is shared all the same
+    result = build(table, qwen_path, tmp_path / "o4", "--max-chars", "100000000", "--num-proc", "2")
+    assert result.exit_code == 3
+    assert "row 4: 1,400,010 characters (2,100,010 bytes of UTF-8) need about 0.4 GiB" in one_line_error(result)
+    assert "(half of this machine's 1.0 GiB, shared by 2 --num-proc workers;" in one_line_error(result)
+    # With --max-length a long text is encoded only as far as its row keeps: no memory budget.
+    result = build(data, qwen_path, tmp_path / "o5", "--max-chars", "100000000", "--max-length", "64", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["rejected_by_reason"] == {}
+
+
+@pytest.mark.slow
+def test_a_record_too_big_to_tokenize_does_not_kill_the_build_under_a_memory_limit(
+    tmp_path: Path, qwen_path: Path
+) -> None:
+    """Under `ulimit -v 4G`, a 40 MB response with --max-chars raised: the tokenizer's allocation
+    failed and aborted the process in Rust ("memory allocation of 6 bytes failed", exit -6,
+    temporary folder and lock left). Now it is rejected, naming the record."""
+    import resource
+
+    huge = {"prompt": "Summarise:", "response": "hello world " * 3_400_000}
+    data = write_jsonl(tmp_path / "in.jsonl", [*RECORDS, huge])
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    cmd = ["build", str(data), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--max-chars", "1000000000"]
+    result = subprocess.run(
+        [sys.executable, "-m", "sftmask", *cmd, "--on-error", "skip"],
+        capture_output=True, text=True, preexec_fn=limited, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1 rejected (too-long: 1)" in result.stderr + result.stdout
+    reject = json.loads((tmp_path / "o" / "rejects.jsonl").read_text())
+    assert reject["line"] == 5 and reject["message"].startswith("40,800,010 characters (40,800,010 bytes of UTF-8)")
+    assert "(half of the address-space limit (ulimit -v) of 4.0 GiB;" in reject["message"]
+    assert _leftovers(tmp_path) == ["o"]

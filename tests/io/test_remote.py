@@ -4,8 +4,12 @@ build that leaves nothing complete-looking behind."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,3 +321,162 @@ def test_an_output_that_would_vanish_with_the_process_is_refused(tmp_path: Path)
     ran = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", "memory://out")
     assert ran.returncode != 0
     assert ran.stderr.startswith("Error: output memory://out lives in this process's memory"), ran.stderr
+
+
+# --- URLs that used to end in a traceback or a misleading message (issue 24) -------------------
+
+
+def test_zip_archive_inputs_are_read_and_zip_outputs_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(SAMPLE / "instructions.jsonl", "instructions.jsonl")
+    plain = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", str(tmp_path / "p"))
+    assert plain.returncode == 0, plain.stderr
+    shard = "train-00000-of-00001.parquet"
+    for url in (f"zip://instructions.jsonl::file://{archive}", f"zip://*.jsonl::{archive}"):
+        out = tmp_path / "z"
+        ran = sftmask({}, "build", url, "-t", TOKENIZER, "-o", str(out), "--overwrite")
+        assert ran.returncode == 0, (url, ran.stderr)
+        assert (out / shard).read_bytes() == (tmp_path / "p" / shard).read_bytes()
+    # An archive is not written in place.
+    url = f"zip://out::file://{tmp_path}/out.zip"
+    ran = sftmask({}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", url)
+    assert (ran.returncode, ran.stderr) == (
+        5,
+        f"Error: output {url} is inside an archive, which sftmask reads but does not write; write to a directory "
+        "or a URL of object storage (s3://, gs://, ...) and archive that\n",
+    )
+    # An archive read from inside the output directory is an input there: never deleted.
+    (tmp_path / "z" / "data.zip").write_bytes(archive.read_bytes())
+    inside = f"zip://instructions.jsonl::file://{tmp_path}/z/data.zip"
+    ran = sftmask({}, "build", inside, "-t", TOKENIZER, "-o", str(tmp_path / "z"), "--overwrite")
+    assert ran.returncode == 5 and ran.stderr.startswith(f"Error: {tmp_path}/z/data.zip lies inside the output")
+    assert (tmp_path / "z" / "data.zip").read_bytes() == archive.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["-o", "ftp://127.0.0.1:1/x"], 5, "ftp://127.0.0.1:1/x: cannot connect: ConnectionRefusedError: [Errno 111]"),
+        (["-o", "dir://x"], 5, "dir://x: fsspec cannot open this URL (AttributeError: "),
+        (["http://127.0.0.1:1/in.jsonl"], 3, "http://127.0.0.1:1/in.jsonl: cannot connect: ClientConnectorError: "),
+    ],
+)
+def test_unreachable_and_malformed_urls_are_one_line(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    """A refused connection said "no such file" (HTTP) or was a traceback (FTP, dir://)."""
+    inputs_given = [] if args[0] != "-o" else [str(SAMPLE / "instructions.jsonl")]
+    output = [] if args[0] == "-o" else ["-o", str(tmp_path / "o")]
+    ran = sftmask({}, "build", *inputs_given, *args, *output, "-t", TOKENIZER)
+    assert ran.returncode == code, ran.stderr
+    assert ran.stderr.startswith(f"Error: {message}") and ran.stderr.count("\n") == 1, ran.stderr
+
+
+@contextlib.contextmanager
+def endpoint_that_never_answers() -> Iterator[str]:
+    """A TCP server on loopback that accepts connections and never answers (closing them after
+    30 s, so that a client without a deadline gets an error, not a hang)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        started = time.monotonic()
+        while not stop.is_set() and time.monotonic() - started < 30:
+            with contextlib.suppress(TimeoutError):
+                held.append(server.accept()[0])
+        for conn in held:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.mark.slow
+def test_an_endpoint_that_never_answers_fails_in_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It said "no such file" after minutes (HTTP: 5, S3: 7 of retries); now the first request of a
+    command has `FIRST_ANSWER_SECONDS` (20, 2 here)."""
+    s3fs = pytest.importorskip("s3fs")
+    from sftmask.io import remote
+
+    monkeypatch.setattr(remote, "FIRST_ANSWER_SECONDS", 2)
+    no_answer = "no answer within 2 s; is the endpoint right (for S3: AWS_ENDPOINT_URL_S3) and reachable from here?"
+    with endpoint_that_never_answers() as endpoint:
+        env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+        for urls, code in (
+            ([f"{endpoint}/in.jsonl", "-o", str(tmp_path / "o")], 3),
+            (["s3://bucket/in/*.jsonl", "-o", str(tmp_path / "o")], 3),
+            ([str(SAMPLE / "instructions.jsonl"), "-o", "s3://bucket/out"], 5),
+        ):
+            s3fs.S3FileSystem.clear_instance_cache()  # a cached client would keep another endpoint
+            started = time.monotonic()
+            ran = sftmask(env, "build", *urls, "-t", TOKENIZER)
+            took = time.monotonic() - started
+            s3fs.S3FileSystem.clear_instance_cache()
+            url = urls[0] if code == 3 else urls[-1]
+            assert (ran.returncode, ran.stderr) == (code, f"Error: {url}: {no_answer}\n"), ran.stderr
+            assert took < 15, took
+
+
+def test_s3_without_credentials_says_where_they_go(tmp_path: Path, s3: tuple[Any, dict[str, str]]) -> None:
+    import s3fs
+
+    _, env = s3
+    bare = {
+        "AWS_ENDPOINT_URL_S3": env["AWS_ENDPOINT_URL_S3"],
+        "HOME": str(tmp_path),  # no ~/.aws
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance role to ask for
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+    }
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"):
+                patch.delenv(name, raising=False)
+            bare = {k: v for k, v in bare.items() if v}
+            started = time.monotonic()
+            ran = sftmask(bare, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", "s3://bucket/nc")
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert (ran.returncode, ran.stderr) == (
+        5,
+        "Error: s3://bucket/nc: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+        "AWS_PROFILE), or write them in ~/.aws/credentials; a public bucket needs none: set FSSPEC_S3_ANON=true\n",
+    )
+    assert time.monotonic() - started < 30
+
+
+def test_http_without_aiohttp_names_aiohttp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It said "pip install the fsspec package for http://"."""
+    import sys
+
+    registry = importlib.import_module("fsspec.registry")  # `fsspec.registry` is also a name in fsspec
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # import aiohttp fails
+    monkeypatch.delitem(sys.modules, "fsspec.implementations.http", raising=False)
+    monkeypatch.delitem(registry._registry, "http", raising=False)
+    ran = sftmask({}, "build", "http://127.0.0.1:1/in.jsonl", "-t", TOKENIZER, "-o", str(tmp_path / "o"))
+    assert (ran.returncode, ran.stderr) == (
+        3,
+        "Error: http://127.0.0.1:1/in.jsonl: reading or writing http:// paths needs aiohttp; "
+        "install it with: pip install aiohttp\n",
+    )
+
+
+def test_a_simplecache_output_url_is_its_folder(tmp_path: Path) -> None:
+    """It made a folder named `simplecache::file:` (fixed with the local URL rules; kept by this test)."""
+    ran = sftmask(
+        {}, "build", str(SAMPLE / "instructions.jsonl"), "-t", TOKENIZER, "-o", f"simplecache::file://{tmp_path}/o"
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "o" / "manifest.json").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["o"]

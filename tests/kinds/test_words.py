@@ -25,7 +25,7 @@ from sftmask.kinds.words import WordsSession, b_to_i, check_word_ids, resolve_la
 from sftmask.labels.assemble import assemble
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.tokenization.load import LoadedTokenizer
-from tests.helpers import build_rows
+from tests.helpers import build_rows, examples, transformers_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 CONLL = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -316,15 +316,15 @@ REGEX_BYTE_LEVEL = ("qwen", "llama3", "tekken", "deepseek")
 
 def _hf_tokenizer(name: str, request: pytest.FixtureRequest) -> tuple[str, Any]:
     """The folder sftmask loads, and the tokenizer a user of the recipe loads for it."""
-    from transformers import AutoTokenizer, GPT2Tokenizer
+    from transformers import GPT2Tokenizer
 
     if name == "sample":  # byte-level BPE (GPT-2 style ByteLevel pre-tokenizer)
         path = str(REPO / "sample_data" / "tokenizer")
         return path, GPT2Tokenizer.from_pretrained(path, add_prefix_space=True)
     path = str(request.getfixturevalue(f"{name}_path"))
     if name in REGEX_BYTE_LEVEL:
-        return path, SpaceBeforeWords(AutoTokenizer.from_pretrained(path))
-    return path, AutoTokenizer.from_pretrained(path)
+        return path, SpaceBeforeWords(transformers_tokenizer(path))
+    return path, transformers_tokenizer(path)
 
 
 @pytest.mark.parametrize("label_all", [False, True])
@@ -399,7 +399,9 @@ records_st = st.lists(
     max_size=5,
 )
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
 
@@ -721,18 +723,14 @@ def test_cli_prompt_response_trains_word_starts_of_the_response(
     assert fewer > 100  # the sample tokenizer splits many words into several tokens
 
 
-@pytest.mark.slow
 def test_words_manifest_is_the_same_with_worker_processes(
-    tmp_path: Path, wordpiece_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, wordpiece_path: Path, worker_processes: None
 ) -> None:
     """Counts and labels that the manifest derives from the data come back from the workers."""
-    import os
-
     from typer.testing import CliRunner
 
     from sftmask.cli.app import app
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # worker processes are used from 2 cores each
     data = tmp_path / "ner.jsonl"
     rows = [
         {"tokens": ["Berlin", "is", "big"] * (1 + i % 3), "ner_tags": [i % 7, 0, 0] * (1 + i % 3)} for i in range(40)

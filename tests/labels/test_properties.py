@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import build_rows
+from tests.helpers import build_rows, examples
 
 SPECIAL_LOOKING = [
     "<|im_end|>",
@@ -39,7 +39,9 @@ texts = st.lists(pieces, max_size=5).map("".join)
 pairs = st.lists(st.tuples(texts, texts), min_size=1, max_size=6)
 
 SETTINGS = settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=examples(80),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
 
@@ -156,7 +158,7 @@ JOINT_FAMILIES = ["qwen", "mistral", "llama_legacy", "llama3", "gpt2", "phi3", "
 
 
 @pytest.mark.parametrize("family", JOINT_FAMILIES)
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=examples(40))
 @given(data=pairs)
 def test_row_is_the_joint_encoding_unless_a_boundary_merge_is_counted(
     request: pytest.FixtureRequest, family: str, data: list[tuple[str, str]]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import build_rows, marked_tokens
+from tests.helpers import build_rows, load_once, marked_tokens
 
 CASES = [
     # (tokenizer, prompt, response, expected tokens with trained ones in brackets)
@@ -97,9 +97,7 @@ def test_all_strategy_trains_every_token(mistral: Any) -> None:
 
 
 def test_eos_is_trained_when_pad_equals_eos(qwen_pad_eos_path: Any) -> None:
-    from sftmask.tokenization.load import load_tokenizer
-
-    tok = load_tokenizer(str(qwen_pad_eos_path))
+    tok = load_once(str(qwen_pad_eos_path))
     assert tok.hf.pad_token_id == tok.eos_id
     rows, _ = build_rows(tok, ["Q?"], [" A."])
     ids, labels = rows[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 from sftmask.cli.app import app
 from sftmask.packing import PackedCollator
 from sftmask.packing.packer import Packer, best_fit_decreasing
+from tests.helpers import examples
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -114,7 +114,7 @@ example = st.integers(1, 12).flatmap(
 examples_strategy = st.lists(example, min_size=1, max_size=60)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(examples_strategy, st.lists(st.integers(0, 60), max_size=5), st.integers(1, 9))
 def test_bfd_rows_hold_every_example_whole_with_restarting_positions(
     examples: list[tuple[list[int], list[int]]], cuts: list[int], window: int
@@ -146,7 +146,7 @@ def test_bfd_rows_hold_every_example_whole_with_restarting_positions(
     assert again.equals(table)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(examples_strategy, st.lists(st.integers(0, 60), max_size=5), st.integers(2, 20))
 def test_wrapped_rows_are_the_stream_cut_every_n_tokens(
     examples: list[tuple[list[int], list[int]]], cuts: list[int], n: int
@@ -237,9 +237,8 @@ def test_bfd_packs_benchmark_data_at_least_97_percent_full(tmp_path: Path, qwen_
 
 
 def test_packed_output_is_byte_identical_for_any_num_proc_and_the_same_for_any_batch_size(
-    tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, qwen_path: Path, worker_processes: None
 ) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # worker processes are used from 2 cores each
     data = bench_records(120, tmp_path)
     shas, rows = [], []
     for n, batch in ((1, 7), (2, 7), (1, 33)):

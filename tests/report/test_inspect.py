@@ -186,12 +186,10 @@ def write_words_output(directory: Path, tokenizer: str) -> dict[str, Any]:
     return manifest
 
 
-def test_words_output_shows_label_names(tmp_path: Path, wordpiece_path: Path) -> None:
-    from sftmask.tokenization.load import load_tokenizer
-
+def test_words_output_shows_label_names(tmp_path: Path, wordpiece_path: Path, wordpiece: Any) -> None:
     out = tmp_path / "words"
     write_words_output(out, str(wordpiece_path))
-    tok = load_tokenizer(str(wordpiece_path))
+    tok = wordpiece
     pieces = [t.replace("·", "\\·") for t in tok.hf.convert_ids_to_tokens([90, 91, 92, 93, 94])]
     result = run("inspect", str(out), "-n", "1")
     assert result.exit_code == 0, result.output

@@ -197,6 +197,7 @@ def test_validate_catches_a_manifest_that_does_not_match(built: Path, tmp_path: 
         "manifest: the shards hold 5 rows, manifest.json says 6 [counts]",
         f"manifest: the shards hold {manifest['counts']['trained_tokens'] - 1} trained_tokens, "
         f"manifest.json says {manifest['counts']['trained_tokens']} [counts]",
+        "manifest: counts.records_read is 6, but rows_written + rejected is 6 + 1 = 7 [counts]",
     ]
 
 
@@ -281,3 +282,160 @@ def test_inspect_reads_rows_across_shards(built: Path) -> None:
     assert f"row 4 (train-00001-of-00002.parquet row 1): {len(rows[4]['input_ids'])} tokens" in result.stdout
     beyond = run("inspect", str(built), "--index", "5")
     assert beyond.exit_code == 3 and "nothing to show" in beyond.stderr
+
+
+# --- a tampered manifest: counts that do not add up, shards outside DIR, wrong types ------------
+
+
+def edit_manifest(out: Path, change: Any) -> None:
+    manifest = json.loads((out / "manifest.json").read_text())
+    change(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        (
+            lambda m: m["counts"].__setitem__("records_read", m["counts"]["records_read"] - 1),
+            "manifest: counts.records_read is 5, but rows_written + rejected is 5 + 1 = 6 [counts]",
+        ),
+        (
+            lambda m: m["counts"].__setitem__("rejected_by_reason", {"no-trainable-tokens": 2}),
+            "manifest: counts.rejected is 1, but counts.rejected_by_reason adds up to 2 [counts]",
+        ),
+    ],
+)
+def test_validate_checks_that_the_counts_add_up(built: Path, tmp_path: Path, change: Any, line: str) -> None:
+    out = copy_of(built, tmp_path)
+    edit_manifest(out, change)
+    result = run("validate", str(out))
+    assert result.exit_code == 6
+    assert result.stdout.splitlines() == [line]
+
+
+def test_validate_checks_rejects_jsonl_against_the_count(built: Path, tmp_path: Path) -> None:
+    out = copy_of(built, tmp_path)
+    (out / "rejects.jsonl").write_text("")  # the reject report emptied
+    result = run("validate", str(out))
+    assert result.exit_code == 6
+    assert result.stdout.splitlines() == ["manifest: rejects.jsonl holds 0 rejects, but counts.rejected is 1 [counts]"]
+    (out / "rejects.jsonl").unlink()
+    assert run("validate", str(out)).stdout.splitlines() == [
+        "manifest: counts.rejected is 1, but rejects.jsonl is missing [counts]"
+    ]
+
+
+OUTSIDE = "the manifest was edited or not written by `sftmask build`: rebuild the output"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("/etc/passwd", "shards[0].file '/etc/passwd' is not a file name in the output directory"),
+        (
+            "../../../../etc/passwd",
+            "shards[0].file '../../../../etc/passwd' is not a file name in the output directory",
+        ),
+        ("sub/x.parquet", "shards[0].file 'sub/x.parquet' is not a file name in the output directory"),
+        ("..", "shards[0].file '..' is not a file name in the output directory"),
+    ],
+)
+def test_stats_and_validate_refuse_a_shard_outside_the_output(
+    built: Path, tmp_path: Path, name: str, problem: str
+) -> None:
+    out = copy_of(built, tmp_path)
+    edit_manifest(out, lambda m: m["shards"][0].update({"file": name, "sha256": None}))
+    for command in ("validate", "stats", "inspect"):
+        result = run(command, str(out))
+        assert result.exit_code == 3, (command, result.output)
+        assert result.stderr.startswith(f"Error: {out}/manifest.json: {problem}"), result.stderr
+        assert result.stderr.rstrip().endswith(OUTSIDE) and result.stderr.count("\n") == 1
+        assert result.stdout == ""
+
+
+def test_stats_and_validate_refuse_a_shard_that_is_a_symlink_out(built: Path, tmp_path: Path) -> None:
+    out = copy_of(built, tmp_path)
+    secret = tmp_path / "secret.parquet"
+    (out / "train-00000-of-00002.parquet").rename(secret)
+    (out / "train-00000-of-00002.parquet").symlink_to(secret)
+    for command in ("validate", "stats"):
+        result = run(command, str(out))
+        assert result.exit_code == 3, result.output
+        assert result.stderr == (
+            f"Error: {out}/manifest.json: shards[0].file 'train-00000-of-00002.parquet' is a symlink to {secret}, "
+            f"outside the output directory; {OUTSIDE}\n"
+        )
+    # A symlink to a file inside the directory is a file of the directory.
+    (out / "train-00000-of-00002.parquet").unlink()
+    secret.rename(out / "real.parquet")
+    (out / "train-00000-of-00002.parquet").symlink_to("real.parquet")
+    assert run("stats", str(out), "--json").exit_code == 0
+
+
+def test_rejects_jsonl_symlinked_out_is_not_read(built: Path, tmp_path: Path) -> None:
+    out = copy_of(built, tmp_path)
+    (out / "rejects.jsonl").unlink()
+    (out / "rejects.jsonl").symlink_to("/etc/passwd")
+    assert run("validate", str(out)).stdout.splitlines() == [
+        "manifest: rejects.jsonl is a symlink out of the output directory [files]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda m: m["counts"].update({k: str(v) for k, v in m["counts"].items() if isinstance(v, int)}),
+            "counts.records_read is '6' (str), not a count",
+        ),
+        (lambda m: m["counts"].__setitem__("tokens", 1.5), "counts.tokens is 1.5 (float), not a count"),
+        (lambda m: m["counts"].__setitem__("rejected", True), "counts.rejected is True (bool), not a count"),
+        (lambda m: m["counts"].__setitem__("truncated", -1), "counts.truncated is -1 (int), not a count"),
+        (
+            lambda m: m["counts"].__setitem__("rejected_by_reason", {"x": "1"}),
+            "counts.rejected_by_reason is an object, not counts by reason",
+        ),
+        (lambda m: m["shards"][1].__setitem__("rows", "2"), "shards[1].rows is '2' (str), not a count"),
+        (lambda m: m["shards"][0].__setitem__("sha256", 7), "shards[0].sha256 is 7 (int), not a SHA-256 in hex"),
+        (lambda m: m.__setitem__("counts", [1, 2]), "'counts' is an array, not an object"),
+        (lambda m: m.__setitem__("tokenizer", "qwen"), "'tokenizer' is 'qwen' (str), not an object"),
+        (lambda m: m["tokenizer"].__setitem__("vocab_size", "248077"), "tokenizer.vocab_size is '248077' (str)"),
+        (lambda m: m["strategy"].__setitem__("name", ["x"]), "strategy.name is an array, not a string"),
+    ],
+)
+def test_stats_and_validate_refuse_counts_of_the_wrong_type(
+    built: Path, tmp_path: Path, change: Any, problem: str
+) -> None:
+    out = copy_of(built, tmp_path)
+    edit_manifest(out, change)
+    for command in ("validate", "stats"):
+        result = run(command, str(out))
+        assert result.exit_code == 3, (command, result.output)
+        assert result.stderr.startswith(f"Error: {out}/manifest.json: {problem}"), result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("nested", ["[" * 100_000 + "]" * 100_000, '{"a":' * 5000 + "1" + "}" * 5000])
+def test_stats_and_validate_on_a_deeply_nested_manifest(built: Path, tmp_path: Path, nested: str) -> None:
+    out = copy_of(built, tmp_path)
+    text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(text.rstrip()[:-1] + f', "x": {nested}}}')
+    for command in ("validate", "stats"):
+        result = run(command, str(out))
+        assert result.exit_code == 3, (command, result.output)
+        assert result.stderr.startswith(f"Error: {out}/manifest.json: cannot read the manifest: depth limit exceeded")
+        assert result.stderr.count("\n") == 1
+
+
+def test_stats_on_a_shard_without_labels(built: Path, tmp_path: Path) -> None:
+    out = copy_of(built, tmp_path)
+    path = out / "train-00001-of-00002.parquet"
+    pq.write_table(pq.read_table(path).drop(["labels"]), path)
+    result = run("stats", str(out))
+    assert result.exit_code == 3
+    assert result.stderr == (
+        f"Error: {path}: column 'labels' is missing; columns are input_ids, attention_mask, assistant_masks: "
+        "not a shard `sftmask build` wrote (run `sftmask validate` on the directory)\n"
+    )
+    assert "column 'labels' is missing" in run("validate", str(out)).stdout

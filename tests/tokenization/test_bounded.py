@@ -25,7 +25,7 @@ from sftmask.tokenization import encode as encoding
 from sftmask.tokenization.load import LoadedTokenizer
 from sftmask.tokenization.normalform import Encoder
 from tests.families import FAMILY_NAMES
-from tests.helpers import rows_of
+from tests.helpers import examples, rows_of
 
 BOUNDED_FAMILIES = ("qwen", "mistral", "wordpiece", "llama3", "gpt2", "phi3", "gemma4", "tekken", "deepseek")
 """Tokenizers whose responses get cut. `xlmr` is encoded whole: its Precompiled normalizer (a
@@ -141,7 +141,9 @@ records = st.lists(st.tuples(texts, texts), min_size=1, max_size=8)
 
 @pytest.mark.parametrize("name", ["qwen", "mistral", "wordpiece", "llama3", "tekken", "phi3"])
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     pairs=records,
@@ -271,7 +273,9 @@ def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
     [("qwen", "chatml.jinja"), ("mistral", "mistral-inst.jinja"), ("qwen", "chatml-generation.jinja")],
 )
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     batch=st.lists(conversations(), min_size=1, max_size=5),

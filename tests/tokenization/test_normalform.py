@@ -16,6 +16,7 @@ from tokenizers import AddedToken, Tokenizer
 from sftmask.tokenization.load import describe
 from sftmask.tokenization.normalform import Encoder, in_normal_form
 from sftmask.tokenization.variants import NORMAL_FORMS
+from tests.helpers import examples
 
 SAMPLE_TOKENIZER = Path(__file__).resolve().parents[2] / "sample_data" / "tokenizer" / "tokenizer.json"
 
@@ -89,7 +90,7 @@ pieces = st.one_of(
 texts = st.lists(pieces, max_size=8).map("".join)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(texts, min_size=1, max_size=8))
 def test_same_ids_in_every_normal_form(sample_forms: dict[str, Tokenizer], batch: list[str]) -> None:
     for form, tok in sample_forms.items():
@@ -100,7 +101,7 @@ def test_same_ids_in_every_normal_form(sample_forms: dict[str, Tokenizer], batch
         assert _ids(encoder.encode_batch(batch, add_special_tokens=True)) == _ids(tok.encode_batch(batch))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(texts, min_size=1, max_size=6))
 def test_same_ids_as_qwen(qwen: Any, batch: list[str]) -> None:
     assert _ids(qwen.full_encoder.encode_batch(batch, add_special_tokens=True)) == _ids(qwen.full.encode_batch(batch))
@@ -144,7 +145,7 @@ TRICKY_CHARS = [chr(c) for c in [*range(0x300, 0x370), *range(0x1100, 0x1200), *
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(chars=st.lists(st.sampled_from(TRICKY_CHARS), min_size=1, max_size=10), form=st.sampled_from(NORMAL_FORMS))
 def test_every_piece_of_a_normalized_text_is_normalized(chars: list[str], form: str) -> None:
     text = unicodedata.normalize(form, "".join(chars))

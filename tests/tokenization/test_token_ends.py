@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sftmask.ragged import IntArray, Ragged
-from sftmask.tokenization.load import LoadedTokenizer, load_tokenizer
+from sftmask.tokenization.load import LoadedTokenizer
 from sftmask.tokenization.token_ends import _byte_lengths, encode_with_ends
 from tests.families import FAMILY_NAMES, SAMPLE_TEXTS
+from tests.helpers import examples, load_once
 
 FIXTURES = ["qwen_path", "mistral_path", "wordpiece_path", "sample_tokenizer_path"] + [
     f"{name}_path" for name in FAMILY_NAMES
@@ -46,7 +47,7 @@ def _texts(tok: LoadedTokenizer) -> list[str]:
 
 @pytest.mark.parametrize("fixture", sorted(set(FIXTURES)))
 def test_ends_equal_the_tokenizers_offsets(fixture: str, request: pytest.FixtureRequest) -> None:
-    tok = load_tokenizer(str(request.getfixturevalue(fixture)))
+    tok = load_once(str(request.getfixturevalue(fixture)))
     texts = _texts(tok)
     ids, ends = encode_with_ends(tok.full_encoder, texts)
     ref_ids, ref_ends = _reference(tok, texts)
@@ -55,18 +56,20 @@ def test_ends_equal_the_tokenizers_offsets(fixture: str, request: pytest.Fixture
     assert ends.tolist() == ref_ends.tolist()
 
 
-def test_which_families_take_the_byte_length_path(request: pytest.FixtureRequest) -> None:
-    taken = set()
-    for fixture in sorted(set(FIXTURES)):
-        encoder = load_tokenizer(str(request.getfixturevalue(fixture))).full_encoder
-        if _byte_lengths(encoder.twin or encoder.tokenizer) is not None:
-            taken.add(fixture.removesuffix("_path"))
-    # Byte-level BPE (Qwen through the twin without its NFC normalizer); the Mistral (SentencePiece),
-    # Phi-3.5 and Gemma (Metaspace), XLM-R (Unigram) and WordPiece tokenizers are encoded with offsets.
-    assert taken == {"qwen", "llama3", "deepseek", "tekken", "gpt2", "sample_tokenizer"}
+# Byte-level BPE (Qwen through the twin without its NFC normalizer); the Mistral (SentencePiece),
+# Phi-3.5 and Gemma (Metaspace), XLM-R (Unigram) and WordPiece tokenizers are encoded with offsets.
+BYTE_LENGTH_PATH = {"qwen", "llama3", "deepseek", "tekken", "gpt2", "sample_tokenizer"}
+assert {f"{name}_path" for name in BYTE_LENGTH_PATH} <= set(FIXTURES)
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("fixture", sorted(set(FIXTURES)))
+def test_which_families_take_the_byte_length_path(fixture: str, request: pytest.FixtureRequest) -> None:
+    encoder = load_once(str(request.getfixturevalue(fixture))).full_encoder
+    taken = _byte_lengths(encoder.twin or encoder.tokenizer) is not None
+    assert taken == (fixture.removesuffix("_path") in BYTE_LENGTH_PATH)
+
+
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=40), min_size=1, max_size=6))
 def test_any_text_qwen(qwen: Any, texts: list[str]) -> None:
     ids, ends = encode_with_ends(qwen.full_encoder, texts)

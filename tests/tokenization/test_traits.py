@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from sftmask.tokenization.load import load_tokenizer
 from sftmask.tokenization.traits import traits
+from tests.helpers import load_once
 
 # name: (model, byte-level pre-tokenizer, byte-level symbols, unsplit Metaspace marker)
 TABLE = {
@@ -33,7 +33,7 @@ TABLE = {
 
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_traits_of_each_family(name: str, request: pytest.FixtureRequest) -> None:
-    tokenizer = load_tokenizer(str(request.getfixturevalue(f"{name}_path"))).full_encoder.tokenizer
+    tokenizer = load_once(str(request.getfixturevalue(f"{name}_path"))).full_encoder.tokenizer
     kind = traits(tokenizer)
     assert (kind.model, kind.byte_level_pre_tokenizer, kind.byte_level_symbols, kind.unsplit_metaspace) == TABLE[name]
     # The rule bounded encoding used before the traits existed (a ByteLevel step named anywhere in
