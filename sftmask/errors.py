@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class SftmaskError(Exception):
     """Base class for errors caused by input, configuration or environment, not by a bug.
@@ -86,3 +89,15 @@ class RecordRejected(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to a misspelt `word`, if one is close enough."""
+    found = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'assistant-only'?)`` for the closest choice, or nothing."""
+    close = closest(word, choices)
+    return f" (did you mean {close!r}?)" if close is not None else ""

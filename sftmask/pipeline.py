@@ -6,28 +6,30 @@ import contextlib
 import errno
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, get_args, get_origin, overload
 
 import pyarrow as pa
 
 from sftmask import __version__, limits
-from sftmask.config.build import BuildConfig, make_config
+from sftmask.config.build import BuildConfig, make_config, with_format
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
 from sftmask.io import remote
 from sftmask.io.background import BackgroundWriter
-from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs
+from sftmask.io.formats import DataFormat, detect
+from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs, sample_records
 from sftmask.io.writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
 from sftmask.kinds import EncodingSession
 from sftmask.kinds.base import Scan, scan_here
 from sftmask.labels.batch import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.packing.packer import Packer, packed_schema
-from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer
+from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer, model_max_length
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ def build(
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
     files = resolve_inputs(config.inputs, config.input_format, config.split)
+    config, data_format = detect_format(config, files)
     # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
     # output is checked now and uploaded at the end: `RemoteOutputDir`).
     with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
@@ -85,7 +88,7 @@ def build(
         # Started once for both passes: a Ray session serves the label-set pass and the labelling.
         with ENGINES[config.engine](config) as engine:
             session = open_session(config, tok, files, engine.scan)
-            reader = make_reader(config, files)
+            reader = make_reader(config, files, data_format=data_format)
             stats = Counts()
             file_names = [f.name for f in files]
             job = Job(config, session, tuple(files))
@@ -120,10 +123,11 @@ def build(
         if stats.records_read == 0:  # summed over batches: an engine may read the files itself
             raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
+        _warn_longer_than_the_model(stats, tok)
         with _output_errors(output.path):
             shards = shard_writer.close(_output_schema(config, reader))
             extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
-            manifest = _manifest(config, tok, stats, shards, extra)
+            manifest = _manifest(config, tok, stats, shards, extra | _input_manifest(data_format))
             write_manifest(output.tmp, manifest)
             output.commit()
     return BuildResult(str(output.path), stats, shards, manifest)
@@ -194,33 +198,37 @@ def label(
         records = list(records)
     name = tokenizer if isinstance(tokenizer, str) else tokenizer.name
     config = make_config({**options, "inputs": [RECORDS], "tokenizer": name, "output": "-"})
+    sample = [(f"{RECORDS}[{i}]", r) for i, r in enumerate(records[:SAMPLED_RECORDS]) if isinstance(r, Mapping)]
+    config, data_format = _read_as(config, detect(sample), RECORDS)
     if config.pack_length is not None:
         raise ConfigError(
             "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.packer.Packer)"
         )
     tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
     session = open_session(config, tok, [])
-    reader = make_reader(config, [])
+    reader = make_reader(config, [], data_format=data_format)
     job = Job(config, session, (InputFile(RECORDS, "records", None),))
     rows: list[pa.Table] = []
     rejects: list[pa.Table] = []
+    stats = Counts()
     try:
         for batch in reader.read_records(records, RECORDS):
             labelled = label_read_batch(batch, job)
             rows.append(labelled.rows)
             rejects.append(labelled.rejects)
+            stats.add(labelled.counts)
     except InputDataError as exc:
         if exc.file != RECORDS:
             raise
-        detail = exc.detail.replace("pass --on-error skip", 'pass on_error="skip"')
-        raise InputDataError(f"{RECORDS}[{exc.line}]: {detail}") from None
+        raise InputDataError(f"{RECORDS}[{exc.line}]: {api_words(exc.detail)}") from None
+    session.manifest(stats.encoder_counts)  # the data kind's warnings about the records (chat hygiene)
+    _warn_longer_than_the_model(stats, tok)
     nonempty = [table for table in rows if table.num_rows]
     schema = _output_schema(config, reader)
     table = pa.concat_tables(nonempty, promote_options="default") if nonempty else schema.empty_table()
     rejected = pa.concat_tables(rejects) if rejects else rejects_table([])
-    rejected = pa.table(
-        {"index": rejected.column("line"), "reason": rejected.column("reason"), "message": rejected.column("message")}
-    )
+    messages = pa.array([api_words(m) for m in rejected.column("message").to_pylist()], pa.string())
+    rejected = pa.table({"index": rejected.column("line"), "reason": rejected.column("reason"), "message": messages})
     if with_rejects:
         return table, rejected
     if rejected.num_rows:
@@ -257,6 +265,74 @@ def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any]
         at = f"{first['file']}:{first['line']}" if first["unit"] == "line" else f"{first['file']} row {first['line']}"
         where = f"; first: {at}: {first['message']}"
     raise InputDataError(f"{what}{where}; nothing was written")
+
+
+_FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: ([A-Za-z0-9][A-Za-z0-9_.-]*))?")
+
+
+def api_words(message: str) -> str:
+    """A message for a library call: each ``--flag VALUE`` it names as the keyword argument
+    (``pass --response-field NAME`` -> ``pass response_field=NAME``, ``--on-error skip`` ->
+    ``on_error="skip"``, ``--require-user-first`` -> ``require_user_first=True``).
+
+    >>> api_words("longer than --max-length 8 with --truncation drop; raise --max-chars, or split it")
+    'longer than max_length=8 with truncation="drop"; raise max_chars, or split it'
+    """
+
+    def argument(match: re.Match[str]) -> str:
+        negated, flag, value = match.groups()
+        key = flag.replace("-", "_")
+        field = BuildConfig.model_fields.get(key)
+        if field is None:
+            return match.group(0)
+        rest = f" {value}" if value else ""
+        if bool in (field.annotation, *get_args(field.annotation)) or negated:
+            return f"{key}={not negated}{rest}"
+        if value is None:
+            return key
+        if re.fullmatch(r"[A-Z][A-Z_]*|\d+(?:\.\d+)?", value):
+            return f"{key}={value}"
+        if value in _choices(key):
+            return f'{key}="{value}"'
+        return f"{key}{rest}"
+
+    return _FLAG.sub(argument, message)
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    """The values option `key` takes, where they are a closed set."""
+    from sftmask.kinds import DATA_KINDS
+    from sftmask.prompts.templates import available_templates
+
+    named = {
+        "strategy": tuple(STRATEGIES),
+        "data_kind": tuple(DATA_KINDS),
+        "template": (*available_templates(), "chat"),
+    }
+    if key in named:
+        return named[key]
+    annotation = BuildConfig.model_fields[key].annotation
+    args = (
+        [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) is not Literal
+        else [annotation]
+    )
+    return tuple(str(v) for a in args if get_origin(a) is Literal for v in get_args(a))
+
+
+def _warn_longer_than_the_model(stats: Counts, tok: LoadedTokenizer) -> None:
+    """Warn when the longest row is longer than the tokenizer's `model_max_length` (a model sees
+    positions past its context in training), naming the record."""
+    limit = model_max_length(tok)
+    if limit is not None and stats.longest_row > limit:
+        log.warning(
+            "the longest row has %s tokens (%s), more than the tokenizer's model_max_length %s: the model "
+            "would be trained past its context; pass --max-length %s to truncate (or drop: --truncation drop)",
+            f"{stats.longest_row:,}",
+            stats.longest_row_at,
+            f"{limit:,}",
+            limit,
+        )
 
 
 def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
@@ -296,8 +372,53 @@ def open_session(
     return config.kind.open_scanning(config, tok, files, scan)
 
 
-def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | None = None) -> RecordReader:
-    """A reader delivering the fields the configured data kind needs."""
+SAMPLED_RECORDS = 32
+"""Records of the first input whose fields decide the data format (`sftmask.io.formats.detect`)."""
+
+
+def detect_format(config: BuildConfig, files: list[InputFile]) -> tuple[BuildConfig, DataFormat | None]:
+    """The config reading the inputs' format, told by the fields of the first records of the first
+    input (`sftmask.io.formats`), and that format; the config as given, and None, when no format
+    is told (stdin, unknown fields) or the options given read the records another way.
+
+    Raises:
+        InputDataError: the first records are of more than one format.
+    """
+    if not files:
+        return config, None
+    first = sample_records(files[0], SAMPLED_RECORDS, config.delimiter)
+    sample = [(files[0].where(position), record) for position, record in first]
+    return _read_as(config, detect(sample), files[0].name)
+
+
+def _read_as(config: BuildConfig, fmt: DataFormat | None, name: str) -> tuple[BuildConfig, DataFormat | None]:
+    if fmt is None:
+        return config, None
+    updated = with_format(config, fmt)
+    if updated is None:
+        return config, None
+    said = [fmt.note] if fmt.note else []
+    if updated.strategy != config.strategy:
+        said.append(f"--strategy {updated.strategy}")
+    if updated.resolved_data_kind != config.resolved_data_kind:
+        said.insert(0, f"read as {updated.resolved_data_kind} data")
+    if said:
+        log.warning("%s: %s records: %s", name, fmt.title, "; ".join(said))
+    return updated, fmt
+
+
+def _input_manifest(fmt: DataFormat | None) -> dict[str, Any]:
+    """The manifest's ``input`` entry: the format the records were read as (None: by the options alone)."""
+    if fmt is None:
+        return {"input": {"format": None}}
+    return {"input": {"format": fmt.name, "title": fmt.title, "options": fmt.settings}}
+
+
+def make_reader(
+    config: BuildConfig, files: list[InputFile], batch_size: int | None = None, data_format: DataFormat | None = None
+) -> RecordReader:
+    """A reader delivering the fields the configured data kind needs (`data_format`: the format
+    the records are read as, so that a record of another one is an error)."""
     fields = config.kind.fields(config)
     return RecordReader(
         files,
@@ -312,6 +433,8 @@ def make_reader(config: BuildConfig, files: list[InputFile], batch_size: int | N
         # Without --max-length a text is encoded whole: refuse one the tokenizer could not hold.
         memory_budget=limits.memory_budget(config.num_proc) if config.max_length is None else None,
         unused_fields=_unused_fields(config),
+        data_format=data_format,
+        delimiter=config.delimiter,
     )
 
 
@@ -320,7 +443,12 @@ def _unused_fields(config: BuildConfig) -> dict[str, str]:
     if config.resolved_data_kind != "prompt-response" or config.template is not None:
         return {}
     if config.prompt_field == "instruction" and "input" not in (config.prompt_field, config.response_field):
-        return {"input": "--prompt-field instruction leaves Alpaca's input out of the prompt; pass --template alpaca"}
+        left_out = {
+            "input": "--prompt-field instruction leaves Alpaca's input out of the prompt",
+            "system": "--prompt-field instruction leaves LLaMA-Factory's system prompt out",
+            "history": "--prompt-field instruction leaves LLaMA-Factory's earlier turns (history) out",
+        }
+        return {name: f"{why}; pass --template alpaca" for name, why in left_out.items()}
     return {}
 
 

@@ -25,6 +25,14 @@ UNKNOWN_ROLE = "unknown-role"
 NO_FINAL_ASSISTANT = "no-final-assistant-turn"
 CHAT_TEMPLATE = "chat-template"
 INVALID_TOOLS = "invalid-tools"
+NO_ASSISTANT = "no-assistant-turn"
+NON_TEXT_CONTENT = "non-text-content"
+BAD_WEIGHT = "bad-weight"
+BAD_TRAIN_FIELD = "bad-train-field"
+STARTS_WITH_ASSISTANT = "starts-with-assistant"
+
+# Prompt templates (sftmask.prompts.templates)
+INVALID_HISTORY = "invalid-history"
 
 # Word-labelled data (sftmask.kinds.words)
 BAD_WORDS = "bad-words"

@@ -64,7 +64,7 @@ def test_rejected_records_are_returned_or_logged(caplog: pytest.LogCaptureFixtur
             "reason": "no-trainable-tokens",
             "message": "no token left to train on (empty response, or truncated away)",
         },
-        {"index": 2, "reason": "too-long", "message": "longer than --max-length 50 with --truncation drop"},
+        {"index": 2, "reason": "too-long", "message": 'longer than max_length=50 with truncation="drop"'},
     ]
     with caplog.at_level(logging.WARNING, logger="sftmask.pipeline"):
         assert sftmask.label(data, TOKENIZER, add_eos=False, max_length=50, truncation="drop").equals(table)
@@ -95,3 +95,29 @@ def test_no_records_give_an_empty_table_with_the_columns() -> None:
     table = sftmask.label([], TOKENIZER, keep_columns="id")
     columns = ["input_ids", "attention_mask", "labels", "assistant_masks", "id"]
     assert table.num_rows == 0 and table.column_names == columns
+
+
+def test_label_messages_name_keyword_arguments_not_flags() -> None:
+    records = [{"question": "2+2?", "answer": "4"}]
+    table, rejects = sftmask.label(records, "sample_data/tokenizer", with_rejects=True, on_error="skip")
+    assert table.num_rows == 0
+    assert rejects.column("message").to_pylist() == [
+        "field 'prompt' not found; fields are question, answer; pass prompt_field=NAME"
+    ]
+    with pytest.raises(sftmask.InputDataError) as info:
+        sftmask.label(records, "sample_data/tokenizer")
+    assert str(info.value) == (
+        "records[0]: field 'prompt' not found; fields are question, answer; pass prompt_field=NAME; "
+        'fix the record or pass on_error="skip"'
+    )
+    chat = [
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+                {"role": "user", "content": "?"},
+            ]
+        }
+    ]
+    _, rejects = sftmask.label(chat, "sample_data/tokenizer", with_rejects=True, on_error="skip", strategy="last-turn")
+    assert 'strategy="last-turn" trains the final assistant turn' in rejects.column("message")[0].as_py()

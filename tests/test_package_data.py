@@ -57,7 +57,10 @@ def test_unknown_chat_template_name_lists_the_shipped_ones(tmp_path: Path) -> No
          "--strategy", "assistant-only", "--chat-template", "chatmlx"],
     )  # fmt: skip
     assert result.exit_code == 2
-    assert f"chat template file not found: chatmlx (shipped templates: {', '.join(SHIPPED_CHAT)})" in result.stderr
+    assert (
+        f"chat template file not found: chatmlx (did you mean 'chatml'?) (shipped templates: {', '.join(SHIPPED_CHAT)})"
+        in result.stderr
+    )
 
 
 def test_template_alpaca_on_the_sample_from_another_directory(

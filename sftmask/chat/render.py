@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from sftmask import limits, reasons
+from sftmask.chat.content import content_format, template_content
 from sftmask.chat.sandbox import (
     REASONING_FIELDS,
     TEMPLATE_INPUTS,
@@ -42,7 +43,9 @@ from sftmask.chat.sandbox import (
     template_messages,
 )
 from sftmask.chat.spans import THINK_CLOSE, THINK_OPEN, TurnShape, learn_shape, locate_spans, place_pieces
+from sftmask.chat.turns import Span, attribute, contents_with_ends, cut_turn_ends
 from sftmask.config.common import CommonOptions, Reasoning
+from sftmask.config.options import TrainOnEos
 from sftmask.errors import ConfigError, RecordRejected, SftmaskError
 from sftmask.labels.strategies import EncodedBatch, first_true
 from sftmask.limits import (
@@ -90,6 +93,8 @@ class ChatRenderer:
     ) -> None:
         self._compiled = _compile(template)
         self.template = template
+        self.content_format = content_format(template)
+        """How the template takes a list of content parts (`sftmask.chat.content`)."""
         self.name = name
         """How error messages name the template (``--chat-template FILE``, the tokenizer's)."""
         self._timeouts = 0
@@ -145,7 +150,7 @@ class ChatRenderer:
         """
         check_tools(tools)
         variables = {
-            "messages": template_messages(list(messages)),
+            "messages": template_messages(template_content(list(messages), self.content_format)),
             "tools": tools,
             "documents": None,
             "add_generation_prompt": generation_prompt,
@@ -203,33 +208,133 @@ class ChatRenderer:
                 self._shape = None
         return self._shape
 
-    def analyse(self, messages: list[dict[str, Any]], tools: Any = None, *, final_turn: bool = False) -> Rendered:
+    def analyse(
+        self,
+        messages: list[dict[str, Any]],
+        tools: Any = None,
+        *,
+        final_turn: bool = False,
+        train: Sequence[bool] | None = None,
+        train_on_eos: TrainOnEos = "turn",
+    ) -> Rendered:
         """Render a conversation and find its assistant spans (see the module docstring).
 
         Args:
             messages: parsed messages.
             tools: tool schemas for the template, or None.
             final_turn: also find the spans of the final message (for last-turn masking).
+            train: per message, whether its turn is trained (None: every assistant turn, and no
+                other); a trained message of another role is trained from its text to its turn's end.
+            train_on_eos: ``turn``: each trained turn keeps its end-of-turn text; ``last``: only the
+                last one does; ``none``: none does.
 
         Raises:
             RecordRejected: the template fails on the conversation, or cannot be analysed.
         """
+        messages = template_content(messages, self.content_format)
         if self.reasoning == "drop":
             messages = [drop_reasoning(m) for m in messages]
         try:
-            rendered = self._analyse(messages, tools, final_turn=final_turn)
+            if train is None:
+                rendered = self._analyse(messages, tools, final_turn=final_turn)
+            else:
+                rendered = self._analyse_messages(messages, tools, list(train), final_turn=final_turn)
         except (RecordRejected, SftmaskError):
             raise
         except Exception as exc:  # jinja2 errors and the template's own raise_exception(...)
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise RecordRejected(reasons.CHAT_TEMPLATE, f"chat template failed on this conversation: {reason}") from exc
-        if self.reasoning == "mask":
+        if self.reasoning == "mask" and train is None:
             rendered = Rendered(
                 rendered.text,
                 _after_reasoning(rendered.text, rendered.spans),
                 _after_reasoning(rendered.text, rendered.last),
             )
+        if train_on_eos != "turn":
+            end = self.turn_end
+            rendered = Rendered(
+                rendered.text,
+                cut_turn_ends(rendered.text, rendered.spans, end, keep_last=train_on_eos == "last"),
+                cut_turn_ends(rendered.text, rendered.last, end, keep_last=train_on_eos == "last"),
+            )
         return rendered
+
+    @property
+    def turn_end(self) -> str:
+        """The text that ends an assistant turn (``<|im_end|>``, ``<|eot_id|>``...), as the probe
+        conversation shows it; empty when the template writes none or refuses the probe."""
+        return self.shape.end_of_turn if self.shape is not None else ""
+
+    def _analyse_messages(
+        self, messages: list[dict[str, Any]], tools: Any, train: list[bool], *, final_turn: bool
+    ) -> Rendered:
+        """Spans of the messages `train` names: assistant turns as `_analyse` finds them, told
+        apart by message; other messages from their text to their turn's end."""
+        full, turns = self._assistant_turns(messages, tools)
+        by_message: dict[int, list[Span]] = {}
+        for index, start, end in turns:
+            by_message.setdefault(index, []).append((start, end))
+        others = [k for k, message in enumerate(messages) if train[k] and message["role"] != "assistant"]
+        if others:
+            located = contents_with_ends(
+                messages,
+                others,
+                full,
+                lambda m, g: self.render(m, tools, generation_prompt=g),
+                self.turn_end,
+                [start for _, start, _ in turns],
+            )
+            if located is None:
+                roles = ", ".join(sorted({messages[k]["role"] for k in others}))
+                raise RecordRejected(
+                    reasons.CHAT_TEMPLATE,
+                    f"chat template cannot be analysed: the text of the {roles} messages to train cannot be "
+                    "located in its rendering (it is written more than once, changed, or is not a string)",
+                )
+            for k, span in located.items():
+                by_message[k] = [span]
+        trained: dict[int, list[Span]] = {}
+        for k, spans in by_message.items():
+            if not train[k]:
+                continue
+            if self.reasoning == "mask" and messages[k]["role"] == "assistant":
+                spans = _after_reasoning(full, spans)
+            trained[k] = spans
+        spans = sorted(span for turn in trained.values() for span in turn)
+        last = trained.get(len(messages) - 1, []) if final_turn else []
+        return Rendered(full, spans, last)
+
+    def _assistant_turns(self, messages: list[dict[str, Any]], tools: Any) -> tuple[str, list[tuple[int, int, int]]]:
+        """The rendering and the non-empty spans of the assistant turns, each with its message
+        index: a marked template's generation blocks, each given to the assistant turn it lies in."""
+        if self.has_markers:
+            full, blocks = self._jinja(messages, tools, spans_wanted=True)
+            regions = self._locate(messages, tools, full)
+            if regions is None:
+                regions = self._prefix_regions(messages, tools, full)
+            return full, attribute([(s, e) for s, e in blocks if e > s], regions)
+        full = self.render(messages, tools)
+        located = self._locate(messages, tools, full)
+        if located is not None:
+            return full, [(i, s, e) for i, s, e in located if e > s]
+        return full, self._prefix_turns(messages, tools, full)
+
+    def _prefix_regions(self, messages: list[dict[str, Any]], tools: Any, full: str) -> list[tuple[int, int, int]]:
+        """Each assistant message's part of the rendering, from prefix renderings: from the end of
+        the messages before it to the end of it."""
+        regions = []
+        for k, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            start = 0
+            if k:
+                before = self.render(messages[:k], tools)
+                _check_prefix(full, before, k, generation_prompt=False)
+                start = len(before)
+            after = self.render(messages[: k + 1], tools)
+            _check_prefix(full, after, k + 1, generation_prompt=False)
+            regions.append((k, start, len(after)))
+        return regions
 
     def _analyse(self, messages: list[dict[str, Any]], tools: Any, *, final_turn: bool) -> Rendered:
         if self.has_markers:
@@ -281,8 +386,14 @@ class ChatRenderer:
         return Rendered(full, turn, turn)
 
     def _analyse_prefixes(self, messages: list[dict[str, Any]], tools: Any, full: str) -> Rendered:
-        spans = []
-        last: list[tuple[int, int]] = []
+        turns = self._prefix_turns(messages, tools, full)
+        last = [(s, e) for i, s, e in turns if i == len(messages) - 1]
+        return Rendered(full, [(s, e) for _, s, e in turns], last)
+
+    def _prefix_turns(self, messages: list[dict[str, Any]], tools: Any, full: str) -> list[tuple[int, int, int]]:
+        """Assistant turn ``k`` from the end of ``render(messages[:k], add_generation_prompt=True)``
+        to the end of ``render(messages[:k+1])``, less trailing whitespace (non-empty ones)."""
+        turns = []
         for k, message in enumerate(messages):
             if message["role"] != "assistant":
                 continue
@@ -293,11 +404,9 @@ class ChatRenderer:
             start, end = len(before), len(after)
             while end > start and full[end - 1].isspace():
                 end -= 1
-            turn = [(start, end)] if end > start else []
-            spans += turn
-            if k == len(messages) - 1:
-                last = turn
-        return Rendered(full, spans, last)
+            if end > start:
+                turns.append((k, start, end))
+        return turns
 
 
 class TemplateTooSlow(ConfigError):
@@ -417,11 +526,15 @@ def encode_conversations(
     invalid: dict[int, tuple[str, str]],
     need_final_assistant: bool,
     max_length: int | None = None,
+    train: Sequence[Sequence[bool] | None] | None = None,
+    train_on_eos: TrainOnEos = "turn",
 ) -> ChatEncoding:
     """Render, tokenize and mask a batch of parsed conversations (None: already invalid).
 
-    With `max_length`, a long conversation is encoded only up to its first trained token and
-    ``max_length + 1`` tokens more (`text_cuts.encode_bounded`): what truncation can keep.
+    `train` holds per conversation which messages are trained (`ChatRenderer.analyse`; None:
+    every assistant turn). With `max_length`, a long conversation is encoded only up to its first
+    trained token and ``max_length + 1`` tokens more (`text_cuts.encode_bounded`): what
+    truncation can keep.
     """
     texts: list[str] = []
     spans: list[list[tuple[int, int]]] = []
@@ -436,7 +549,13 @@ def encode_conversations(
                         f"conversation ends with a {messages[-1]['role']} turn; --strategy last-turn trains "
                         "the final assistant turn, so the last message must be an assistant's",
                     )
-                rendered = renderer.analyse(messages, tools[row], final_turn=need_final_assistant)
+                rendered = renderer.analyse(
+                    messages,
+                    tools[row],
+                    final_turn=need_final_assistant,
+                    train=None if train is None else train[row],
+                    train_on_eos=train_on_eos,
+                )
             except RecordRejected as exc:
                 invalid[row] = (exc.reason, exc.message)
         texts.append(rendered.text if rendered else "")
@@ -549,6 +668,8 @@ def encode_chat_batch(
     *,
     last_turn: bool,
     max_length: int | None = None,
+    train: Sequence[Sequence[bool] | None] | None = None,
+    train_on_eos: TrainOnEos = "turn",
     name: str = "the chat template",
 ) -> EncodedBatch:
     """Render and tokenize parsed conversations (None: already invalid) into an `EncodedBatch`.
@@ -557,7 +678,8 @@ def encode_chat_batch(
     the `ChatRenderer` options (`renderer_options`), `name` how messages name the template. Sets ``assistant_mask``, and
     ``last_turn_mask`` when `last_turn` (a conversation must then end on an assistant turn). The
     prompt (what prompt truncation shortens) is everything before the first trained token. With
-    `max_length`, a long conversation is encoded only as far as truncation can keep.
+    `max_length`, a long conversation is encoded only as far as truncation can keep. `train` and
+    `train_on_eos`: which messages and turn ends are trained (`ChatRenderer.analyse`).
     """
     enc = encode_conversations(
         tok.full_encoder,
@@ -567,6 +689,8 @@ def encode_chat_batch(
         invalid=invalid,
         need_final_assistant=last_turn,
         max_length=max_length,
+        train=train,
+        train_on_eos=train_on_eos,
     )
     prompt_len = first_true(enc.ids, enc.last_turn if last_turn else enc.assistant)
     # Prompt truncation keeps a BOS the template writes; ChatML's <|im_start|> is not kept.

@@ -132,7 +132,8 @@ def build(
             summary["packing"] = {k: packing[k] for k in ("rows", "efficiency", "examples_per_row")}
         typer.echo(json.dumps(summary))
         return
-    typer.echo(_summary_line(result.output, counts, len(result.shards), packing))
+    limit = result.manifest["tokenizer"].get("model_max_length")
+    typer.echo(_summary_line(result.output, counts, len(result.shards), packing, limit))
 
 
 def _is_dataset_folder(path: Path) -> bool:
@@ -141,7 +142,13 @@ def _is_dataset_folder(path: Path) -> bool:
     return saved and not (path / "manifest.json").exists()
 
 
-def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dict[str, Any] | None = None) -> str:
+def _summary_line(
+    output: str,
+    counts: dict[str, Any],
+    shards: int,
+    packing: dict[str, Any] | None = None,
+    model_max_length: int | None = None,
+) -> str:
     share = counts["trained_tokens"] / counts["tokens"] if counts["tokens"] else 0.0
     what = f"{_count(counts['rows_written'], 'row')} ("
     if packing:
@@ -156,6 +163,11 @@ def _summary_line(output: str, counts: dict[str, Any], shards: int, packing: dic
     )
     if counts["truncated"]:
         line += f"; {counts['truncated']:,} truncated"
+    if model_max_length is not None and counts["longest_row"] > model_max_length:
+        line += (
+            f"; longest row {counts['longest_row']:,} tokens ({counts['longest_row_at']}), more than the "
+            f"tokenizer's model_max_length {model_max_length:,}"
+        )
     if counts["rejected"]:
         reasons = ", ".join(f"{k}: {v:,}" for k, v in counts["rejected_by_reason"].items())
         line += f"; {counts['rejected']:,} rejected ({reasons}) -> {os.path.join(output, 'rejects.jsonl')}"
@@ -271,7 +283,6 @@ def inspect_command(
     from sftmask.config.build import make_config
     from sftmask.errors import ConfigError, TokenizerError
     from sftmask.io.output import open_output
-    from sftmask.pipeline import open_tokenizer
     from sftmask.report.inspect import inspect_input, inspect_output, render_html, render_plain, render_rich
     from sftmask.tokenization.load import load_tokenizer
 
@@ -305,7 +316,8 @@ def inspect_command(
             # The build config needs an output; inspect writes nothing, so any placeholder does.
             settings = {**options, "inputs": sources, "tokenizer": tokenizer, "output": "-"}
             cfg = make_config({**settings, "trust_remote_code": trust_remote_code}, config, names=NAMES)
-            rows = inspect_input(cfg, open_tokenizer(cfg), start=index, count=count)
+            tok = load_tokenizer(cfg.tokenizer, trust_remote_code=cfg.trust_remote_code)
+            rows = inspect_input(cfg, tok, start=index, count=count)
             title = f"sftmask inspect {' '.join(sources)} ({cfg.strategy})"
     except SftmaskError as exc:
         raise _fail(exc) from None

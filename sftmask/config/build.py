@@ -12,7 +12,8 @@ from pydantic import ValidationError, field_validator, model_validator
 
 from sftmask.chat.templates import SHIPPED
 from sftmask.config.options import BuildOptions
-from sftmask.errors import ConfigError
+from sftmask.errors import ConfigError, did_you_mean
+from sftmask.io.formats import DataFormat
 from sftmask.kinds import DATA_KINDS, DataKind, kinds_for
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.limits import clip, load_yaml, read_text_file
@@ -111,14 +112,20 @@ class BuildConfig(BuildOptions):
     def _strategy_fits_data(self) -> BuildConfig:
         kinds = kinds_for(STRATEGIES[self.strategy])
         if self.data_kind is not None and self.data_kind not in DATA_KINDS:
-            raise ValueError(f"unknown data kind {self.data_kind!r}; choose one of: {', '.join(DATA_KINDS)}")
+            raise ValueError(
+                f"unknown data kind {self.data_kind!r}{did_you_mean(self.data_kind, DATA_KINDS)}; "
+                f"choose one of: {', '.join(DATA_KINDS)}"
+            )
         if self.data_kind is not None and self.data_kind not in kinds:
             raise ValueError(
                 f"strategy {self.strategy!r} does not apply to {self.data_kind!r} data; it applies to {', '.join(kinds)}"
             )
         template = self.chat_template
         if template is not None and not Path(template).is_file() and template not in SHIPPED:
-            raise ValueError(f"chat template file not found: {template} (shipped templates: {', '.join(SHIPPED)})")
+            raise ValueError(
+                f"chat template file not found: {template}{did_you_mean(template, SHIPPED)} "
+                f"(shipped templates: {', '.join(SHIPPED)})"
+            )
         if self.engine != "ray" and (
             self.ray_address is not None or self.ray_workers is not None or self.ray_read != "auto"
         ):
@@ -139,7 +146,9 @@ class BuildConfig(BuildOptions):
     @classmethod
     def _known_strategy(cls, value: str) -> str:
         if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(STRATEGIES)}")
+            raise ValueError(
+                f"unknown strategy {value!r}{did_you_mean(value, STRATEGIES)}; choose one of: {', '.join(STRATEGIES)}"
+            )
         return value
 
     @field_validator("engine")
@@ -148,7 +157,9 @@ class BuildConfig(BuildOptions):
         from sftmask.engines import ENGINES
 
         if value not in ENGINES:
-            raise ValueError(f"unknown engine {value!r}; choose one of: {', '.join(ENGINES)}")
+            raise ValueError(
+                f"unknown engine {value!r}{did_you_mean(value, ENGINES)}; choose one of: {', '.join(ENGINES)}"
+            )
         return value
 
     @field_validator("keep_columns", mode="before")
@@ -173,6 +184,30 @@ class BuildConfig(BuildOptions):
         if duplicates:
             raise ValueError(f"{', '.join(map(repr, duplicates))} given more than once")
         return value
+
+
+def with_format(config: BuildConfig, fmt: DataFormat) -> BuildConfig | None:
+    """`config` reading records of format `fmt`: the format's data kind, strategy and field options
+    where the user gave none; None when the options given read the records another way (a data
+    kind, a strategy that does not apply to the format's kind, or one of its field options set to
+    another value: the user's options win).
+    """
+    given = config.model_fields_set
+    if config.data_kind is not None and config.data_kind != fmt.data_kind:
+        return None
+    chosen_by_options = any(
+        DATA_KINDS[name].options_select and DATA_KINDS[name].options_given(config)
+        for name in kinds_for(STRATEGIES[config.strategy])
+    )
+    if chosen_by_options and config.resolved_data_kind != fmt.data_kind:
+        return None
+    strategy = config.strategy if "strategy" in given else fmt.strategy or config.strategy
+    if fmt.data_kind not in kinds_for(STRATEGIES[strategy]):
+        return None
+    if any(key in given and getattr(config, key) != value for key, value in fmt.settings.items()):
+        return None
+    options = {key: getattr(config, key) for key in given}
+    return BuildConfig(**(options | fmt.settings | {"data_kind": fmt.data_kind, "strategy": strategy}))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -233,7 +268,7 @@ def load_config(config_file: str | Path | None = None, /, **options: Any) -> Bui
     >>> load_config(inputs=["data.jsonl"], tokenizer="gpt2", output="out", max_lenght=512)
     Traceback (most recent call last):
     ...
-    sftmask.errors.ConfigError: unknown option 'max_lenght' (valid options: inputs, ...)
+    sftmask.errors.ConfigError: unknown option 'max_lenght' (did you mean 'max_length'?) (valid options: inputs, ...)
 
     Raises:
         ConfigError: the file cannot be read, or keys are unknown or invalid (all listed at once).
@@ -248,7 +283,9 @@ def _describe(exc: ValidationError, config_file: str | Path | None, names: Mappi
         key = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
             valid = ", ".join(name.replace("_", "-") for name in BuildConfig.model_fields)
-            problems.append(f"unknown option '{key}' (valid options: {valid})")
+            problems.append(
+                f"unknown option '{key}'{did_you_mean(key, BuildConfig.model_fields)} (valid options: {valid})"
+            )
         elif err["type"] == "missing" and names is not None:
             missing.append(names.get(key, key))
         elif err["type"] == "missing":

@@ -152,6 +152,12 @@ class CommonOptions(Options):
     input_format: Annotated[InputFormat | None, Flag(INPUT, "FORMAT", default="from the suffix")] = None
     """Format of every input, overriding the file suffix: jsonl, json (one array of records), csv,
     tsv, parquet or arrow."""
+    delimiter: Annotated[str | None, Flag(INPUT, "CHAR", default=", (tab for .tsv)")] = None
+    """CSV/TSV: the character between fields (tab or \\t for a tab); a .csv header without a comma
+    is split at ; or tab when it holds one.
+
+    By default `,` (a tab for .tsv). A .csv file whose header holds no comma but a `;` or a tab is
+    split at it, with a warning saying so."""
     strategy: Annotated[str, Flag(STRATEGY, "NAME", choices=("sftmask.labels.strategies:STRATEGIES",))] = (
         "response-only"
     )
@@ -287,6 +293,15 @@ class CommonOptions(Options):
 
     By default today, local time, as transformers; the manifest records the date used, so a build
     can be repeated byte for byte."""
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_character(cls, value: Any) -> Any:
+        if value in ("tab", "\\t"):
+            return "\t"
+        if isinstance(value, str) and (len(value) != 1 or value in '\r\n"'):
+            raise ValueError(f"{value!r} is not one character other than a quote or newline (e.g. ';', or tab)")
+        return value
 
     @field_validator("template_kwargs", mode="before")
     @classmethod

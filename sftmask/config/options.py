@@ -12,7 +12,7 @@ that need the registries. Each kind's module (`sftmask.kinds`) names its options
 # its string, a few milliseconds of every command's start (the command line reads these models).
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sftmask.config.common import (
     CHAT_DATA,
@@ -34,6 +34,12 @@ order of `BuildOptions`' fields."""
 
 MessagesFormat = Literal["openai", "sharegpt"]
 PackStrategy = Literal["bfd", "wrapped"]
+Role = Literal["system", "user", "assistant", "tool"]
+TrainOnEos = Literal["turn", "last", "none"]
+
+ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
+"""The roles of a conversation's messages (OpenAI's; other formats' roles map to them)."""
+_ASSISTANT: list[Role] = ["assistant"]
 
 CHAT = "chat"
 """`template` value that renders prompt and response as a user/assistant exchange."""
@@ -80,6 +86,44 @@ class ChatOptions(CommonOptions):
     """Field with tool schemas passed to the chat template.
 
     Read when a record has it."""
+    completion_field: Annotated[str | None, Flag(CHAT_DATA, "FIELD", default="none; completion when detected")] = None
+    """Field with completion messages (TRL's conversational prompt/completion): rendered after the
+    --messages-field ones; assistant-only trains only them.
+
+    The messages of `messages_field` are then the prompt: masked, as TRL's completion-only loss
+    masks them, unless a message's own weight or train field says otherwise."""
+    roles_to_train: Annotated[list[Role], Flag(CHAT_DATA, "ROLES", default="assistant")] = Field(
+        default_factory=lambda: _ASSISTANT.copy(), min_length=1
+    )
+    """assistant-only: comma-separated roles whose turns are trained, e.g. assistant,tool.
+
+    axolotl's `roles_to_train`. A trained turn of a role other than the assistant's is trained from
+    the first character of its text to its turn's end."""
+    message_train_field: Annotated[str | None, Flag(CHAT_DATA, "FIELD")] = None
+    """assistant-only: a message's boolean field; false masks the message, true trains it whatever
+    its role.
+
+    axolotl's per-message `train`; a value that is not a boolean rejects the record (`bad-train-field`)."""
+    train_on_eos: Annotated[TrainOnEos, Flag(CHAT_DATA)] = "turn"
+    """Train each trained turn's end-of-turn token(s) (turn), only the last one (last), or none.
+
+    axolotl's `train_on_eos`. The end of a turn is the text the template writes after an
+    assistant's reply (`<|im_end|>`, `<|eot_id|>`...); a template that writes none is refused."""
+    require_user_first: Annotated[bool, Flag(CHAT_DATA)] = False
+    """Reject a conversation whose first message after the system prompt is the assistant's
+    (starts-with-assistant) instead of only counting it.
+
+    Such conversations are counted in the manifest's `chat.starts_with_assistant` either way."""
+
+    @field_validator("roles_to_train", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for role in value if isinstance(value, list) else []:
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        return value
 
     @property
     def resolved_messages_field(self) -> str:

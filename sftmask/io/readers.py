@@ -16,7 +16,7 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,8 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
-from sftmask.errors import ConfigError, InputDataError
+from sftmask.errors import ConfigError, InputDataError, SftmaskError, closest
 from sftmask.io import remote
+from sftmask.io.formats import SAMPLE_FIELDS, DataFormat, classify, mixed_message
 from sftmask.io.writer import HOLD_ROWS
 from sftmask.limits import MemoryBudget
 
@@ -225,6 +226,44 @@ def _dataset_folder(path: Path, split: str) -> InputFile:
     return InputFile(str(path), "dataset", sum(Path(p).stat().st_size for p in parts), parts)
 
 
+def sample_records(inp: InputFile, count: int, delimiter: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """The first `count` records of an input that parse as objects, with their line or row (none
+    from stdin, which can be read only once). Of a table, only the fields `formats.classify`
+    looks at are read; a record or file that cannot be read ends the sample (the build reports it).
+    """
+    if inp.name == STDIN:
+        return []
+    found: list[tuple[int, dict[str, Any]]] = []
+    try:
+        if inp.format in TABLE_FORMATS:
+            for _, batch in _record_batches(inp, list(SAMPLE_FIELDS), count):
+                found += enumerate(batch.slice(0, count - len(found)).to_pylist(), start=len(found))
+                if len(found) >= count:
+                    break
+            return found
+        reader = RecordReader(
+            [inp],
+            text_fields=[],
+            keep_fields=[],
+            batch_size=count,
+            skip_errors=True,
+            delimiter=delimiter,
+            warnings=False,
+        )
+        records = reader._file_records([0])
+        try:
+            for _, _, position, record in records:
+                if isinstance(record, dict):
+                    found.append((position, record))
+                if len(found) >= count:
+                    break
+        finally:
+            records.close()
+    except (SftmaskError, OSError, ValueError, pa.ArrowException):
+        pass
+    return found
+
+
 class _CountingReader(io.RawIOBase):
     """Counts bytes pulled from the underlying (compressed) file, for progress."""
 
@@ -334,7 +373,12 @@ class RecordReader:
         memory_budget: a record whose text would take more memory than this to tokenize whole
             is rejected (`too-long`) too (None: texts are not encoded whole, or no budget).
         unused_fields: fields the build leaves out, with a warning to log (once) when a record
-            holds a non-empty string in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
+            holds a non-empty string or list in one (e.g. Alpaca's ``input`` beside ``--prompt-field instruction``).
+        data_format: the format the build reads (`sftmask.io.formats.detect`): a record lacking the
+            fields that is a record of another format is an error, not a reject.
+        delimiter: the field separator of CSV/TSV inputs (default: ``,``, tab for .tsv; a .csv
+            header without a comma is split at ``;`` or tab when it holds one).
+        warnings: log warnings about the inputs (off for a look at the first records before a build).
     """
 
     def __init__(
@@ -351,8 +395,14 @@ class RecordReader:
         max_chars: int | None = None,
         memory_budget: MemoryBudget | None = None,
         unused_fields: dict[str, str] | None = None,
+        data_format: DataFormat | None = None,
+        delimiter: str | None = None,
+        warnings: bool = True,
     ) -> None:
         self.files = files
+        self.data_format = data_format
+        self.delimiter = delimiter
+        self.warnings = warnings
         self.text_fields = text_fields
         self.object_fields = object_fields or []
         self.optional_object_fields = [
@@ -429,7 +479,7 @@ class RecordReader:
         inp = InputFile(name, "records", None)
         return self._batches((inp, 0, index, record) for index, record in enumerate(records))
 
-    def _file_records(self, file_indexes: list[int]) -> Iterator[tuple[InputFile, int, int, Any]]:
+    def _file_records(self, file_indexes: list[int]) -> Generator[tuple[InputFile, int, int, Any], None, None]:
         """(input, file index, line, parsed record or Reject) over the text inputs given."""
         for file_index in file_indexes:
             inp = self.files[file_index]
@@ -474,7 +524,7 @@ class RecordReader:
                 else:
                     chars += size
                     self._append(columns, record, texts, objects, optional, file_index, line)
-                    if self.unused_fields:
+                    if self.unused_fields and self.warnings:
                         self._warn_unused(record, inp, line)
             if len(columns[LINE_COLUMN]) + len(rejects) >= self.batch_size or chars >= MAX_BATCH_CHARS:
                 yield self._batch(columns, rejects, self._position())
@@ -636,8 +686,16 @@ class RecordReader:
         present = list(record if fields is None else fields)
         for name in [*self.text_fields, *self.object_fields]:
             if name not in record:
+                if self.data_format is not None:
+                    other = classify(record)
+                    if other is not None and other.key != self.data_format.key:
+                        raise inp.error(mixed_message(other, record, self.data_format), line)
                 names = ", ".join(map(str, present)) or "none"
-                message = f"field {name!r} not found; fields are {names}{self._hint(name, present, record)}"
+                close = closest(name, map(str, present))
+                mean = f" (did you mean {close!r}?)" if close else ""
+                message = (
+                    f"field {name!r} not found{mean}; fields are {names}{self._hint(name, present, record, close)}"
+                )
                 return self._reject_or_raise(inp.reject(line, reasons.MISSING_FIELD, message, record))
         for name in self.text_fields:
             value = record[name]
@@ -657,14 +715,17 @@ class RecordReader:
     def _warn_unused(self, record: dict[str, Any], inp: InputFile, position: int) -> None:
         for name, warning in list(self.unused_fields.items()):
             value = record.get(name)
-            if isinstance(value, str) and value.strip():
+            if (isinstance(value, str) and value.strip()) or (isinstance(value, list) and value):
                 log.warning("%s: field %r is not empty: %s", inp.where(position), name, warning)
                 del self.unused_fields[name]
 
-    def _hint(self, name: str, present: list[str], record: dict[str, Any]) -> str:
+    def _hint(self, name: str, present: list[str], record: dict[str, Any], close: str | None = None) -> str:
+        """How to read the record: another data kind's options, or the option naming the field
+        (with the close field name, when there is one)."""
         if self.field_hints is None:
-            return suggest_data_kind(present, record) or _flag_hint(name, self.text_fields)
-        return self.field_hints.get(name, "")
+            return suggest_data_kind(present, record) or _flag_hint(name, self.text_fields, close)
+        hint = self.field_hints.get(name, "")
+        return hint.replace("NAME", close) if close else hint
 
     def _reject_or_raise(self, reject: Reject) -> Reject:
         if not self.skip_errors:
@@ -680,6 +741,8 @@ class RecordReader:
         """The records of a table input, `batch_size` rows at a time, checked like JSON records."""
         # Chat columns are read too when the records might be chat data, for `suggest_data_kind`.
         hinted = CHAT_FIELDS if self.field_hints is None else ()
+        if self.data_format is not None:  # a record of another format is told by these
+            hinted = (*hinted, *SAMPLE_FIELDS)
         wanted = [*self.text_fields, *self.json_fields, *self.keep_fields, *self.unused_fields, *hinted]
         wanted = list(dict.fromkeys(wanted))
         row = 0
@@ -764,8 +827,12 @@ class RecordReader:
         rows = source.take(pa.array(good_rows))
         for name in [name for name in self.unused_fields if name in names]:
             values = rows.column(name)
+            lengths = None
             if _is_string(values.type):
                 lengths = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
+            elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+                lengths = pc.fill_null(pc.list_value_length(values), 0)
+            if lengths is not None:
                 filled = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 0)
                 if len(filled):
                     record = {name: values[int(filled[0])].as_py()}
@@ -833,8 +900,14 @@ class RecordReader:
             ) from exc
 
     def _delimited(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
-        delimiter = "\t" if inp.format == "tsv" else ","
-        lines = _decoded_lines(stream)
+        """CSV/TSV records as dicts by header, numbered by the line each starts on.
+
+        A record the CSV parser refuses is a ``malformed-csv`` reject holding its raw text; when
+        its quotes are left open, the lines that follow belong to it until they close (a CSV
+        reader reads them as the quoted field's text), so no text from inside it becomes a row.
+        """
+        delimiter = self.delimiter or ("\t" if inp.format == "tsv" else ",")
+        lines = _RawLines(stream)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
@@ -842,6 +915,20 @@ class RecordReader:
             return
         except csv.Error as exc:
             raise InputDataError(f"malformed header: {exc}", file=inp.name, line=1) from exc
+        header_text = lines.take()
+        if self.delimiter is None and inp.format == "csv" and len(header) == 1:
+            sniffed = max(SNIFFED_DELIMITERS, key=header_text.count)
+            if header_text.count(sniffed):
+                delimiter = sniffed
+                header = next(csv.reader([header_text], delimiter=delimiter, strict=True))
+                reader = csv.reader(lines, delimiter=delimiter, strict=True)
+                if self.warnings:
+                    log.warning(
+                        "%s: the header has no ',' but %r: reading columns split at %r; pass --delimiter to choose",
+                        inp.name,
+                        sniffed,
+                        sniffed,
+                    )
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
         duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -852,7 +939,7 @@ class RecordReader:
                 file=inp.name,
                 line=1,
             )
-        end = reader.line_num
+        end = lines.count
         while True:
             start = end + 1
             try:
@@ -860,10 +947,21 @@ class RecordReader:
             except StopIteration:
                 return
             except csv.Error as exc:
-                end = reader.line_num
-                yield start, inp.reject(start, reasons.MALFORMED_CSV, f"malformed CSV: {exc}", None)
+                raw = lines.take()
+                while raw.count('"') % 2 and lines.more():  # a quoted field left open takes the next lines
+                    raw += lines.take()
+                end = lines.count
+                extent = f"lines {start}-{end}" if end > start else f"line {start}"
+                fix = (
+                    "its quoted field is never closed"
+                    if "unexpected end of data" in str(exc)
+                    else 'a quote inside a quoted field is written twice ("")'
+                )
+                message = f"malformed CSV ({extent}): {exc}; {fix}"
+                yield start, inp.reject(start, reasons.MALFORMED_CSV, message, raw.rstrip("\r\n"))
                 continue
-            end = reader.line_num
+            end = lines.count
+            lines.forget()
             if not row:
                 continue
             if len(row) != len(header):
@@ -873,11 +971,63 @@ class RecordReader:
             try:
                 "".join(row).encode("utf-8")
             except UnicodeEncodeError:
-                raw = "".join(row).encode("utf-8", "surrogateescape")
-                bad = raw.decode("utf-8", "backslashreplace")
-                yield start, inp.reject(start, reasons.INVALID_UTF8, _utf8_message(raw), bad)
+                raw_bytes = "".join(row).encode("utf-8", "surrogateescape")
+                bad = raw_bytes.decode("utf-8", "backslashreplace")
+                yield start, inp.reject(start, reasons.INVALID_UTF8, _utf8_message(raw_bytes), bad)
                 continue
             yield start, dict(zip(header, row, strict=True))
+
+
+SNIFFED_DELIMITERS = (";", "\t")
+"""What a .csv file's header is split at when it holds no comma (and no --delimiter is given)."""
+
+
+class _RawLines:
+    """A text stream's lines for the CSV parser, keeping those it took since the last record.
+
+    Undecodable bytes survive as surrogates so the parser keeps its line count; the record
+    holding them is reported (see `_delimited`) instead of failing the whole file.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._taken: list[str] = []
+        self._ahead: str | None = None
+        self.count = 0
+        """Lines read so far."""
+
+    def __iter__(self) -> _RawLines:
+        return self
+
+    def __next__(self) -> str:
+        if self._ahead is not None:
+            line, self._ahead = self._ahead, None
+        else:
+            line = next(self._stream).decode("utf-8", "surrogateescape")
+        self._taken.append(line)
+        self.count += 1
+        return line
+
+    def more(self) -> bool:
+        """Whether a line follows (read ahead, not yet taken)."""
+        if self._ahead is None:
+            raw = next(self._stream, None)
+            if raw is None:
+                return False
+            self._ahead = raw.decode("utf-8", "surrogateescape")
+        return True
+
+    def take(self) -> str:
+        """The text of the lines taken since the last `take` or `forget` (then the next line too
+        when called after `more`)."""
+        if self._ahead is not None:
+            next(self)
+        text = "".join(self._taken)
+        self._taken.clear()
+        return text
+
+    def forget(self) -> None:
+        self._taken.clear()
 
 
 def _unified(a: pa.DataType, b: pa.DataType) -> pa.DataType:
@@ -907,20 +1057,17 @@ def suggest_data_kind(fields: list[str], record: dict[str, Any]) -> str | None:
         return f"; this looks like chat data ({style} messages in {name!r}): pass {' '.join(flags)}"
     if {"instruction", "output"} <= set(fields):
         return "; this looks like Alpaca data (instruction, input, output): pass --template alpaca"
+    if "completion" in fields and "response" not in fields:
+        return "; this looks like TRL prompt/completion data: pass --response-field completion"
+    if "text" in fields and not {"prompt", "response"} & set(fields):
+        return "; this looks like text data (TRL language modeling): pass --data-kind text"
     return None
 
 
-def _flag_hint(name: str, text_fields: list[str]) -> str:
+def _flag_hint(name: str, text_fields: list[str], close: str | None = None) -> str:
     flags = {0: "--prompt-field", 1: "--response-field"}
     flag = flags.get(text_fields.index(name)) if name in text_fields else None
-    return f"; pass {flag} NAME" if flag else ""
-
-
-def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
-    # Undecodable bytes survive as surrogates so the CSV parser keeps its line count; the
-    # record holding them is reported (see `_delimited`) instead of failing the whole file.
-    for raw in stream:
-        yield raw.decode("utf-8", "surrogateescape")
+    return f"; pass {flag} {close or 'NAME'}" if flag else ""
 
 
 def _utf8_message(raw: bytes) -> str:

@@ -123,6 +123,8 @@ def scan_tags(files: list[InputFile], config: WordsOptions, scan: Scan = scan_he
         keep_fields=[],
         batch_size=10_000,
         skip_errors=True,
+        delimiter=config.delimiter,
+        warnings=False,
         max_chars=config.max_chars,  # a line too long for the build is not read whole here either
     )
     return scan(reader, functools.partial(tags_in_batch, config.resolved_tags_field))
@@ -194,7 +196,8 @@ class WordsSession:
         ids = Ragged.from_lists([enc.ids for enc in encodings])
         word_ids = flat_word_ids(encodings)
         first = first_of_word(ids, word_ids)
-        labels = self._labels(ids, word_ids, first, tag_flat, tag_offsets)
+        labelled = self._past_bare_prefixes(ids, word_ids, first, encodings)
+        labels = self._labels(ids, word_ids, labelled, first & ~labelled, tag_flat, tag_offsets)
         words_without_tokens = int(len(tag_flat) - first.sum())
         truncated = 0
         if self.config.max_length is not None and self.config.truncation != "drop":
@@ -333,9 +336,39 @@ class WordsSession:
             return f"unknown tag {tag!r}; label names are {shown}"
         return f"tag {tag} is out of range: there are {len(names)} label names ({shown})"
 
+    def _past_bare_prefixes(self, ids: Ragged, word_ids: IntArray, first: BoolArray, encodings: Any) -> BoolArray:
+        """The token each word's tag sits on: its first token, or the next one when the first holds
+        only the space put before the word (byte-level BPE that splits digits or CJK from a
+        leading space: Llama 3's `` 1996`` is ``Ġ`` ``199`` ``6``), never a bare space token."""
+        bare = self.words_tok.bare_prefix_ids
+        if not bare or not len(word_ids):
+            return first
+        candidates = np.flatnonzero(first & np.isin(ids.values, list(bare)))
+        if not len(candidates):
+            return first
+        row_of = np.repeat(np.arange(len(ids), dtype=np.int64), ids.lengths)
+        prefix = len(self.words_tok.word_prefix)
+        labelled = first.copy()
+        for position in candidates.tolist():
+            row = int(row_of[position])
+            local = position - int(ids.offsets[row])
+            following = position + 1
+            same_word = following < ids.offsets[row + 1] and word_ids[following] == word_ids[position]
+            if same_word and encodings[row].offsets[local][1] <= prefix:
+                labelled[position], labelled[following] = False, True
+        return labelled
+
     def _labels(
-        self, ids: Ragged, word_ids: IntArray, first: BoolArray, tag_flat: IntArray, tag_offsets: IntArray
+        self,
+        ids: Ragged,
+        word_ids: IntArray,
+        first: BoolArray,
+        bare: BoolArray,
+        tag_flat: IntArray,
+        tag_offsets: IntArray,
     ) -> TokenArray:
+        """Tags on `first`; continuations -100 (or, with label_all_subtokens, their I- tag); a word's
+        `bare` leading space token -100 either way."""
         in_word = word_ids >= 0
         row_of = np.repeat(np.arange(len(ids), dtype=np.int64), ids.lengths)
         source = np.where(in_word, tag_offsets[row_of] + word_ids, 0)
@@ -343,7 +376,7 @@ class WordsSession:
         labels = np.where(first, tag, IGNORE_INDEX)
         if self.config.label_all_subtokens:
             continuation = tag if self.continuation_ids is None else self.continuation_ids[tag]
-            labels = np.where(in_word & ~first, continuation, labels)
+            labels = np.where(in_word & ~first & ~bare, continuation, labels)
         return labels.astype(np.int32)
 
 

@@ -52,6 +52,8 @@ class Counts:
     boundary_merges: int = 0
     longest_row: int = 0
     """Tokens in the longest row written (a trainer's `max_length` must be at least this)."""
+    longest_row_at: str = ""
+    """Where the longest row's record is (``data.jsonl:12``; the first of equal ones)."""
     encoder_counts: dict[str, int] = field(default_factory=dict)
     """Totals of the counts the data kind's encoder returned per batch (for its manifest)."""
 
@@ -74,7 +76,8 @@ class Counts:
         self.tokens += other.tokens
         self.trained_tokens += other.trained_tokens
         self.boundary_merges += other.boundary_merges
-        self.longest_row = max(self.longest_row, other.longest_row)
+        if other.longest_row > self.longest_row:
+            self.longest_row, self.longest_row_at = other.longest_row, other.longest_row_at
         self.add_encoder_counts(other.encoder_counts)
 
     def to_json(self) -> dict[str, Any]:
@@ -88,6 +91,7 @@ class Counts:
             "trained_tokens": self.trained_tokens,
             "boundary_merges": self.boundary_merges,
             "longest_row": self.longest_row,
+            "longest_row_at": self.longest_row_at,
         }
 
 
@@ -160,7 +164,13 @@ def label_table(table: pa.RecordBatch, job: Job) -> Labelled:
     counts.add_encoder_counts(extra)
     counts.rows_written += len(assembled.input_ids)
     counts.tokens += len(assembled.input_ids.values)
-    counts.longest_row = int(assembled.input_ids.lengths.max(initial=0))
+    lengths = assembled.input_ids.lengths
+    if len(lengths):
+        row = int(np.flatnonzero(assembled.accepted)[int(np.argmax(lengths))])
+        counts.longest_row = int(lengths.max())
+        counts.longest_row_at = job.files[table.column(FILE_COLUMN)[row].as_py()].where(
+            table.column(LINE_COLUMN)[row].as_py()
+        )
     counts.trained_tokens += assembled.trained_tokens
     counts.truncated += assembled.truncated + extra.get("truncated", 0)
     rejects = _assembly_rejects(assembled, encoded, table, job, counts)
@@ -210,14 +220,10 @@ def _assembly_rejects(
     lines = table.column(LINE_COLUMN)
     fields = config.kind.fields(config)
     json_fields = {*fields.objects, *fields.optional_objects}
-    messages = {
-        reasons.TOO_LONG: f"longer than --max-length {config.max_length} with --truncation drop",
-        reasons.NO_TRAINABLE: "no token left to train on (empty response, or truncated away)",
-    }
     out = []
     for row, reason in sorted(assembled.reject_reasons.items()):
         counts.rejected[reason] += 1
-        message = encoded.invalid[row][1] if row in encoded.invalid else messages.get(reason, reason)
+        message = reject_message(config, encoded, row, reason)
         record = {
             name: table.column(name)[row].as_py() for name in table.schema.names if not name.startswith("_sftmask")
         }
@@ -225,6 +231,17 @@ def _assembly_rejects(
             record[name] = None if record[name] is None else orjson.loads(record[name])
         out.append(job.files[file_idx[row].as_py()].reject(lines[row].as_py(), reason, message, record))
     return out
+
+
+def reject_message(config: BuildConfig, encoded: EncodedBatch, row: int, reason: str) -> str:
+    """Why row `row` of an encoded batch gives no row: the encoder's message, or assembly's."""
+    if row in encoded.invalid:
+        return encoded.invalid[row][1]
+    messages = {
+        reasons.TOO_LONG: f"longer than --max-length {config.max_length} with --truncation drop",
+        reasons.NO_TRAINABLE: "no token left to train on (empty response, or truncated away)",
+    }
+    return messages.get(reason, reason)
 
 
 def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: BuildConfig) -> pa.Table:

@@ -12,8 +12,14 @@ is a non-empty string and ``else`` (default: nothing) when it is empty, null or 
       - "### Response:\\n"
     response: "{output}"
 
-The rendered prompt is masked and the rendered response trained, with the same token-exact
-encoding as plain prompt/response data.
+``then`` and ``else`` may themselves be conditional parts. A template with a ``history`` text
+renders LLaMA-Factory's ``history`` field (earlier ``[prompt, response]`` turns) where the prompt
+writes ``{history}``, each turn with the ``history`` text's ``{prompt}`` and ``{response}``::
+
+    history: "### Instruction:\n{prompt}\n\n### Response:\n{response}\n\n"
+
+The rendered prompt (earlier turns included) is masked and the rendered response trained, with
+the same token-exact encoding as plain prompt/response data.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 import yaml
 
 from sftmask import reasons
-from sftmask.errors import ConfigError, RecordRejected
+from sftmask.errors import ConfigError, RecordRejected, did_you_mean
 from sftmask.limits import clip, load_yaml, read_text_file
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "builtin"
@@ -37,11 +43,33 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "builtin"
 
 @dataclass(frozen=True)
 class Part:
-    """A piece of the prompt: always ``text``, or ``text``/``otherwise`` depending on ``when``."""
+    """A piece of the prompt: always ``text``, or ``text``/``otherwise`` depending on ``when``
+    (each a text or a conditional part of its own)."""
 
-    text: str
+    text: str | Part
     when: str | None = None
-    otherwise: str = ""
+    otherwise: str | Part = ""
+
+    def texts(self) -> list[str]:
+        """Every text this part may render."""
+        return [
+            t for piece in (self.text, self.otherwise) for t in (piece.texts() if isinstance(piece, Part) else [piece])
+        ]
+
+    def conditions(self) -> list[str]:
+        """The fields this part (and the parts it holds) test."""
+        inner = [c for piece in (self.text, self.otherwise) if isinstance(piece, Part) for c in piece.conditions()]
+        return ([self.when] if self.when else []) + inner
+
+    def render(self, values: dict[str, str]) -> str:
+        piece = self.text if self.when is None or values.get(self.when) else self.otherwise
+        return piece.render(values) if isinstance(piece, Part) else _substitute(piece, values)
+
+
+HISTORY = "history"
+"""The record field holding LLaMA-Factory's earlier turns, and the prompt's placeholder for them."""
+HISTORY_FIELDS = ("prompt", "response")
+"""The placeholders of a template's ``history`` text: one earlier turn's prompt and response."""
 
 
 @dataclass(frozen=True)
@@ -52,33 +80,61 @@ class PromptTemplate:
     description: str
     parts: tuple[Part, ...]
     response: str
+    history: str | None = None
+    """How an earlier turn of the record's ``history`` renders ({prompt}, {response}); None: no history."""
 
     @property
     def required_fields(self) -> list[str]:
         """Fields every record must hold as strings."""
-        texts = [self.response]
-        for part in self.parts:
-            texts += [part.text, part.otherwise]
-        conditions = {part.when for part in self.parts if part.when}
-        used = _unique(name for text in texts for name in placeholders(text))
-        plain = {name for part in self.parts if part.when is None for name in placeholders(part.text)}
+        texts = [self.response, *(t for part in self.parts for t in part.texts())]
+        conditions = {c for part in self.parts for c in part.conditions()}
+        used = _unique(name for text in texts for name in placeholders(text) if not self._reserved(name))
+        plain = {name for part in self.parts if part.when is None for name in placeholders(_text(part))}
         plain |= set(placeholders(self.response))
         return [name for name in used if name not in conditions or name in plain]
 
     @property
     def optional_fields(self) -> list[str]:
-        """Fields that conditions test: they may be empty, null or absent."""
+        """Fields that may be empty, null or absent: those conditions test, and ``history``."""
         required = set(self.required_fields)
-        return _unique(part.when for part in self.parts if part.when and part.when not in required)
+        tested = _unique(c for part in self.parts for c in part.conditions() if c not in required)
+        return tested + ([HISTORY] if self.history is not None and HISTORY not in tested else [])
 
-    def render(self, record: dict[str, str | None]) -> tuple[str, str]:
-        """The (prompt, response) texts for one record (missing optional fields are None)."""
-        values = {key: value or "" for key, value in record.items()}
-        prompt = []
-        for part in self.parts:
-            text = part.text if part.when is None or values.get(part.when) else part.otherwise
-            prompt.append(_substitute(text, values))
+    def _reserved(self, name: str) -> bool:
+        return self.history is not None and name == HISTORY
+
+    def render(self, record: dict[str, Any]) -> tuple[str, str]:
+        """The (prompt, response) texts for one record (missing optional fields are None).
+
+        Raises:
+            RecordRejected: the record's ``history`` is not a list of [prompt, response] pairs.
+        """
+        values = {key: value or "" for key, value in record.items() if key != HISTORY or self.history is None}
+        if self.history is not None:
+            values[HISTORY] = "".join(
+                _substitute(self.history, dict(zip(HISTORY_FIELDS, turn, strict=True)))
+                for turn in _turns(record.get(HISTORY))
+            )
+        prompt = [part.render(values) for part in self.parts]
         return "".join(prompt), _substitute(self.response, values)
+
+
+def _text(part: Part) -> str:
+    return part.text if isinstance(part.text, str) else ""
+
+
+def _turns(value: Any) -> list[tuple[str, str]]:
+    """LLaMA-Factory's ``history``: a list of [prompt, response] pairs of strings (null: none)."""
+    if value is None:
+        return []
+    if isinstance(value, list) and all(
+        isinstance(turn, list) and len(turn) == 2 and all(isinstance(t, str) for t in turn) for turn in value
+    ):
+        return [(turn[0], turn[1]) for turn in value]
+    raise RecordRejected(
+        reasons.INVALID_HISTORY,
+        f"field {HISTORY!r} must be a list of [prompt, response] pairs of strings, not {clip(repr(value), 80)}",
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,8 +173,11 @@ def load_template(name_or_file: str) -> PromptTemplate:
     if not (path.suffix in {".yaml", ".yml"} or path.exists()):
         path = TEMPLATE_DIR / f"{name_or_file}.yaml"
         if not path.is_file():
-            names = ", ".join([*available_templates(), "chat"])
-            raise ConfigError(f"unknown template {name_or_file!r}; choose one of: {names}, or pass a YAML file")
+            names = [*available_templates(), "chat"]
+            raise ConfigError(
+                f"unknown template {name_or_file!r}{did_you_mean(name_or_file, names)}; "
+                f"choose one of: {', '.join(names)}, or pass a YAML file"
+            )
     text = read_text_file(path, "template", ConfigError)
     try:
         data = load_yaml(text)
@@ -133,49 +192,65 @@ def _parse(path: Path, data: Any) -> PromptTemplate:
 
     if not isinstance(data, dict):
         raise bad("must be a mapping with 'prompt' and 'response'")
-    unknown = set(data) - {"description", "prompt", "response"}
+    unknown = set(data) - {"description", "prompt", "response", HISTORY}
     if unknown:
-        raise bad(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; keys are description, prompt, response")
-    prompt, response = data.get("prompt"), data.get("response")
+        raise bad(
+            f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; keys are description, prompt, response, history"
+        )
+    prompt, response, history = data.get("prompt"), data.get("response"), data.get(HISTORY)
     if not isinstance(response, str):
         raise bad("'response' must be a string such as \"{output}\"")
+    if history is not None and not isinstance(history, str):
+        raise bad("'history' must be a string such as \"Q: {prompt}\\nA: {response}\\n\"")
     raw_parts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(raw_parts, list):
         raise bad("'prompt' must be a string or a list of parts")
-    parts = []
-    for item in raw_parts:
-        if isinstance(item, str):
-            parts.append(Part(item))
-        elif isinstance(item, dict) and set(item) <= {"if", "then", "else"} and isinstance(item.get("if"), str):
-            then, otherwise = item.get("then", ""), item.get("else", "")
-            if not isinstance(then, str) or not isinstance(otherwise, str):
-                raise bad(f"'then' and 'else' must be strings in {clip(repr(item), 200)}")
-            parts.append(Part(then, item["if"], otherwise))
-        else:
-            raise bad(
-                f"a prompt part must be a string or {{if: FIELD, then: TEXT, else: TEXT}}, not {clip(repr(item), 200)}"
-            )
-    template = PromptTemplate(path.stem, str(data.get("description", "")), tuple(parts), response)
-    for text in [response, *(t for p in parts for t in (p.text, p.otherwise))]:
-        try:
-            names = placeholders(text)
-        except ValueError as exc:
-            raise bad(
-                f"bad placeholder in {clip(repr(text), 200)}: {exc} (write {{{{ and }}}} for literal braces)"
-            ) from exc
-        for name in names:
-            if not name.isidentifier():
-                raise bad(f"placeholder {{{clip(name, 100)}}} must be a plain field name")
-        for _, field, spec, conversion in string.Formatter().parse(text):
-            if field is not None and (spec or conversion):
-                shown = clip(f"{{{field}{'!' + conversion if conversion else ''}:{spec}}}", 100)
-                raise bad(
-                    f"placeholder {shown}: only plain {{field}} placeholders are allowed "
-                    "(no format spec or conversion: they would be evaluated with record data)"
-                )
+    parts = [_part(item, bad) for item in raw_parts]
+    template = PromptTemplate(path.stem, str(data.get("description", "")), tuple(parts), response, history)
+    for text in [response, *(t for p in parts for t in p.texts())]:
+        _check_placeholders(text, bad)
+    if history is not None:
+        _check_placeholders(history, bad)
+        names = set(placeholders(history))
+        if names - set(HISTORY_FIELDS):
+            raise bad(f"'history' may use only {{prompt}} and {{response}}, not {', '.join(sorted(names))}")
+        if not any(HISTORY in placeholders(t) for p in parts for t in p.texts()):
+            raise bad("a template with 'history' writes it where the prompt says {history}")
     if not template.required_fields and not template.optional_fields:
         raise bad("uses no record field")
     return template
+
+
+def _part(item: Any, bad: Any) -> Part:
+    """A prompt part from YAML: a string, or ``{if: FIELD, then: PART, else: PART}``."""
+    if isinstance(item, str):
+        return Part(item)
+    if isinstance(item, dict) and set(item) <= {"if", "then", "else"} and isinstance(item.get("if"), str):
+        then, otherwise = item.get("then", ""), item.get("else", "")
+        pieces = [p if isinstance(p, str) else _part(p, bad) for p in (then, otherwise) if isinstance(p, str | dict)]
+        if len(pieces) != 2:
+            raise bad(f"'then' and 'else' must be strings or parts in {clip(repr(item), 200)}")
+        return Part(pieces[0], item["if"], pieces[1])
+    raise bad(f"a prompt part must be a string or {{if: FIELD, then: TEXT, else: TEXT}}, not {clip(repr(item), 200)}")
+
+
+def _check_placeholders(text: str, bad: Any) -> None:
+    try:
+        names = placeholders(text)
+    except ValueError as exc:
+        raise bad(
+            f"bad placeholder in {clip(repr(text), 200)}: {exc} (write {{{{ and }}}} for literal braces)"
+        ) from exc
+    for name in names:
+        if not name.isidentifier():
+            raise bad(f"placeholder {{{clip(name, 100)}}} must be a plain field name")
+    for _, field, spec, conversion in string.Formatter().parse(text):
+        if field is not None and (spec or conversion):
+            shown = clip(f"{{{field}{'!' + conversion if conversion else ''}:{spec}}}", 100)
+            raise bad(
+                f"placeholder {shown}: only plain {{field}} placeholders are allowed "
+                "(no format spec or conversion: they would be evaluated with record data)"
+            )
 
 
 def render_records(
@@ -189,7 +264,7 @@ def render_records(
         record = {name: values[row] for name, values in columns.items()}
         try:
             for name, value in record.items():
-                if value is not None and not isinstance(value, str):
+                if value is not None and not isinstance(value, str) and not template._reserved(name):
                     raise RecordRejected(
                         reasons.NOT_A_STRING, f"field {name!r} is {type(value).__name__}, not a string"
                     )

@@ -13,11 +13,11 @@ import numpy as np
 
 from sftmask.config.build import BuildConfig
 from sftmask.io.output import BuiltOutput, read_rows
-from sftmask.io.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, resolve_inputs
+from sftmask.io.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, Reject, resolve_inputs
 from sftmask.kinds import EncodingSession
-from sftmask.labels.batch import Job, run_stages
+from sftmask.labels.batch import Job, reject_message, run_stages
 from sftmask.labels.strategies import IGNORE_INDEX
-from sftmask.pipeline import make_reader, open_session
+from sftmask.pipeline import detect_format, make_reader, open_session, open_tokenizer
 from sftmask.tokenization.load import LoadedTokenizer
 
 TRAINED = "[trained]"
@@ -53,6 +53,8 @@ class RowView:
     """True/False when known (inspecting inputs); None for rows read from built shards."""
     rejected: str | None = None
     """The reject reason when the record produced no row."""
+    message: str | None = None
+    """Why it was rejected, as rejects.jsonl says."""
 
     @property
     def trained_count(self) -> int:
@@ -61,7 +63,7 @@ class RowView:
     def counts(self) -> str:
         """``12 tokens, 5 trained, not truncated`` (truncation only when known)."""
         if self.rejected is not None:
-            return f"rejected ({self.rejected})"
+            return f"rejected ({self.rejected})" + (f": {self.message}" if self.message else "")
         parts = [f"{len(self.tokens)} token{'' if len(self.tokens) == 1 else 's'}", f"{self.trained_count} trained"]
         if self.truncated is not None:
             parts.append("truncated" if self.truncated else "not truncated")
@@ -162,24 +164,56 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
     """Run the build stages (read, encode, label, assemble) on records ``start .. start+count-1``.
 
     Nothing is written. Records are counted from 0 in input order; a record that the build
-    would reject is shown with its reason.
+    would reject is shown with its reason. The data format is told from the first records as
+    `build` tells it (`sftmask.pipeline.detect_format`).
     """
     files = resolve_inputs(config.inputs, config.input_format, config.split)
+    config, data_format = detect_format(config, files)
+    tok = open_tokenizer(config, tok)
     session = open_session(config, tok, files)
-    reader = make_reader(config, files, batch_size=min(config.batch_size, max(start + count, 16)))
+    batch_size = min(config.batch_size, max(start + count, 16))
+    reader = make_reader(config, files, batch_size=batch_size, data_format=data_format)
     views: list[RowView] = []
     seen = 0
     for batch in _close_after(iter(reader)):
         table = batch.table
-        first = max(start - seen, 0)
-        seen += table.num_rows
-        if first >= table.num_rows:
+        # Records in input order: the batch's rows and the records the reader rejected (--on-error skip).
+        order = _input_order(table, batch.rejects, files)
+        if seen + len(order) <= start:
+            seen += len(order)
             continue
-        window = table.slice(first, count - len(views))
-        views.extend(_window_views(window, config, tok, session, files, seen - table.num_rows + first))
+        first = max(start - seen, 0)
+        window = order[first : first + count - len(views)]
+        rows = [item for item in window if isinstance(item, int)]
+        shown = iter(_window_views(table.take(rows), config, tok, session, files) if rows else [])
+        for k, item in enumerate(window, start=seen + first):
+            if isinstance(item, int):
+                view = next(shown)
+                views.append(
+                    RowView(f"record {k} {view.title}", view.tokens, view.truncated, view.rejected, view.message)
+                )
+            else:
+                where = f"{item.file}:{item.line}" if item.unit == "line" else f"{item.file} row {item.line}"
+                views.append(RowView(f"record {k} ({where})", [], rejected=item.reason, message=item.message))
+        seen += len(order)
         if len(views) >= count:
             break
     return views
+
+
+def _input_order(table: Any, rejects: list[Reject], files: list[InputFile]) -> list[int | Reject]:
+    """A batch's rows (their index) and rejected records, in input order (file, then line)."""
+    if not rejects:
+        return list(range(table.num_rows))
+    index = {f.name: i for i, f in enumerate(files)}
+    keyed: list[tuple[tuple[int, int], int | Reject]] = [
+        ((f, line), i)
+        for i, (f, line) in enumerate(
+            zip(table.column(FILE_COLUMN).to_pylist(), table.column(LINE_COLUMN).to_pylist(), strict=True)
+        )
+    ]
+    keyed += [((index.get(r.file, -1), r.line), r) for r in rejects]
+    return [item for _, item in sorted(keyed, key=lambda pair: pair[0])]
 
 
 def _close_after(batches: Iterator[ReadBatch]) -> Iterator[ReadBatch]:
@@ -198,8 +232,8 @@ def _window_views(
     tok: LoadedTokenizer,
     session: EncodingSession,
     inputs: list[InputFile],
-    first_index: int,
 ) -> list[RowView]:
+    """Views of a window of records; each title is ``(file:line)``, the caller puts the record number first."""
     labelled = run_stages(window, Job(config, session, tuple(inputs)))
     assembled, encoded = labelled.assembled, labelled.encoded
     files = window.column(FILE_COLUMN).to_pylist()
@@ -213,9 +247,10 @@ def _window_views(
     out_row = 0
     offsets = assembled.input_ids.offsets
     for i in range(window.num_rows):
-        title = f"record {first_index + i} ({inputs[files[i]].where(lines[i])})"
+        title = f"({inputs[files[i]].where(lines[i])})"
         if not assembled.accepted[i]:
-            views.append(RowView(title, [], rejected=assembled.reject_reasons.get(i, "rejected")))
+            reason = assembled.reject_reasons.get(i, "rejected")
+            views.append(RowView(title, [], rejected=reason, message=reject_message(config, encoded, i, reason)))
             continue
         lo, hi = int(offsets[out_row]), int(offsets[out_row + 1])
         out_row += 1

@@ -209,6 +209,16 @@ _TRANSFORMERS_ONLY_FILES = (
 )
 
 
+UNLIMITED = int(1e30)
+"""transformers' `model_max_length` when the tokenizer sets none (`VERY_LARGE_INTEGER`)."""
+
+
+def model_max_length(tok: LoadedTokenizer) -> int | None:
+    """The tokenizer's `model_max_length`, or None when it sets none (transformers' huge default)."""
+    value = getattr(tok.hf, "model_max_length", None)
+    return int(value) if isinstance(value, int) and value < UNLIMITED else None
+
+
 class DirectTokenizer:
     """What sftmask reads of a `transformers` tokenizer, read from a folder's files directly.
 
@@ -225,6 +235,7 @@ class DirectTokenizer:
         self.name_or_path = str(folder)
         self.chat_template = chat_template
         self.split_special_tokens = bool(config.get("split_special_tokens", False))
+        self.model_max_length = int(config.get("model_max_length", UNLIMITED))
         named = {key: config[key] for key in _NAMED_SPECIAL_TOKENS if config.get(key) is not None}
         self.special_tokens_map: dict[str, str] = named
         extra = config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
@@ -410,6 +421,7 @@ def describe(tok: LoadedTokenizer) -> dict[str, Any]:
         "fingerprint": tok.fingerprint,
         "eos_token": tok.eos_token,
         "eos_token_id": tok.eos_id,
+        "model_max_length": model_max_length(tok),
         "bos_token": tok.hf.bos_token,
         "pad_token": tok.hf.pad_token,
         "vocab_size": tok.full.get_vocab_size(with_added_tokens=True),

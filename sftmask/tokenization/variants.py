@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from dataclasses import dataclass
@@ -133,11 +134,20 @@ class WordsTokenizer:
     adjustments: list[str]
 
     def prepare(self, words: list[list[str]]) -> list[list[str]]:
-        """The words as `tokenizer` encodes them (``is_pretokenized=True``)."""
+        """The words as `tokenizer` encodes them (``is_pretokenized=True``); an empty word stays
+        empty (it gives no token, not a bare space)."""
         prefix = self.word_prefix
         if not prefix:
             return words
-        return [[prefix + w for w in row] for row in words]
+        return [[prefix + w if w else w for w in row] for row in words]
+
+    @functools.cached_property
+    def bare_prefix_ids(self) -> frozenset[int]:
+        """Ids of the tokens that can hold the word prefix alone (``Ġ``): a word's first token
+        that holds no character of the word (Llama 3 splits `` 1996`` as ``Ġ`` ``199`` ``6``)."""
+        if not self.word_prefix:
+            return frozenset()
+        return frozenset(self.tokenizer.encode([self.word_prefix], is_pretokenized=True, add_special_tokens=False).ids)
 
 
 def words_tokenizer(full: Tokenizer) -> WordsTokenizer:

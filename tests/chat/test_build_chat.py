@@ -181,7 +181,16 @@ BAD = [
         "not-a-string",
         "message 1 (user): 'content' is int, not a string",
     ),
-    ({"messages": [{"role": "user", "content": "x"}]}, "no-final-assistant-turn", "conversation ends with a user turn"),
+    (
+        {"messages": [{"role": "user", "content": "x"}]},
+        "no-assistant-turn",
+        "the conversation has no assistant message (roles: user)",
+    ),
+    (
+        {"messages": [*MULTI_TURN, {"role": "user", "content": "x"}]},
+        "no-final-assistant-turn",
+        "conversation ends with a user turn",
+    ),
     (
         {"messages": MULTI_TURN, "tools": {"name": "f"}},
         "invalid-tools",

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from sftmask.cli.app import app
 from sftmask.config.build import make_config
+from sftmask.io.formats import classify
 from sftmask.pipeline import build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,34 +35,58 @@ def build_cli(*args: str) -> Any:
     return runner.invoke(app, ["build", *args, "--quiet"])
 
 
-@pytest.mark.parametrize(
-    ("record", "hint", "follow"),
-    [
-        (
-            OPENAI,
-            "this looks like chat data (OpenAI (role/content) messages in 'messages'): pass --strategy assistant-only",
-            ["--strategy", "assistant-only"],
-        ),
-        (
-            SHAREGPT,
-            "this looks like chat data (ShareGPT (from/value) messages in 'conversations'): "
-            "pass --strategy assistant-only --messages-format sharegpt",
-            ["--strategy", "assistant-only", "--messages-format", "sharegpt"],
-        ),
-        (
-            {"messages": SHAREGPT["conversations"]},
-            "pass --strategy assistant-only --messages-format sharegpt --messages-field messages",
-            ["--strategy", "assistant-only", "--messages-format", "sharegpt", "--messages-field", "messages"],
-        ),
-        (
-            ALPACA,
-            "this looks like Alpaca data (instruction, input, output): pass --template alpaca",
-            ["--template", "alpaca"],
-        ),
-    ],
-)
+HINTS = [
+    (
+        OPENAI,
+        "this looks like chat data (OpenAI (role/content) messages in 'messages'): pass --strategy assistant-only",
+        ["--strategy", "assistant-only"],
+    ),
+    (
+        SHAREGPT,
+        "this looks like chat data (ShareGPT (from/value) messages in 'conversations'): "
+        "pass --strategy assistant-only --messages-format sharegpt",
+        ["--strategy", "assistant-only", "--messages-format", "sharegpt"],
+    ),
+    (
+        {"messages": SHAREGPT["conversations"]},
+        "pass --strategy assistant-only --messages-format sharegpt --messages-field messages",
+        ["--strategy", "assistant-only", "--messages-format", "sharegpt", "--messages-field", "messages"],
+    ),
+    (
+        ALPACA,
+        "this looks like Alpaca data (instruction, input, output): pass --template alpaca",
+        ["--template", "alpaca"],
+    ),
+    (
+        {"prompt": "The sky is", "completion": " blue."},
+        "this looks like TRL prompt/completion data: pass --response-field completion",
+        ["--response-field", "completion"],
+    ),
+    (
+        {"text": "The sky is blue."},
+        "this looks like text data (TRL language modeling): pass --data-kind text",
+        ["--data-kind", "text"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("record", "hint", "follow"), HINTS)
+def test_records_from_stdin_suggest_the_options_that_read_them(
+    tmp_path: Path, qwen_path: Path, record: dict[str, Any], hint: str, follow: list[str]
+) -> None:
+    # stdin is read once, so its first records cannot tell the format: the hint does
+    out = tmp_path / "o"
+    line = json.dumps(record) + "\n"
+    result = runner.invoke(app, ["build", "-", "-t", str(qwen_path), "-o", str(out), "--quiet"], input=line)
+    assert result.exit_code == 3
+    assert hint in result.stderr and "--prompt-field" not in result.stderr
+    followed = runner.invoke(app, ["build", "-", "-t", str(qwen_path), "-o", str(out), "--quiet", *follow], input=line)
+    assert followed.exit_code == 0, followed.output
+
+
+@pytest.mark.parametrize(("record", "hint", "follow"), HINTS)
 @pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
-def test_records_of_another_kind_suggest_the_options_that_read_them(
+def test_records_in_files_are_read_as_their_format_or_hinted(
     tmp_path: Path, qwen_path: Path, record: dict[str, Any], hint: str, follow: list[str], suffix: str
 ) -> None:
     source = tmp_path / f"data.{suffix}"
@@ -71,10 +96,19 @@ def test_records_of_another_kind_suggest_the_options_that_read_them(
         pq.write_table(pa.Table.from_pylist([record]), source)
     out = tmp_path / "o"
     result = build_cli(str(source), "-t", str(qwen_path), "-o", str(out))
-    assert result.exit_code == 3
-    assert hint in result.stderr and "--prompt-field" not in result.stderr
-    followed = build_cli(str(source), "-t", str(qwen_path), "-o", str(out), *follow)
+    if record is ALPACA:  # a prompt template is a choice, not a format: the hint says which
+        assert result.exit_code == 3 and hint in result.stderr
+        result = build_cli(str(source), "-t", str(qwen_path), "-o", str(out), *follow)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    followed = build_cli(str(source), "-t", str(qwen_path), "-o", str(tmp_path / "f"), *follow)
     assert followed.exit_code == 0, followed.output
+    assert pq.read_table(out / "train-00000-of-00001.parquet") == pq.read_table(
+        tmp_path / "f" / "train-00000-of-00001.parquet"
+    )
+    detected = classify(record)
+    assert manifest["input"]["format"] == (None if detected is None else detected.name)
+    assert (detected is None) == (record is ALPACA)
 
 
 def test_prompt_field_instruction_with_a_non_empty_input_warns(
@@ -134,3 +168,47 @@ def test_tokenizer_path_with_a_typo_says_the_folder_does_not_exist(
     assert result.exit_code == 4
     assert "tokenizer folder not found: sample_data/nothing-like-it (sample_data has no folder" in result.stderr
     assert "Hub" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--strategy", "assistant_only"], "unknown strategy 'assistant_only' (did you mean 'assistant-only'?)"),
+        (["--data-kind", "prompt_response"], "unknown data kind 'prompt_response' (did you mean 'prompt-response'?)"),
+        (["--template", "alpacca"], "unknown template 'alpacca' (did you mean 'alpaca'?)"),
+        (["--chat-template", "chatlm"], "chat template file not found: chatlm (did you mean 'chatml'?)"),
+        (["--engine", "rey"], "unknown engine 'rey' (did you mean 'ray'?)"),
+    ],
+)
+def test_misspelt_names_get_did_you_mean(tmp_path: Path, args: list[str], said: str) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "a", "response": "b"}])
+    result = build_cli(str(data), "-t", str(REPO / "sample_data" / "tokenizer"), "-o", str(tmp_path / "o"), *args)
+    assert result.exit_code == 2 and said in result.stderr, result.stderr
+
+
+def test_misspelt_fields_and_roles_get_did_you_mean(tmp_path: Path) -> None:
+    tokenizer = str(REPO / "sample_data" / "tokenizer")
+    data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "a", "respones": "b"}])
+    result = build_cli(str(data), "-t", tokenizer, "-o", str(tmp_path / "o"))
+    assert result.exit_code == 3
+    assert (
+        "field 'response' not found (did you mean 'respones'?); fields are prompt, respones; pass --response-field respones"
+        in result.stderr
+    )
+    result = build_cli(str(data), "-t", tokenizer, "-o", str(tmp_path / "o"), "--response-field", "respones")
+    assert result.exit_code == 0, result.output
+    chat = write_jsonl(tmp_path / "c.jsonl", [{"mesages": OPENAI["messages"]}])
+    result = build_cli(str(chat), "-t", tokenizer, "-o", str(tmp_path / "c"), "--strategy", "assistant-only")
+    assert (
+        "field 'messages' not found (did you mean 'mesages'?); fields are mesages; pass --messages-field mesages"
+        in result.stderr
+    )
+    role = write_jsonl(
+        tmp_path / "r.jsonl",
+        [{"messages": [{"role": "user", "content": "Hi"}, {"role": "asistant", "content": "Hello"}]}],
+    )
+    result = build_cli(str(role), "-t", tokenizer, "-o", str(tmp_path / "r"))
+    assert (
+        "message 2 has role 'asistant' (did you mean 'assistant'?); roles are system, user, assistant, tool"
+        in result.stderr
+    )

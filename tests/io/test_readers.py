@@ -41,7 +41,9 @@ def build(*args: str, expect: int = 0) -> Any:
 def output(out: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows = [row for f in sorted(out.glob("*.parquet")) for row in pq.read_table(f).to_pylist()]
     manifest = json.loads((out / "manifest.json").read_text())
-    return rows, manifest["counts"]
+    counts = manifest["counts"]
+    assert counts.pop("longest_row_at").startswith(manifest["config"]["inputs"][0].split("*")[0])  # names its input
+    return rows, counts
 
 
 def rejects(out: Path) -> list[dict[str, Any]]:

@@ -113,6 +113,8 @@ def test_s3_inputs_and_output_equal_the_local_build(tmp_path: Path, s3: tuple[An
     for ours, theirs in zip(rejects, local_rejects, strict=True):
         assert {**ours, "file": Path(ours["file"]).name} == {**theirs, "file": Path(theirs["file"]).name}
     manifests = [json.loads((d / "manifest.json").read_text()) for d in (got, local_dir)]
+    at = [m["counts"].pop("longest_row_at") for m in manifests]  # the record it came from, by its own name
+    assert at[0].startswith("s3://bucket/same/in/") and at[0].rsplit("/", 1)[1] == Path(at[1]).name
     assert manifests[0]["counts"] == manifests[1]["counts"]
     assert manifests[0]["shards"] == manifests[1]["shards"]
     assert manifests[0]["config"]["inputs"] == ["s3://bucket/same/in/*"]

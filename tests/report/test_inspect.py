@@ -51,7 +51,8 @@ def test_plain_view_of_a_known_record_is_exact(tmp_path: Path, mistral_path: Pat
         f"record 1 ({data}:2): 8 tokens, 1 trained, truncated\n"
         "  [masked]  <s>· x· x· x· x· x·␣\n"
         "  [trained] y\n"
-        f"record 2 ({data}:3): rejected (no-trainable-tokens)\n"
+        f"record 2 ({data}:3): rejected (no-trainable-tokens): no token left to train on (empty response, or "
+        "truncated away)\n"
     )
 
 
@@ -240,3 +241,31 @@ def test_unavailable_manifest_tokenizer_suggests_flag(tmp_path: Path, sample_tok
     result = run("inspect", str(out))
     assert result.exit_code == 4 and "pass --tokenizer" in result.stderr
     assert run("inspect", str(out), "-t", str(sample_tokenizer_path)).exit_code == 0
+
+
+def test_inspect_with_skip_shows_every_reject_with_its_message_in_input_order(
+    tmp_path: Path, sample_tokenizer_path: Path
+) -> None:
+    data = tmp_path / "chat.jsonl"
+    data.write_text(
+        '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n'
+        '{"messages": [{"role": "user", "content": "Only a question?"}]}\n'
+        "not json\n"
+        '{"messages": [{"role": "user", "content": "Hi again"}, {"role": "assistant", "content": "Hey"}]}\n',
+        encoding="utf-8",
+    )
+    result = run("inspect", str(data), "-t", str(sample_tokenizer_path), "--on-error", "skip", "-n", "4")
+    assert result.exit_code == 0, result.output
+    headers = [line for line in result.stdout.splitlines() if line.startswith("record")]
+    assert headers[1:3] == [
+        f"record 1 ({data}:2): rejected (no-assistant-turn): the conversation has no assistant message "
+        "(roles: user): nothing a model writes to train on",
+        f"record 2 ({data}:3): rejected (invalid-json): not valid JSON (invalid literal, expected 'null' at column 1)",
+    ]
+    assert headers[3].startswith(f"record 3 ({data}:4): ")
+    result = run(
+        "inspect", str(data), "-t", str(sample_tokenizer_path), "--on-error", "skip", "--index", "2", "-n", "1"
+    )
+    assert next(line for line in result.stdout.splitlines() if line.startswith("record")).startswith(
+        f"record 2 ({data}:3): rejected (invalid-json)"
+    )
