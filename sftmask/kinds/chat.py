@@ -5,20 +5,24 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 
 from sftmask import reasons
-from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
-from sftmask.chat.render import ChatRenderer, encode_chat_batch, renderer_options
 from sftmask.config.options import ROLES, ChatOptions, MessagesFormat
 from sftmask.errors import ConfigError, RecordRejected, SftmaskError, did_you_mean
 from sftmask.io.readers import STDIN, InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
 from sftmask.labels.strategies import STRATEGIES, EncodedBatch
 from sftmask.tokenization.load import LoadedTokenizer
+
+if TYPE_CHECKING:
+    from sftmask.chat.choice import TemplateChoice
+
+# The chat machinery (`sftmask.chat.render`, jinja2) is imported where a chat build uses it, so
+# that a build of other data does not pay for it at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +322,8 @@ class ChatSession:
                     parsed.invalid[row] = (exc.reason, exc.message)
                     parsed.conversations[row] = None
             train.append(decisions)
+        from sftmask.chat.render import encode_chat_batch
+
         encoded = encode_chat_batch(
             self.tok,
             self.choice.text,
@@ -375,6 +381,8 @@ class ChatSession:
         return decisions
 
     def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
+        from sftmask.chat.choice import chat_manifest
+
         chat = {key: counts.get(key, 0) for key in CHAT_COUNTS}
         if chat[STARTS_WITH_ASSISTANT]:
             log.warning(
@@ -458,6 +466,9 @@ class Chat(DataKind[ChatOptions]):
     def open(self, config: ChatOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
         """Choose the chat template once, comparing renderings of the first records (see
         `sftmask.chat.choice.choose_template`)."""
+        from sftmask.chat.choice import choose_template, pin_today
+        from sftmask.chat.render import ChatRenderer, renderer_options
+
         options = renderer_options(config)
         samples = first_conversations(config, self.fields(config), files)
         choice = choose_template(tok.hf, config.chat_template, samples, **options)
