@@ -1,0 +1,249 @@
+"""Texts encoded piece by piece between added tokens, each distinct piece once: the same tokens.
+
+A Hugging Face tokenizer splits a text at its added tokens (``<|im_start|>``, ``[INST]``) before
+anything else (`AddedVocabulary::extract_and_normalize`): the added tokens are matched in the raw
+text, then each piece between them is normalized, pre-tokenized and run through the model on its
+own. So a text's tokens are its pieces' tokens and the added tokens, in order, and a piece that
+recurs (a system prompt and tool schemas repeated in every conversation of a set, a template's
+``\\n`` between turns) need be encoded only once. `SegmentEncoder` does that, with a bounded cache
+of pieces (per process: each worker keeps its own).
+
+What may make a piece encode differently on its own than in its text, and how each is handled:
+
+- where the piece stands: a Metaspace pre-tokenizer with ``prepend_scheme="first"`` prefixes a
+  piece only at the text's start, and a ByteLevel post-processor trims the first token's offsets
+  differently. A piece is encoded as the text's start only when it is one (the cache is keyed by
+  that too); any other piece is encoded after an added token (`SegmentEncoder.lead`), which is
+  what it follows in its text, and that token is taken off again;
+- added tokens matched by their neighbours (``single_word``, ``lstrip``, ``rstrip``): a piece's
+  edges see other neighbours on their own, which can only let more added tokens match (the text
+  had none inside the piece). A piece whose tokens hold an added token's id is therefore not
+  trusted: its text is encoded whole;
+- added tokens matched in normalized text (``normalized=True`` with a normalizer): they cut a
+  normalized piece, whose parts would be normalized apart on their own (a `Prepend` normalizer
+  would prefix each). A text where one matched is encoded whole.
+
+The pieces and added tokens of a text are found by a tokenizer of its added tokens alone (same
+flags, same normalizer when some are normalized; every piece comes out as one unknown token).
+The cache is declined (every text encoded whole) for tokenizers with BPE dropout (not
+deterministic) and those with no added token that can lead a piece (one that strips nothing,
+matches anywhere and in raw text). tests/tokenization/test_segments.py checks ids and token ends
+against encoding whole on every tested tokenizer family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tokenizers import AddedToken, Tokenizer
+from tokenizers.models import WordLevel
+
+from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of
+from sftmask.tokenization.normalform import Encoder
+from sftmask.tokenization.token_ends import encode_with_ends as encode_whole_with_ends
+
+MAX_CACHED_TOKENS = 1 << 22
+"""Tokens a process keeps cached (about 50 MB with their ends and texts); the least recently used
+pieces go first."""
+
+_PIECE = "\ue000sftmask piece\ue000"
+"""The added-token tokenizer's one (unknown) word: every piece between added tokens."""
+
+
+class SegmentEncoder:
+    """Encodes texts like `token_ends.encode_with_ends(encoder, texts)`, each distinct piece between
+    added tokens once (see the module's docstring). Build with `segment_encoder`."""
+
+    def __init__(self, encoder: Encoder, splitter: Tokenizer, added: IntArray, lead: tuple[str, int]) -> None:
+        self.encoder = encoder
+        self.splitter = splitter
+        """Finds the added tokens of a text (id 0: a piece between them)."""
+        self.added = added
+        """The tokenizer's id of each of the splitter's ids (-1: normalized, the text is encoded whole)."""
+        self.lead = lead
+        """The added token (text, id) put before a piece that does not start its text."""
+        tokenizer = encoder.tokenizer
+        ids = list(tokenizer.get_added_tokens_decoder())
+        self.is_added: BoolArray = np.zeros(max([*ids, tokenizer.get_vocab_size(with_added_tokens=True)]) + 1, np.bool_)
+        self.is_added[ids] = True
+        self.cache: dict[tuple[str, bool], tuple[TokenArray, IntArray]] = {}
+        self.cached_tokens = 0
+
+    def encode_with_ends(self, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
+        """The texts' tokens (no special tokens added) and each token's end in its text (characters)."""
+        texts = list(texts)
+        if not texts:
+            return encode_whole_with_ends(self.encoder, texts)
+        splits = self.splitter.encode_batch(texts, add_special_tokens=False)
+        cache = self.cache
+        # This batch's pieces (what later pieces push out of the cache stays here), and per row its
+        # parts, each the key of a piece or an added token's (id, length), with where it starts.
+        found: dict[tuple[str, bool], tuple[TokenArray, IntArray] | None] = {}
+        rows: list[list[tuple[Any, int]] | None] = []
+        for text, split in zip(texts, splits, strict=True):
+            parts: list[tuple[Any, int]] | None = []
+            for token_id, (start, end) in zip(split.ids, split.offsets, strict=True):
+                if token_id == 0:
+                    key = (text[start:end], start == 0)
+                    if key not in found:
+                        hit = cache.pop(key, None)
+                        if hit is not None:
+                            cache[key] = hit  # put back last: the most recently used go last
+                        found[key] = hit
+                    parts.append((key, start))  # type: ignore[union-attr]
+                else:
+                    real = int(self.added[token_id])
+                    if real < 0:
+                        parts = None
+                        break
+                    parts.append(((real, end - start), start))  # type: ignore[union-attr]
+            rows.append(parts)
+        self._encode_pieces([key for key, hit in found.items() if hit is None], found)
+        return self._assemble(texts, rows, found)
+
+    def _encode_pieces(
+        self, keys: list[tuple[str, bool]], found: dict[tuple[str, bool], tuple[TokenArray, IntArray] | None]
+    ) -> None:
+        """Encode the pieces of `keys` into `found` and the cache (None for a piece not to be trusted)."""
+        if not keys:
+            return
+        lead, lead_id = self.lead
+        ids, ends = encode_whole_with_ends(
+            self.encoder, [piece if at_start else lead + piece for piece, at_start in keys]
+        )
+        for k, key in enumerate(keys):
+            first, stop = int(ids.offsets[k]), int(ids.offsets[k + 1])
+            piece_ids, piece_ends = ids.values[first:stop], ends[first:stop]
+            if not key[1]:  # encoded after the lead, which comes off
+                if stop == first or piece_ids[0] != lead_id or piece_ends[0] != len(lead):
+                    continue
+                piece_ids, piece_ends = piece_ids[1:], piece_ends[1:] - len(lead)
+            if self.is_added[piece_ids].any():
+                continue  # an added token matched on its own that did not in its text
+            found[key] = (piece_ids.copy(), piece_ends.copy())
+            self._remember(key, *found[key])  # type: ignore[misc]
+
+    def _remember(self, key: tuple[str, bool], ids: TokenArray, ends: IntArray) -> None:
+        self.cache[key] = (ids, ends)
+        self.cached_tokens += len(ids) + 1
+        while self.cached_tokens > MAX_CACHED_TOKENS and self.cache:
+            oldest = next(iter(self.cache))
+            self.cached_tokens -= len(self.cache.pop(oldest)[0]) + 1
+
+    def _assemble(
+        self,
+        texts: list[str],
+        rows: list[list[tuple[Any, int]] | None],
+        found: dict[tuple[str, bool], tuple[TokenArray, IntArray] | None],
+    ) -> tuple[Ragged, IntArray]:
+        whole = [
+            i for i, parts in enumerate(rows) if parts is None or any(found.get(key, 0) is None for key, _ in parts)
+        ]
+        whole_ids, whole_ends = encode_whole_with_ends(self.encoder, [texts[i] for i in whole])
+        whole_at = {row: k for k, row in enumerate(whole)}
+        part_ids: list[TokenArray] = []
+        part_ends: list[IntArray] = []
+        shifts: list[int] = []
+        row_lengths = np.zeros(len(texts), dtype=np.int64)
+        for i, parts in enumerate(rows):
+            k = whole_at.get(i)
+            if k is not None:
+                first, stop = int(whole_ids.offsets[k]), int(whole_ids.offsets[k + 1])
+                part_ids.append(whole_ids.values[first:stop])
+                part_ends.append(whole_ends[first:stop])
+                shifts.append(0)
+                row_lengths[i] = stop - first
+                continue
+            assert parts is not None
+            count = 0
+            for key, start in parts:
+                piece = found.get(key) if isinstance(key[0], str) else None
+                if piece is None:
+                    piece = (np.array([key[0]], np.int32), np.array([key[1]], np.int64))
+                part_ids.append(piece[0])
+                part_ends.append(piece[1])
+                shifts.append(start)
+                count += len(piece[0])
+            row_lengths[i] = count
+        if not part_ids:
+            return Ragged(np.zeros(0, np.int32), offsets_of(row_lengths)), np.zeros(0, np.int64)
+        sizes = np.fromiter(map(len, part_ids), np.int64, len(part_ids))
+        values = np.concatenate(part_ids).astype(np.int32, copy=False)
+        ends = np.concatenate(part_ends) + np.repeat(np.array(shifts, dtype=np.int64), sizes)
+        return Ragged(values, offsets_of(row_lengths)), ends
+
+
+def segment_encoder(encoder: Encoder) -> SegmentEncoder | None:
+    """`encoder`'s `SegmentEncoder`, made once per encoder object (per process); None where the
+    cache is declined (see the module's docstring): texts are then encoded whole."""
+    found = _ENCODERS.get(id(encoder))
+    if found is None or found[0] is not encoder:
+        found = _ENCODERS[id(encoder)] = (encoder, _make(encoder))
+    return found[1]
+
+
+def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
+    """`sftmask.tokenization.token_ends.encode_with_ends`, with each distinct piece between
+    added tokens encoded once where the tokenizer allows (`SegmentEncoder`).
+
+    Args:
+        encoder: the tokenizer's `Encoder`.
+        texts: the texts.
+
+    Returns:
+        The token rows (no special tokens added), and the flat end offsets (one per token, in
+        characters of its text).
+    """
+    segmented = segment_encoder(encoder)
+    if segmented is None:
+        return encode_whole_with_ends(encoder, texts)
+    return segmented.encode_with_ends(texts)
+
+
+_ENCODERS: dict[int, tuple[Encoder, SegmentEncoder | None]] = {}
+
+
+def _make(encoder: Encoder) -> SegmentEncoder | None:
+    tokenizer = encoder.tokenizer
+    if getattr(tokenizer.model, "dropout", None):
+        return None  # BPE dropout: no two encodings need agree
+    added = tokenizer.get_added_tokens_decoder()
+    normalizer = tokenizer.normalizer
+    matched_normalized = normalizer is not None and any(t.normalized for t in added.values())
+    special_as_text = tokenizer.encode_special_tokens
+    leads = [
+        (token.content, token_id)
+        for token_id, token in sorted(added.items())
+        if token.content
+        and not (token.lstrip or token.rstrip or token.single_word)
+        and not (token.normalized and normalizer is not None)
+        and not (token.special and special_as_text)
+    ]
+    if not leads:
+        return None
+    splitter = Tokenizer(WordLevel({_PIECE: 0}, unk_token=_PIECE))
+    if matched_normalized:
+        splitter.normalizer = normalizer
+    real = [0]
+    for token_id in sorted(added):
+        token = added[token_id]
+        copy = AddedToken(
+            token.content,
+            single_word=token.single_word,
+            lstrip=token.lstrip,
+            rstrip=token.rstrip,
+            normalized=token.normalized,
+            special=token.special,
+        )
+        (splitter.add_special_tokens if token.special else splitter.add_tokens)([copy])
+        real.append(-1 if token.normalized and normalizer is not None else token_id)
+    splitter.encode_special_tokens = special_as_text
+    mine = splitter.get_added_tokens_decoder()
+    if sorted(mine) != list(range(1, len(added) + 1)) or [mine[i].content for i in sorted(mine)] != [
+        added[i].content for i in sorted(added)
+    ]:
+        return None  # the added tokens did not all come out as themselves
+    # The shortest lead keeps the pieces' encodings short.
+    return SegmentEncoder(encoder, splitter, np.array(real, dtype=np.int64), min(leads, key=lambda t: len(t[0])))
