@@ -21,8 +21,8 @@ from sftmask.tokenization.load import LoadedTokenizer
 if TYPE_CHECKING:
     from sftmask.chat.choice import TemplateChoice
 
-# The chat machinery (`sftmask.chat.render`, jinja2) is imported where a chat build uses it, so
-# that a build of other data does not pay for it at start-up.
+# The chat machinery (`sftmask.chat.render` and `encode`, jinja2) is imported where a chat build
+# uses it, so that a build of other data does not pay for it at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ class ChatSession:
                     parsed.invalid[row] = (exc.reason, exc.message)
                     parsed.conversations[row] = None
             train.append(decisions)
-        from sftmask.chat.render import encode_chat_batch
+        from sftmask.chat.encode import encode_chat_batch
 
         encoded = encode_chat_batch(
             self.tok,
@@ -467,7 +467,8 @@ class Chat(DataKind[ChatOptions]):
         """Choose the chat template once, comparing renderings of the first records (see
         `sftmask.chat.choice.choose_template`)."""
         from sftmask.chat.choice import choose_template, pin_today
-        from sftmask.chat.render import ChatRenderer, renderer_options
+        from sftmask.chat.encode import renderer_options
+        from sftmask.chat.render import ChatRenderer
 
         options = renderer_options(config)
         samples = first_conversations(config, self.fields(config), files)

@@ -70,7 +70,7 @@ class ExchangeSession:
             for p, r in zip(prompts, responses, strict=True)
         ]
         tools = [None] * len(prompts)
-        from sftmask.chat.render import encode_chat_batch
+        from sftmask.chat.encode import encode_chat_batch
 
         chat = encode_chat_batch(
             self.tok,
@@ -110,7 +110,7 @@ class PromptResponse(DataKind[PromptResponseOptions]):
     def open(self, config: PromptResponseOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
         if config.template == CHAT:
             from sftmask.chat.choice import choose_template, pin_today
-            from sftmask.chat.render import renderer_options
+            from sftmask.chat.encode import renderer_options
 
             options = renderer_options(config)
             choice = choose_template(tok.hf, config.chat_template, **options)
