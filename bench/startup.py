@@ -26,6 +26,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
+from bench.agentic import bench_env, compile_checkout  # noqa: E402
 from bench.gen_data import generate  # noqa: E402
 from bench.run_bench import DATA, MAX_LENGTH, _sftmask, tokenizer_dir  # noqa: E402
 
@@ -39,7 +40,7 @@ print(len(tok.encode("one line of text").ids))
 
 def measure(cmd: list[str]) -> tuple[float, float, float]:
     """(CPU seconds incl. waited-for children, wall seconds, 1-minute load average) of one run."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRANSFORMERS_VERBOSITY": "error"}
+    env = bench_env(ROOT)
     load = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -65,6 +66,7 @@ def main() -> None:
         generate(1, data)
     tok = tokenizer_dir()
     py = sys.executable
+    compile_checkout(ROOT)  # timed as installed: compiled (PYTHONDONTWRITEBYTECODE would recompile each run)
     with tempfile.TemporaryDirectory() as tmp:
         variants = {
             "sftmask build": _sftmask(data, tok, Path(tmp) / "out", MAX_LENGTH),

@@ -33,6 +33,7 @@ against encoding whole on every tested tokenizer family.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,16 +53,19 @@ _PIECE = "\ue000sftmask piece\ue000"
 """The added-token tokenizer's one (unknown) word: every piece between added tokens."""
 
 
+PIECE, WHOLE = -1, -2
+"""In a text's parts: a piece between added tokens; an added token matched in normalized text
+(the text is encoded whole)."""
+
+
 class SegmentEncoder:
     """Encodes texts like `token_ends.encode_with_ends(encoder, texts)`, each distinct piece between
     added tokens once (see the module's docstring). Build with `segment_encoder`."""
 
-    def __init__(self, encoder: Encoder, splitter: Tokenizer, added: IntArray, lead: tuple[str, int]) -> None:
+    def __init__(self, encoder: Encoder, finder: AddedTokenFinder | SplitterFinder, lead: tuple[str, int]) -> None:
         self.encoder = encoder
-        self.splitter = splitter
-        """Finds the added tokens of a text (id 0: a piece between them)."""
-        self.added = added
-        """The tokenizer's id of each of the splitter's ids (-1: normalized, the text is encoded whole)."""
+        self.finder = finder
+        """Splits a text into added tokens and the pieces between them."""
         self.lead = lead
         """The added token (text, id) put before a piece that does not start its text."""
         tokenizer = encoder.tokenizer
@@ -76,16 +80,15 @@ class SegmentEncoder:
         texts = list(texts)
         if not texts:
             return encode_whole_with_ends(self.encoder, texts)
-        splits = self.splitter.encode_batch(texts, add_special_tokens=False)
         cache = self.cache
         # This batch's pieces (what later pieces push out of the cache stays here), and per row its
         # parts, each the key of a piece or an added token's (id, length), with where it starts.
         found: dict[tuple[str, bool], tuple[TokenArray, IntArray] | None] = {}
         rows: list[list[tuple[Any, int]] | None] = []
-        for text, split in zip(texts, splits, strict=True):
+        for text, split in zip(texts, self.finder.split(texts), strict=True):
             parts: list[tuple[Any, int]] | None = []
-            for token_id, (start, end) in zip(split.ids, split.offsets, strict=True):
-                if token_id == 0:
+            for kind, start, end in split:
+                if kind == PIECE:
                     key = (text[start:end], start == 0)
                     if key not in found:
                         hit = cache.pop(key, None)
@@ -93,12 +96,11 @@ class SegmentEncoder:
                             cache[key] = hit  # put back last: the most recently used go last
                         found[key] = hit
                     parts.append((key, start))  # type: ignore[union-attr]
+                elif kind == WHOLE:
+                    parts = None
+                    break
                 else:
-                    real = int(self.added[token_id])
-                    if real < 0:
-                        parts = None
-                        break
-                    parts.append(((real, end - start), start))  # type: ignore[union-attr]
+                    parts.append(((kind, end - start), start))  # type: ignore[union-attr]
             rows.append(parts)
         self._encode_pieces([key for key, hit in found.items() if hit is None], found)
         return self._assemble(texts, rows, found)
@@ -204,6 +206,60 @@ def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, In
 
 _ENCODERS: dict[int, tuple[Encoder, SegmentEncoder | None]] = {}
 
+Split = list[tuple[int, int, int]]
+"""A text's parts in order: (the added token's id, or `PIECE` or `WHOLE`; start; end), in characters."""
+
+
+class AddedTokenFinder:
+    """Finds added tokens with regular expressions, for tokenizers whose added tokens match as
+    plain text: no ``lstrip``, ``rstrip`` or ``single_word``, none matched in normalized text
+    (``normalized`` with a normalizer), special tokens not encoded as text. Like
+    `AddedVocabulary::find_matches`: leftmost-longest, not overlapping, first the tokens matched in
+    the raw text, then, in the pieces between them, the ``normalized`` ones."""
+
+    def __init__(self, raw: dict[str, int], normalized: dict[str, int]) -> None:
+        self.phases = [(self._pattern(tokens), tokens) for tokens in (raw, normalized) if tokens]
+
+    @staticmethod
+    def _pattern(tokens: dict[str, int]) -> re.Pattern[str]:
+        # Python tries the alternatives in order: longest first makes the leftmost match the longest.
+        return re.compile("|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True)))
+
+    def split(self, texts: list[str]) -> list[Split]:
+        return [self._split(text, 0, len(text), 0) for text in texts]
+
+    def _split(self, text: str, start: int, stop: int, phase: int) -> Split:
+        if phase == len(self.phases):
+            return [(PIECE, start, stop)]
+        pattern, ids = self.phases[phase]
+        parts: Split = []
+        for match in pattern.finditer(text, start, stop):
+            if match.start() > start:
+                parts += self._split(text, start, match.start(), phase + 1)
+            parts.append((ids[match.group()], match.start(), match.end()))
+            start = match.end()
+        if start < stop:
+            parts += self._split(text, start, stop, phase + 1)
+        return parts
+
+
+class SplitterFinder:
+    """Finds added tokens with a tokenizer of the added tokens alone (their flags, and the
+    normalizer when some are matched in normalized text): every piece between them comes out as
+    its one unknown word (id 0). Slower than `AddedTokenFinder` (offsets), for the other tokenizers."""
+
+    def __init__(self, splitter: Tokenizer, kinds: IntArray) -> None:
+        self.splitter = splitter
+        self.kinds = kinds
+        """Per splitter id: `PIECE`, the tokenizer's id, or `WHOLE` (matched in normalized text)."""
+
+    def split(self, texts: list[str]) -> list[Split]:
+        kinds = self.kinds
+        return [
+            [(int(kinds[i]), start, end) for i, (start, end) in zip(enc.ids, enc.offsets, strict=True)]
+            for enc in self.splitter.encode_batch(texts, add_special_tokens=False)
+        ]
+
 
 def _make(encoder: Encoder) -> SegmentEncoder | None:
     tokenizer = encoder.tokenizer
@@ -211,7 +267,6 @@ def _make(encoder: Encoder) -> SegmentEncoder | None:
         return None  # BPE dropout: no two encodings need agree
     added = tokenizer.get_added_tokens_decoder()
     normalizer = tokenizer.normalizer
-    matched_normalized = normalizer is not None and any(t.normalized for t in added.values())
     special_as_text = tokenizer.encode_special_tokens
     leads = [
         (token.content, token_id)
@@ -223,10 +278,26 @@ def _make(encoder: Encoder) -> SegmentEncoder | None:
     ]
     if not leads:
         return None
+    lead = min(leads, key=lambda t: len(t[0]))  # the shortest keeps the pieces' encodings short
+    plain = not special_as_text and all(
+        not (t.lstrip or t.rstrip or t.single_word or (t.normalized and normalizer is not None)) for t in added.values()
+    )
+    finder: AddedTokenFinder | SplitterFinder | None
+    if plain:
+        raw = {t.content: i for i, t in added.items() if t.content and not t.normalized}
+        normalized = {t.content: i for i, t in added.items() if t.content and t.normalized}
+        finder = AddedTokenFinder(raw, normalized)
+    else:
+        finder = _splitter_finder(added, normalizer, special_as_text)
+    return None if finder is None else SegmentEncoder(encoder, finder, lead)
+
+
+def _splitter_finder(added: dict[int, AddedToken], normalizer: Any, special_as_text: bool) -> SplitterFinder | None:
     splitter = Tokenizer(WordLevel({_PIECE: 0}, unk_token=_PIECE))
+    matched_normalized = normalizer is not None and any(t.normalized for t in added.values())
     if matched_normalized:
         splitter.normalizer = normalizer
-    real = [0]
+    kinds = [PIECE]
     for token_id in sorted(added):
         token = added[token_id]
         copy = AddedToken(
@@ -238,12 +309,10 @@ def _make(encoder: Encoder) -> SegmentEncoder | None:
             special=token.special,
         )
         (splitter.add_special_tokens if token.special else splitter.add_tokens)([copy])
-        real.append(-1 if token.normalized and normalizer is not None else token_id)
+        kinds.append(WHOLE if token.normalized and normalizer is not None else token_id)
     splitter.encode_special_tokens = special_as_text
     mine = splitter.get_added_tokens_decoder()
-    if sorted(mine) != list(range(1, len(added) + 1)) or [mine[i].content for i in sorted(mine)] != [
-        added[i].content for i in sorted(added)
-    ]:
+    contents = [added[i].content for i in sorted(added)]
+    if sorted(mine) != list(range(1, len(added) + 1)) or [mine[i].content for i in sorted(mine)] != contents:
         return None  # the added tokens did not all come out as themselves
-    # The shortest lead keeps the pieces' encodings short.
-    return SegmentEncoder(encoder, splitter, np.array(real, dtype=np.int64), min(leads, key=lambda t: len(t[0])))
+    return SplitterFinder(splitter, np.array(kinds, dtype=np.int64))
