@@ -41,7 +41,7 @@ import numpy as np
 from tokenizers import AddedToken, Tokenizer
 from tokenizers.models import WordLevel
 
-from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of
+from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of, segment_index
 from sftmask.tokenization.normalform import Encoder
 from sftmask.tokenization.token_ends import encode_with_ends as encode_whole_with_ends
 
@@ -81,41 +81,48 @@ class SegmentEncoder:
         if not texts:
             return encode_whole_with_ends(self.encoder, texts)
         cache = self.cache
-        # This batch's pieces (what later pieces push out of the cache stays here), and per row its
-        # parts, each the key of a piece or an added token's (id, length), with where it starts.
-        found: dict[tuple[str, bool], tuple[TokenArray, IntArray] | None] = {}
-        rows: list[list[tuple[Any, int]] | None] = []
+        # The batch's distinct parts (pieces by their key, added tokens by (id, length)), each a
+        # slot holding its tokens (a piece later pieces push out of the cache stays here), and per
+        # row the slots of its parts and where each starts (None: the row is encoded whole).
+        slots: dict[Any, int] = {}
+        held: list[tuple[TokenArray, IntArray] | None] = []
+        rows: list[tuple[list[int], list[int]] | None] = []
         for text, split in zip(texts, self.finder.split(texts), strict=True):
-            parts: list[tuple[Any, int]] | None = []
+            row_slots: list[int] = []
+            starts: list[int] = []
             for kind, start, end in split:
-                if kind == PIECE:
-                    key = (text[start:end], start == 0)
-                    if key not in found:
+                key: Any = (text[start:end], start == 0) if kind == PIECE else (kind, end - start)
+                slot = slots.get(key)
+                if slot is None:
+                    if kind == WHOLE:
+                        break
+                    slot = slots[key] = len(held)
+                    if kind == PIECE:
                         hit = cache.pop(key, None)
                         if hit is not None:
                             cache[key] = hit  # put back last: the most recently used go last
-                        found[key] = hit
-                    parts.append((key, start))  # type: ignore[union-attr]
-                elif kind == WHOLE:
-                    parts = None
-                    break
-                else:
-                    parts.append(((kind, end - start), start))  # type: ignore[union-attr]
-            rows.append(parts)
-        self._encode_pieces([key for key, hit in found.items() if hit is None], found)
-        return self._assemble(texts, rows, found)
+                        held.append(hit)
+                    else:
+                        held.append((np.array([kind], np.int32), np.array([end - start], np.int64)))
+                row_slots.append(slot)
+                starts.append(start)
+            else:
+                rows.append((row_slots, starts))
+                continue
+            rows.append(None)
+        missing = [(key, slot) for key, slot in slots.items() if held[slot] is None]
+        self._encode_pieces(missing, held)
+        return self._assemble(texts, rows, held)
 
-    def _encode_pieces(
-        self, keys: list[tuple[str, bool]], found: dict[tuple[str, bool], tuple[TokenArray, IntArray] | None]
-    ) -> None:
-        """Encode the pieces of `keys` into `found` and the cache (None for a piece not to be trusted)."""
-        if not keys:
+    def _encode_pieces(self, missing: list[tuple[Any, int]], held: list[tuple[TokenArray, IntArray] | None]) -> None:
+        """Encode the pieces not cached into their slots and the cache (a piece not to be trusted
+        stays None: its rows are encoded whole)."""
+        if not missing:
             return
         lead, lead_id = self.lead
-        ids, ends = encode_whole_with_ends(
-            self.encoder, [piece if at_start else lead + piece for piece, at_start in keys]
-        )
-        for k, key in enumerate(keys):
+        texts = [piece if at_start else lead + piece for (piece, at_start), _ in missing]
+        ids, ends = encode_whole_with_ends(self.encoder, texts)
+        for k, (key, slot) in enumerate(missing):
             first, stop = int(ids.offsets[k]), int(ids.offsets[k + 1])
             piece_ids, piece_ends = ids.values[first:stop], ends[first:stop]
             if not key[1]:  # encoded after the lead, which comes off
@@ -124,8 +131,8 @@ class SegmentEncoder:
                 piece_ids, piece_ends = piece_ids[1:], piece_ends[1:] - len(lead)
             if self.is_added[piece_ids].any():
                 continue  # an added token matched on its own that did not in its text
-            found[key] = (piece_ids.copy(), piece_ends.copy())
-            self._remember(key, *found[key])  # type: ignore[misc]
+            held[slot] = (piece_ids.copy(), piece_ends.copy())
+            self._remember(key, *held[slot])  # type: ignore[misc]
 
     def _remember(self, key: tuple[str, bool], ids: TokenArray, ends: IntArray) -> None:
         self.cache[key] = (ids, ends)
@@ -137,43 +144,32 @@ class SegmentEncoder:
     def _assemble(
         self,
         texts: list[str],
-        rows: list[list[tuple[Any, int]] | None],
-        found: dict[tuple[str, bool], tuple[TokenArray, IntArray] | None],
+        rows: list[tuple[list[int], list[int]] | None],
+        held: list[tuple[TokenArray, IntArray] | None],
     ) -> tuple[Ragged, IntArray]:
-        whole = [
-            i for i, parts in enumerate(rows) if parts is None or any(found.get(key, 0) is None for key, _ in parts)
-        ]
-        whole_ids, whole_ends = encode_whole_with_ends(self.encoder, [texts[i] for i in whole])
-        whole_at = {row: k for k, row in enumerate(whole)}
-        part_ids: list[TokenArray] = []
-        part_ends: list[IntArray] = []
-        shifts: list[int] = []
-        row_lengths = np.zeros(len(texts), dtype=np.int64)
-        for i, parts in enumerate(rows):
-            k = whole_at.get(i)
-            if k is not None:
+        """Each row's tokens gathered from its parts' slots; rows with a part not to be trusted
+        (or an added token matched in normalized text) encoded whole, as a slot of their own."""
+        whole = [i for i, row in enumerate(rows) if row is None or any(held[slot] is None for slot in row[0])]
+        if whole:
+            whole_ids, whole_ends = encode_whole_with_ends(self.encoder, [texts[i] for i in whole])
+            for k, i in enumerate(whole):
                 first, stop = int(whole_ids.offsets[k]), int(whole_ids.offsets[k + 1])
-                part_ids.append(whole_ids.values[first:stop])
-                part_ends.append(whole_ends[first:stop])
-                shifts.append(0)
-                row_lengths[i] = stop - first
-                continue
-            assert parts is not None
-            count = 0
-            for key, start in parts:
-                piece = found.get(key) if isinstance(key[0], str) else None
-                if piece is None:
-                    piece = (np.array([key[0]], np.int32), np.array([key[1]], np.int64))
-                part_ids.append(piece[0])
-                part_ends.append(piece[1])
-                shifts.append(start)
-                count += len(piece[0])
-            row_lengths[i] = count
-        if not part_ids:
-            return Ragged(np.zeros(0, np.int32), offsets_of(row_lengths)), np.zeros(0, np.int64)
-        sizes = np.fromiter(map(len, part_ids), np.int64, len(part_ids))
-        values = np.concatenate(part_ids).astype(np.int32, copy=False)
-        ends = np.concatenate(part_ends) + np.repeat(np.array(shifts, dtype=np.int64), sizes)
+                rows[i] = ([len(held)], [0])
+                held.append((whole_ids.values[first:stop], whole_ends[first:stop]))
+        pool_lengths = np.fromiter((0 if h is None else len(h[0]) for h in held), np.int64, len(held))
+        pool_offsets = offsets_of(pool_lengths)
+        kept = [h for h in held if h is not None]
+        pool_ids = np.concatenate([h[0] for h in kept]) if kept else np.zeros(0, np.int32)
+        pool_ends = np.concatenate([h[1] for h in kept]) if kept else np.zeros(0, np.int64)
+        counts = np.fromiter((len(row[0]) for row in rows if row is not None), np.int64, len(rows))
+        part_slots = np.fromiter((s for row in rows if row is not None for s in row[0]), np.int64, int(counts.sum()))
+        shifts = np.fromiter((s for row in rows if row is not None for s in row[1]), np.int64, int(counts.sum()))
+        lengths = pool_lengths[part_slots]
+        index, _ = segment_index(pool_offsets[part_slots], lengths)
+        row_of_part = np.repeat(np.arange(len(rows)), counts)
+        row_lengths = np.bincount(row_of_part, weights=lengths, minlength=len(rows)).astype(np.int64)
+        values = pool_ids[index].astype(np.int32, copy=False)
+        ends = pool_ends[index] + np.repeat(shifts, lengths)
         return Ragged(values, offsets_of(row_lengths)), ends
 
 
@@ -255,10 +251,22 @@ class SplitterFinder:
 
     def split(self, texts: list[str]) -> list[Split]:
         kinds = self.kinds
-        return [
-            [(int(kinds[i]), start, end) for i, (start, end) in zip(enc.ids, enc.offsets, strict=True)]
-            for enc in self.splitter.encode_batch(texts, add_special_tokens=False)
-        ]
+        splits = []
+        for text, encoding in zip(texts, self.splitter.encode_batch(texts, add_special_tokens=False), strict=True):
+            # The pieces are what lies between the added tokens: an unknown word's offsets may miss
+            # characters its normalizer joined (NFC: "e" + U+0301 is one character, mapped to "e").
+            parts: Split = []
+            at = 0
+            for token_id, (start, end) in zip(encoding.ids, encoding.offsets, strict=True):
+                if token_id:
+                    if start > at:
+                        parts.append((PIECE, at, start))
+                    parts.append((int(kinds[token_id]), start, end))
+                    at = end
+            if at < len(text):
+                parts.append((PIECE, at, len(text)))
+            splits.append(parts)
+        return splits
 
 
 def _make(encoder: Encoder) -> SegmentEncoder | None:

@@ -36,7 +36,14 @@ sys.argv = ["sftmask", *sys.argv[2:]]
 cli.run()
 """
 
-CHAT_ONLY = ("jinja2", "sftmask.chat.render", "sftmask.chat.encode", "sftmask.chat.choice", "sftmask.chat.sandbox", "transformers")
+CHAT_ONLY = (
+    "jinja2",
+    "sftmask.chat.render",
+    "sftmask.chat.encode",
+    "sftmask.chat.choice",
+    "sftmask.chat.sandbox",
+    "transformers",
+)
 
 
 def _modules_of_build(tmp_path: Path, data: Path, tokenizer: Path, *options: str) -> set[str]:
