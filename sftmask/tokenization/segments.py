@@ -49,6 +49,13 @@ MAX_CACHED_TOKENS = 1 << 22
 """Tokens a process keeps cached (about 50 MB with their ends and texts); the least recently used
 pieces go first."""
 
+PROBE_TEXTS = 64
+"""Texts of each call encoded piece by piece whatever they save (what the rest is encoded like is
+decided by what these saved)."""
+MIN_SAVING = 0.2
+"""The share of the probe's tokens that must come from the cache for the rest to be encoded piece
+by piece (splitting and gathering cost about a tenth of encoding)."""
+
 _PIECE = "\ue000sftmask piece\ue000"
 """The added-token tokenizer's one (unknown) word: every piece between added tokens."""
 
@@ -74,10 +81,36 @@ class SegmentEncoder:
         self.is_added[ids] = True
         self.cache: dict[tuple[str, bool], tuple[TokenArray, IntArray]] = {}
         self.cached_tokens = 0
+        self.fresh_tokens = 0
+        """Tokens the last `_segmented` call encoded (pieces not cached, texts encoded whole) or
+        took from added tokens: what encoding whole would have cost too."""
 
     def encode_with_ends(self, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
-        """The texts' tokens (no special tokens added) and each token's end in its text (characters)."""
+        """The texts' tokens (no special tokens added) and each token's end in its text (characters).
+
+        The first `PROBE_TEXTS` texts are encoded piece by piece; the rest too when that saved at
+        least `MIN_SAVING` of their tokens' encoding, else whole (data that does not repeat itself
+        would pay for the splitting and gain nothing). Either way the tokens are the same.
+        """
         texts = list(texts)
+        probe = self._segmented(texts[:PROBE_TEXTS])
+        if len(texts) <= PROBE_TEXTS:
+            return probe
+        saved = 1 - self.fresh_tokens / max(len(probe[0].values), 1)  # the share taken from the cache
+        rest = (
+            self._segmented(texts[PROBE_TEXTS:])
+            if saved >= MIN_SAVING
+            else encode_whole_with_ends(self.encoder, texts[PROBE_TEXTS:])
+        )
+        ids = Ragged(
+            np.concatenate([probe[0].values, rest[0].values]),
+            np.concatenate([probe[0].offsets, rest[0].offsets[1:] + probe[0].offsets[-1]]),
+        )
+        return ids, np.concatenate([probe[1], rest[1]])
+
+    def _segmented(self, texts: list[str]) -> tuple[Ragged, IntArray]:
+        """`encode_with_ends`, every text piece by piece."""
+        self.fresh_tokens = 0
         if not texts:
             return encode_whole_with_ends(self.encoder, texts)
         cache = self.cache
@@ -106,6 +139,7 @@ class SegmentEncoder:
                         held.append((np.array([kind], np.int32), np.array([end - start], np.int64)))
                 row_slots.append(slot)
                 starts.append(start)
+                self.fresh_tokens += kind >= 0  # an added token
             else:
                 rows.append((row_slots, starts))
                 continue
@@ -122,6 +156,7 @@ class SegmentEncoder:
         lead, lead_id = self.lead
         texts = [piece if at_start else lead + piece for (piece, at_start), _ in missing]
         ids, ends = encode_whole_with_ends(self.encoder, texts)
+        self.fresh_tokens += len(ids.values)
         for k, (key, slot) in enumerate(missing):
             first, stop = int(ids.offsets[k]), int(ids.offsets[k + 1])
             piece_ids, piece_ends = ids.values[first:stop], ends[first:stop]
@@ -152,6 +187,7 @@ class SegmentEncoder:
         whole = [i for i, row in enumerate(rows) if row is None or any(held[slot] is None for slot in row[0])]
         if whole:
             whole_ids, whole_ends = encode_whole_with_ends(self.encoder, [texts[i] for i in whole])
+            self.fresh_tokens += len(whole_ids.values)
             for k, i in enumerate(whole):
                 first, stop = int(whole_ids.offsets[k]), int(whole_ids.offsets[k + 1])
                 rows[i] = ([len(held)], [0])

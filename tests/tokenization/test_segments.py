@@ -179,3 +179,24 @@ def test_a_chat_batch_is_the_same_with_and_without_the_cache(
     assert cached.assistant_mask.tolist() == whole.assistant_mask.tolist()  # type: ignore[union-attr]
     assert cached.last_turn_mask.tolist() == whole.last_turn_mask.tolist()  # type: ignore[union-attr]
     assert cached.assistant_mask.any()  # type: ignore[union-attr]
+
+
+def test_the_rest_of_a_batch_is_encoded_by_pieces_when_the_first_texts_saved(
+    qwen: LoadedTokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segments, "PROBE_TEXTS", 2)
+    encoder = Encoder(qwen.full)
+    whole_calls: list[list[str]] = []
+
+    def recording(enc: Encoder, texts: list[str]) -> tuple[Ragged, IntArray]:
+        whole_calls.append(list(texts))
+        return encode_whole(enc, texts)
+
+    monkeypatch.setattr(segments, "encode_whole_with_ends", recording)
+    repeating = [f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{k}<|im_end|>" for k in range(5)]
+    _check(encoder, repeating)  # the probe saved most of its tokens: the rest by pieces
+    assert repeating[2:] not in whole_calls
+    whole_calls.clear()
+    varied = [f"{text}<|im_end|>" for text in SAMPLE_TEXTS[:5]]
+    _check(encoder, varied)  # nothing repeats: the rest encoded whole
+    assert varied[2:] in whole_calls
