@@ -6,7 +6,7 @@ CLI runs the build in a forked child (`sftmask/cli/supervisor.py`), whose time c
 1-minute load average is kept (the machine may be shared). Also a bare "load the tokenizer,
 encode one line" script, for scale.
 
-    python bench/startup.py [--repeat 5] [--data FILE]
+    python bench/startup.py [--repeat 5] [--data FILE] [--other CHECKOUT]
 
 Prints the median and min-max CPU and wall seconds of each, and the median of the per-pair ratios
 sftmask / lean.
@@ -38,12 +38,12 @@ print(len(tok.encode("one line of text").ids))
 """
 
 
-def measure(cmd: list[str]) -> tuple[float, float, float]:
+def measure(cmd: list[str], checkout: Path = ROOT) -> tuple[float, float, float]:
     """(CPU seconds incl. waited-for children, wall seconds, 1-minute load average) of one run."""
-    env = bench_env(ROOT)
+    env = bench_env(checkout)
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=checkout)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
@@ -60,32 +60,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--data", type=Path, default=None, help="prompt/response JSONL (default: 1 generated record)")
+    parser.add_argument("--other", type=Path, default=None, help="also time the build of this checkout (e.g. main)")
     args = parser.parse_args()
     data = args.data or DATA / "bench-1.jsonl"
     if not data.exists():
         generate(1, data)
     tok = tokenizer_dir()
     py = sys.executable
-    compile_checkout(ROOT)  # timed as installed: compiled (PYTHONDONTWRITEBYTECODE would recompile each run)
+    checkouts = [ROOT] if args.other is None else [ROOT, args.other.resolve()]
+    for checkout in checkouts:  # timed as installed: compiled (PYTHONDONTWRITEBYTECODE would recompile each run)
+        compile_checkout(checkout)
     with tempfile.TemporaryDirectory() as tmp:
         variants = {
-            "sftmask build": _sftmask(data, tok, Path(tmp) / "out", MAX_LENGTH),
-            "lean script": [py, str(BENCH / "lean.py"), str(data), str(tok), f"{tmp}/lean.parquet", str(MAX_LENGTH)],
-            "bare script": [py, "-c", BARE, str(tok)],
+            "sftmask build": (_sftmask(data, tok, Path(tmp) / "out", MAX_LENGTH), ROOT),
+            "lean script": (
+                [py, str(BENCH / "lean.py"), str(data), str(tok), f"{tmp}/lean.parquet", str(MAX_LENGTH)],
+                ROOT,
+            ),
+            "bare script": ([py, "-c", BARE, str(tok)], ROOT),
         }
+        if args.other is not None:
+            variants["sftmask build (other)"] = (
+                _sftmask(data, tok, Path(tmp) / "other", MAX_LENGTH),
+                args.other.resolve(),
+            )
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
         for i in range(args.repeat):
-            for name, cmd in variants.items():
-                runs[name].append(measure(cmd))
+            for name, (cmd, checkout) in variants.items():
+                runs[name].append(measure(cmd, checkout))
                 print(f"  {name} {i + 1}/{args.repeat}: cpu {runs[name][-1][0]:.3f} s", file=sys.stderr)
-    print(f"{'variant':<16} {'CPU s median (min-max)':<26} {'wall s median (min-max)':<26} load")
+    print(f"{'variant':<22} {'CPU s median (min-max)':<26} {'wall s median (min-max)':<26} load")
     for name, values in runs.items():
         cpu, wall, load = zip(*values, strict=True)
-        print(f"{name:<16} {summary(list(cpu)):<26} {summary(list(wall)):<26} {summary(list(load))}")
-    ratios = [a[0] / b[0] for a, b in zip(runs["sftmask build"], runs["lean script"], strict=True)]
-    print(
-        f"sftmask / lean CPU, per pair: median {statistics.median(ratios):.3f}x ({min(ratios):.3f}-{max(ratios):.3f})"
-    )
+        print(f"{name:<22} {summary(list(cpu)):<26} {summary(list(wall)):<26} {summary(list(load))}")
+    for name in [n for n in runs if n.startswith("sftmask")]:
+        ratios = [a[0] / b[0] for a, b in zip(runs[name], runs["lean script"], strict=True)]
+        low, high = min(ratios), max(ratios)
+        print(f"{name} / lean CPU, per pair: median {statistics.median(ratios):.3f}x ({low:.3f}-{high:.3f})")
 
 
 if __name__ == "__main__":
