@@ -221,6 +221,9 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
     fmt = MessageFormat.named(config.messages_format, config.role_key, config.content_key, config.message_train_field)
     batch = ParsedBatch([], [], [], {})
     raw_tools = table.column(config.tools_field).to_pylist()
+    # Records that carry the same tools share one parsed list (never changed after parsing), so a
+    # template writes their JSON once (`sftmask.chat.sandbox`).
+    tools: dict[str, Any] = {}
     sharegpt = config.messages_format == "sharegpt"
     systems = table.column(SYSTEM_FIELD).to_pylist() if sharegpt else None
     field = config.resolved_messages_field
@@ -240,15 +243,18 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
                 if isinstance(system, str) and system.strip() and messages[0]["role"] != "system":
                     messages.insert(0, {"role": "system", "content": system})
                     flags.insert(0, None)
-            value = None
-            if raw_tools[row] is not None:
-                value = _json_cell(orjson.loads(raw_tools[row]), config.tools_field, empty_is_absent=True)
-            if value is not None and not isinstance(value, list):
-                raise RecordRejected(
-                    reasons.INVALID_TOOLS, f"field {config.tools_field!r} must be a list of tool schemas"
-                )
-            if value is not None and sharegpt:
-                value = [_function_schema(tool) for tool in value]
+            raw = raw_tools[row]
+            value = None if raw is None else tools.get(raw)
+            if raw is not None and value is None:
+                value = _json_cell(orjson.loads(raw), config.tools_field, empty_is_absent=True)
+                if value is not None and not isinstance(value, list):
+                    raise RecordRejected(
+                        reasons.INVALID_TOOLS, f"field {config.tools_field!r} must be a list of tool schemas"
+                    )
+                if value is not None and sharegpt:
+                    value = [_function_schema(tool) for tool in value]
+                if value is not None:
+                    tools[raw] = value
             if not any(m["role"] == "assistant" for m in messages):
                 roles = ", ".join(dict.fromkeys(m["role"] for m in messages))
                 raise RecordRejected(
