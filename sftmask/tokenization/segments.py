@@ -264,12 +264,17 @@ class AddedTokenFinder:
         if phase == len(self.phases):
             return [(PIECE, start, stop)]
         pattern, ids = self.phases[phase]
+        last = phase + 1 == len(self.phases)  # the gaps are pieces (no phase left to split them)
         parts: Split = []
         for match in pattern.finditer(text, start, stop):
-            if match.start() > start:
-                parts += self._split(text, start, match.start(), phase + 1)
-            parts.append((ids[match.group()], match.start(), match.end()))
-            start = match.end()
+            begin, end = match.span()
+            if begin > start:
+                if last:
+                    parts.append((PIECE, start, begin))
+                else:
+                    parts += self._split(text, start, begin, phase + 1)
+            parts.append((ids[match.group()], begin, end))
+            start = end
         if start < stop:
             parts += self._split(text, start, stop, phase + 1)
         return parts

@@ -110,6 +110,32 @@ def test_pieces_encode_as_the_whole_text_with_added_tokens_of_every_flag(
     _check(encoder, data.draw(_renderings(added)))
 
 
+OVERLAPPING = {"ab>": False, "<ab": True, "xyz": False, "xy": True, "zz": True}
+"""Plain added tokens (no flags), matched in the raw text (False) or in normalized text (True),
+that overlap: the raw ones are matched first, as `AddedVocabulary::extract_and_normalize` does."""
+
+
+@functools.cache
+def _overlapping(path: str) -> Encoder:
+    tokenizer = Tokenizer.from_str(load_once(path).full.to_str())
+    tokenizer.normalizer = None  # normalized tokens then match as text: found by regular expressions
+    for content, normalized in OVERLAPPING.items():
+        tokenizer.add_tokens([AddedToken(content, normalized=normalized)])
+    return Encoder(tokenizer)
+
+
+@pytest.mark.parametrize("fixture", ["qwen_path", "mistral_path", "sample_tokenizer_path"])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_added_tokens_matched_raw_then_normalized_split_as_the_tokenizer_does(
+    fixture: str, request: pytest.FixtureRequest, data: st.DataObject
+) -> None:
+    encoder = _overlapping(str(request.getfixturevalue(fixture)))
+    finder = segments.segment_encoder(encoder).finder  # type: ignore[union-attr]
+    assert isinstance(finder, segments.AddedTokenFinder) and len(finder.phases) == 2
+    _check(encoder, data.draw(_renderings(["<ab>", "xyzz", "<", ">", "z", *OVERLAPPING])))
+
+
 def test_each_distinct_piece_is_encoded_once(qwen: LoadedTokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
     encoder = Encoder(qwen.full)  # a cache of its own
     encoded: list[str] = []
