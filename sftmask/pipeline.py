@@ -7,27 +7,32 @@ import errno
 import logging
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, overload
 
 import pyarrow as pa
 
 from sftmask import __version__, limits
-from sftmask.config.build import BuildConfig, make_config, with_format
+from sftmask.config.build import BuildConfig, with_format
+from sftmask.config.recipe import RecipeConfig, make_config
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
 from sftmask.io import remote
 from sftmask.io.background import BackgroundWriter
+from sftmask.io.card import write_card
 from sftmask.io.formats import DataFormat, detect
 from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs, sample_records
-from sftmask.io.writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
+from sftmask.io.writer import OutputDir, RejectWriter, RemoteOutputDir, open_output_dir, write_manifest
 from sftmask.kinds import EncodingSession
 from sftmask.kinds.base import Scan, scan_here
-from sftmask.labels.batch import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
+from sftmask.labels.batch import Counts, Job, label_read_batch, rejects_table
 from sftmask.labels.strategies import STRATEGIES
+from sftmask.mixing.mixer import Mixer, Plan
+from sftmask.mixing.writer import DATA_DIR, SplitWriter
 from sftmask.packing.packer import Packer, packed_schema
 from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer, model_max_length
 
@@ -79,40 +84,64 @@ def build(
         config = make_config(options)
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
-    files = resolve_inputs(config.inputs, config.input_format, config.split)
-    config, data_format = detect_format(config, files)
+    runs = _prepare_sources(config)
+    recipe = isinstance(config, RecipeConfig)
+    paths = [path for run in runs for path in _paths_read(run.config, run.files)]
     # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
     # output is checked now and uploaded at the end: `RemoteOutputDir`).
-    with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
+    with open_output_dir(config.output, overwrite=config.overwrite, keep=paths) as output:
         tok = open_tokenizer(config)
-        # Started once for both passes: a Ray session serves the label-set pass and the labelling.
+        for run in runs:
+            open_tokenizer(run.config, tok)  # each source's own need of an EOS
+        mixer = Mixer(
+            output.tmp / MIXING_DIR,
+            [Plan(run.take, run.weight) for run in runs],
+            val_size=config.val_size,
+            test_size=config.test_size,
+            shuffle=config.shuffle,
+            seed=config.seed,
+            dedup=config.dedup,
+            stopping_strategy=config.stopping_strategy,
+        )
+        layout = recipe or len(mixer.splits) > 1
+        packer = _packer(config, extra_columns=[SOURCE_COLUMN] if recipe else [])
+        split_writer = SplitWriter(
+            output.tmp,
+            mixer.splits,
+            fmt=config.format,
+            rows_per_shard=config.rows_per_shard,
+            layout=layout,
+            packer=packer,
+            single_split_name=config.split,
+        )
+        stats = Counts()
+        # Started once for every pass: a Ray session serves the label-set pass and the labelling.
         with ENGINES[config.engine](config) as engine:
-            session = open_session(config, tok, files, engine.scan)
-            reader = make_reader(config, files, data_format=data_format)
-            stats = Counts()
-            file_names = [f.name for f in files]
-            job = Job(config, session, tuple(files))
-            shard_writer = ShardWriter(
-                output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
-            )
             reject_writer = RejectWriter(output.tmp)
             writer = BackgroundWriter()
-            packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
             first_reject: dict[str, Any] | None = None
             try:
-                for labelled in engine.run(reader, job):
-                    stats.add(labelled.counts)
-                    if first_reject is None and labelled.rejects.num_rows:
-                        first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
-                    if packer is not None:
-                        labelled = replace(labelled, rows=packer.push(labelled.rows))
-                    writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
-                    if on_progress is not None:
-                        on_progress(Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
-                if packer is not None:
-                    last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
-                    writer.submit(_write, last, shard_writer, reject_writer, output.path)
-                    stats.trained_tokens = packer.counts.trained_tokens  # first labels masked; rows_written: examples
+                for index, run in enumerate(runs):
+                    run.session = open_session(run.config, tok, run.files, engine.scan)
+                    reader = make_reader(run.config, run.files, data_format=run.data_format)
+                    job = Job(run.config, run.session, tuple(run.files), record_keys=mixer.needs_keys)
+                    for labelled in engine.run(reader, job):
+                        run.stats.add(labelled.counts)
+                        stats.add(labelled.counts)
+                        if first_reject is None and labelled.rejects.num_rows:
+                            first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
+                        rows = labelled.rows
+                        if recipe and rows.num_rows:
+                            rows = rows.append_column(SOURCE_COLUMN, pa.array([run.name] * rows.num_rows, pa.string()))
+                        writer.submit(_write, mixer, index, rows, labelled.rejects, split_writer, reject_writer, output)
+                        if on_progress is not None:
+                            on_progress(
+                                Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes)
+                            )
+                    if run.stats.records_read == 0:  # summed over batches: an engine may read the files itself
+                        named = f"source {run.name!r}: " if recipe else ""
+                        raise InputDataError(f"{named}no records found in {', '.join(f.name for f in run.files)}")
+                writer.submit(_write_rest, mixer, split_writer, output)
                 writer.close()
             except BaseException:
                 writer.abort()  # the first error is the one to report, not a write it interrupted
@@ -120,17 +149,102 @@ def build(
             finally:
                 with _output_errors(output.path):
                     reject_writer.close()
-        if stats.records_read == 0:  # summed over batches: an engine may read the files itself
-            raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
         _warn_longer_than_the_model(stats, tok)
         with _output_errors(output.path):
-            shards = shard_writer.close(_output_schema(config, reader))
-            extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
-            manifest = _manifest(config, tok, stats, shards, extra | _input_manifest(data_format))
+            shards = split_writer.close(_output_schema(runs[0].config, runs[0].reader(), recipe))
+            shutil.rmtree(output.tmp / MIXING_DIR, ignore_errors=True)
+            manifest = _build_manifest(config, tok, stats, shards, runs, mixer, split_writer, recipe)
+            if layout:
+                write_card(output.tmp, manifest, _split_globs(config.format, mixer.splits))
             write_manifest(output.tmp, manifest)
             output.commit()
-    return BuildResult(str(output.path), stats, shards, manifest)
+    return BuildResult(str(output.path), _written(stats, manifest), shards, manifest)
+
+
+SOURCE_COLUMN = "source"
+"""Column naming each row's source (a recipe's `datasets:` entry)."""
+MIXING_DIR = ".mixing"
+"""Folder of the mixing stage's spill files inside the output's temporary folder (removed before commit)."""
+
+
+@dataclass
+class SourceRun:
+    """One source of a build as it runs: its config, inputs, format, encoder and counts."""
+
+    name: str
+    config: BuildConfig
+    files: list[InputFile]
+    data_format: DataFormat | None
+    take: int | float | None = None
+    weight: float | None = None
+    session: EncodingSession | None = None
+    stats: Counts = field(default_factory=Counts)
+
+    def reader(self) -> RecordReader:
+        """A reader of the source (what the kept columns' types are read from)."""
+        return make_reader(self.config, self.files, data_format=self.data_format)
+
+
+def _prepare_sources(config: BuildConfig) -> list[SourceRun]:
+    """The sources of a build (a recipe's entries, or the build itself), inputs resolved and format told.
+
+    Raises:
+        ConfigError: a recipe mixes word-labelled data with language-model data.
+    """
+    if not isinstance(config, RecipeConfig):
+        files = resolve_inputs(config.inputs, config.input_format, config.split)
+        config, data_format = detect_format(config, files)
+        return [SourceRun(config.split, config, files, data_format)]
+    runs = []
+    for entry, source_config in config.sources():
+        files = resolve_inputs(source_config.inputs, source_config.input_format, source_config.split)
+        source_config, data_format = detect_format(source_config, files)
+        runs.append(SourceRun(entry.name, source_config, files, data_format, entry.take, entry.weight))
+    words = [run.name for run in runs if run.config.resolved_data_kind == "words"]
+    if words and len(words) < len(runs):
+        raise ConfigError(
+            f"datasets: {', '.join(words)} are word-labelled (tag ids as labels), the others language-model data "
+            "(token ids as labels); build them separately"
+        )
+    return runs
+
+
+def _write(
+    mixer: Mixer,
+    source: int,
+    rows: pa.Table,
+    rejects: pa.Table,
+    split_writer: SplitWriter,
+    reject_writer: RejectWriter,
+    output: OutputDir | RemoteOutputDir,
+) -> None:
+    with _output_errors(output.path):
+        reject_writer.write(rejects)
+        for split, table in mixer.push(source, rows):
+            split_writer.write(split, table)
+
+
+def _write_rest(mixer: Mixer, split_writer: SplitWriter, output: OutputDir | RemoteOutputDir) -> None:
+    with _output_errors(output.path):
+        for split, table in mixer.finish():
+            split_writer.write(split, table)
+
+
+def _split_globs(fmt: str, splits: list[str]) -> dict[str, str]:
+    if fmt == "arrow":
+        return {split: f"{split}/data-*.arrow" for split in splits}
+    return {split: f"{DATA_DIR}/{split}-*.parquet" for split in splits}
+
+
+def _written(stats: Counts, manifest: dict[str, Any]) -> Counts:
+    """The build's counts as the manifest states them (rows and tokens written, after mixing)."""
+    counts = manifest["counts"]
+    result = replace(stats, rejected=Counter(stats.rejected))
+    result.rows_written = counts["rows_written"]
+    result.tokens = counts["tokens"]
+    result.trained_tokens = counts["trained_tokens"]
+    return result
 
 
 RECORDS = "records"
@@ -452,13 +566,6 @@ def _unused_fields(config: BuildConfig) -> dict[str, str]:
     return {}
 
 
-def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path | str) -> None:
-    with _output_errors(output):
-        reject_writer.write(labelled.rejects)
-        if labelled.rows.num_rows:
-            shard_writer.write(labelled.rows)
-
-
 @contextlib.contextmanager
 def _output_errors(output: Path | str) -> Iterator[None]:
     """Turn an OSError while writing (disk full, quota, permissions) into a one-line OutputError."""
@@ -473,17 +580,18 @@ def _output_errors(output: Path | str) -> Iterator[None]:
         ) from exc
 
 
-def _packer(config: BuildConfig) -> Packer | None:
-    """The packing stage the config asks for, if any."""
+def _packer(config: BuildConfig, extra_columns: Sequence[str] = ()) -> Packer | None:
+    """The packing stage the config asks for, if any (`extra_columns`: kept as lists too, `source`)."""
     if config.pack_length is None:
         return None
-    return Packer(config.pack_length, config.pack_strategy, config.pack_window, list(config.keep_columns))
+    return Packer(config.pack_length, config.pack_strategy, config.pack_window, [*config.keep_columns, *extra_columns])
 
 
-def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
+def _output_schema(config: BuildConfig, reader: RecordReader, with_source: bool = False) -> pa.Schema:
     if config.pack_length is not None:
-        kept = _output_schema(config.model_copy(update={"pack_length": None}), reader)
-        return packed_schema({name: kept.field(name).type for name in config.keep_columns})
+        kept = _output_schema(config.model_copy(update={"pack_length": None}), reader, with_source)
+        names = [*config.keep_columns, *([SOURCE_COLUMN] if with_source else [])]
+        return packed_schema({name: kept.field(name).type for name in names})
     token_list = pa.list_(pa.int32())
     fields = [
         pa.field("input_ids", token_list),
@@ -493,6 +601,8 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
     if config.writes_assistant_masks:
         fields.append(pa.field("assistant_masks", pa.list_(pa.int8())))
     fields += [pa.field(name, reader.keep_type(name)) for name in config.keep_columns]
+    if with_source:
+        fields.append(pa.field(SOURCE_COLUMN, pa.string()))
     return pa.schema(fields)
 
 
@@ -514,4 +624,94 @@ def _manifest(
         "counts": stats.to_json(),
         "shards": shards,
         **(extra or {}),
+    }
+
+
+def _build_manifest(
+    config: BuildConfig,
+    tok: LoadedTokenizer,
+    stats: Counts,
+    shards: list[dict[str, Any]],
+    runs: list[SourceRun],
+    mixer: Mixer,
+    split_writer: SplitWriter,
+    recipe: bool,
+) -> dict[str, Any]:
+    """The manifest: as a single build's, with the rows and tokens written (after mixing), the
+    splits and, for a recipe, each source's counts and options."""
+    splits = {
+        split: {key: sum(getattr(c, key) for c in by_source.values()) for key in ("rows", "tokens", "trained_tokens")}
+        for split, by_source in split_writer.counts.items()
+    }
+    counts = stats.to_json()
+    counts["rows_written"] = sum(entry["rows"] for entry in splits.values())
+    counts["tokens"] = sum(entry["tokens"] for entry in splits.values())
+    counts["trained_tokens"] = sum(entry["trained_tokens"] for entry in splits.values())
+    mixed = {key: sum(getattr(c, key) for c in mixer.counts) for key in ("duplicates", "left_out", "repeated")}
+    if recipe or any(mixed.values()) or config.dedup:
+        counts |= mixed
+    extra: dict[str, Any] = {}
+    packing_counts = split_writer.packing_counts()
+    packer = _packer(config)
+    if packer is not None and packing_counts is not None:
+        packer.counts = packing_counts
+        counts["trained_tokens"] = packing_counts.trained_tokens  # first labels masked; rows_written: examples
+        extra["packing"] = packer.manifest()
+    if not recipe:
+        run = runs[0]
+        assert run.session is not None
+        extra = run.session.manifest(run.stats.encoder_counts) | extra | _input_manifest(run.data_format)
+        manifest = _manifest(run.config, tok, stats, shards, extra)
+        manifest["counts"] = counts
+    else:
+        manifest = _manifest(config, tok, stats, shards, extra)
+        manifest["counts"] = counts
+        strategies = {run.config.strategy for run in runs}
+        kinds = {run.config.resolved_data_kind for run in runs}
+        manifest["strategy"] = (
+            _strategy_entry(runs[0].config.strategy)
+            if len(strategies) == 1
+            else {"name": "mixed", "description": "per source: see sources"}
+        )
+        manifest["data_kind"] = kinds.pop() if len(kinds) == 1 else "mixed"
+        manifest["sources"] = {
+            run.name: _source_entry(run, mixer, split_writer, index) for index, run in enumerate(runs)
+        }
+    if len(split_writer.splits) > 1 or recipe:
+        manifest["splits"] = splits
+    return manifest
+
+
+def _strategy_entry(name: str) -> dict[str, str]:
+    return {"name": name, "description": STRATEGIES[name].description}
+
+
+def _source_entry(run: SourceRun, mixer: Mixer, split_writer: SplitWriter, index: int) -> dict[str, Any]:
+    """A source's manifest entry: its counts (records read + repeated = rows written + rejected +
+    duplicates + left out) and how it was read."""
+    assert run.session is not None
+    built = run.stats.to_json()
+    by_split = {split: by_source[index].rows for split, by_source in split_writer.counts.items() if index in by_source}
+    tokens = sum(by_source[index].tokens for by_source in split_writer.counts.values() if index in by_source)
+    trained = sum(by_source[index].trained_tokens for by_source in split_writer.counts.values() if index in by_source)
+    mixed = mixer.counts[index]
+    return {
+        "records_read": built["records_read"],
+        "rows_written": sum(by_split.values()),
+        "rows_written_by_split": by_split,
+        "rejected": built["rejected"],
+        "rejected_by_reason": built["rejected_by_reason"],
+        "duplicates": mixed.duplicates,
+        "left_out": mixed.left_out,
+        "repeated": mixed.repeated,
+        "truncated": built["truncated"],
+        "tokens": tokens,
+        "trained_tokens": trained,
+        "take": run.take,
+        "weight": run.weight,
+        "inputs": [f.name for f in run.files],
+        "data_kind": run.config.resolved_data_kind,
+        "strategy": run.config.strategy,
+        **_input_manifest(run.data_format),
+        **run.session.manifest(run.stats.encoder_counts),
     }

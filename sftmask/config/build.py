@@ -43,7 +43,7 @@ class BuildConfig(BuildOptions):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, None)) from None
+            raise ConfigError(describe(exc, None)) from None
 
     @property
     def kind(self) -> DataKind[Any]:
@@ -254,7 +254,7 @@ def make_config(
         # Validation runs BuildConfig.__init__, which words the problems without the file's name
         # or the names given here; word them again from its ValidationError.
         if isinstance(exc.__context__, ValidationError):
-            raise ConfigError(_describe(exc.__context__, config_file, names)) from None
+            raise ConfigError(describe(exc.__context__, config_file, names)) from None
         raise
 
 
@@ -276,7 +276,7 @@ def load_config(config_file: str | Path | None = None, /, **options: Any) -> Bui
     return make_config(options, config_file)
 
 
-def _describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
+def describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
     problems = []
     missing = []
     for err in exc.errors():
