@@ -184,8 +184,8 @@ def manifest_problem(manifest: dict[str, Any], directory: Path) -> str | None:
         if not isinstance(shard, dict) or not isinstance(shard.get("file"), str):
             return f"{where} has no 'file'"
         name = shard["file"]
-        if not _relative_name(name):
-            return f"{where}.file {name!r} is not a file name in the output directory (or in a folder of it)"
+        if not _relative_name(name, shard.get("split")):
+            return f"{where}.file {name!r} is not a file name in the output directory"
         if not inside(directory, name):
             target = os.path.realpath(directory / name)
             return f"{where}.file {name!r} is a symlink to {target}, outside the output directory"
@@ -257,11 +257,11 @@ def count_lines(path: Path) -> int:
     return lines
 
 
-def _relative_name(name: str) -> bool:
-    """A plain file name, or one in a folder of the output (``data/train-00000-of-00001.parquet``):
-    at most two plain parts joined by ``/``."""
-    parts = name.split("/")
-    return len(parts) <= 2 and all(_plain_name(part) for part in parts)
+def _relative_name(name: str, split: object) -> bool:
+    """A plain file name, or one in the split layout's folder: ``data/`` (Parquet) or the shard's
+    split's (Arrow, ``validation/data-00000-of-00001.arrow``)."""
+    folder, _, file = name.rpartition("/")
+    return _plain_name(file) and (not folder or (_plain_name(folder) and folder in ("data", split)))
 
 
 def _plain_name(name: str) -> bool:
