@@ -66,7 +66,8 @@ def _reused_validators() -> dict[str, Any]:
     for name, decorator in BuildOptions.__pydantic_decorators__.field_validators.items():
         fields = [f for f in decorator.info.fields if f in SOURCE_KEYS]
         if fields:
-            validators[name] = field_validator(*fields, mode=decorator.info.mode)(decorator.func)
+            function = getattr(decorator.func, "__func__", decorator.func)  # the classmethod's function
+            validators[name] = field_validator(*fields, mode=decorator.info.mode)(classmethod(function))
     return validators
 
 

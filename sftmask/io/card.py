@@ -53,14 +53,16 @@ def card_text(manifest: dict[str, Any], split_globs: dict[str, str]) -> str:
         lines += ["", f"Strategy: `{manifest.get('strategy', {}).get('name')}`."]
     packing = manifest.get("packing")
     if packing:
-        settings = ", ".join(f"`{k}={v}`" for k, v in packing.get("trainer_settings", {}).items() if k != "warning")
+        settings = packing.get("trainer_settings", {})
         lines += [
             "",
             f"Packed ({packing['strategy']}, {packing['pack_length']:,} tokens a row): rows have `position_ids` and "
-            f"`seq_lengths`, no `attention_mask`. Trainer settings: {settings}.",
+            "`seq_lengths`, no `attention_mask`. Read them with (`PackedCollator` is `sftmask.packing.PackedCollator`):",
+            "",
+            *(f"- {trainer}: `{setting}`" for trainer, setting in settings.items() if trainer != "warning"),
         ]
-        if "warning" in packing.get("trainer_settings", {}):
-            lines.append(f"{packing['trainer_settings']['warning']}")
+        if "warning" in settings:
+            lines += ["", f"Warning: {settings['warning']}."]
     lines += [
         "",
         "```python",
