@@ -38,7 +38,7 @@ def test_entries_become_build_configs_with_top_level_defaults(tmp_path: Path) ->
     )
     config = load_config(path)
     assert isinstance(config, RecipeConfig) and config.inputs == ["a.jsonl", "b.jsonl"]
-    (a, first), (b, second) = config.sources()
+    (a, first), (_, second) = config.sources()
     assert (a.name, first.template, first.max_length, first.chat_template) == ("a", "alpaca", 64, "chatml")
     assert second.roles_to_train == ["assistant", "tool"]  # BuildOptions' validator, reused
     assert second.resolved_data_kind == "chat" and "template" not in second.model_fields_set
