@@ -125,7 +125,7 @@ def build(
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
         typer.echo(stop_message(signum), err=True)
         raise typer.Exit(128 + signum) from None
-    counts = result.stats.to_json()
+    counts = result.manifest["counts"]  # rows and tokens written (after a recipe's mixing), the left-out rows
     packing = result.manifest.get("packing")
     if json_output:
         summary = {"output": result.output, **counts, "shards": len(result.shards)}
