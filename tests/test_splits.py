@@ -126,3 +126,16 @@ def test_recipe_and_input_arguments_together_are_refused(tmp_path: Path) -> None
     path = recipe(tmp_path, datasets=[{"name": "a", "inputs": [str(pairs(tmp_path / "a.jsonl", 5))]}])
     result = run("build", "x.jsonl", "--config", str(path))
     assert result.exit_code == 2 and "a recipe's inputs are its datasets'" in result.stderr
+
+
+def test_inspect_reads_one_split_of_a_built_directory(tmp_path: Path) -> None:
+    path = recipe(tmp_path, val_size=0.25, datasets=[{"name": "qa", "inputs": [str(pairs(tmp_path / "a.jsonl", 80))]}])
+    assert run("build", "--config", str(path)).exit_code == 0
+    out = str(tmp_path / "out")
+    result = run("inspect", out, "--split", "validation", "-n", "1")
+    assert (
+        result.exit_code == 0
+        and "row 0 of validation (data/validation-00000-of-00001.parquet row 0, source qa)" in result.stdout
+    )
+    missing = run("inspect", out, "--split", "test")
+    assert missing.exit_code == 3 and "has no split 'test'; its splits are train, validation" in missing.stderr

@@ -211,6 +211,7 @@ def inspect_command(
     trust_remote_code = options.pop("trust_remote_code")  # both also apply to a built DIR
     try:
         if len(sources) == 1 and Path(sources[0]).is_dir() and not _is_dataset_folder(Path(sources[0])):
+            split = options.pop("split", None)  # a DIR's split to show (of INPUT: the split read)
             given = option_names(options)
             if given or config is not None:
                 raise ConfigError(
@@ -224,7 +225,7 @@ def inspect_command(
             except TokenizerError as exc:
                 hint = "" if tokenizer else "; pass --tokenizer with the tokenizer the output was built with"
                 raise TokenizerError(f"{exc}{hint}") from exc
-            rows = inspect_output(output, tok, start=index, count=count)
+            rows = inspect_output(output, tok, start=index, count=count, split=split)
             title = f"sftmask inspect {output.path}"
         else:
             if tokenizer is None and config is None:

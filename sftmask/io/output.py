@@ -328,11 +328,21 @@ def shard_schema(output: BuiltOutput, shard: str) -> pa.Schema:
         raise ShardReadError(f"{path}: cannot read shard: {message}") from exc
 
 
-def read_rows(output: BuiltOutput, start: int, count: int) -> list[tuple[str, int, dict[str, Any]]]:
-    """Rows ``start .. start + count - 1`` of the whole output, as (shard, row in shard, row)."""
+def read_rows(
+    output: BuiltOutput, start: int, count: int, split: str | None = None
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """Rows ``start .. start + count - 1`` of the whole output (of one split when given: rows
+    counted from its first), as (shard, row in shard, row).
+
+    Raises:
+        NotAnOutputError: the output has no such split.
+    """
     rows: list[tuple[str, int, dict[str, Any]]] = []
     offset = 0  # global index of the current shard's first row
+    files = set(output.split_shards(split)) if split is not None else None
     for entry in output.manifest["shards"]:
+        if files is not None and entry["file"] not in files:
+            continue
         listed = entry.get("rows")
         if isinstance(listed, int) and offset + listed <= start:
             offset += listed  # skip a whole shard without reading it

@@ -266,12 +266,20 @@ def _window_views(
     return views
 
 
-def inspect_output(output: BuiltOutput, tok: LoadedTokenizer, *, start: int = 0, count: int = 3) -> list[RowView]:
-    """Rows ``start .. start+count-1`` of a built output, decoded with `tok`."""
+def inspect_output(
+    output: BuiltOutput, tok: LoadedTokenizer, *, start: int = 0, count: int = 3, split: str | None = None
+) -> list[RowView]:
+    """Rows ``start .. start+count-1`` of a built output (of one `split`, counted from its first
+    row), decoded with `tok`.
+
+    Raises:
+        NotAnOutputError: the output has no such split.
+    """
     id2label = output.id2label
     views = []
-    for k, (shard, local, row) in enumerate(read_rows(output, start, count)):
-        title = f"row {start + k} ({shard} row {local})"
+    for k, (shard, local, row) in enumerate(read_rows(output, start, count, split)):
+        source = f", source {row['source']}" if isinstance(row.get("source"), str) else ""
+        title = f"row {start + k}{f' of {split}' if split else ''} ({shard} row {local}{source})"
         views.append(row_view(tok, title, row["input_ids"], row["labels"], id2label=id2label))
     return views
 
