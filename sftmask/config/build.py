@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import ValidationError, field_validator, model_validator
@@ -45,6 +45,15 @@ class BuildConfig(BuildOptions):
             super().__init__(**data)
         except ValidationError as exc:
             raise ConfigError(describe(exc, None)) from None
+
+    mixes_sources: ClassVar[bool] = False
+    """Whether this config mixes sources (a recipe: `sftmask.config.recipe.RecipeConfig`)."""
+
+    @model_validator(mode="after")
+    def _mixing_needs_sources(self) -> BuildConfig:
+        if not self.mixes_sources and "stopping_strategy" in self.model_fields_set:
+            raise ValueError("stopping-strategy applies to a recipe whose entries have weights (see docs/recipes.md)")
+        return self
 
     @property
     def kind(self) -> DataKind[Any]:

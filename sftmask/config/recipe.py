@@ -14,9 +14,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from sftmask.config import build
 from sftmask.config.build import BuildConfig, read_config_file
@@ -54,6 +63,8 @@ BUILD_KEYS = frozenset(
     }
 )
 """Options of the whole build (one tokenizer, one row length, one output): not per source."""
+MIXING_KEYS = frozenset({"val_size", "test_size", "shuffle", "seed", "dedup", "stopping_strategy"})
+"""Build options the mixing stage reads from the recipe itself (not passed on to its sources)."""
 SOURCE_KEYS = tuple(name for name in BuildOptions.model_fields if name not in BUILD_KEYS)
 """Options a `datasets:` entry may set: how its records are read and become rows."""
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -123,8 +134,8 @@ class RecipeConfig(BuildConfig):
     """A build of several sources: the build's options (a `BuildConfig`, whose `inputs` are all the
     sources' inputs) and the `datasets:` entries, each one `BuildConfig` (`sources`)."""
 
-    datasets: list[Any] = Field(min_length=1)
-    """The sources, in order (each a `Source`)."""
+    datasets: list[SerializeAsAny[SourceBase]] = Field(min_length=1)
+    """The sources, in order (each a `Source`: `SourceBase` and its options)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -139,10 +150,12 @@ class RecipeConfig(BuildConfig):
         inputs = [path for entry in data["datasets"] if isinstance(entry, dict) for path in entry.get("inputs") or []]
         return {**data, "inputs": inputs or ["-"]}
 
-    @field_validator("datasets")
+    @field_validator("datasets", mode="before")
     @classmethod
-    def _entries(cls, value: list[Any]) -> list[Any]:
-        entries = []
+    def _entries(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value  # the field's own check says what is wrong
+        entries: list[SourceBase] = []
         problems = []
         for i, raw in enumerate(value):
             if not isinstance(raw, dict):
@@ -165,24 +178,33 @@ class RecipeConfig(BuildConfig):
         weighted = [entry.weight is not None for entry in entries]
         if any(weighted) and not all(weighted):
             problems.append("datasets: weights interleave the sources; give every entry a weight, or none")
+
         if problems:
             raise ValueError("; ".join(problems))
         return entries
+
+    mixes_sources: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _stopping_needs_weights(self) -> RecipeConfig:
+        if self.weights is None and "stopping_strategy" in self.model_fields_set:
+            raise ValueError("stopping-strategy applies to a recipe whose entries have weights (weight: N)")
+        return self
 
     @property
     def weights(self) -> list[float] | None:
         """The entries' weights, or None when the sources are concatenated."""
         weights = [entry.weight for entry in self.datasets]
-        return None if weights[0] is None else [float(w) for w in weights]
+        return [float(w) for w in weights if w is not None] if weights[0] is not None else None
 
-    def sources(self) -> list[tuple[Any, BuildConfig]]:
+    def sources(self) -> list[tuple[SourceBase, BuildConfig]]:
         """Each entry with its `BuildConfig`: the top-level options given (file and flags) with
         the entry's on top.
 
         Raises:
             ConfigError: an entry's options do not fit together (a strategy its data kind lacks...).
         """
-        given = self.model_fields_set - {"datasets", "inputs"}
+        given = self.model_fields_set - {"datasets", "inputs"} - MIXING_KEYS
         defaults = {key: getattr(self, key) for key in given}
         result = []
         for i, entry in enumerate(self.datasets):

@@ -72,3 +72,15 @@ def test_an_entry_whose_options_do_not_fit_is_named(tmp_path: Path) -> None:
 def test_top_level_inputs_with_datasets_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="a recipe's inputs are its datasets'"):
         load_config(write(tmp_path, inputs=["x.jsonl"], datasets=[{"name": "a", "inputs": ["a.jsonl"]}]))
+
+
+def test_stopping_strategy_needs_weighted_entries(tmp_path: Path) -> None:
+    entries = [{"name": "a", "inputs": ["a.jsonl"]}]
+    with pytest.raises(ConfigError, match="stopping-strategy applies to a recipe whose entries have weights"):
+        load_config(write(tmp_path, stopping_strategy="all_exhausted", datasets=entries))
+    with pytest.raises(ConfigError, match="stopping-strategy applies to a recipe whose entries have weights"):
+        load_config(inputs=["a.jsonl"], tokenizer="t", output="o", stopping_strategy="all_exhausted")
+    weighted = [{**entries[0], "weight": 1}]
+    config = load_config(write(tmp_path, stopping_strategy="all_exhausted", datasets=weighted))
+    assert isinstance(config, RecipeConfig) and config.weights == [1.0]
+    assert all("stopping_strategy" not in c.model_fields_set for _, c in config.sources())
