@@ -202,10 +202,10 @@ def _prepare_sources(config: BuildConfig) -> list[SourceRun]:
         source_config, data_format = detect_format(source_config, files)
         runs.append(SourceRun(entry.name, source_config, files, data_format, entry.take, entry.weight))
     words = [run.name for run in runs if run.config.resolved_data_kind == "words"]
-    if words and len(words) < len(runs):
+    if words:
         raise ConfigError(
-            f"datasets: {', '.join(words)} are word-labelled (tag ids as labels), the others language-model data "
-            "(token ids as labels); build them separately"
+            f"datasets: {', '.join(words)}: word-labelled data (tag ids as labels, each source with its own label "
+            "set) is built on its own, not in a recipe; build it with `sftmask build` (--val-size and --shuffle work there)"
         )
     return runs
 

@@ -139,3 +139,17 @@ def test_inspect_reads_one_split_of_a_built_directory(tmp_path: Path) -> None:
     )
     missing = run("inspect", out, "--split", "test")
     assert missing.exit_code == 3 and "has no split 'test'; its splits are train, validation" in missing.stderr
+
+
+def test_word_data_and_inspect_of_a_recipe_are_refused_with_what_to_do(tmp_path: Path) -> None:
+    ner = SAMPLE / "ner.jsonl"
+    entry = {"name": "ner", "inputs": [str(ner)], "strategy": "first-subtoken", "data_kind": "words"}
+    path = recipe(tmp_path, datasets=[entry])
+    result = run("build", "--config", str(path))
+    assert result.exit_code == 2 and "word-labelled data (tag ids as labels" in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+    inspected = run("inspect", str(ner), "--config", str(path))
+    assert (
+        inspected.exit_code == 2
+        and "a recipe (a datasets: list) is built by `sftmask build --config`" in inspected.stderr
+    )

@@ -256,6 +256,11 @@ def make_config(
     """
     merged: dict[str, Any] = read_config_file(config_file) if config_file else {}
     merged.update({key: value for key, value in options.items() if value is not None})
+    if "datasets" in merged:
+        raise ConfigError(
+            f"{config_file or 'datasets'}: a recipe (a datasets: list) is built by `sftmask build --config`; "
+            "to look at one of its sources, pass that entry's inputs and options"
+        )
     try:
         return BuildConfig.model_validate(merged)
     except ConfigError as exc:
