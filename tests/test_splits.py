@@ -153,3 +153,26 @@ def test_word_data_and_inspect_of_a_recipe_are_refused_with_what_to_do(tmp_path:
         inspected.exit_code == 2
         and "a recipe (a datasets: list) is built by `sftmask build --config`" in inspected.stderr
     )
+
+
+def test_a_kept_column_null_at_first_then_typed_is_shuffled_and_split(tmp_path: Path) -> None:
+    data = tmp_path / "notes.jsonl"
+    with open(data, "w") as f:
+        for i in range(2500):
+            note = {"note": f"n{i}" if i >= 2000 else None}
+            f.write(json.dumps({"prompt": f"Q{i}?", "response": f" A{i}.", **note}) + "\n")
+    common = {"inputs": [str(data)], "tokenizer": TOKENIZER, "keep_columns": ["note"]}
+    plain = sftmask.build(**common, output=str(tmp_path / "plain"))
+    mixed = sftmask.build(**common, output=str(tmp_path / "mixed"), shuffle=True, val_size=0.1, rows_per_shard=700)
+    assert mixed.manifest["counts"]["rows_written"] == plain.manifest["counts"]["rows_written"] == 2500
+
+    def notes(out: Path) -> Counter[tuple[tuple[int, ...], str | None]]:
+        built = open_output(out)
+        return Counter(
+            (tuple(r["input_ids"]), r["note"])
+            for s in built.shard_files
+            for b in iter_batches(built, s)
+            for r in b.to_pylist()
+        )
+
+    assert notes(tmp_path / "mixed") == notes(tmp_path / "plain")

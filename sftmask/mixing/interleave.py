@@ -49,15 +49,11 @@ class _Cursor:
             self._offset += part.num_rows
             n -= part.num_rows
             parts.append(part)
-        return pa.concat_tables(parts) if parts else None
+        return pa.concat_tables(parts, promote_options="permissive") if parts else None
 
 
 def _batches_of(spill: SpillFile) -> Iterator[pa.RecordBatch]:
-    spill.close()
-    if not spill.rows:
-        return
-    with pa.OSFile(str(spill.path)) as source:
-        yield from pa.ipc.open_stream(source)
+    return spill.read(remove=False) if spill.rows else iter(())
 
 
 @dataclass
@@ -119,13 +115,13 @@ def _rows(cursor: _Cursor, n: int) -> pa.Table:
             continue
         parts.append(table)
         n -= table.num_rows
-    return pa.concat_tables(parts)
+    return pa.concat_tables(parts, promote_options="permissive")
 
 
 def _assemble(draws: np.ndarray, parts: dict[int, pa.Table]) -> pa.Table:
     """The rows in draw order: the k-th draw of source i is row k of its part."""
     sources = sorted(parts)
-    combined = pa.concat_tables([parts[i] for i in sources])
+    combined = pa.concat_tables([parts[i] for i in sources], promote_options="permissive")
     index = np.empty(len(draws), dtype=np.int64)
     start = 0
     for i in sources:

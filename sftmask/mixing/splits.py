@@ -63,7 +63,7 @@ class Splitter:
         if not self.counts:
             yield TRAIN, table
             return
-        held = table if self._held is None else pa.concat_tables([self._held, table])
+        held = table if self._held is None else pa.concat_tables([self._held, table], promote_options="permissive")
         if held.num_rows <= self._held_rows:
             self._held = held
             return
