@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-BUFFER_BYTES = 2 << 20
+BUFFER_BYTES = 1 << 20
 """Appended rows are held until this many bytes, then written as one record batch (a shuffle
 appends a few rows to each of 64 files per batch)."""
 
