@@ -10,31 +10,50 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, overload
 
 import pyarrow as pa
 
-from sftmask import __version__, limits
-from sftmask.config.build import BuildConfig, with_format
+from sftmask.config.build import BuildConfig
 from sftmask.config.recipe import RecipeConfig, make_config
 from sftmask.engines import ENGINES
-from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
+from sftmask.errors import ConfigError, InputDataError, OutputError
 from sftmask.io import remote
 from sftmask.io.background import BackgroundWriter
 from sftmask.io.card import write_card
-from sftmask.io.formats import DataFormat, detect
-from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs, sample_records
+from sftmask.io.formats import detect
+from sftmask.io.readers import STDIN, InputFile, RecordReader
 from sftmask.io.writer import OutputDir, RejectWriter, RemoteOutputDir, open_output_dir, write_manifest
-from sftmask.kinds import EncodingSession
-from sftmask.kinds.base import Scan, scan_here
 from sftmask.labels.batch import Counts, Job, label_read_batch, rejects_table
 from sftmask.labels.strategies import STRATEGIES
+from sftmask.manifest import build_manifest, written_counts
 from sftmask.mixing.mixer import Mixer, Plan
 from sftmask.mixing.writer import DATA_DIR, SplitWriter
+from sftmask.opening import (
+    SAMPLED_RECORDS,
+    detect_format,
+    make_reader,
+    open_session,
+    open_tokenizer,
+    prepare_sources,
+    read_as,
+)
 from sftmask.packing.packer import Packer, packed_schema
-from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer, model_max_length
+from sftmask.tokenization.load import LoadedTokenizer, model_max_length
+
+__all__ = [
+    "SAMPLED_RECORDS",
+    "BuildResult",
+    "Progress",
+    "build",
+    "detect_format",
+    "label",
+    "make_reader",
+    "open_session",
+    "open_tokenizer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +103,7 @@ def build(
         config = make_config(options)
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
-    runs = _prepare_sources(config)
+    runs = prepare_sources(config)
     recipe = isinstance(config, RecipeConfig)
     paths = [path for run in runs for path in _paths_read(run.config, run.files)]
     # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
@@ -154,60 +173,18 @@ def build(
         with _output_errors(output.path):
             shards = split_writer.close(_output_schema(runs[0].config, runs[0].reader(), recipe))
             shutil.rmtree(output.tmp / MIXING_DIR, ignore_errors=True)
-            manifest = _build_manifest(config, tok, stats, shards, runs, mixer, split_writer, recipe)
+            manifest = build_manifest(config, tok, stats, shards, runs, mixer, split_writer, recipe)
             if layout:
                 write_card(output.tmp, manifest, _split_globs(config.format, mixer.splits))
             write_manifest(output.tmp, manifest)
             output.commit()
-    return BuildResult(str(output.path), _written(stats, manifest), shards, manifest)
+    return BuildResult(str(output.path), written_counts(stats, manifest), shards, manifest)
 
 
 SOURCE_COLUMN = "source"
 """Column naming each row's source (a recipe's `datasets:` entry)."""
 MIXING_DIR = ".mixing"
 """Folder of the mixing stage's spill files inside the output's temporary folder (removed before commit)."""
-
-
-@dataclass
-class SourceRun:
-    """One source of a build as it runs: its config, inputs, format, encoder and counts."""
-
-    name: str
-    config: BuildConfig
-    files: list[InputFile]
-    data_format: DataFormat | None
-    take: int | float | None = None
-    weight: float | None = None
-    session: EncodingSession | None = None
-    stats: Counts = field(default_factory=Counts)
-
-    def reader(self) -> RecordReader:
-        """A reader of the source (what the kept columns' types are read from)."""
-        return make_reader(self.config, self.files, data_format=self.data_format)
-
-
-def _prepare_sources(config: BuildConfig) -> list[SourceRun]:
-    """The sources of a build (a recipe's entries, or the build itself), inputs resolved and format told.
-
-    Raises:
-        ConfigError: a recipe mixes word-labelled data with language-model data.
-    """
-    if not isinstance(config, RecipeConfig):
-        files = resolve_inputs(config.inputs, config.input_format, config.split)
-        config, data_format = detect_format(config, files)
-        return [SourceRun(config.split, config, files, data_format)]
-    runs = []
-    for entry, source_config in config.sources():
-        files = resolve_inputs(source_config.inputs, source_config.input_format, source_config.split)
-        source_config, data_format = detect_format(source_config, files)
-        runs.append(SourceRun(entry.name, source_config, files, data_format, entry.take, entry.weight))
-    words = [run.name for run in runs if run.config.resolved_data_kind == "words"]
-    if words:
-        raise ConfigError(
-            f"datasets: {', '.join(words)}: word-labelled data (tag ids as labels, each source with its own label "
-            "set) is built on its own, not in a recipe; build it with `sftmask build` (--val-size and --shuffle work there)"
-        )
-    return runs
 
 
 def _write(
@@ -235,16 +212,6 @@ def _split_globs(fmt: str, splits: list[str]) -> dict[str, str]:
     if fmt == "arrow":
         return {split: f"{split}/data-*.arrow" for split in splits}
     return {split: f"{DATA_DIR}/{split}-*.parquet" for split in splits}
-
-
-def _written(stats: Counts, manifest: dict[str, Any]) -> Counts:
-    """The build's counts as the manifest states them (rows and tokens written, after mixing)."""
-    counts = manifest["counts"]
-    result = replace(stats, rejected=Counter(stats.rejected))
-    result.rows_written = counts["rows_written"]
-    result.tokens = counts["tokens"]
-    result.trained_tokens = counts["trained_tokens"]
-    return result
 
 
 RECORDS = "records"
@@ -313,7 +280,7 @@ def label(
     name = tokenizer if isinstance(tokenizer, str) else tokenizer.name
     config = make_config({**options, "inputs": [RECORDS], "tokenizer": name, "output": "-"})
     sample = [(f"{RECORDS}[{i}]", r) for i, r in enumerate(records[:SAMPLED_RECORDS]) if isinstance(r, Mapping)]
-    config, data_format = _read_as(config, detect(sample), RECORDS)
+    config, data_format = read_as(config, detect(sample), RECORDS)
     if config.pack_length is not None:
         raise ConfigError(
             "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.packer.Packer)"
@@ -459,113 +426,6 @@ def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
     return paths + [name for name in named if name is not None and os.path.exists(remote.local_path(name))]
 
 
-def open_tokenizer(config: BuildConfig, tok: LoadedTokenizer | None = None) -> LoadedTokenizer:
-    """Load the configured tokenizer and check it can do what the config asks (EOS).
-
-    Args:
-        config: the build config.
-        tok: an already loaded tokenizer to check instead of loading `config.tokenizer`.
-
-    Raises:
-        TokenizerError: it cannot be loaded, or has no EOS while `add_eos` is on.
-    """
-    if tok is None:
-        tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    if config.kind.appends_eos(config) and tok.eos_id is None:
-        raise TokenizerError(
-            f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
-        )
-    return tok
-
-
-def open_session(
-    config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile], scan: Scan = scan_here
-) -> EncodingSession:
-    """The configured data kind's encoder for this build (label names, start-up checks); a pass
-    over the inputs it needs first runs with `scan` (the build's engine's)."""
-    return config.kind.open_scanning(config, tok, files, scan)
-
-
-SAMPLED_RECORDS = 32
-"""Records of the first input whose fields decide the data format (`sftmask.io.formats.detect`)."""
-
-
-def detect_format(config: BuildConfig, files: list[InputFile]) -> tuple[BuildConfig, DataFormat | None]:
-    """The config reading the inputs' format, told by the fields of the first records of the first
-    input (`sftmask.io.formats`), and that format; the config as given, and None, when no format
-    is told (stdin, unknown fields) or the options given read the records another way.
-
-    Raises:
-        InputDataError: the first records are of more than one format.
-    """
-    if not files:
-        return config, None
-    first = sample_records(files[0], SAMPLED_RECORDS, config.delimiter)
-    sample = [(files[0].where(position), record) for position, record in first]
-    return _read_as(config, detect(sample), files[0].name)
-
-
-def _read_as(config: BuildConfig, fmt: DataFormat | None, name: str) -> tuple[BuildConfig, DataFormat | None]:
-    if fmt is None:
-        return config, None
-    updated = with_format(config, fmt)
-    if updated is None:
-        return config, None
-    said = [fmt.note] if fmt.note else []
-    if updated.strategy != config.strategy:
-        said.append(f"--strategy {updated.strategy}")
-    if updated.resolved_data_kind != config.resolved_data_kind:
-        said.insert(0, f"read as {updated.resolved_data_kind} data")
-    if said:
-        log.warning("%s: %s records: %s", name, fmt.title, "; ".join(said))
-    return updated, fmt
-
-
-def _input_manifest(fmt: DataFormat | None) -> dict[str, Any]:
-    """The manifest's ``input`` entry: the format the records were read as (None: by the options alone)."""
-    if fmt is None:
-        return {"input": {"format": None}}
-    return {"input": {"format": fmt.name, "title": fmt.title, "options": fmt.settings}}
-
-
-def make_reader(
-    config: BuildConfig, files: list[InputFile], batch_size: int | None = None, data_format: DataFormat | None = None
-) -> RecordReader:
-    """A reader delivering the fields the configured data kind needs (`data_format`: the format
-    the records are read as, so that a record of another one is an error)."""
-    fields = config.kind.fields(config)
-    return RecordReader(
-        files,
-        text_fields=fields.text,
-        object_fields=fields.objects,
-        optional_object_fields=fields.optional_objects,
-        field_hints=fields.hints,
-        keep_fields=config.keep_columns,
-        batch_size=batch_size or config.batch_size,
-        skip_errors=config.on_error == "skip",
-        max_chars=config.max_chars,
-        # Without --max-length a text is encoded whole: refuse one the tokenizer could not hold.
-        memory_budget=limits.memory_budget(config.num_proc) if config.max_length is None else None,
-        unused_fields=_unused_fields(config),
-        data_format=data_format,
-        delimiter=config.delimiter,
-    )
-
-
-def _unused_fields(config: BuildConfig) -> dict[str, str]:
-    """Fields a record may fill that this config leaves out, with how to use them."""
-    if config.resolved_data_kind != "prompt-response" or config.template is not None:
-        return {}
-    if config.prompt_field == "instruction" and "input" not in (config.prompt_field, config.response_field):
-        left_out = {
-            "input": "--prompt-field instruction leaves Alpaca's input out of the prompt",
-            "system": "--prompt-field instruction leaves LLaMA-Factory's system prompt out",
-            "history": "--prompt-field instruction leaves LLaMA-Factory's earlier turns (history) out",
-        }
-        return {name: f"{why}; pass --template alpaca" for name, why in left_out.items()}
-    return {}
-
-
 @contextlib.contextmanager
 def _output_errors(output: Path | str) -> Iterator[None]:
     """Turn an OSError while writing (disk full, quota, permissions) into a one-line OutputError."""
@@ -604,114 +464,3 @@ def _output_schema(config: BuildConfig, reader: RecordReader, with_source: bool 
     if with_source:
         fields.append(pa.field(SOURCE_COLUMN, pa.string()))
     return pa.schema(fields)
-
-
-def _manifest(
-    config: BuildConfig,
-    tok: LoadedTokenizer,
-    stats: Counts,
-    shards: list[dict[str, Any]],
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The manifest; `extra` holds the data kind's own entries (e.g. `label2id`, `id2label`)."""
-    return {
-        "sftmask_version": __version__,
-        "config": config.model_dump(mode="json"),
-        "tokenizer": describe(tok),
-        "strategy": {"name": config.strategy, "description": STRATEGIES[config.strategy].description},
-        "data_kind": config.resolved_data_kind,
-        "labels": {"ignore_index": -100, "shifted": False},
-        "counts": stats.to_json(),
-        "shards": shards,
-        **(extra or {}),
-    }
-
-
-def _build_manifest(
-    config: BuildConfig,
-    tok: LoadedTokenizer,
-    stats: Counts,
-    shards: list[dict[str, Any]],
-    runs: list[SourceRun],
-    mixer: Mixer,
-    split_writer: SplitWriter,
-    recipe: bool,
-) -> dict[str, Any]:
-    """The manifest: as a single build's, with the rows and tokens written (after mixing), the
-    splits and, for a recipe, each source's counts and options."""
-    splits = {
-        split: {key: sum(getattr(c, key) for c in by_source.values()) for key in ("rows", "tokens", "trained_tokens")}
-        for split, by_source in split_writer.counts.items()
-    }
-    counts = stats.to_json()
-    counts["rows_written"] = sum(entry["rows"] for entry in splits.values())
-    counts["tokens"] = sum(entry["tokens"] for entry in splits.values())
-    counts["trained_tokens"] = sum(entry["trained_tokens"] for entry in splits.values())
-    mixed = {key: sum(getattr(c, key) for c in mixer.counts) for key in ("duplicates", "left_out", "repeated")}
-    if recipe or any(mixed.values()) or config.dedup:
-        counts |= mixed
-    extra: dict[str, Any] = {}
-    packing_counts = split_writer.packing_counts()
-    packer = _packer(config)
-    if packer is not None and packing_counts is not None:
-        packer.counts = packing_counts
-        counts["trained_tokens"] = packing_counts.trained_tokens  # first labels masked; rows_written: examples
-        extra["packing"] = packer.manifest()
-    if not recipe:
-        run = runs[0]
-        assert run.session is not None
-        extra = run.session.manifest(run.stats.encoder_counts) | extra | _input_manifest(run.data_format)
-        manifest = _manifest(run.config, tok, stats, shards, extra)
-        manifest["counts"] = counts
-    else:
-        manifest = _manifest(config, tok, stats, shards, extra)
-        manifest["counts"] = counts
-        strategies = {run.config.strategy for run in runs}
-        kinds = {run.config.resolved_data_kind for run in runs}
-        manifest["strategy"] = (
-            _strategy_entry(runs[0].config.strategy)
-            if len(strategies) == 1
-            else {"name": "mixed", "description": "per source: see sources"}
-        )
-        manifest["data_kind"] = kinds.pop() if len(kinds) == 1 else "mixed"
-        manifest["sources"] = {
-            run.name: _source_entry(run, mixer, split_writer, index) for index, run in enumerate(runs)
-        }
-    if len(split_writer.splits) > 1 or recipe:
-        manifest["splits"] = splits
-    return manifest
-
-
-def _strategy_entry(name: str) -> dict[str, str]:
-    return {"name": name, "description": STRATEGIES[name].description}
-
-
-def _source_entry(run: SourceRun, mixer: Mixer, split_writer: SplitWriter, index: int) -> dict[str, Any]:
-    """A source's manifest entry: its counts (records read + repeated = rows written + rejected +
-    duplicates + left out) and how it was read."""
-    assert run.session is not None
-    built = run.stats.to_json()
-    by_split = {split: by_source[index].rows for split, by_source in split_writer.counts.items() if index in by_source}
-    tokens = sum(by_source[index].tokens for by_source in split_writer.counts.values() if index in by_source)
-    trained = sum(by_source[index].trained_tokens for by_source in split_writer.counts.values() if index in by_source)
-    mixed = mixer.counts[index]
-    return {
-        "records_read": built["records_read"],
-        "rows_written": sum(by_split.values()),
-        "rows_written_by_split": by_split,
-        "rejected": built["rejected"],
-        "rejected_by_reason": built["rejected_by_reason"],
-        "duplicates": mixed.duplicates,
-        "left_out": mixed.left_out,
-        "repeated": mixed.repeated,
-        "truncated": built["truncated"],
-        "tokens": tokens,
-        "trained_tokens": trained,
-        "take": run.take,
-        "weight": run.weight,
-        "inputs": [f.name for f in run.files],
-        "data_kind": run.config.resolved_data_kind,
-        "strategy": run.config.strategy,
-        **_input_manifest(run.data_format),
-        **run.session.manifest(run.stats.encoder_counts),
-    }

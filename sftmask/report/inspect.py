@@ -17,7 +17,7 @@ from sftmask.io.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, R
 from sftmask.kinds import EncodingSession
 from sftmask.labels.batch import Job, reject_message, run_stages
 from sftmask.labels.strategies import IGNORE_INDEX
-from sftmask.pipeline import detect_format, make_reader, open_session, open_tokenizer
+from sftmask.opening import detect_format, make_reader, open_session, open_tokenizer
 from sftmask.tokenization.load import LoadedTokenizer
 
 TRAINED = "[trained]"
@@ -165,7 +165,7 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
 
     Nothing is written. Records are counted from 0 in input order; a record that the build
     would reject is shown with its reason. The data format is told from the first records as
-    `build` tells it (`sftmask.pipeline.detect_format`).
+    `build` tells it (`sftmask.opening.detect_format`).
     """
     files = resolve_inputs(config.inputs, config.input_format, config.split)
     config, data_format = detect_format(config, files)
