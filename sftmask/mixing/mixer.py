@@ -70,8 +70,8 @@ class Mixer:
         self._built = [0] * len(plans)
         self._taken = [0] * len(plans)
         self._seen: set[int] | None = set() if dedup else None
-        weights = [plan.weight for plan in plans]
-        self.weights = [float(w) for w in weights] if weights and weights[0] is not None else None  # type: ignore[arg-type]
+        weights = [plan.weight for plan in plans if plan.weight is not None]
+        self.weights = weights if weights and len(weights) == len(plans) else None
         self._spills: list[SpillFile] = []
         if self.weights is not None or shuffle:
             directory.mkdir(parents=True, exist_ok=True)
@@ -90,11 +90,6 @@ class Mixer:
     @property
     def splits(self) -> list[str]:
         return self.splitter.splits
-
-    def full(self, source: int) -> bool:
-        """Whether the source has given its count of rows (reading it further is wasted)."""
-        take = self.plans[source].take
-        return isinstance(take, int) and self._taken[source] >= take
 
     def push(self, source: int, rows: pa.Table) -> Iterator[tuple[str, pa.Table]]:
         """A source's next labelled rows, in input order."""
@@ -138,9 +133,10 @@ class Mixer:
         if not table.num_rows:
             return
         if split == TRAIN and self.weights is not None:
-            sources = np.asarray(table.column(SEQ_COLUMN), dtype=np.uint64) >> np.uint64(SOURCE_SHIFT)
-            for i in np.unique(sources).tolist():
-                self._spills[i].append(table if len(np.unique(sources)) == 1 else table.filter(pa.array(sources == i)))
+            sources = source_of(table)
+            present = np.unique(sources).tolist()
+            for i in present:
+                self._spills[i].append(table if len(present) == 1 else table.filter(pa.array(sources == i)))
             return
         yield from self._out(split, table)
 
