@@ -77,10 +77,13 @@ class BuildResult:
 def build(
     config: BuildConfig | None = None, on_progress: Callable[[Progress], None] | None = None, **options: Any
 ) -> BuildResult:
-    """Run a build: read the inputs, tokenize and mask in batches, write shards and manifest.
+    """Run a build: read the inputs (each source of a recipe in turn), tokenize and mask in
+    batches, de-duplicate, take, split, mix and shuffle as asked, write shards and manifest (and a
+    dataset card for a split layout).
 
     Args:
-        config: the build config (`load_config`); or give its options as keywords instead.
+        config: the build config (`load_config`; a `RecipeConfig` for several sources); or give
+            its options as keywords instead.
         on_progress: called after each batch with the records, tokens and bytes read so far.
         options: `sftmask build` options with underscores (`inputs`, `tokenizer`, `output`, ...).
 
