@@ -214,3 +214,26 @@ def test_same_seed_same_bytes_on_local_and_ray(tmp_path: Path, qwen_path: Path, 
         shards[engine] = {p.name: p.read_bytes() for p in sorted((tmp_path / engine / "data").iterdir())}
     assert len(shards["local"]) > 2
     assert shards["local"] == shards["ray"]
+
+
+def test_same_seed_same_bytes_with_worker_processes(tmp_path: Path, qwen_path: Path, worker_processes: None) -> None:
+    paths = write_sources(tmp_path / "data")
+    shards = {}
+    for num_proc in (1, 2):
+        config = recipe(
+            tmp_path,
+            paths,
+            tmp_path / f"p{num_proc}",
+            tokenizer=str(qwen_path),
+            num_proc=num_proc,
+            shuffle=True,
+            seed=2,
+            val_size=0.1,
+            test_size=5,
+            batch_size=8 * num_proc,
+            weights={"alpaca": 1, "chat": 2, "pc": 1},
+            stopping_strategy="all_exhausted",
+        )
+        sftmask.build(load_config(config))
+        shards[num_proc] = {p.name: p.read_bytes() for p in sorted((tmp_path / f"p{num_proc}" / "data").iterdir())}
+    assert len(shards[1]) == 3 and shards[1] == shards[2]
