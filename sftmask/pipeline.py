@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin, overload
 import pyarrow as pa
 
 from sftmask.config.build import BuildConfig
-from sftmask.config.recipe import RecipeConfig, make_config
+from sftmask.config.recipe import MIXING_KEYS, RecipeConfig, make_config
 from sftmask.engines import ENGINES
 from sftmask.errors import ConfigError, InputDataError, OutputError
 from sftmask.io import remote
@@ -287,6 +287,12 @@ def label(
     if config.pack_length is not None:
         raise ConfigError(
             "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.packer.Packer)"
+        )
+    mixing = sorted(MIXING_KEYS & config.model_fields_set)
+    if mixing:
+        raise ConfigError(
+            f"{', '.join(mixing)}: splits, shuffling and de-duplication apply to `sftmask build`; label() returns "
+            "one row per record, in order"
         )
     tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
     session = open_session(config, tok, [])

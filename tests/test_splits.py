@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 import sftmask
 from sftmask.config.recipe import load_config
+from sftmask.errors import ConfigError
 from sftmask.io.output import iter_batches, open_output
 from tests.cli.test_build import run
 
@@ -176,3 +178,8 @@ def test_a_kept_column_null_at_first_then_typed_is_shuffled_and_split(tmp_path: 
         )
 
     assert notes(tmp_path / "mixed") == notes(tmp_path / "plain")
+
+
+def test_label_refuses_the_build_only_mixing_options() -> None:
+    with pytest.raises(ConfigError, match=r"^shuffle, val_size: splits, shuffling and de-duplication apply to"):
+        sftmask.label([{"prompt": "Hi", "response": " there"}], TOKENIZER, val_size=0.1, shuffle=True)
