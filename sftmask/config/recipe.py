@@ -120,12 +120,7 @@ Source = create_model(  # type: ignore[call-overload]
     __base__=SourceBase,
     __doc__="One entry of a recipe's `datasets:` list: its name, amount and per-source options.",
     __validators__=_reused_validators(),
-    **{
-        name: (BuildOptions.model_fields[name].annotation, BuildOptions.model_fields[name])
-        for name in SOURCE_KEYS
-        if name != "inputs"
-    },
-    inputs=(list[str], Field(min_length=1)),
+    **{name: (BuildOptions.model_fields[name].annotation, BuildOptions.model_fields[name]) for name in SOURCE_KEYS},
 )
 """One entry of `datasets:`: `SourceBase` plus every per-source option, the same fields as `BuildOptions`'."""
 

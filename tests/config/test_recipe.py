@@ -21,8 +21,13 @@ def write(tmp: Path, **data: object) -> Path:
 def test_entry_fields_are_build_options_fields() -> None:
     assert set(SOURCE_KEYS) | BUILD_KEYS == set(BuildOptions.model_fields)
     for key in SOURCE_KEYS:
-        if key != "inputs":
-            assert Source.model_fields[key].description == BuildOptions.model_fields[key].description
+        mine, theirs = Source.model_fields[key], BuildOptions.model_fields[key]  # the same definition
+        assert (mine.annotation, mine.metadata, mine.description) == (
+            theirs.annotation,
+            theirs.metadata,
+            theirs.description,
+        )
+        assert mine.get_default(call_default_factory=True) == theirs.get_default(call_default_factory=True)
     assert not BUILD_KEYS & set(Source.model_fields)
 
 
