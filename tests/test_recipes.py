@@ -185,9 +185,10 @@ def test_same_seed_same_bytes_other_seed_other_order(tmp_path: Path, qwen_path: 
 
 @pytest.fixture(scope="module")
 def local_ray() -> Any:
-    """A local Ray with 2 CPUs, as tests/engines/test_ray.py starts it."""
+    """A local Ray with 2 CPUs, as tests/engines/test_ray.py starts it; a new one (`address="local"`),
+    not one another process on the machine runs."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=300 * 2**20)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=300 * 2**20)
     yield ray
     ray.shutdown()
 
