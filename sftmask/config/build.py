@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import ValidationError, field_validator, model_validator
@@ -44,7 +44,16 @@ class BuildConfig(BuildOptions):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, None)) from None
+            raise ConfigError(describe(exc, None)) from None
+
+    mixes_sources: ClassVar[bool] = False
+    """Whether this config mixes sources (a recipe: `sftmask.config.recipe.RecipeConfig`)."""
+
+    @model_validator(mode="after")
+    def _mixing_needs_sources(self) -> BuildConfig:
+        if not self.mixes_sources and "stopping_strategy" in self.model_fields_set:
+            raise ValueError("stopping-strategy applies to a recipe whose entries have weights (see docs/recipes.md)")
+        return self
 
     @property
     def kind(self) -> DataKind[Any]:
@@ -247,13 +256,18 @@ def make_config(
     """
     merged: dict[str, Any] = read_config_file(config_file) if config_file else {}
     merged.update({key: value for key, value in options.items() if value is not None})
+    if "datasets" in merged:
+        raise ConfigError(
+            f"{config_file or 'datasets'}: a recipe (a datasets: list) is built by `sftmask build --config`; "
+            "to look at one of its sources, pass that entry's inputs and options"
+        )
     try:
         return BuildConfig.model_validate(merged)
     except ConfigError as exc:
         # Validation runs BuildConfig.__init__, which words the problems without the file's name
         # or the names given here; word them again from its ValidationError.
         if isinstance(exc.__context__, ValidationError):
-            raise ConfigError(_describe(exc.__context__, config_file, names)) from None
+            raise ConfigError(describe(exc.__context__, config_file, names)) from None
         raise
 
 
@@ -275,7 +289,7 @@ def load_config(config_file: str | Path | None = None, /, **options: Any) -> Bui
     return make_config(options, config_file)
 
 
-def _describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
+def describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
     problems = []
     missing = []
     for err in exc.errors():

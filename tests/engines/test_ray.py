@@ -31,7 +31,13 @@ def local_ray() -> Any:
     ray = pytest.importorskip("ray")
     for attempt in (1, 2):
         try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=300 * 2**20)
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=300 * 2**20,
+            )
             break
         except Exception as exc:  # Ray gives its raylet a fixed 30 s to register: an overloaded machine can miss it
             ray.shutdown()
