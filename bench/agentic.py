@@ -133,8 +133,9 @@ def compile_checkout(checkout: Path) -> None:
     )
 
 
-def measure(cmd: list[str], checkout: Path) -> tuple[float, float, float]:
-    """(CPU s of the process and the processes it waited for, wall s, 1-minute load average)."""
+def measure(cmd: list[str], checkout: Path) -> tuple[float, float, float, float]:
+    """(CPU s of the process and the processes it waited for, wall s, 1-minute load average, peak
+    RSS in MiB of the largest of those processes)."""
     load = os.getloadavg()[0]
     start = time.perf_counter()
     env = bench_env(checkout)
@@ -144,7 +145,7 @@ def measure(cmd: list[str], checkout: Path) -> tuple[float, float, float]:
     if status != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"failed ({status}): {' '.join(cmd)}\n{err[-3000:]}")
-    return usage.ru_utime + usage.ru_stime, wall, load
+    return usage.ru_utime + usage.ru_stime, wall, load, usage.ru_maxrss / 1024
 
 
 def _summary(values: list[float]) -> str:
@@ -186,7 +187,7 @@ def main() -> None:
         )
         for _, checkout in variants.values():
             compile_checkout(checkout)
-        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+        runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
         for i in range(args.repeat):
             for name, (cmd, checkout) in variants.items():
                 runs[name].append(measure(cmd, checkout))
@@ -197,13 +198,14 @@ def main() -> None:
             same = same_rows(shards[0], shards[1])
     floor_runs = runs["floor: render + encode_batch_fast"]
     print(f"{args.records:,} conversations, {args.repeat} interleaved repeats")
-    print(f"{'variant':<44} {'CPU s median (min-max)':<24} {'wall s median (min-max)':<24} {'load':<18} CPU/floor")
+    header = f"{'variant':<44} {'CPU s median (min-max)':<24} {'wall s median (min-max)':<24} {'load':<18}"
+    print(f"{header} {'CPU/floor':<18} peak RSS MiB")
     for name, values in runs.items():
-        cpu, wall, load = (list(v) for v in zip(*values, strict=True))
+        cpu, wall, load, rss = (list(v) for v in zip(*values, strict=True))
         ratios = [a[0] / b[0] for a, b in zip(values, floor_runs, strict=True)]
         print(
             f"{name:<44} {_summary(cpu):<24} {_summary(wall):<24} {_summary(load):<18} "
-            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) {max(rss):8.0f}"
         )
     if same is not None:
         print(f"rows of the two checkouts identical: {same}")

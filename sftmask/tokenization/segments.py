@@ -34,6 +34,7 @@ against encoding whole on every tested tokenizer family.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,7 +71,7 @@ class SegmentEncoder:
     added tokens once (see the module's docstring). Build with `segment_encoder`."""
 
     def __init__(self, encoder: Encoder, finder: AddedTokenFinder | SplitterFinder, lead: tuple[str, int]) -> None:
-        self.encoder = encoder
+        self._encoder = weakref.ref(encoder)  # the encoder holds this (`segment_encoder`), not the reverse
         self.finder = finder
         """Splits a text into added tokens and the pieces between them."""
         self.lead = lead
@@ -84,6 +85,12 @@ class SegmentEncoder:
         self.fresh_tokens = 0
         """Tokens the last `_segmented` call encoded (pieces not cached, texts encoded whole) or
         took from added tokens: what encoding whole would have cost too."""
+
+    @property
+    def encoder(self) -> Encoder:
+        encoder = self._encoder()
+        assert encoder is not None  # alive: it is what `segment_encoder` was called with
+        return encoder
 
     def encode_with_ends(self, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
         """The texts' tokens (no special tokens added) and each token's end in its text (characters).
@@ -212,10 +219,9 @@ class SegmentEncoder:
 def segment_encoder(encoder: Encoder) -> SegmentEncoder | None:
     """`encoder`'s `SegmentEncoder`, made once per encoder object (per process); None where the
     cache is declined (see the module's docstring): texts are then encoded whole."""
-    found = _ENCODERS.get(id(encoder))
-    if found is None or found[0] is not encoder:
-        found = _ENCODERS[id(encoder)] = (encoder, _make(encoder))
-    return found[1]
+    if encoder not in _ENCODERS:
+        _ENCODERS[encoder] = _make(encoder)
+    return _ENCODERS[encoder]
 
 
 def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, IntArray]:
@@ -236,7 +242,8 @@ def encode_with_ends(encoder: Encoder, texts: Sequence[str]) -> tuple[Ragged, In
     return segmented.encode_with_ends(texts)
 
 
-_ENCODERS: dict[int, tuple[Encoder, SegmentEncoder | None]] = {}
+_ENCODERS: weakref.WeakKeyDictionary[Encoder, SegmentEncoder | None] = weakref.WeakKeyDictionary()
+"""Each live encoder's `SegmentEncoder` (its cache goes with the encoder)."""
 
 Split = list[tuple[int, int, int]]
 """A text's parts in order: (the added token's id, or `PIECE` or `WHOLE`; start; end), in characters."""

@@ -226,3 +226,15 @@ def test_the_rest_of_a_batch_is_encoded_by_pieces_when_the_first_texts_saved(
     varied = [f"{text}<|im_end|>" for text in SAMPLE_TEXTS[:5]]
     _check(encoder, varied)  # nothing repeats: the rest encoded whole
     assert varied[2:] in whole_calls
+
+
+def test_the_cache_goes_with_its_encoder(sample_tokenizer_path: Any) -> None:
+    import gc
+
+    encoder = Encoder(load_once(str(sample_tokenizer_path)).full)
+    _check(encoder, ["<|im_start|>user\nHi<|im_end|>"])
+    assert segments.segment_encoder(encoder) is segments.segment_encoder(encoder)  # made once
+    count = len(segments._ENCODERS)
+    del encoder
+    gc.collect()
+    assert len(segments._ENCODERS) == count - 1
