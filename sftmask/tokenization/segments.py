@@ -23,8 +23,11 @@ What may make a piece encode differently on its own than in its text, and how ea
   normalized piece, whose parts would be normalized apart on their own (a `Prepend` normalizer
   would prefix each). A text where one matched is encoded whole.
 
-The pieces and added tokens of a text are found by a tokenizer of its added tokens alone (same
-flags, same normalizer when some are normalized; every piece comes out as one unknown token).
+The added tokens of a text are found with regular expressions (`AddedTokenFinder`: leftmost-
+longest, the raw ones first, as the tokenizer matches them) when none has ``lstrip``, ``rstrip``
+or ``single_word`` or is matched in normalized text, and special tokens are not encoded as text;
+else by a tokenizer of the added tokens alone (`SplitterFinder`: same flags, same normalizer).
+Each call encodes its first `PROBE_TEXTS` texts piece by piece, the rest only when that paid.
 The cache is declined (every text encoded whole) for tokenizers with BPE dropout (not
 deterministic) and those with no added token that can lead a piece (one that strips nothing,
 matches anywhere and in raw text). tests/tokenization/test_segments.py checks ids and token ends
