@@ -1,4 +1,4 @@
-"""Parsing a batch of conversations (`sftmask.kinds.chat.parse_conversations`)."""
+"""The chat data kind (`sftmask.kinds.chat`): parsing a batch of conversations."""
 
 from __future__ import annotations
 
