@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import threading
 import time
@@ -14,8 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 try:
     import resource
@@ -142,16 +141,23 @@ def read_text_file(path: str | Path, what: str, error: type[SftmaskError], max_b
         ) from exc
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors' aliases: a few lines of nested aliases expand to gigabytes."""
+@functools.cache
+def _no_alias_loader() -> Any:
+    """The YAML loader class (yaml is imported when a file is first read: most builds read none)."""
+    import yaml
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in sftmask files", event.start_mark
-            )
-        return super().compose_node(parent, index)
+    class NoAliasLoader(yaml.SafeLoader):
+        """YAML without anchors' aliases: a few lines of nested aliases expand to gigabytes."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in sftmask files", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def load_yaml(text: str) -> Any:
@@ -160,7 +166,9 @@ def load_yaml(text: str) -> Any:
     Raises:
         yaml.YAMLError: not valid YAML, or it uses an alias.
     """
-    return yaml.load(text, Loader=_NoAliasLoader)
+    import yaml
+
+    return yaml.load(text, Loader=_no_alias_loader())
 
 
 def clip(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:

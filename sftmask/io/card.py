@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 CARD = "README.md"
 
 
@@ -18,6 +16,8 @@ def card_text(manifest: dict[str, Any], split_globs: dict[str, str]) -> str:
         manifest: the build's manifest (counts, tokenizer, strategy, packing, sources).
         split_globs: each split's shard files, as a glob relative to the output (``data/train-*``).
     """
+    import yaml  # here: only split outputs have a card
+
     front = {
         "configs": [
             {

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sftmask import reasons
 from sftmask.errors import ConfigError, RecordRejected, did_you_mean
 from sftmask.limits import clip, load_yaml, read_text_file
@@ -179,6 +177,8 @@ def load_template(name_or_file: str) -> PromptTemplate:
                 f"choose one of: {', '.join(names)}, or pass a YAML file"
             )
     text = read_text_file(path, "template", ConfigError)
+    import yaml  # here: a build without a template reads no YAML
+
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:

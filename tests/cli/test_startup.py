@@ -45,6 +45,14 @@ CHAT_ONLY = (
     "transformers",
 )
 
+NEVER_WITHOUT_THEIR_OPTION = (
+    "yaml",  # a config file, a prompt template, a split output's card
+    "tomllib",  # a TOML config file
+    "multiprocessing",  # --num-proc workers
+    "sftmask.engines.process_pool",
+)
+"""Modules a plain prompt/response build does not need: each is imported by the option that uses it."""
+
 
 def _modules_of_build(tmp_path: Path, data: Path, tokenizer: Path, *options: str) -> set[str]:
     seen = tmp_path / "modules.json"
@@ -65,6 +73,26 @@ def test_a_prompt_response_build_imports_no_chat_machinery(tmp_path: Path, sampl
     modules = _modules_of_build(tmp_path, data, sample_tokenizer_path)
     assert "sftmask.kinds.prompt_response" in modules  # the child's modules were read
     assert [name for name in CHAT_ONLY if name in modules] == []
+
+
+def test_a_plain_build_imports_nothing_an_option_it_does_not_use_needs(
+    tmp_path: Path, sample_tokenizer_path: Path
+) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "What is 2+2?", "response": "4"}])
+    modules = _modules_of_build(tmp_path, data, sample_tokenizer_path)
+    assert "sftmask.kinds.prompt_response" in modules
+    assert [name for name in NEVER_WITHOUT_THEIR_OPTION if name in modules] == []
+
+
+def test_a_build_with_a_yaml_config_and_a_template_reads_them(tmp_path: Path, sample_tokenizer_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", [{"instruction": "Add", "input": "2+2", "output": "4"}])
+    config = tmp_path / "config.yaml"
+    config.write_text("template: alpaca\nmax-length: 64\n")
+    modules = _modules_of_build(tmp_path, data, sample_tokenizer_path, "--config", str(config))
+    assert "yaml" in modules
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["template"] == "alpaca"
+    assert manifest["config"]["max_length"] == 64
 
 
 def test_a_chat_build_imports_the_chat_machinery(tmp_path: Path, sample_tokenizer_path: Path) -> None:
