@@ -20,6 +20,7 @@ hours or fill the memory (``10 ** n``, ``'{:>3000000000}'.format(x)``, ``'x' * n
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import json
@@ -152,12 +153,49 @@ class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
     """``Markup.format`` (a ``|safe`` string's) in a template, sized like `_BoundedFormatter`."""
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+"""The attributes a plain dict has (its methods and object's): any other name is an item or nothing."""
+
+
 class _TemplateEnvironment(ImmutableSandboxedEnvironment):
     """transformers' sandbox, with the operations that can make large values sized before they run
     (`sftmask.chat.bounds`): ``*``, ``**`` and ``%``, calls of padding string methods, ``str.format``
     and ``format_map``."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._safe: dict[tuple[type, str], bool] = {}
+        self._safe_token = abc.get_cache_token()
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # ``message.role``: Jinja tries the attribute first, and a plain dict has none of that name,
+        # so Python would raise and catch an AttributeError per lookup; go to the item at once.
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except (TypeError, LookupError):
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # Jinja's verdict depends on the object's type and the name alone (isinstance checks of the
+        # type, against ABCs among others, then the name): kept per (type, name). A type registered
+        # with an ABC since (the token changes) clears what was kept; an object whose ``__class__``
+        # is not its type is asked every time.
+        cls = type(obj)
+        if obj.__class__ is not cls:
+            return super().is_safe_attribute(obj, attr, value)
+        token = abc.get_cache_token()
+        if token != self._safe_token:
+            self._safe.clear()
+            self._safe_token = token
+        key = (cls, attr)
+        safe = self._safe.get(key)
+        if safe is None:
+            safe = self._safe[key] = super().is_safe_attribute(obj, attr, value)
+        return safe
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         return bounds.binop(operator, left, right)

@@ -175,3 +175,44 @@ def test_tojson_writes_a_kept_object_as_json_dumps_does() -> None:
         chat_jinja._tojson([{}])
     assert len(chat_jinja._tojson_kept) <= chat_jinja._TOJSON_KEPT
     assert chat_jinja._tojson(tools) == json.dumps(tools, ensure_ascii=False)
+
+
+ATTRIBUTE_LOOKUPS = [
+    "{{ messages[0].role }}|{{ messages[0]['role'] }}|{{ messages[0].missing is defined }}",
+    "{{ messages[0].items() | list | length }}|{{ messages[0].get('role') }}|{{ messages[0].keys | string | length > 0 }}",
+    "{{ messages[0].__class__ }}|{{ messages[0].__len__ }}|{{ messages[0]._private }}",  # unsafe: undefined
+    "{{ messages[0].clear() }}",  # a method that changes the dict: refused
+    "{{ messages[0].update({'a': 1}) }}",
+    "{{ messages[1].copy is defined }}|{{ messages[1].copy is callable }}|{{ messages[1]['copy'] }}",  # the method first
+    "{{ messages.pop() }}",
+    "{{ messages[0].content.upper() }}|{{ messages[0].content.__class__ }}|{{ 'a b'.split() | length }}",
+    "{% set ns = namespace(n=1) %}{{ ns.n }}|{{ ns.items is defined }}",
+    "{% for m in messages %}{{ loop.index }}{{ loop.cycle('a', 'b') }}{{ loop.__class__ }}{% endfor %}",
+    "{{ range(3).__class__ }}|{{ raise_exception.__code__ }}|{{ raise_exception.__globals__ }}",
+]
+
+
+@pytest.mark.parametrize("source", ATTRIBUTE_LOOKUPS)
+def test_attribute_lookups_render_as_in_transformers(source: str) -> None:
+    """The sandbox's own attribute lookup (a plain dict's items straight away, the safety verdict
+    kept per type and name) gives what transformers' gives, lookups refused included."""
+    messages = [{"role": "user", "content": "Hi", "_private": 1}, {"role": "assistant", "content": "x", "copy": "item"}]
+    for _ in range(2):  # the second time from the kept verdicts
+        ours = _outcome(lambda: chat_jinja.render(chat_jinja.compile_template(source), {"messages": messages})[0])
+        theirs = _outcome(lambda: render_jinja_template(conversations=[messages], chat_template=source)[0][0])
+        assert ours == theirs, source
+
+
+def test_a_type_registered_with_an_abc_later_is_judged_anew() -> None:
+    """The kept verdicts follow ABC registrations: a mapping type registered as mutable after a
+    lookup of its ``clear`` has that lookup refused from then on, as Jinja's own check does."""
+    import collections.abc
+
+    class Table:
+        def clear(self) -> str:
+            return "cleared"
+
+    template = chat_jinja.compile_template("{{ table.clear() }}")
+    assert chat_jinja.render(template, {"table": Table()})[0] == "cleared"
+    collections.abc.MutableMapping.register(Table)
+    assert _outcome(lambda: chat_jinja.render(template, {"table": Table()})[0]) == "SecurityError"
