@@ -30,6 +30,8 @@ import functools
 import logging
 import os
 import pickle
+import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -275,15 +277,100 @@ def _ray_errors(ray: Any) -> Iterator[None]:
 
 
 def _connect(ray: Any, address: str | None) -> bool:
-    """Initialise Ray unless it already is; True when this call started it (and must stop it)."""
+    """Initialise Ray unless it already is; True when this call started it (and must stop it).
+
+    `ray.init` installs SIGTERM handlers of its own (``sys.exit``, and a C++ one that prints a stack
+    dump): this process's handlers (the CLI's, which end a build with 143 and no output) are kept.
+
+    Raises:
+        ConfigError: the cluster at `address` cannot be reached (found in seconds, not Ray's minutes
+            of retries).
+    """
     if ray.is_initialized():
         return False
+    if address is not None:
+        _check_reachable(address)
     try:
-        # "local", not None: None would join a cluster that `ray start` left running on this machine.
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
+        with _own_signal_handlers(ray), _quiet_start():
+            # "local", not None: None would join a cluster that `ray start` left running on this machine.
+            ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
     except ConnectionError as exc:
+        ray.shutdown()
         raise ConfigError(f"cannot reach the Ray cluster at --ray-address {address}: {exc}") from exc
+    except BaseException:  # interrupted while starting: stop what started
+        ray.shutdown()
+        raise
     return True
+
+
+REACH_SECONDS = 5.0
+"""How long a --ray-address may take to accept a connection."""
+RAY_CLIENT_PORT = 10001
+"""The port of a ``ray://host`` address that names none (Ray Client's)."""
+
+
+def _check_reachable(address: str) -> None:
+    """Fail now when `address` (``host:port`` or ``ray://host[:port]``) accepts no connection:
+    `ray.init` would retry for minutes, silently.
+
+    Raises:
+        ConfigError: naming the option and what the connection attempt said.
+    """
+    where = address.removeprefix("ray://")
+    if where in ("auto", "local"):
+        return
+    host, _, port_text = where.rpartition(":")
+    if not host:  # "ray://host"
+        host, port_text = where, str(RAY_CLIENT_PORT) if address.startswith("ray://") else ""
+    if not port_text.isdigit():
+        raise ConfigError(
+            f"--ray-address {address} is not a Ray address; pass host:port (the head's GCS port, 6379 by "
+            f"default), ray://host:{RAY_CLIENT_PORT}, or auto"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port_text)), timeout=REACH_SECONDS).close()
+    except OSError as exc:
+        why = f"no answer within {REACH_SECONDS:g} s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise ConfigError(
+            f"cannot reach the Ray cluster at --ray-address {address}: {why.lower()}; "
+            "start it there (ray start --head) or pass the address `ray status` shows"
+        ) from None
+
+
+@contextlib.contextmanager
+def _own_signal_handlers(ray: Any) -> Iterator[None]:
+    """While Ray starts, its SIGTERM handlers stay uninstalled; afterwards this process's handlers
+    are back (also at the C level, where Ray's core installs a stack-dumping one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    utils: Any = getattr(getattr(ray, "_private", None), "utils", None)
+    setter = getattr(utils, "set_sigterm_handler", None)
+    if setter is not None:
+        utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        if setter is not None:
+            utils.set_sigterm_handler = setter
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _quiet_start() -> Iterator[None]:
+    """Ray's start-up notes (token authentication on a local cluster) are not sftmask's to print,
+    unless sftmask logs at DEBUG."""
+    ray_log = logging.getLogger("ray")
+    level = ray_log.level
+    if not log.isEnabledFor(logging.DEBUG):
+        ray_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ray_log.setLevel(level)
 
 
 def _pool_size(cluster_cpus: float, job: Job) -> tuple[int, float]:
