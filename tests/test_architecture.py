@@ -96,3 +96,10 @@ def test_default_data_kind_resolution() -> None:
     assert kind(strategy="first-subtoken", text_field="body") == "text"
     with pytest.raises(sftmask.ConfigError, match="text-field only apply to text data"):
         kind(strategy="last-turn", text_field="body")
+
+
+def test_the_config_names_every_engine_and_only_those() -> None:
+    from sftmask.config.common import ENGINE_NAMES
+    from sftmask.engines import ENGINES
+
+    assert tuple(ENGINES) == ENGINE_NAMES

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftmask import limits
-from sftmask.chat.render import ChatRenderer, encode_conversations
+from sftmask.chat.encode import encode_conversations
+from sftmask.chat.render import ChatRenderer
 from sftmask.chat.spans import locate_spans
 from sftmask.errors import ConfigError, RecordRejected, SftmaskError
 from sftmask.tokenization.normalform import Encoder

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from sftmask import __version__
+from sftmask.cli import display
 from sftmask.cli.options import (
     BUILD_OPTIONS,
     CONFIG_FILE,
@@ -116,7 +117,7 @@ def build(
     try:
         with stop_on_signals():
             cfg = make_config(options, config, names=NAMES)
-            with _progress(quiet) as on_progress:
+            with display.progress(quiet) as on_progress:
                 result = run_build(cfg, on_progress)
     except SftmaskError as exc:
         raise _fail(exc) from None
@@ -133,7 +134,7 @@ def build(
         typer.echo(json.dumps(summary))
         return
     limit = result.manifest["tokenizer"].get("model_max_length")
-    typer.echo(_summary_line(result.output, counts, len(result.shards), packing, limit))
+    typer.echo(display.summary_line(result.output, counts, len(result.shards), packing, limit))
 
 
 def _is_dataset_folder(path: Path) -> bool:
@@ -142,96 +143,11 @@ def _is_dataset_folder(path: Path) -> bool:
     return saved and not (path / "manifest.json").exists()
 
 
-def _summary_line(
-    output: str,
-    counts: dict[str, Any],
-    shards: int,
-    packing: dict[str, Any] | None = None,
-    model_max_length: int | None = None,
-) -> str:
-    share = counts["trained_tokens"] / counts["tokens"] if counts["tokens"] else 0.0
-    what = f"{_count(counts['rows_written'], 'row')} ("
-    if packing:
-        what = (
-            f"{counts['rows_written']:,} examples packed into {packing['rows']:,} rows of up to "
-            f"{packing['pack_length']:,} tokens ({packing['examples_per_row']['mean']:.1f} a row, "
-            f"{packing['efficiency']:.1%} full; "
-        )
-    line = (
-        f"wrote {what}{_count(counts['tokens'], 'token')}, {share:.1%} trained) "
-        f"in {_count(shards, 'shard')} to {output}"
-    )
-    if counts["truncated"]:
-        line += f"; {counts['truncated']:,} truncated"
-    if model_max_length is not None and counts["longest_row"] > model_max_length:
-        line += (
-            f"; longest row {counts['longest_row']:,} tokens ({counts['longest_row_at']}), more than the "
-            f"tokenizer's model_max_length {model_max_length:,}"
-        )
-    if counts["rejected"]:
-        reasons = ", ".join(f"{k}: {v:,}" for k, v in counts["rejected_by_reason"].items())
-        line += f"; {counts['rejected']:,} rejected ({reasons}) -> {os.path.join(output, 'rejects.jsonl')}"
-    return line
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 row``, ``2 rows``, ``1,000 rows``."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def _setup_logging(quiet: bool) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(
         level=logging.ERROR if quiet else logging.WARNING, format="sftmask: %(message)s", stream=sys.stderr
     )
-
-
-class _progress:
-    """A rich progress bar on stderr when it is a terminal; nothing in pipes, CI or --quiet."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.enabled = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self._bar = Progress(
-            TextColumn("[bold]building"),
-            BarColumn(),
-            TextColumn("{task.fields[records]:,} records  {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-            console=_stderr_console(),
-        )
-        self._bar.start()
-        self._task = self._bar.add_task("build", total=None, records=0, rate="")
-
-        def update(p: Any) -> None:
-            elapsed = self._bar.tasks[0].elapsed or 1e-9
-            self._bar.update(
-                self._task,
-                completed=p.bytes_read,
-                total=p.total_bytes,
-                records=p.records,
-                rate=f"{p.tokens / elapsed:,.0f} tok/s",
-            )
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 # --- inspect, stats, validate: reading what build wrote --------------------------------------
@@ -330,18 +246,14 @@ def inspect_command(
         except OSError as exc:
             typer.echo(f"Error: cannot write {html_file}: {exc.strerror or exc}", err=True)
             raise typer.Exit(5) from None
-        typer.echo(f"wrote {_count(len(rows), 'row')} to {html_file}")
+        typer.echo(f"wrote {display.count(len(rows), 'row')} to {html_file}")
         return
-    if _colour():
+    if display.colour():
         from rich.console import Console
 
         Console(highlight=False).print(render_rich(rows))
     else:
         typer.echo(render_plain(rows), nl=False)
-
-
-def _colour() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 STATS_EXAMPLES = """Examples:
@@ -395,60 +307,9 @@ def stats(
     if json_output:
         typer.echo(json.dumps(result))
     else:
-        typer.echo(_stats_table(result), nl=False)
+        typer.echo(display.stats_table(result), nl=False)
     if plot is not None:
         typer.echo(f"wrote {plot}", err=True)
-
-
-def _stats_table(s: dict[str, Any]) -> str:
-    def num(value: Any) -> str:
-        return "?" if value is None else f"{value:,}"
-
-    length = s["length"]
-    share = s["trained_share_per_row"]
-    lines = [
-        ("rows", num(s["rows"])),
-        ("tokens", num(s["tokens"])),
-        ("trained tokens", f"{num(s['trained_tokens'])} ({s['trained_share']:.1%})"),
-        ("row length", "  ".join(f"{k} {num(v)}" for k, v in length.items())),
-        (
-            "trained share/row",
-            "  ".join(f"{k} {'?' if v is None else f'{v:.0%}'}" for k, v in share.items() if k != "mean"),
-        ),
-        ("truncated", num(s["truncated"])),
-        (
-            "rejected",
-            num(s["rejected"])
-            + (f" ({', '.join(f'{k}: {v:,}' for k, v in s['rejected_by_reason'].items())})" if s["rejected"] else ""),
-        ),
-        ("boundary merges", num(s["boundary_merges"])),
-        ("shards", f"{len(s['shards'])} ({s['format']})"),
-    ]
-    if s.get("packing"):
-        p = s["packing"]
-        per_row = p.get("examples_per_row") or {}
-        efficiency = "?" if p["efficiency"] is None else f"{p['efficiency']:.1%}"
-        lines.append(
-            (
-                "packing",
-                f"{p['strategy']}, rows of up to {num(p['pack_length'])} tokens, {efficiency} full; "
-                f"{num(p['examples'])} examples, {per_row.get('mean', 0):.2f} a row (max {per_row.get('max', '?')})",
-            )
-        )
-    out = [f"{key:<18} {value}" for key, value in lines]
-    for title, key, fmt in (
-        ("row length histogram (tokens: rows)", "length_histogram", "{:.0f}-{:.0f}"),
-        ("trained share histogram (share: rows)", "trained_share_histogram", "{:.0%}-{:.0%}"),
-    ):
-        hist = s[key]
-        top = max(hist["counts"], default=0) or 1
-        out.append(title)
-        edges = hist["edges"]
-        for i, n in enumerate(hist["counts"]):
-            upper = edges[i + 1] - 1 if key == "length_histogram" else edges[i + 1]
-            label = fmt.format(edges[i], upper)
-            out.append(f"  {label:>13} {n:>9,} {'#' * round(40 * n / top)}")
-    return "\n".join(out) + "\n"
 
 
 VALIDATE_EXAMPLES = """Examples:
@@ -501,8 +362,8 @@ def validate(
         typer.echo(json.dumps(report.to_json()))
     elif report.ok:
         typer.echo(
-            f"ok: {_count(report.rows, 'row')} in {_count(report.shards, 'shard')} of {directory} "
-            f"pass {_count(len(report.checks), 'check')} ({', '.join(report.checks)})"
+            f"ok: {display.count(report.rows, 'row')} in {display.count(report.shards, 'shard')} of {directory} "
+            f"pass {display.count(len(report.checks), 'check')} ({', '.join(report.checks)})"
         )
     else:
         for problem in report.problems:
@@ -513,7 +374,7 @@ def validate(
         listed = len(report.problems)
         raise _fail(
             ValidationFailed(
-                f"{directory} failed validation: {_count(report.problem_count, 'problem')} "
+                f"{directory} failed validation: {display.count(report.problem_count, 'problem')} "
                 f"(first {listed} listed on stdout)"
             )
         )
@@ -569,7 +430,7 @@ def template_check(
     """
     from sftmask.chat.check import check_template
     from sftmask.chat.choice import choose_template
-    from sftmask.chat.render import renderer_options
+    from sftmask.chat.encode import renderer_options
     from sftmask.chat.samples import conversations as sample_conversations
     from sftmask.chat.templates import SHIPPED, read_shipped
     from sftmask.config.build import make_config

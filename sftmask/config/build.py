@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError, field_validator, model_validator
 
 from sftmask.chat.templates import SHIPPED
+from sftmask.config.common import ENGINE_NAMES
 from sftmask.config.options import BuildOptions
 from sftmask.errors import ConfigError, did_you_mean
 from sftmask.io.formats import DataFormat
@@ -154,11 +155,9 @@ class BuildConfig(BuildOptions):
     @field_validator("engine")
     @classmethod
     def _known_engine(cls, value: str) -> str:
-        from sftmask.engines import ENGINES
-
-        if value not in ENGINES:
+        if value not in ENGINE_NAMES:
             raise ValueError(
-                f"unknown engine {value!r}{did_you_mean(value, ENGINES)}; choose one of: {', '.join(ENGINES)}"
+                f"unknown engine {value!r}{did_you_mean(value, ENGINE_NAMES)}; choose one of: {', '.join(ENGINE_NAMES)}"
             )
         return value
 

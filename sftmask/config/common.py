@@ -135,6 +135,11 @@ def _classes(path: str) -> dict[str, ast.ClassDef]:
     return found
 
 
+ENGINE_NAMES = ("local", "ray")
+"""The engines `--engine` names: the keys of `sftmask.engines.ENGINES` (which imports the
+labelling code, so the config names them here instead of importing the registry)."""
+
+
 class CommonOptions(Options):
     """Options of every build, whatever the kind of record."""
 
@@ -221,9 +226,7 @@ class CommonOptions(Options):
     tokenizer already uses all cores).
 
     More processes help when many cores leave one Python process as the bottleneck."""
-    engine: Annotated[
-        str, Flag(PERFORMANCE, "[local|ray]", choices=("sftmask.engines:ENGINES",), changes_rows=False)
-    ] = "local"
+    engine: Annotated[str, Flag(PERFORMANCE, "[local|ray]", choices=ENGINE_NAMES, changes_rows=False)] = "local"
     """local: this machine; ray: Ray Data actors on a local Ray or a cluster (pip install
     "sftmask[ray]"). Same output.
 

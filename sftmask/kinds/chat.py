@@ -12,7 +12,8 @@ import pyarrow as pa
 
 from sftmask import reasons
 from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
-from sftmask.chat.render import ChatRenderer, encode_chat_batch, renderer_options
+from sftmask.chat.encode import encode_chat_batch, renderer_options
+from sftmask.chat.render import ChatRenderer
 from sftmask.config.options import ROLES, ChatOptions, MessagesFormat
 from sftmask.errors import ConfigError, RecordRejected, SftmaskError, did_you_mean
 from sftmask.io.readers import STDIN, InputFile, RecordReader

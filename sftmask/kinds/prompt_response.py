@@ -10,7 +10,7 @@ import orjson
 import pyarrow as pa
 
 from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
-from sftmask.chat.render import encode_chat_batch, renderer_options
+from sftmask.chat.encode import encode_chat_batch, renderer_options
 from sftmask.config.options import CHAT, PromptResponseOptions
 from sftmask.errors import ConfigError
 from sftmask.io.readers import InputFile

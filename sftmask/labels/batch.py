@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -17,13 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
+from sftmask.config.build import BuildConfig
 from sftmask.io.readers import FILE_COLUMN, KEEP_PREFIX, LINE_COLUMN, InputFile, ReadBatch, Reject
 from sftmask.kinds import EncodingSession
 from sftmask.labels.assemble import AssembledBatch, assemble
 from sftmask.labels.strategies import IGNORE_INDEX, STRATEGIES, EncodedBatch
-
-if TYPE_CHECKING:
-    from sftmask.config.build import BuildConfig  # the config imports the engines, which import this
 
 REJECT_SCHEMA = pa.schema(
     [

@@ -578,9 +578,9 @@ def test_a_batch_is_bounded_by_the_text_it_holds_not_only_by_records(
     tmp_path: Path, qwen_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
 
-    from sftmask.io import readers
+    from sftmask.io.readers import reader
 
-    monkeypatch.setattr(readers, "MAX_BATCH_CHARS", 1000)  # instead of 32 Mi characters
+    monkeypatch.setattr(reader, "MAX_BATCH_CHARS", 1000)  # instead of 32 Mi characters
     import sftmask
 
     records = [{"prompt": f"Question {i}: " + "x" * 80, "response": "y" * 100} for i in range(50)]

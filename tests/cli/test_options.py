@@ -317,7 +317,7 @@ def test_summary_counts_are_singular_for_one(tmp_path: Path) -> None:
 
 
 def test_summary_line_plurals() -> None:
-    from sftmask.cli.app import _summary_line
+    from sftmask.cli.display import summary_line
 
     counts = {"rows_written": 2, "tokens": 1, "trained_tokens": 1, "truncated": 1, "rejected": 0}
-    assert _summary_line("o", counts, 2) == "wrote 2 rows (1 token, 100.0% trained) in 2 shards to o; 1 truncated"
+    assert summary_line("o", counts, 2) == "wrote 2 rows (1 token, 100.0% trained) in 2 shards to o; 1 truncated"

@@ -126,20 +126,20 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path, sampl
     data = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "Q?", "response": "A"}])
     plain = run("inspect", str(data), "-t", str(sample_tokenizer_path))
     assert "\x1b[" not in plain.stdout and "[masked]" in plain.stdout
-    import sftmask.cli.app as cli
+    import sftmask.cli.display as cli
 
-    original = cli._colour
+    original = cli.colour
     try:
-        cli._colour = lambda: True  # type: ignore[assignment]
+        cli.colour = lambda: True  # type: ignore[assignment]
         coloured = run("inspect", str(data), "-t", str(sample_tokenizer_path), env={"FORCE_COLOR": "1", "NO_COLOR": ""})
     finally:
-        cli._colour = original  # type: ignore[assignment]
+        cli.colour = original  # type: ignore[assignment]
     assert coloured.exit_code == 0, coloured.output
     assert "\x1b[" in coloured.stdout and "[masked]" not in coloured.stdout and "A" in coloured.stdout
 
 
 def test_colour_decision_honours_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sftmask.cli.app as cli
+    import sftmask.cli.display as cli
 
     class Tty:
         def isatty(self) -> bool:
@@ -147,9 +147,9 @@ def test_colour_decision_honours_no_color(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(cli.sys, "stdout", Tty())
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert cli._colour()
+    assert cli.colour()
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not cli._colour()
+    assert not cli.colour()
 
 
 def write_words_output(directory: Path, tokenizer: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import sftmask
-from sftmask.chat import render as chat_template
+from sftmask.chat import encode as chat_encode
 from sftmask.cli.app import app
 from sftmask.io.output import open_output, read_rows
 from sftmask.tokenization import bounded as text_cuts
@@ -310,7 +310,7 @@ def test_bounded_chat_rows_equal_unbounded_rows(
     )
     bounded = sftmask.label(data, tok, with_rejects=True, **options)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chat_template, "gap_cut", lambda tokenizer: None)
+        patch.setattr(chat_encode, "gap_cut", lambda tokenizer: None)
         whole = sftmask.label(data, tok, with_rejects=True, **options)
     assert bounded[0].equals(whole[0])
     assert bounded[1].equals(whole[1])
@@ -328,7 +328,7 @@ def test_chat_long_answer_is_encoded_bounded(qwen: LoadedTokenizer, monkeypatch:
     bounded = sftmask.label(data, qwen, **options)
     assert len(question) < max(spy.lengths) < len(question) + 20_000
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chat_template, "gap_cut", lambda tokenizer: None)
+        patch.setattr(chat_encode, "gap_cut", lambda tokenizer: None)
         whole = sftmask.label(data, qwen, **options)
     assert max(spy.lengths) > len(answer)
     assert bounded.equals(whole)

@@ -1,0 +1,195 @@
+"""Tables: Parquet and Arrow files and `datasets` folders, read as Arrow record batches (only the
+columns the build needs), numbered by row from 0 and checked like JSON records."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sftmask import reasons
+from sftmask.errors import InputDataError
+from sftmask.io import remote
+from sftmask.io.formats import SAMPLE_FIELDS
+from sftmask.io.inputs import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, Reject
+from sftmask.io.readers.checks import RecordChecks, utf8_size
+from sftmask.io.readers.hints import CHAT_FIELDS
+
+
+def table_batches(checks: RecordChecks, file_index: int, inp: InputFile, bytes_before: int) -> Iterator[ReadBatch]:
+    """The records of a table input, `batch_size` rows at a time, checked like JSON records."""
+    # Chat columns are read too when the records might be chat data, for `suggest_data_kind`.
+    hinted = CHAT_FIELDS if checks.field_hints is None else ()
+    if checks.data_format is not None:  # a record of another format is told by these
+        hinted = (*hinted, *SAMPLE_FIELDS)
+    wanted = [*checks.text_fields, *checks.json_fields, *checks.keep_fields, *checks.unused_fields, *hinted]
+    wanted = list(dict.fromkeys(wanted))
+    row = 0
+    try:
+        for schema_names, source in record_batches(inp, wanted, checks.batch_size):
+            for start in range(0, source.num_rows, checks.batch_size):
+                part = source.slice(start, checks.batch_size)
+                batch = from_arrow(checks, part, file_index, inp, row, schema_names, bytes_before)
+                row += part.num_rows
+                yield batch
+    except InputDataError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
+    except Exception as exc:  # a remote filesystem's own errors (botocore, aiohttp...) mid-read
+        if not remote.is_remote(inp.name):
+            raise
+        raise InputDataError(f"cannot read input: {type(exc).__name__}: {exc}", file=inp.name) from exc
+
+
+def from_arrow(
+    checks: RecordChecks,
+    source: pa.RecordBatch,
+    file_index: int,
+    inp: InputFile,
+    first_row: int,
+    schema_names: list[str],
+    bytes_before: int,
+) -> ReadBatch:
+    """One batch of a table's rows, checked: the good rows as columns, the others rejects."""
+    names = set(source.schema.names)
+    n_rows = source.num_rows
+    bad = np.zeros(n_rows, dtype=np.bool_)
+    for name in [*checks.text_fields, *checks.object_fields]:
+        if name not in names:
+            bad[:] = True
+        elif name in checks.text_fields:
+            column = source.column(name)
+            if is_string(column.type):
+                bad |= column.is_null().to_numpy(zero_copy_only=False)
+            else:
+                bad[:] = True
+    rejects: dict[int, Reject] = {}
+    if not checks.seen_keep or bad.any():
+        # The first record checks the kept fields; bad records get the JSON reader's rejects.
+        check_rows = sorted({*np.flatnonzero(bad).tolist(), *([0] if n_rows and not checks.seen_keep else [])})
+        for index in check_rows:
+            record = source.slice(index, 1).to_pylist()[0]
+            problem = checks.check(record, inp, first_row + index, schema_names)
+            if problem is not None:
+                rejects[index] = problem
+            else:
+                bad[index] = False
+    # Fields read as JSON text, and each record's size for --max-chars (as the JSON reader counts it).
+    json_texts: dict[str, list[str | None]] = {}
+    for name in checks.json_fields:
+        values = source.column(name).to_pylist() if name in names else [None] * n_rows
+        required = name in checks.object_fields
+        json_texts[name] = [None if v is None and not required else orjson.dumps(v).decode() for v in values]
+    if checks.max_chars is not None or checks.memory_budget is not None:
+        sizes = np.zeros(n_rows, dtype=np.int64)
+        utf8_sizes = np.zeros(n_rows, dtype=np.int64)
+        for name in checks.text_fields:
+            if name in names and is_string(source.column(name).type):
+                column = source.column(name)
+                if pa.types.is_string_view(column.type):  # the length kernels take no views
+                    column = column.cast(pa.large_string())
+                sizes += pc.fill_null(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False)
+                utf8_sizes += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
+        for texts in json_texts.values():
+            sizes += np.array([len(t or "") for t in texts], dtype=np.int64)
+        flagged = np.zeros(n_rows, dtype=np.bool_)  # worth a closer look
+        if checks.max_chars is not None:
+            flagged |= sizes > checks.max_chars
+        if checks.memory_budget is not None:
+            flagged |= 4 * sizes > checks.memory_budget.text_bytes
+        for index in np.flatnonzero(~bad & flagged).tolist():
+            here = [int(utf8_sizes[index]), *(t[index] for t in json_texts.values())]
+            too_long = checks.too_long(int(sizes[index]), functools.partial(utf8_size, here))
+            if too_long is None:
+                continue
+            record = source.slice(index, 1).to_pylist()[0]
+            reject = inp.reject(first_row + index, reasons.TOO_LONG, too_long, record)
+            rejects[index] = checks.reject_or_raise(reject)
+            bad[index] = True
+    good_rows = np.flatnonzero(~bad)
+    rows = source.take(pa.array(good_rows))
+    for name in [name for name in checks.unused_fields if name in names]:
+        values = rows.column(name)
+        lengths = None
+        if is_string(values.type):
+            lengths = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
+        elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+            lengths = pc.fill_null(pc.list_value_length(values), 0)
+        if lengths is not None:
+            filled = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 0)
+            if len(filled):
+                record = {name: values[int(filled[0])].as_py()}
+                checks.warn_unused(record, inp, first_row + int(good_rows[filled[0]]))
+    arrays: dict[str, pa.Array] = {}
+    for name in checks.text_fields:
+        arrays[name] = rows.column(name).cast(pa.large_string())
+    for name, texts in json_texts.items():
+        arrays[name] = pa.array([texts[i] for i in good_rows.tolist()], type=pa.large_string())
+    files = [file_index] * rows.num_rows
+    lines = (good_rows + first_row).tolist()
+    for name in checks.keep_fields:
+        array = rows.column(name) if name in names else pa.nulls(rows.num_rows)
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        arrays[checks.keep_column(name)] = checks.conform(name, array, None, files, lines)
+    arrays[FILE_COLUMN] = pa.array(np.full(rows.num_rows, file_index, dtype=np.int32))
+    arrays[LINE_COLUMN] = pa.array(good_rows + first_row, type=pa.int64())
+    ordered = [rejects[i] for i in sorted(rejects)]
+    return ReadBatch(pa.RecordBatch.from_pydict(arrays), ordered, bytes_before)
+
+
+def is_string(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+ARROW_FILE_MAGIC = b"ARROW1"
+
+
+def record_batches(inp: InputFile, wanted: list[str], batch_size: int) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    """Stream a table input's record batches, reading only the `wanted` columns it has.
+
+    Parquet and Arrow IPC files go through the pyarrow dataset API; the Arrow IPC *stream*
+    files that `datasets` writes (which that API does not read) through a memory-mapped stream
+    reader. Yields each batch with the names of all the file's columns.
+    """
+    import pyarrow.dataset as ds
+
+    for part in inp.parts or (inp.name,):
+        filesystem, path = _arrow_filesystem(part)
+        if inp.format == "parquet" or _is_arrow_file(part):
+            dataset = ds.dataset(path, format="parquet" if inp.format == "parquet" else "ipc", filesystem=filesystem)
+            names = dataset.schema.names
+            columns = [name for name in wanted if name in names]
+            for batch in dataset.to_batches(columns=columns, batch_size=batch_size):
+                if batch.num_rows:
+                    yield names, batch
+            continue
+        opened = pa.memory_map(part) if filesystem is None else filesystem.open_input_stream(path)
+        with opened as source:
+            reader = pa.ipc.open_stream(source)
+            names = reader.schema.names
+            columns = [name for name in wanted if name in names]
+            for batch in reader:
+                if batch.num_rows:
+                    yield names, batch.select(columns)
+
+
+def _arrow_filesystem(name: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path in it) for a remote URL (fsspec, wrapped for pyarrow); (None, name) locally."""
+    if not remote.is_remote(name):
+        return None, name
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs, path = remote.filesystem(name, InputDataError)
+    return PyFileSystem(FSSpecHandler(fs)), path
+
+
+def _is_arrow_file(name: str) -> bool:
+    with remote.open_input(name, InputDataError) if remote.is_remote(name) else open(name, "rb") as f:
+        return bool(f.read(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC)
