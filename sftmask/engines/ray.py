@@ -129,7 +129,7 @@ class RayEngine:
         from ray.util.queue import Queue
 
         on_workers = reads_on_workers(reader, job)
-        workers, cpus_per_worker = _pool_size(float(ray.cluster_resources().get("CPU", 1.0)), job)
+        workers, cpus_per_worker = _pool_size(node_cpus(ray), job)
         log.info(
             "ray: %d labelling actor(s) of %g CPU(s) each; reading %s",
             workers,
@@ -373,18 +373,46 @@ def _quiet_start() -> Iterator[None]:
         ray_log.setLevel(level)
 
 
-def _pool_size(cluster_cpus: float, job: Job) -> tuple[int, float]:
-    """Labelling actors and the CPUs each reserves, so that the whole pool always fits the cluster.
+def node_cpus(ray: Any) -> list[float]:
+    """The CPUs of each live node of the cluster (a head started with ``--num-cpus 0`` has none)."""
+    return [float(node.get("Resources", {}).get("CPU", 0.0)) for node in ray.nodes() if node.get("Alive")]
 
-    By default as many actors as fit at `ray_cpus_per_worker` each (at least one, reserving at
-    most every CPU); with `ray_workers`, that many, each reserving less if they would not fit
-    (a pool larger than the cluster would wait forever for its last actors).
+
+def _pool_size(nodes: list[float], job: Job) -> tuple[int, float]:
+    """Labelling actors and the CPUs each reserves, so that every actor fits on a node.
+
+    An actor runs on one node, so it is sized from the nodes' CPUs, not the cluster's sum (two
+    1-CPU nodes hold no 2-CPU actor: the pool waited for them forever). By default as many actors
+    as the nodes hold at `ray_cpus_per_worker` each, reserving at most the largest node's CPUs;
+    with `ray_workers`, that many, each reserving less if they would not fit.
+
+    Raises:
+        ConfigError: no node has a CPU, or `ray_cpus_per_worker` was given larger than every node.
     """
     config = job.config
-    per_worker = min(config.ray_cpus_per_worker, cluster_cpus)
+    largest = max(nodes, default=0.0)
+    if largest <= 0:
+        raise ConfigError(
+            "the Ray cluster has no node with a CPU for the labelling actors; add a worker node "
+            "(ray start --address HEAD --num-cpus N)"
+        )
+    asked = config.ray_cpus_per_worker
+    if "ray_cpus_per_worker" in config.model_fields_set and asked > largest:
+        raise ConfigError(
+            f"--ray-cpus-per-worker {asked:g} is more than any node of the Ray cluster has (the largest has "
+            f"{largest:g} CPUs), so no labelling actor could start; pass --ray-cpus-per-worker {largest:g} or less"
+        )
+    per_worker = min(asked, largest)
     if config.ray_workers is None:
-        return max(1, int(cluster_cpus // per_worker)), per_worker
-    return config.ray_workers, min(per_worker, cluster_cpus / config.ray_workers)
+        return max(1, _capacity(nodes, per_worker)), per_worker
+    workers = config.ray_workers
+    shares = {per_worker} | {n / k for n in nodes for k in range(1, workers + 1) if 0 < n / k <= per_worker}
+    return workers, max(share for share in shares if _capacity(nodes, share) >= workers)
+
+
+def _capacity(nodes: list[float], per_worker: float) -> int:
+    """How many actors of `per_worker` CPUs the nodes hold (each actor on one node)."""
+    return sum(int(n / per_worker + 1e-9) for n in nodes)
 
 
 class _Feeder(threading.Thread):

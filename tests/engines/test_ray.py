@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -253,26 +254,53 @@ def test_without_ray_the_error_names_the_extra(tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.parametrize(
-    ("cluster_cpus", "options", "expected"),
+    ("nodes", "options", "expected"),
     [
-        (2.0, {}, (1, 2.0)),  # this machine: one actor reserving both CPUs (the feed reserves none)
-        (1.0, {}, (1, 1.0)),  # never more than the cluster has, or the actor would never start
-        (16.0, {}, (8, 2.0)),
-        (7.0, {"ray_cpus_per_worker": 1}, (7, 1.0)),
-        (2.0, {"ray_workers": 2}, (2, 1.0)),  # asked for more than fit: each reserves less
-        (2.0, {"ray_workers": 4}, (4, 0.5)),
-        (32.0, {"ray_workers": 3}, (3, 2.0)),
+        ([2.0], {}, (1, 2.0)),  # this machine: one actor reserving both CPUs (the feed reserves none)
+        ([1.0], {}, (1, 1.0)),  # never more than a node has, or the actor would never start
+        ([16.0], {}, (8, 2.0)),
+        ([7.0], {"ray_cpus_per_worker": 1}, (7, 1.0)),
+        ([2.0], {"ray_workers": 2}, (2, 1.0)),  # asked for more than fit: each reserves less
+        ([2.0], {"ray_workers": 4}, (4, 0.5)),
+        ([32.0], {"ray_workers": 3}, (3, 2.0)),
+        # A cluster: actors sized from its nodes, not from the sum of their CPUs.
+        ([0.0, 1.0, 1.0], {}, (2, 1.0)),  # head without CPUs, two 1-CPU workers: it hung, waiting for 2-CPU actors
+        ([0.0, 3.0, 3.0], {}, (2, 2.0)),  # 6 CPUs, but a third 2-CPU actor fits on neither node
+        ([1.0, 1.0], {"ray_workers": 3}, (3, 0.5)),
+        ([4.0, 1.0], {"ray_workers": 3}, (3, 4 / 3)),  # all three on the larger node
+        ([8.0, 8.0], {"ray_cpus_per_worker": 3}, (4, 3.0)),
     ],
 )
-def test_actor_pool_always_fits_the_cluster(
-    cluster_cpus: float, options: dict[str, Any], expected: tuple[int, float]
+def test_actor_pool_always_fits_the_nodes(
+    nodes: list[float], options: dict[str, Any], expected: tuple[int, float]
 ) -> None:
+    from sftmask.engines.ray import _capacity, _pool_size
+
+    config = BuildConfig(inputs=["x"], tokenizer="t", output="o", engine="ray", **options)
+    workers, per_worker = _pool_size(nodes, Job(config, None, ()))  # type: ignore[arg-type]
+    assert (workers, per_worker) == expected
+    assert _capacity(nodes, per_worker) >= workers
+
+
+@pytest.mark.parametrize(
+    ("nodes", "options", "message"),
+    [
+        (
+            [0.0, 1.0, 1.0],
+            {"ray_cpus_per_worker": 2},
+            "--ray-cpus-per-worker 2 is more than any node of the Ray cluster has (the largest has 1 CPUs)",
+        ),
+        ([0.0, 1.0, 1.0], {"ray_cpus_per_worker": 2, "ray_workers": 2}, "pass --ray-cpus-per-worker 1 or less"),
+        ([0.0], {}, "no node with a CPU"),
+        ([], {}, "no node with a CPU"),
+    ],
+)
+def test_an_actor_no_node_can_hold_is_an_error(nodes: list[float], options: dict[str, Any], message: str) -> None:
     from sftmask.engines.ray import _pool_size
 
     config = BuildConfig(inputs=["x"], tokenizer="t", output="o", engine="ray", **options)
-    workers, per_worker = _pool_size(cluster_cpus, Job(config, None, ()))  # type: ignore[arg-type]
-    assert (workers, per_worker) == expected
-    assert workers * per_worker <= cluster_cpus
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _pool_size(nodes, Job(config, None, ()))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
