@@ -23,7 +23,7 @@ from sftmask.io import remote
 from sftmask.io.background import BackgroundWriter
 from sftmask.io.formats import DataFormat, detect
 from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs, sample_records
-from sftmask.io.writer import RejectWriter, ShardWriter, open_output_dir, write_manifest
+from sftmask.io.writer import OutputDir, RejectWriter, RemoteOutputDir, ShardWriter, open_output_dir, write_manifest
 from sftmask.kinds import EncodingSession
 from sftmask.kinds.base import Scan, scan_here
 from sftmask.labels.batch import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
@@ -91,7 +91,7 @@ def build(
             reader = make_reader(config, files, data_format=data_format)
             stats = Counts()
             file_names = [f.name for f in files]
-            job = Job(config, session, tuple(files))
+            job = Job(config, session, tuple(files), shard_dir=_shard_dir(config, output))
             shard_writer = ShardWriter(
                 output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
             )
@@ -452,11 +452,28 @@ def _unused_fields(config: BuildConfig) -> dict[str, str]:
     return {}
 
 
+def _shard_dir(config: BuildConfig, output: OutputDir | RemoteOutputDir) -> str | None:
+    """Where the engine's workers write the shards themselves (`--ray-write workers`), if they do.
+
+    Raises:
+        ConfigError: the output is remote (its temporary folder is on this machine only).
+    """
+    if config.ray_write != "workers":
+        return None
+    if not isinstance(output, OutputDir):
+        raise ConfigError(
+            f"--ray-write workers writes the shards into --output {config.output} from every node, which needs a "
+            "folder they all see (a shared filesystem); for a remote --output pass --ray-write driver"
+        )
+    return str(output.tmp)
+
+
 def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path | str) -> None:
     with _output_errors(output):
         reject_writer.write(labelled.rejects)
         if labelled.rows.num_rows:
             shard_writer.write(labelled.rows)
+        shard_writer.adopt(labelled.shards)
 
 
 @contextlib.contextmanager

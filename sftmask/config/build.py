@@ -128,9 +128,17 @@ class BuildConfig(BuildOptions):
                 f"(shipped templates: {', '.join(SHIPPED)})"
             )
         if self.engine != "ray" and (
-            self.ray_address is not None or self.ray_workers is not None or self.ray_read != "auto"
+            self.ray_address is not None
+            or self.ray_workers is not None
+            or self.ray_read != "auto"
+            or self.ray_write != "driver"
         ):
-            raise ValueError("--ray-address, --ray-workers and --ray-read apply to --engine ray")
+            raise ValueError("--ray-address, --ray-workers, --ray-read and --ray-write apply to --engine ray")
+        if self.ray_write == "workers" and (self.pack_length is not None or self.keep_columns):
+            what = "--pack-length (packing the whole stream in order)" if self.pack_length else "--keep-columns"
+            raise ValueError(
+                f"--ray-write workers writes each batch where it is labelled, so {what} needs --ray-write driver"
+            )
         if self.ray_read == "workers" and self.keep_columns:
             raise ValueError(
                 "--ray-read workers reads each file on its own, so --keep-columns (one type over all files) "

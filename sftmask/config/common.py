@@ -259,6 +259,16 @@ class CommonOptions(Options):
     `s3://` URLs); `auto`: `workers` when there are several files, all of them remote URLs, and no
     `keep_columns` (whose one type over all files needs one reader), else `driver`. The output is
     the same either way."""
+    ray_write: Annotated[Literal["driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "driver"
+    """--engine ray: write the shards in the driver, or where each batch is labelled (every node
+    must reach --output: a shared filesystem). Same rows, same order.
+
+    `workers`: each labelling actor writes the rows of each batch it labels as one shard, straight
+    into the output's temporary folder, and sends the driver only counts, rejects and the shard's
+    name, rows and SHA-256; the driver renames the shards to `{split}-NNNNN-of-NNNNN` in input
+    order and writes rejects.jsonl and the manifest last. A shard then holds one batch's rows
+    (--batch-size records less their rejects) instead of --rows-per-shard rows. Not with
+    --pack-length, --keep-columns or a remote --output."""
     data_kind: Annotated[
         str | None,
         Flag(

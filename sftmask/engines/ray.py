@@ -35,14 +35,17 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from sftmask.config.common import CommonOptions
-from sftmask.errors import ConfigError, SftmaskError
+from sftmask.errors import ConfigError, OutputError, SftmaskError
 from sftmask.io import remote
 from sftmask.io.readers import STDIN, ReadBatch, RecordReader
+from sftmask.io.writer import part_name, write_part
 from sftmask.kinds.base import Collect, scan_here
 from sftmask.labels.batch import Job, Labelled, label_read_batch
 
@@ -218,6 +221,14 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
             due_batch += 1
             if isinstance(result, BaseException):
                 raise result
+            for shard in result.shards:
+                log.debug(
+                    "ray: shard %s (%d rows) written on node %s by pid %s",
+                    shard["partial"],
+                    shard["rows"],
+                    shard["node"],
+                    shard["pid"],
+                )
             yield result
     if feeder is not None:
         feeder.join()
@@ -576,11 +587,13 @@ class _Labeller:
         # Before the tokenizer first runs: its Rust thread pool takes the size from here.
         os.environ["RAYON_NUM_THREADS"] = str(threads)
         self.job: Job = ray.get(job_ref[0])
+        self.node = ray.get_runtime_context().get_node_id()
         log.debug("labeller ready in pid %d", os.getpid())
 
     def __call__(self, block: pa.Table) -> pa.Table:
         payloads = []
-        for payload in block.column(_PAYLOAD).to_pylist():
+        where = zip(block.column(_FILE).to_pylist(), block.column(_SEQ).to_pylist(), strict=True)
+        for payload, (file, seq) in zip(block.column(_PAYLOAD).to_pylist(), where, strict=True):
             item = pickle.loads(payload)
             if not isinstance(item, ReadBatch):  # a reader's error or a file's end: passed on as it is
                 payloads.append(payload)
@@ -588,9 +601,28 @@ class _Labeller:
             result: Labelled | SftmaskError
             try:
                 result = label_read_batch(item, self.job)
+                if self.job.shard_dir is not None:
+                    result = self._write(result, file, seq)
             except SftmaskError as exc:  # bad input: the driver re-raises it as it is
                 result = exc
             payloads.append(pickle.dumps(result, protocol=5))
         return pa.table(
             {_FILE: block.column(_FILE), _SEQ: block.column(_SEQ), _PAYLOAD: pa.array(payloads, pa.large_binary())}
         )
+
+    def _write(self, labelled: Labelled, file: int, seq: int) -> Labelled:
+        """Write the batch's rows as its own shard in the output's temporary folder (`--ray-write
+        workers`); what goes back to the driver is its name, rows and hash, not the rows."""
+        if not labelled.rows.num_rows:
+            return labelled
+        assert self.job.shard_dir is not None
+        name = part_name(self.job.config.split, file, seq)
+        try:
+            written = write_part(labelled.rows, Path(self.job.shard_dir) / name, self.job.config.format)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the output {self.job.config.output} on Ray node {self.node}: {exc.strerror or exc}; "
+                "nothing was written (with --ray-write workers every node must reach --output: a shared filesystem)"
+            ) from exc
+        shard = {"partial": name, **written, "node": self.node, "pid": os.getpid()}
+        return replace(labelled, rows=labelled.rows.slice(0, 0), shards=(shard,))

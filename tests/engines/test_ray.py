@@ -409,3 +409,59 @@ def test_where_files_are_read(tmp_path: Path) -> None:
         decide(["-", "a.jsonl"], ray_read="workers")
     with pytest.raises(ConfigError, match="needs --ray-read driver"):
         decide(remote, ray_read="workers", keep_columns=["id"])
+
+
+def rows_in_order(out: Path) -> pa.Table:
+    """Every row of a built output, its shards read in name order (input order)."""
+    import pyarrow.parquet as pq
+
+    return pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("*.parquet"))]).replace_schema_metadata(None)
+
+
+@pytest.mark.parametrize("ray_read", ["driver", "workers"])
+def test_workers_write_the_local_rows_in_order(tmp_path: Path, local_ray: Any, ray_read: str) -> None:
+    """--ray-write workers: each labelled batch is written as a shard by the actor that labelled it.
+    The rows and their order, rejects.jsonl and the counts are the local engine's; only the shard
+    boundaries differ (one per batch, instead of --rows-per-shard)."""
+    options: dict[str, Any] = {
+        "inputs": split_inputs(tmp_path),
+        "tokenizer": str(SAMPLE_TOKENIZER),
+        "max_length": 200,
+        "truncation": "drop",
+        "on_error": "skip",
+        "batch_size": 16,
+        "rows_per_shard": 64,
+    }
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    build(BuildConfig(output=str(local), **options))
+    config = BuildConfig(
+        output=str(ray_out), engine="ray", ray_write="workers", ray_read=ray_read, ray_workers=2, **options
+    )
+    result = build(config)
+    assert rows_in_order(ray_out).equals(rows_in_order(local))
+    assert (ray_out / "rejects.jsonl").read_bytes() == (local / "rejects.jsonl").read_bytes()
+    manifests = [json.loads((out / "manifest.json").read_text()) for out in (local, ray_out)]
+    assert manifests[0]["counts"] == manifests[1]["counts"] and manifests[1]["counts"]["records_read"] == 302
+    shards = manifests[1]["shards"]
+    total = len(shards)
+    assert [s["file"] for s in shards] == [f"train-{i:05d}-of-{total:05d}.parquet" for i in range(total)]
+    assert total > len(manifests[0]["shards"]) and all(0 < s["rows"] <= 16 for s in shards)
+    assert sorted(p.name for p in ray_out.iterdir()) == sorted(
+        [s["file"] for s in shards] + ["manifest.json", "rejects.jsonl"]
+    )
+    from sftmask.io.output import open_output
+    from sftmask.report.validate import validate
+
+    assert validate(open_output(str(ray_out))).ok and result.stats.rows_written == sum(s["rows"] for s in shards)
+
+
+def test_workers_write_refuses_what_needs_the_whole_stream(tmp_path: Path) -> None:
+    from sftmask.config.build import make_config
+
+    common = {"inputs": ["x"], "tokenizer": "t", "output": "o", "engine": "ray", "ray_write": "workers"}
+    with pytest.raises(ConfigError, match=r"so --pack-length .* needs --ray-write driver"):
+        make_config({**common, "pack_length": 512}, None)
+    with pytest.raises(ConfigError, match="so --keep-columns needs --ray-write driver"):
+        make_config({**common, "keep_columns": "id"}, None)
+    with pytest.raises(ConfigError, match="apply to --engine ray"):
+        make_config({**common, "engine": "local"}, None)
