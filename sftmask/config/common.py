@@ -242,11 +242,11 @@ class CommonOptions(Options):
         int | None,
         Flag(PERFORMANCE, default="as many as the CPUs hold at --ray-cpus-per-worker", changes_rows=False),
     ] = Field(default=None, ge=1)
-    """--engine ray: labelling actors.
+    """--engine ray: labelling tasks at a time.
 
-    Each loads the tokenizer once."""
+    Each Ray worker process loads the tokenizer once."""
     ray_cpus_per_worker: Annotated[float, Flag(PERFORMANCE, changes_rows=False)] = Field(default=2.0, gt=0)
-    """--engine ray: CPUs each labelling actor reserves.
+    """--engine ray: CPUs each labelling task reserves.
 
     Also the Rust tokenizer threads it runs."""
     ray_read: Annotated[Literal["auto", "driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "auto"
@@ -263,7 +263,7 @@ class CommonOptions(Options):
     """--engine ray: write the shards in the driver, or where each batch is labelled (every node
     must reach --output: a shared filesystem). Same rows, same order.
 
-    `workers`: each labelling actor writes the rows of each batch it labels as one shard, straight
+    `workers`: each labelling task writes the rows of the batch it labels as one shard, straight
     into the output's temporary folder, and sends the driver only counts, rejects and the shard's
     name, rows and SHA-256; the driver renames the shards to `{split}-NNNNN-of-NNNNN` in input
     order and writes rejects.jsonl and the manifest last. A shard then holds one batch's rows

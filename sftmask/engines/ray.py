@@ -4,17 +4,24 @@ The inputs are read either in the driver or on the workers (`--ray-read`):
 
 - driver: sftmask's reader runs in this process (every record keeps its file and line, kept
   columns keep one type over all files). Its batches go through a bounded Ray queue into a
-  single Ray Data read task; the reader stays at most `QUEUE_DEPTH` + `AHEAD_PER_ACTOR` per
-  actor batches ahead of the results that came back.
+  single Ray Data read task (on this process's node, with the queue); the reader stays at most
+  `QUEUE_DEPTH` + `AHEAD_PER_ACTOR` per labelling task batches ahead of the results that came back.
 - workers: one Ray Data read task per input file runs `RecordReader.for_file` on that file,
   wherever Ray places it (the files must be reachable from every node: `s3://` URLs or a shared
   filesystem); a reader error travels as a result, in its place in the input order.
 
-Either way the batches go to `map_batches` over an actor pool of `_Labeller`s: each actor
-unpickles the build's `Job` (tokenizer included) once and labels batches with the same
-`label_read_batch` as the local engine. `preserve_order` returns the results in input order;
-each carries its file and batch number, checked on arrival, so a lost or repeated batch is an
-error, never a silently different output.
+Either way the batches go to `map_batches` as Ray tasks (`_label_block`, at most one per fitting
+share of a node's CPUs at a time: `_pool_size`): each Ray worker process fetches the build's `Job`
+(tokenizer included) from the object store once (it is put there once) and labels batches with the
+same `label_read_batch` as the local engine. Tasks rather than a fixed pool of actors: a task lost
+with its worker or its node runs again elsewhere. `preserve_order` returns the results in input
+order; each carries its file and batch number, checked on arrival, so a lost or repeated batch is
+an error, never a silently different output.
+
+With `--ray-write workers` the task also writes the batch's rows as a shard into the output's
+temporary folder (`io.writer.write_part`, named by file and batch so that name order is input
+order) and returns only counts, rejects and the shard's name, rows, hash and node: the rows never
+reach this process, which renames the shards and writes rejects.jsonl and the manifest last.
 
 The pass over the inputs that some kinds need first (`RayEngine.scan`: word data's label set)
 runs as Ray Data read tasks too, one per file, each `kinds.base.scan_here` on its file; the
@@ -55,9 +62,9 @@ INSTALL_HINT = 'pip install "sftmask[ray]"'
 QUEUE_DEPTH = 4
 """Batches waiting in the Ray queue ahead of the read task."""
 AHEAD_PER_ACTOR = 4
-"""Batches read ahead of the results, per labelling actor, besides the queue's (reading in the
-driver): enough to keep every actor busy, few enough that the reading does not run far ahead,
-holding the whole input in the object store and taking the CPU from the actors' start-up and
+"""Batches read ahead of the results, per labelling task slot, besides the queue's (reading in the
+driver): enough to keep every slot busy, few enough that the reading does not run far ahead,
+holding the whole input in the object store and taking the CPU from the workers' start-up and
 labelling."""
 _FILE = "file"
 _SEQ = "seq"
@@ -134,15 +141,16 @@ class RayEngine:
         on_workers = reads_on_workers(reader, job)
         workers, cpus_per_worker = _pool_size(node_cpus(ray), job)
         log.info(
-            "ray: %d labelling actor(s) of %g CPU(s) each; reading %s",
+            "ray: %d labelling task(s) at a time, of %g CPU(s) each; reading %s",
             workers,
             cpus_per_worker,
             f"{len(reader.files)} files in read tasks" if on_workers else "in the driver",
         )
+        log.debug("ray: this process is attached to node %s", ray.get_runtime_context().get_node_id())
         feeder: _Feeder | None = None
         queue: Any = None
         with _data_context(ray), _ray_errors(ray):
-            # Read tasks reserve no CPU: the labelling actors may take every CPU of a small
+            # Read tasks reserve no CPU: the labelling tasks may take every CPU of a small
             # cluster without starving the tasks that feed them (Ray Data's known hang on a
             # 2-CPU instance when read tasks need a whole CPU each).
             if on_workers:
@@ -153,22 +161,25 @@ class RayEngine:
                     concurrency=max(1, workers),  # files read at once: memory stays bounded
                 )
             else:
-                queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0})
+                # The queue and the task draining it live on this process's node: they are lost
+                # only with it (a re-run read task would miss the batches the first run took).
+                here = _on_this_node(ray)
+                queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0, "scheduling_strategy": here})
                 feeder = _Feeder(iter(reader), queue, ahead=QUEUE_DEPTH + AHEAD_PER_ACTOR * workers)
                 source = ray.data.read_datasource(
                     _queue_datasource(queue),
                     override_num_blocks=1,
                     num_cpus=0,
-                    # A re-run read task would miss the batches its first run took from the queue.
                     max_retries=0,
+                    scheduling_strategy=here,
                 )
-            job_ref = ray.put(job)  # held here for the whole run: a restarted actor reads it again
+            job_ref = ray.put(job)  # once in the object store, held here for the whole run (tasks run again read it)
             dataset = source.map_batches(
-                _Labeller,
-                fn_constructor_args=([job_ref], max(1, int(cpus_per_worker))),
+                _label_block,
+                fn_args=([job_ref], max(1, int(cpus_per_worker))),
                 batch_size=None,
                 batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=workers),
+                compute=ray.data.TaskPoolStrategy(size=workers),
                 num_cpus=cpus_per_worker,
             )
             if feeder is not None:
@@ -179,6 +190,13 @@ class RayEngine:
                 if feeder is not None:
                     feeder.stop()
                     queue.shutdown(force=True)
+
+
+def _on_this_node(ray: Any) -> Any:
+    """A scheduling strategy that puts a task or actor on the node this process is attached to."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def reads_on_workers(reader: RecordReader, job: Job) -> bool:
@@ -390,10 +408,10 @@ def node_cpus(ray: Any) -> list[float]:
 
 
 def _pool_size(nodes: list[float], job: Job) -> tuple[int, float]:
-    """Labelling actors and the CPUs each reserves, so that every actor fits on a node.
+    """Labelling tasks at a time and the CPUs each reserves, so that every task fits on a node.
 
-    An actor runs on one node, so it is sized from the nodes' CPUs, not the cluster's sum (two
-    1-CPU nodes hold no 2-CPU actor: the pool waited for them forever). By default as many actors
+    A task runs on one node, so it is sized from the nodes' CPUs, not the cluster's sum (two
+    1-CPU nodes hold no 2-CPU worker: a pool of such actors waited for them forever). By default as many
     as the nodes hold at `ray_cpus_per_worker` each, reserving at most the largest node's CPUs;
     with `ray_workers`, that many, each reserving less if they would not fit.
 
@@ -404,14 +422,14 @@ def _pool_size(nodes: list[float], job: Job) -> tuple[int, float]:
     largest = max(nodes, default=0.0)
     if largest <= 0:
         raise ConfigError(
-            "the Ray cluster has no node with a CPU for the labelling actors; add a worker node "
+            "the Ray cluster has no node with a CPU for the labelling; add a worker node "
             "(ray start --address HEAD --num-cpus N)"
         )
     asked = config.ray_cpus_per_worker
     if "ray_cpus_per_worker" in config.model_fields_set and asked > largest:
         raise ConfigError(
             f"--ray-cpus-per-worker {asked:g} is more than any node of the Ray cluster has (the largest has "
-            f"{largest:g} CPUs), so no labelling actor could start; pass --ray-cpus-per-worker {largest:g} or less"
+            f"{largest:g} CPUs), so no labelling could start; pass --ray-cpus-per-worker {largest:g} or less"
         )
     per_worker = min(asked, largest)
     if config.ray_workers is None:
@@ -422,7 +440,7 @@ def _pool_size(nodes: list[float], job: Job) -> tuple[int, float]:
 
 
 def _capacity(nodes: list[float], per_worker: float) -> int:
-    """How many actors of `per_worker` CPUs the nodes hold (each actor on one node)."""
+    """How many workers of `per_worker` CPUs the nodes hold (each on one node)."""
     return sum(int(n / per_worker + 1e-9) for n in nodes)
 
 
@@ -578,51 +596,65 @@ def _block(file: int, seq: int, payload: bytes) -> pa.Table:
     )
 
 
-class _Labeller:
-    """A Ray Data actor: the build's job, unpickled once; `label_read_batch` on each batch."""
+_cached: tuple[Any, Job, str] | None = None
+"""This worker process's job (its object reference, the job unpickled, the node): a task of the same
+build reuses it, so each Ray worker process unpickles the tokenizer once per build."""
 
-    def __init__(self, job_ref: list[Any], threads: int) -> None:
-        import ray
 
-        # Before the tokenizer first runs: its Rust thread pool takes the size from here.
+def _job_here(job_ref: Any, threads: int) -> tuple[Job, str]:
+    """The build's job in this worker process, fetched from the object store once."""
+    global _cached
+    import ray
+
+    if _cached is None or _cached[0] != job_ref:
+        # Before the tokenizer first runs in this process: its Rust thread pool takes the size from here.
         os.environ["RAYON_NUM_THREADS"] = str(threads)
-        self.job: Job = ray.get(job_ref[0])
-        self.node = ray.get_runtime_context().get_node_id()
-        log.debug("labeller ready in pid %d", os.getpid())
+        _cached = (job_ref, ray.get(job_ref), ray.get_runtime_context().get_node_id())
+        log.debug("job ready in pid %d", os.getpid())
+    return _cached[1], _cached[2]
 
-    def __call__(self, block: pa.Table) -> pa.Table:
-        payloads = []
-        where = zip(block.column(_FILE).to_pylist(), block.column(_SEQ).to_pylist(), strict=True)
-        for payload, (file, seq) in zip(block.column(_PAYLOAD).to_pylist(), where, strict=True):
-            item = pickle.loads(payload)
-            if not isinstance(item, ReadBatch):  # a reader's error or a file's end: passed on as it is
-                payloads.append(payload)
-                continue
-            result: Labelled | SftmaskError
-            try:
-                result = label_read_batch(item, self.job)
-                if self.job.shard_dir is not None:
-                    result = self._write(result, file, seq)
-            except SftmaskError as exc:  # bad input: the driver re-raises it as it is
-                result = exc
-            payloads.append(pickle.dumps(result, protocol=5))
-        return pa.table(
-            {_FILE: block.column(_FILE), _SEQ: block.column(_SEQ), _PAYLOAD: pa.array(payloads, pa.large_binary())}
-        )
 
-    def _write(self, labelled: Labelled, file: int, seq: int) -> Labelled:
-        """Write the batch's rows as its own shard in the output's temporary folder (`--ray-write
-        workers`); what goes back to the driver is its name, rows and hash, not the rows."""
-        if not labelled.rows.num_rows:
-            return labelled
-        assert self.job.shard_dir is not None
-        name = part_name(self.job.config.split, file, seq)
+def _label_block(block: pa.Table, job_refs: list[Any], threads: int) -> pa.Table:
+    """A Ray Data labelling task: `label_read_batch` on each batch of the block (one, normally),
+    writing its rows as a shard with `--ray-write workers`; errors and file ends passed on.
+
+    Tasks, not actors: a task lost with its node is run again on another node, where a fixed
+    pool of actors waited forever to restart an actor that no longer fits the cluster."""
+    job, node = _job_here(job_refs[0], threads)
+    payloads = []
+    where = zip(block.column(_FILE).to_pylist(), block.column(_SEQ).to_pylist(), strict=True)
+    for payload, (file, seq) in zip(block.column(_PAYLOAD).to_pylist(), where, strict=True):
+        item = pickle.loads(payload)
+        if not isinstance(item, ReadBatch):  # a reader's error or a file's end: passed on as it is
+            payloads.append(payload)
+            continue
+        result: Labelled | SftmaskError
         try:
-            written = write_part(labelled.rows, Path(self.job.shard_dir) / name, self.job.config.format)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot write the output {self.job.config.output} on Ray node {self.node}: {exc.strerror or exc}; "
-                "nothing was written (with --ray-write workers every node must reach --output: a shared filesystem)"
-            ) from exc
-        shard = {"partial": name, **written, "node": self.node, "pid": os.getpid()}
-        return replace(labelled, rows=labelled.rows.slice(0, 0), shards=(shard,))
+            result = label_read_batch(item, job)
+            if job.shard_dir is not None:
+                result = _write_shard(result, job, node, file, seq)
+        except SftmaskError as exc:  # bad input: the driver re-raises it as it is
+            result = exc
+        payloads.append(pickle.dumps(result, protocol=5))
+    return pa.table(
+        {_FILE: block.column(_FILE), _SEQ: block.column(_SEQ), _PAYLOAD: pa.array(payloads, pa.large_binary())}
+    )
+
+
+def _write_shard(labelled: Labelled, job: Job, node: str, file: int, seq: int) -> Labelled:
+    """Write the batch's rows as its own shard in the output's temporary folder (`--ray-write
+    workers`); what goes back to the driver is its name, rows and hash, not the rows. A task run
+    again writes the same name over the first run's file."""
+    if not labelled.rows.num_rows:
+        return labelled
+    assert job.shard_dir is not None
+    name = part_name(job.config.split, file, seq)
+    try:
+        written = write_part(labelled.rows, Path(job.shard_dir) / name, job.config.format)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the output {job.config.output} on Ray node {node}: {exc.strerror or exc}; "
+            "nothing was written (with --ray-write workers every node must reach --output: a shared filesystem)"
+        ) from exc
+    shard = {"partial": name, **written, "node": node, "pid": os.getpid()}
+    return replace(labelled, rows=labelled.rows.slice(0, 0), shards=(shard,))

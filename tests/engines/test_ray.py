@@ -23,7 +23,7 @@ from tests.cli.test_build import run
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data"
 SAMPLE_TOKENIZER = SAMPLE / "tokenizer"
-LABELLER_TITLE = "ray::MapWorker(MapBatches(_Labeller))"
+LABELLER_TITLE = "ray::MapBatches(_label_block)"
 
 
 @pytest.fixture(scope="session")
@@ -221,15 +221,16 @@ def test_killed_worker_gives_the_same_output(tmp_path: Path, qwen_path: Path, lo
     def kill_once(progress: Progress) -> None:
         if killed:
             after_kill.append(progress)
-        elif progress.records >= 24:  # three batches in: the actor is busy with the next ones
-            # An earlier build's actor may still be on its way out: only this build's counts.
+        elif progress.records >= 24:  # three batches in: a task is busy with the next ones
+            # A worker is titled after the task it runs (between two, it is idle: try at the next batch).
             pids = [pid for pid in _labeller_pids() if pid not in earlier]
-            assert len(pids) == 1, (pids, earlier)
-            os.kill(pids[0], signal.SIGKILL)
-            killed.append(pids[0])
+            assert len(pids) <= 1, (pids, earlier)
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
 
     build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options), on_progress=kill_once)
-    assert killed and len(after_kill) > 10  # killed mid-job; Ray restarted the actor and retried
+    assert killed and len(after_kill) > 10  # killed mid-job; Ray ran the lost task again
     assert_same_output(tmp_path / "local", tmp_path / "ray")
 
 
