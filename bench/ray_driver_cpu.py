@@ -7,7 +7,7 @@ Its CPU time should stay about flat while the input grows (issue 26: < 1.5x for 
 the small and the large input in interleaved pairs (small, large, small, large ...), CPU time
 (user + system) of the `sftmask` process and the work process it forks, not Ray's workers.
 
-    python bench/ray_driver_cpu.py [--records 2000] [--factor 10] [--repeat 2] [--files 4] [--in-driver]
+    python bench/ray_driver_cpu.py [--records 2000] [--factor 10] [--repeat 2] [--files 4] [--batch-size 1000] [--in-driver]
 
 Prints each run (records, driver CPU s, wall s, 1-minute load average before it) and the median
 ratio large / small of driver CPU; the rows of each build are checked against the record count.
@@ -44,13 +44,16 @@ def inputs(folder: Path, records: int, files: int) -> list[str]:
     return names
 
 
-def run(names: list[str], out: Path, address: str, where: str) -> tuple[float, float, float, dict[str, object]]:
+def run(
+    names: list[str], out: Path, address: str, where: str, batch_size: int
+) -> tuple[float, float, float, dict[str, object]]:
     """(driver CPU s, wall s, load) of one build, and its JSON summary."""
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     command = [sys.executable, "-m", "sftmask", "build", *names, "-t", str(TOKENIZER), "-o", str(out), "--json"]
     command += ["--engine", "ray", "--ray-address", address, "--ray-read", where, "--ray-write", where]
+    command += ["--batch-size", str(batch_size)]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -66,6 +69,7 @@ def main() -> None:
     parser.add_argument("--factor", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument(
         "--in-driver",
         action="store_true",
