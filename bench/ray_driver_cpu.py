@@ -97,7 +97,7 @@ def main() -> None:
                 out = work / f"out-{n}"
                 shutil.rmtree(out, ignore_errors=True)
                 seconds, wall, load, summary = run(
-                    data[n], out, cluster.address, "driver" if args.in_driver else "workers"
+                    data[n], out, cluster.address, "driver" if args.in_driver else "workers", args.batch_size
                 )
                 assert summary["records_read"] == n and summary["rows_written"] == n, summary
                 cpu[n].append(seconds)
