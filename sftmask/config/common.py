@@ -251,14 +251,15 @@ class CommonOptions(Options):
     Also the Rust tokenizer threads it runs."""
     ray_read: Annotated[Literal["auto", "driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "auto"
     """--engine ray: read the files in the driver, or in Ray read tasks on the workers (one per
-    file; every node must reach them). auto: workers for several remote (s3://...) files without
-    --keep-columns.
+    file; every node must reach them). auto: workers for several files that every node reaches,
+    without --keep-columns.
 
-    `driver`: in the `sftmask build` process, which feeds the actors; `workers`: one Ray read task
-    per file, anywhere in the cluster (every node must reach the files: a shared filesystem or
-    `s3://` URLs); `auto`: `workers` when there are several files, all of them remote URLs, and no
-    `keep_columns` (whose one type over all files needs one reader), else `driver`. The output is
-    the same either way."""
+    `driver`: in the `sftmask build` process, which feeds the labelling tasks; `workers`: one Ray
+    read task per file, anywhere in the cluster (every node must reach the files: a shared
+    filesystem or `s3://` URLs); `auto`: `workers` when there are several files, no
+    `keep_columns` (whose one type over all files needs one reader), and every file is a remote
+    URL or a local path that each node of the cluster sees with the same size (asked of every
+    node by a zero-CPU task, 30 s at most), else `driver`. The output is the same either way."""
     ray_write: Annotated[Literal["driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "driver"
     """--engine ray: write the shards in the driver, or where each batch is labelled (every node
     must reach --output: a shared filesystem). Same rows, same order.

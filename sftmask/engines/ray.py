@@ -138,7 +138,7 @@ class RayEngine:
         ray = self.ray
         from ray.util.queue import Queue
 
-        on_workers = reads_on_workers(reader, job)
+        on_workers = reads_on_workers(reader, job, functools.partial(_every_node_sees, ray))
         workers, cpus_per_worker = _pool_size(node_cpus(ray), job)
         log.info(
             "ray: %d labelling task(s) at a time, of %g CPU(s) each; reading %s",
@@ -199,8 +199,14 @@ def _on_this_node(ray: Any) -> Any:
     return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
-def reads_on_workers(reader: RecordReader, job: Job) -> bool:
+def reads_on_workers(
+    reader: RecordReader, job: Job, every_node_sees: Callable[[list[str]], bool] | None = None
+) -> bool:
     """Whether the files are read in Ray read tasks (`--ray-read`; see `CommonOptions.ray_read`).
+
+    ``auto`` reads on the workers when there are several files, no kept columns, and every node
+    reaches every file: remote URLs, or local paths that `every_node_sees` (the same size on each
+    node of the cluster: a shared filesystem).
 
     Raises:
         ConfigError: ``workers`` with stdin among the inputs.
@@ -212,8 +218,53 @@ def reads_on_workers(reader: RecordReader, job: Job) -> bool:
             "--ray-read workers cannot read stdin ('-'), which only this process has; use --ray-read driver"
         )
     if choice == "auto":
-        return len(names) > 1 and not reader.keep_fields and all(remote.is_remote(name) for name in names)
+        if len(names) < 2 or reader.keep_fields or STDIN in names:
+            return False
+        local = [path for f in reader.files if not remote.is_remote(f.name) for path in (f.parts or (f.name,))]
+        return not local or (every_node_sees is not None and every_node_sees(local))
     return choice == "workers"
+
+
+SEE_SECONDS = 30.0
+"""How long the nodes may take to say which input files they see (`--ray-read auto`)."""
+
+
+def _every_node_sees(ray: Any, paths: list[str]) -> bool:
+    """Whether each live node of the cluster sees each of `paths` (relative to this process's working
+    directory) with the size it has here: one zero-CPU task per node, pinned to it."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    cwd = os.getcwd()
+    try:
+        here = _sizes(cwd, paths)
+    except OSError:
+        return False
+    probe = ray.remote(num_cpus=0, max_retries=0)(_sizes_or_none)
+    nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")]
+    refs = [
+        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False)).remote(cwd, paths)
+        for node in nodes
+    ]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=SEE_SECONDS)
+    if len(ready) < len(refs):
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        return False
+    seen = all(sizes == here for sizes in ray.get(refs))
+    log.info("ray: %s node(s) %s every input", len(nodes), "see" if seen else "do not all see")
+    return seen
+
+
+def _sizes(cwd: str, paths: list[str]) -> list[int]:
+    return [os.path.getsize(os.path.join(cwd, path)) for path in paths]
+
+
+def _sizes_or_none(cwd: str, paths: list[str]) -> list[int] | None:
+    """A probe task: the files' sizes on this node, None when one is missing."""
+    try:
+        return _sizes(cwd, paths)
+    except OSError:
+        return None
 
 
 def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterator[Labelled]:

@@ -4,6 +4,7 @@ local Ray (started once per session), including when a labelling worker is kille
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -32,7 +33,14 @@ def local_ray() -> Any:
     ray = pytest.importorskip("ray")
     for attempt in (1, 2):
         try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=300 * 2**20)
+            # "local": never join a cluster that `ray start` (or a benchmark) runs on this machine
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=300 * 2**20,
+            )
             break
         except Exception as exc:  # Ray gives its raylet a fixed 30 s to register: an overloaded machine can miss it
             ray.shutdown()
@@ -404,6 +412,17 @@ def test_where_files_are_read(tmp_path: Path) -> None:
     assert decide(remote[:1]) is False  # one file: one read task either way
     assert decide(remote, keep_columns=["id"]) is False  # one type over all files needs one reader
     assert decide(["a.jsonl", "b.jsonl"]) is False  # local paths may not be on every node
+    seen: list[list[str]] = []
+
+    def every_node(answer: bool) -> Any:
+        return lambda paths: seen.append(paths) or answer
+
+    config = BuildConfig(inputs=["a.jsonl", "s3://b/b.jsonl"], tokenizer="t", output="o", engine="ray")
+    files = [InputFile("a.jsonl", "jsonl", 1), InputFile("s3://b/b.jsonl", "jsonl", 1)]
+    job = Job(config, None, ())  # type: ignore[arg-type]
+    assert reads_on_workers(make_reader(config, files), job, every_node(True)) is True
+    assert reads_on_workers(make_reader(config, files), job, every_node(False)) is False
+    assert seen == [["a.jsonl"], ["a.jsonl"]]  # only the local paths are asked about
     assert decide(["a.jsonl", "b.jsonl"], ray_read="workers") is True
     assert decide(remote, ray_read="driver") is False
     with pytest.raises(ConfigError, match="cannot read stdin"):
@@ -466,3 +485,21 @@ def test_workers_write_refuses_what_needs_the_whole_stream(tmp_path: Path) -> No
         make_config({**common, "keep_columns": "id"}, None)
     with pytest.raises(ConfigError, match="apply to --engine ray"):
         make_config({**common, "engine": "local"}, None)
+
+
+def test_auto_reads_on_workers_when_every_node_sees_the_files(
+    tmp_path: Path, local_ray: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sftmask.engines.ray import _every_node_sees
+
+    names = split_inputs(tmp_path)
+    assert _every_node_sees(local_ray, names) is True
+    assert _every_node_sees(local_ray, [*names, str(tmp_path / "missing.jsonl")]) is False
+    relative = os.path.relpath(names[0])  # relative to the driver's working directory, as given
+    assert _every_node_sees(local_ray, [relative]) is True
+    options: dict[str, Any] = {"inputs": names, "tokenizer": str(SAMPLE_TOKENIZER), "on_error": "skip"}
+    with caplog.at_level(logging.INFO, logger="sftmask.engines.ray"):
+        build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options))  # --ray-read auto
+    assert "reading 4 files in read tasks" in caplog.text  # local paths every node (this one) sees
+    build(BuildConfig(output=str(tmp_path / "local"), **options))
+    assert_same_output(tmp_path / "local", tmp_path / "ray")
