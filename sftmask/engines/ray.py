@@ -41,6 +41,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -89,7 +90,9 @@ def start(config: CommonOptions) -> Iterator[RayEngine]:
         import ray.data
     except ImportError:
         raise ConfigError(f"--engine ray needs Ray; install it with: {INSTALL_HINT}") from None
+    began = time.perf_counter()
     started = _connect(ray, config.ray_address)
+    log.debug("ray: %s in %.1f s", "started" if started else "already running", time.perf_counter() - began)
     try:
         yield RayEngine(ray)
     finally:
@@ -274,6 +277,7 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
     file's batches and then its end marker (`files` of them in all).
     """
     due_file, due_batch = 0, 0
+    began = time.perf_counter()
     for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
         columns = (block.column(name).to_pylist() for name in (_FILE, _SEQ, _PAYLOAD))
         for file, seq, payload in zip(*columns, strict=True):
@@ -282,6 +286,10 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
                     f"ray engine: batch {seq} of file {file} arrived where batch {due_batch} of file {due_file} was due"
                 )
             result = pickle.loads(payload)
+            if (due_file, due_batch) == (0, 0):
+                log.debug(
+                    "ray: first batch labelled and back %.1f s after the job started", time.perf_counter() - began
+                )
             if feeder is not None:
                 feeder.returned()
             if isinstance(result, _EndOfFile):
