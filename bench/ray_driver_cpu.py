@@ -7,7 +7,7 @@ Its CPU time should stay about flat while the input grows (issue 26: < 1.5x for 
 the small and the large input in interleaved pairs (small, large, small, large ...), CPU time
 (user + system) of the `sftmask` process and the work process it forks, not Ray's workers.
 
-    python bench/ray_driver_cpu.py [--records 2000] [--factor 10] [--repeat 2] [--files 4] [--batch-size 1000] [--in-driver]
+    python bench/ray_driver_cpu.py [--records 2000] [--factor 10] [--repeat 2] [--files 4] [--batch-size 1000] [--in-driver [--pack-length N]]
 
 Prints each run (records, driver CPU s, wall s, 1-minute load average before it) and the median
 ratio large / small of driver CPU; the rows of each build are checked against the record count.
@@ -45,7 +45,7 @@ def inputs(folder: Path, records: int, files: int) -> list[str]:
 
 
 def run(
-    names: list[str], out: Path, address: str, where: str, batch_size: int
+    names: list[str], out: Path, address: str, where: str, batch_size: int, extra: list[str]
 ) -> tuple[float, float, float, dict[str, object]]:
     """(driver CPU s, wall s, load) of one build, and its JSON summary."""
     load = os.getloadavg()[0]
@@ -53,7 +53,7 @@ def run(
     start = time.perf_counter()
     command = [sys.executable, "-m", "sftmask", "build", *names, "-t", str(TOKENIZER), "-o", str(out), "--json"]
     command += ["--engine", "ray", "--ray-address", address, "--ray-read", where, "--ray-write", where]
-    command += ["--batch-size", str(batch_size)]
+    command += ["--batch-size", str(batch_size), *extra]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--pack-length", type=int, help="pack (in the driver: needs --in-driver)")
     parser.add_argument(
         "--in-driver",
         action="store_true",
@@ -91,15 +92,16 @@ def main() -> None:
             (work / str(n)).mkdir()
             data[n] = inputs(work / str(n), n, args.files)
         cpu: dict[int, list[float]] = {n: [] for n in sizes}
+        extra = ["--pack-length", str(args.pack_length)] if args.pack_length else []
         print("records  driver CPU s  wall s  load")
         for _ in range(args.repeat):
             for n in sizes:  # interleaved: small, large, small, large ...
                 out = work / f"out-{n}"
                 shutil.rmtree(out, ignore_errors=True)
                 seconds, wall, load, summary = run(
-                    data[n], out, cluster.address, "driver" if args.in_driver else "workers", args.batch_size
+                    data[n], out, cluster.address, "driver" if args.in_driver else "workers", args.batch_size, extra
                 )
-                assert summary["records_read"] == n and summary["rows_written"] == n, summary
+                assert summary["records_read"] == n and summary["rows_written"] == n, summary  # packed: examples
                 cpu[n].append(seconds)
                 print(f"{n:>7}  {seconds:12.2f}  {wall:6.1f}  {load:4.1f}", flush=True)
         ratios = [large / small for small, large in zip(cpu[sizes[0]], cpu[sizes[1]], strict=True)]
