@@ -23,7 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from sftmask.config.build import BuildConfig, load_config
+    from sftmask.config.build import BuildConfig
+    from sftmask.config.recipe import RecipeConfig, load_config
     from sftmask.errors import (
         ConfigError,
         InputDataError,
@@ -45,7 +46,8 @@ _EXPORTS = {
     "label": "sftmask.pipeline",
     "BuildResult": "sftmask.pipeline",
     "BuildConfig": "sftmask.config.build",
-    "load_config": "sftmask.config.build",
+    "load_config": "sftmask.config.recipe",
+    "RecipeConfig": "sftmask.config.recipe",
     "open_output": "sftmask.io.output",
     "BuiltOutput": "sftmask.io.output",
     "validate": "sftmask.report.validate",
@@ -72,6 +74,7 @@ __all__ = [
     "LoadedTokenizer",
     "NotAnOutputError",
     "OutputError",
+    "RecipeConfig",
     "SftmaskError",
     "ShardReadError",
     "TokenizerError",

@@ -7,29 +7,53 @@ import errno
 import logging
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, overload
 
 import pyarrow as pa
 
-from sftmask import __version__, limits
-from sftmask.config.build import BuildConfig, make_config, with_format
+from sftmask.config.build import BuildConfig
+from sftmask.config.recipe import MIXING_KEYS, RecipeConfig, make_config
 from sftmask.engines import ENGINES
-from sftmask.errors import ConfigError, InputDataError, OutputError, TokenizerError
+from sftmask.errors import ConfigError, InputDataError, OutputError
 from sftmask.io import remote
 from sftmask.io.background import BackgroundWriter
-from sftmask.io.formats import DataFormat, detect
-from sftmask.io.readers import STDIN, InputFile, RecordReader, resolve_inputs, sample_records
-from sftmask.io.writer import OutputDir, RejectWriter, RemoteOutputDir, ShardWriter, open_output_dir, write_manifest
-from sftmask.kinds import EncodingSession
-from sftmask.kinds.base import Scan, scan_here
-from sftmask.labels.batch import REJECT_SCHEMA, Counts, Job, Labelled, label_read_batch, rejects_table
+from sftmask.io.card import write_card
+from sftmask.io.formats import detect
+from sftmask.io.readers import STDIN, InputFile, RecordReader
+from sftmask.io.writer import OutputDir, RejectWriter, RemoteOutputDir, open_output_dir, write_manifest
+from sftmask.labels.batch import Counts, Job, label_read_batch, rejects_table
 from sftmask.labels.strategies import STRATEGIES
+from sftmask.manifest import build_manifest, written_counts
+from sftmask.mixing.mixer import Mixer, Plan
+from sftmask.mixing.writer import DATA_DIR, SplitWriter
+from sftmask.opening import (
+    SAMPLED_RECORDS,
+    detect_format,
+    make_reader,
+    open_session,
+    open_tokenizer,
+    prepare_sources,
+    read_as,
+)
 from sftmask.packing.packer import Packer, packed_schema
-from sftmask.tokenization.load import LoadedTokenizer, describe, load_tokenizer, model_max_length
+from sftmask.tokenization.load import LoadedTokenizer, model_max_length
+
+__all__ = [
+    "SAMPLED_RECORDS",
+    "BuildResult",
+    "Progress",
+    "build",
+    "detect_format",
+    "label",
+    "make_reader",
+    "open_session",
+    "open_tokenizer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +77,13 @@ class BuildResult:
 def build(
     config: BuildConfig | None = None, on_progress: Callable[[Progress], None] | None = None, **options: Any
 ) -> BuildResult:
-    """Run a build: read the inputs, tokenize and mask in batches, write shards and manifest.
+    """Run a build: read the inputs (each source of a recipe in turn), tokenize and mask in
+    batches, de-duplicate, take, split, mix and shuffle as asked, write shards and manifest (and a
+    dataset card for a split layout).
 
     Args:
-        config: the build config (`load_config`); or give its options as keywords instead.
+        config: the build config (`load_config`; a `RecipeConfig` for several sources); or give
+            its options as keywords instead.
         on_progress: called after each batch with the records, tokens and bytes read so far.
         options: `sftmask build` options with underscores (`inputs`, `tokenizer`, `output`, ...).
 
@@ -79,40 +106,74 @@ def build(
         config = make_config(options)
     elif options:
         raise TypeError("build() takes a config or keyword options, not both")
-    files = resolve_inputs(config.inputs, config.input_format, config.split)
-    config, data_format = detect_format(config, files)
+    runs = prepare_sources(config)
+    recipe = isinstance(config, RecipeConfig)
+    paths = [path for run in runs for path in _paths_read(run.config, run.files)]
     # The output is locked (and checked) first, for the whole build: see `OutputDir` (a remote
     # output is checked now and uploaded at the end: `RemoteOutputDir`).
-    with open_output_dir(config.output, overwrite=config.overwrite, keep=_paths_read(config, files)) as output:
+    with open_output_dir(config.output, overwrite=config.overwrite, keep=paths) as output:
         tok = open_tokenizer(config)
-        # Started once for both passes: a Ray session serves the label-set pass and the labelling.
+        for run in runs:
+            open_tokenizer(run.config, tok)  # each source's own need of an EOS
+        mixer = Mixer(
+            output.tmp / MIXING_DIR,
+            [Plan(run.take, run.weight) for run in runs],
+            val_size=config.val_size,
+            test_size=config.test_size,
+            shuffle=config.shuffle,
+            seed=config.seed,
+            dedup=config.dedup,
+            stopping_strategy=config.stopping_strategy,
+        )
+        layout = recipe or len(mixer.splits) > 1
+        packer = _packer(config, extra_columns=[SOURCE_COLUMN] if recipe else [])
+        split_writer = SplitWriter(
+            output.tmp,
+            mixer.splits,
+            fmt=config.format,
+            rows_per_shard=config.rows_per_shard,
+            layout=layout,
+            packer=packer,
+            single_split_name=config.split,
+        )
+        stats = Counts()
+        # Started once for every pass: a Ray session serves the label-set pass and the labelling.
         with ENGINES[config.engine](config) as engine:
-            session = open_session(config, tok, files, engine.scan)
-            reader = make_reader(config, files, data_format=data_format)
-            stats = Counts()
-            file_names = [f.name for f in files]
-            job = Job(config, session, tuple(files), shard_dir=_shard_dir(config, output))
-            shard_writer = ShardWriter(
-                output.tmp, fmt=config.format, split=config.split, rows_per_shard=config.rows_per_shard
-            )
             reject_writer = RejectWriter(output.tmp)
             writer = BackgroundWriter()
-            packer = _packer(config)  # in this process, on the ordered rows: the same packs for any num_proc
             first_reject: dict[str, Any] | None = None
             try:
-                for labelled in engine.run(reader, job):
-                    stats.add(labelled.counts)
-                    if first_reject is None and labelled.rejects.num_rows:
-                        first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
-                    if packer is not None:
-                        labelled = replace(labelled, rows=packer.push(labelled.rows))
-                    writer.submit(_write, labelled, shard_writer, reject_writer, output.path)
-                    if on_progress is not None:
-                        on_progress(Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes))
-                if packer is not None:
-                    last = Labelled(packer.finish(), REJECT_SCHEMA.empty_table(), Counts())
-                    writer.submit(_write, last, shard_writer, reject_writer, output.path)
-                    stats.trained_tokens = packer.counts.trained_tokens  # first labels masked; rows_written: examples
+                for index, run in enumerate(runs):
+                    run.session = open_session(run.config, tok, run.files, engine.scan)
+                    reader = make_reader(run.config, run.files, data_format=run.data_format)
+                    job = Job(
+                        run.config,
+                        run.session,
+                        tuple(run.files),
+                        record_keys=mixer.needs_keys,
+                        shard_dir=_shard_dir(
+                            config, output, recipe or layout or packer is not None or mixer.needs_keys
+                        ),
+                    )
+                    for labelled in engine.run(reader, job):
+                        run.stats.add(labelled.counts)
+                        stats.add(labelled.counts)
+                        if first_reject is None and labelled.rejects.num_rows:
+                            first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
+                        rows = labelled.rows
+                        if recipe and rows.num_rows:
+                            rows = rows.append_column(SOURCE_COLUMN, pa.array([run.name] * rows.num_rows, pa.string()))
+                        writer.submit(_write, mixer, index, rows, labelled.rejects, split_writer, reject_writer, output)
+                        if labelled.shards:  # written by the engine's workers (--ray-write workers)
+                            writer.submit(split_writer.adopt, labelled.shards, labelled.counts)
+                        if on_progress is not None:
+                            on_progress(
+                                Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes)
+                            )
+                    if run.stats.records_read == 0:  # summed over batches: an engine may read the files itself
+                        named = f"source {run.name!r}: " if recipe else ""
+                        raise InputDataError(f"{named}no records found in {', '.join(f.name for f in run.files)}")
+                writer.submit(_write_rest, mixer, split_writer, output)
                 writer.close()
             except BaseException:
                 writer.abort()  # the first error is the one to report, not a write it interrupted
@@ -120,17 +181,73 @@ def build(
             finally:
                 with _output_errors(output.path):
                     reject_writer.close()
-        if stats.records_read == 0:  # summed over batches: an engine may read the files itself
-            raise InputDataError(f"no records found in {', '.join(file_names)}")
         _check_reject_rate(config, stats, first_reject)
         _warn_longer_than_the_model(stats, tok)
         with _output_errors(output.path):
-            shards = shard_writer.close(_output_schema(config, reader))
-            extra = session.manifest(stats.encoder_counts) | ({"packing": packer.manifest()} if packer else {})
-            manifest = _manifest(config, tok, stats, shards, extra | _input_manifest(data_format))
+            shards = split_writer.close(_output_schema(runs[0].config, runs[0].reader(), recipe))
+            shutil.rmtree(output.tmp / MIXING_DIR, ignore_errors=True)
+            manifest = build_manifest(config, tok, stats, shards, runs, mixer, split_writer, recipe)
+            if layout:
+                write_card(output.tmp, manifest, _split_globs(config.format, mixer.splits))
             write_manifest(output.tmp, manifest)
             output.commit()
-    return BuildResult(str(output.path), stats, shards, manifest)
+    return BuildResult(str(output.path), written_counts(stats, manifest), shards, manifest)
+
+
+SOURCE_COLUMN = "source"
+"""Column naming each row's source (a recipe's `datasets:` entry)."""
+MIXING_DIR = ".mixing"
+"""Folder of the mixing stage's spill files inside the output's temporary folder (removed before commit)."""
+
+
+def _shard_dir(config: BuildConfig | RecipeConfig, output: OutputDir | RemoteOutputDir, mixing: bool) -> str | None:
+    """Where the engine's workers write the shards themselves (`--ray-write workers`), if they do.
+
+    Raises:
+        ConfigError: the output is remote (its temporary folder is on this machine only), or the
+            rows pass through a stage that needs them all in this process (`mixing`: sources,
+            splits, de-duplication, shuffling, packing).
+    """
+    if config.ray_write != "workers":
+        return None
+    if not isinstance(output, OutputDir):
+        raise ConfigError(
+            f"--ray-write workers writes the shards into --output {config.output} from every node, which needs a "
+            "folder they all see (a shared filesystem); for a remote --output pass --ray-write driver"
+        )
+    if mixing or config.shuffle:
+        raise ConfigError(
+            "--ray-write workers writes each batch where it is labelled, so sources, --val-size/--test-size, "
+            "--dedup, --shuffle and --pack-length (which need every row in this process) need --ray-write driver"
+        )
+    return str(output.tmp)
+
+
+def _write(
+    mixer: Mixer,
+    source: int,
+    rows: pa.Table,
+    rejects: pa.Table,
+    split_writer: SplitWriter,
+    reject_writer: RejectWriter,
+    output: OutputDir | RemoteOutputDir,
+) -> None:
+    with _output_errors(output.path):
+        reject_writer.write(rejects)
+        for split, table in mixer.push(source, rows):
+            split_writer.write(split, table)
+
+
+def _write_rest(mixer: Mixer, split_writer: SplitWriter, output: OutputDir | RemoteOutputDir) -> None:
+    with _output_errors(output.path):
+        for split, table in mixer.finish():
+            split_writer.write(split, table)
+
+
+def _split_globs(fmt: str, splits: list[str]) -> dict[str, str]:
+    if fmt == "arrow":
+        return {split: f"{split}/data-*.arrow" for split in splits}
+    return {split: f"{DATA_DIR}/{split}-*.parquet" for split in splits}
 
 
 RECORDS = "records"
@@ -199,10 +316,16 @@ def label(
     name = tokenizer if isinstance(tokenizer, str) else tokenizer.name
     config = make_config({**options, "inputs": [RECORDS], "tokenizer": name, "output": "-"})
     sample = [(f"{RECORDS}[{i}]", r) for i, r in enumerate(records[:SAMPLED_RECORDS]) if isinstance(r, Mapping)]
-    config, data_format = _read_as(config, detect(sample), RECORDS)
+    config, data_format = read_as(config, detect(sample), RECORDS)
     if config.pack_length is not None:
         raise ConfigError(
             "pack_length applies to `sftmask build`; label() returns unpacked rows (see sftmask.packing.packer.Packer)"
+        )
+    mixing = sorted(MIXING_KEYS & config.model_fields_set)
+    if mixing:
+        raise ConfigError(
+            f"{', '.join(mixing)}: splits, shuffling and de-duplication apply to `sftmask build`; label() returns "
+            "one row per record, in order"
         )
     tok = open_tokenizer(config, None if isinstance(tokenizer, str) else tokenizer)
     session = open_session(config, tok, [])
@@ -345,137 +468,6 @@ def _paths_read(config: BuildConfig, files: list[InputFile]) -> list[str]:
     return paths + [name for name in named if name is not None and os.path.exists(remote.local_path(name))]
 
 
-def open_tokenizer(config: BuildConfig, tok: LoadedTokenizer | None = None) -> LoadedTokenizer:
-    """Load the configured tokenizer and check it can do what the config asks (EOS).
-
-    Args:
-        config: the build config.
-        tok: an already loaded tokenizer to check instead of loading `config.tokenizer`.
-
-    Raises:
-        TokenizerError: it cannot be loaded, or has no EOS while `add_eos` is on.
-    """
-    if tok is None:
-        tok = load_tokenizer(config.tokenizer, trust_remote_code=config.trust_remote_code)
-    if config.kind.appends_eos(config) and tok.eos_id is None:
-        raise TokenizerError(
-            f"tokenizer {config.tokenizer!r} has no EOS token; pass --no-add-eos, or use a tokenizer with an eos_token"
-        )
-    return tok
-
-
-def open_session(
-    config: BuildConfig, tok: LoadedTokenizer, files: list[InputFile], scan: Scan = scan_here
-) -> EncodingSession:
-    """The configured data kind's encoder for this build (label names, start-up checks); a pass
-    over the inputs it needs first runs with `scan` (the build's engine's)."""
-    return config.kind.open_scanning(config, tok, files, scan)
-
-
-SAMPLED_RECORDS = 32
-"""Records of the first input whose fields decide the data format (`sftmask.io.formats.detect`)."""
-
-
-def detect_format(config: BuildConfig, files: list[InputFile]) -> tuple[BuildConfig, DataFormat | None]:
-    """The config reading the inputs' format, told by the fields of the first records of the first
-    input (`sftmask.io.formats`), and that format; the config as given, and None, when no format
-    is told (stdin, unknown fields) or the options given read the records another way.
-
-    Raises:
-        InputDataError: the first records are of more than one format.
-    """
-    if not files:
-        return config, None
-    first = sample_records(files[0], SAMPLED_RECORDS, config.delimiter)
-    sample = [(files[0].where(position), record) for position, record in first]
-    return _read_as(config, detect(sample), files[0].name)
-
-
-def _read_as(config: BuildConfig, fmt: DataFormat | None, name: str) -> tuple[BuildConfig, DataFormat | None]:
-    if fmt is None:
-        return config, None
-    updated = with_format(config, fmt)
-    if updated is None:
-        return config, None
-    said = [fmt.note] if fmt.note else []
-    if updated.strategy != config.strategy:
-        said.append(f"--strategy {updated.strategy}")
-    if updated.resolved_data_kind != config.resolved_data_kind:
-        said.insert(0, f"read as {updated.resolved_data_kind} data")
-    if said:
-        log.warning("%s: %s records: %s", name, fmt.title, "; ".join(said))
-    return updated, fmt
-
-
-def _input_manifest(fmt: DataFormat | None) -> dict[str, Any]:
-    """The manifest's ``input`` entry: the format the records were read as (None: by the options alone)."""
-    if fmt is None:
-        return {"input": {"format": None}}
-    return {"input": {"format": fmt.name, "title": fmt.title, "options": fmt.settings}}
-
-
-def make_reader(
-    config: BuildConfig, files: list[InputFile], batch_size: int | None = None, data_format: DataFormat | None = None
-) -> RecordReader:
-    """A reader delivering the fields the configured data kind needs (`data_format`: the format
-    the records are read as, so that a record of another one is an error)."""
-    fields = config.kind.fields(config)
-    return RecordReader(
-        files,
-        text_fields=fields.text,
-        object_fields=fields.objects,
-        optional_object_fields=fields.optional_objects,
-        field_hints=fields.hints,
-        keep_fields=config.keep_columns,
-        batch_size=batch_size or config.batch_size,
-        skip_errors=config.on_error == "skip",
-        max_chars=config.max_chars,
-        # Without --max-length a text is encoded whole: refuse one the tokenizer could not hold.
-        memory_budget=limits.memory_budget(config.num_proc) if config.max_length is None else None,
-        unused_fields=_unused_fields(config),
-        data_format=data_format,
-        delimiter=config.delimiter,
-    )
-
-
-def _unused_fields(config: BuildConfig) -> dict[str, str]:
-    """Fields a record may fill that this config leaves out, with how to use them."""
-    if config.resolved_data_kind != "prompt-response" or config.template is not None:
-        return {}
-    if config.prompt_field == "instruction" and "input" not in (config.prompt_field, config.response_field):
-        left_out = {
-            "input": "--prompt-field instruction leaves Alpaca's input out of the prompt",
-            "system": "--prompt-field instruction leaves LLaMA-Factory's system prompt out",
-            "history": "--prompt-field instruction leaves LLaMA-Factory's earlier turns (history) out",
-        }
-        return {name: f"{why}; pass --template alpaca" for name, why in left_out.items()}
-    return {}
-
-
-def _shard_dir(config: BuildConfig, output: OutputDir | RemoteOutputDir) -> str | None:
-    """Where the engine's workers write the shards themselves (`--ray-write workers`), if they do.
-
-    Raises:
-        ConfigError: the output is remote (its temporary folder is on this machine only).
-    """
-    if config.ray_write != "workers":
-        return None
-    if not isinstance(output, OutputDir):
-        raise ConfigError(
-            f"--ray-write workers writes the shards into --output {config.output} from every node, which needs a "
-            "folder they all see (a shared filesystem); for a remote --output pass --ray-write driver"
-        )
-    return str(output.tmp)
-
-
-def _write(labelled: Labelled, shard_writer: ShardWriter, reject_writer: RejectWriter, output: Path | str) -> None:
-    with _output_errors(output):
-        reject_writer.write(labelled.rejects)
-        if labelled.rows.num_rows:
-            shard_writer.write(labelled.rows)
-        shard_writer.adopt(labelled.shards)
-
-
 @contextlib.contextmanager
 def _output_errors(output: Path | str) -> Iterator[None]:
     """Turn an OSError while writing (disk full, quota, permissions) into a one-line OutputError."""
@@ -490,17 +482,18 @@ def _output_errors(output: Path | str) -> Iterator[None]:
         ) from exc
 
 
-def _packer(config: BuildConfig) -> Packer | None:
-    """The packing stage the config asks for, if any."""
+def _packer(config: BuildConfig, extra_columns: Sequence[str] = ()) -> Packer | None:
+    """The packing stage the config asks for, if any (`extra_columns`: kept as lists too, `source`)."""
     if config.pack_length is None:
         return None
-    return Packer(config.pack_length, config.pack_strategy, config.pack_window, list(config.keep_columns))
+    return Packer(config.pack_length, config.pack_strategy, config.pack_window, [*config.keep_columns, *extra_columns])
 
 
-def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
+def _output_schema(config: BuildConfig, reader: RecordReader, with_source: bool = False) -> pa.Schema:
     if config.pack_length is not None:
-        kept = _output_schema(config.model_copy(update={"pack_length": None}), reader)
-        return packed_schema({name: kept.field(name).type for name in config.keep_columns})
+        kept = _output_schema(config.model_copy(update={"pack_length": None}), reader, with_source)
+        names = [*config.keep_columns, *([SOURCE_COLUMN] if with_source else [])]
+        return packed_schema({name: kept.field(name).type for name in names})
     token_list = pa.list_(pa.int32())
     fields = [
         pa.field("input_ids", token_list),
@@ -510,25 +503,6 @@ def _output_schema(config: BuildConfig, reader: RecordReader) -> pa.Schema:
     if config.writes_assistant_masks:
         fields.append(pa.field("assistant_masks", pa.list_(pa.int8())))
     fields += [pa.field(name, reader.keep_type(name)) for name in config.keep_columns]
+    if with_source:
+        fields.append(pa.field(SOURCE_COLUMN, pa.string()))
     return pa.schema(fields)
-
-
-def _manifest(
-    config: BuildConfig,
-    tok: LoadedTokenizer,
-    stats: Counts,
-    shards: list[dict[str, Any]],
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The manifest; `extra` holds the data kind's own entries (e.g. `label2id`, `id2label`)."""
-    return {
-        "sftmask_version": __version__,
-        "config": config.model_dump(mode="json"),
-        "tokenizer": describe(tok),
-        "strategy": {"name": config.strategy, "description": STRATEGIES[config.strategy].description},
-        "data_kind": config.resolved_data_kind,
-        "labels": {"ignore_index": -100, "shifted": False},
-        "counts": stats.to_json(),
-        "shards": shards,
-        **(extra or {}),
-    }

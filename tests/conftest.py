@@ -82,12 +82,12 @@ def _no_sigterm_handler_in_pytest() -> Iterator[None]:
 def _tokenizers_loaded_once() -> Iterator[None]:
     """CLI builds and `sftmask.build` calls given a fixture's folder get the tokenizer loaded once
     (`load_once`); loading itself is tested on fresh loads (tests/tokenization/test_load_direct.py)."""
-    from sftmask import pipeline
+    from sftmask import opening
     from sftmask.tokenization import load
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(load, "load_tokenizer", load_once)
-        patch.setattr(pipeline, "load_tokenizer", load_once)
+        patch.setattr(opening, "load_tokenizer", load_once)
         yield
 
 

@@ -21,7 +21,7 @@ from sftmask.ragged import BoolArray, IntArray, Ragged, row_sums, segment_index
 from sftmask.tokenization.bounded import encode_bounded, gap_cut
 from sftmask.tokenization.load import LoadedTokenizer
 from sftmask.tokenization.normalform import Encoder
-from sftmask.tokenization.token_ends import encode_with_ends
+from sftmask.tokenization.segments import encode_with_ends
 
 
 @dataclass(frozen=True)

@@ -77,10 +77,30 @@ def _raise_exception(message: str) -> None:
     raise jinja2.exceptions.TemplateError(message)
 
 
+_TOJSON_KEPT = 256
+"""Containers whose JSON `_tojson` keeps (then it starts afresh)."""
+_tojson_kept: dict[tuple[Any, ...], tuple[Any, str]] = {}
+
+
 def _tojson(
     x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False
 ) -> str:
-    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    """transformers' ``tojson`` filter. The JSON of a list or dict is kept with the object itself
+    (so its id names it while kept): the tool schemas a batch's conversations share (one parsed
+    object, `sftmask.kinds.chat.parse_conversations`) are written once. Kept objects are never
+    changed: a template cannot change what it is given (the sandbox is immutable), and sftmask does
+    not change parsed records."""
+    if not isinstance(x, dict | list):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    key = (id(x), ensure_ascii, repr(indent), repr(separators), sort_keys)
+    kept = _tojson_kept.get(key)
+    if kept is not None and kept[0] is x:
+        return kept[1]
+    text = json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+    if len(_tojson_kept) >= _TOJSON_KEPT:
+        _tojson_kept.clear()
+    _tojson_kept[key] = (x, text)
+    return text
 
 
 def _strftime_now(format: str) -> str:

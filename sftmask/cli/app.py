@@ -110,7 +110,7 @@ def build(
     """Tokenize INPUTS, build labels, write Parquet/Arrow shards + manifest.json to --output."""
     from sftmask.cli.streams import native_stderr_aside
     from sftmask.cli.supervisor import Terminated, stop_message, stop_on_signals
-    from sftmask.config.build import make_config
+    from sftmask.config.recipe import make_config
     from sftmask.pipeline import build as run_build
 
     _setup_logging(quiet)
@@ -127,16 +127,20 @@ def build(
         signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
         typer.echo(stop_message(signum), err=True)
         raise typer.Exit(128 + signum) from None
-    counts = result.stats.to_json()
+    counts = result.manifest["counts"]  # rows and tokens written (after a recipe's mixing), the left-out rows
     packing = result.manifest.get("packing")
     if json_output:
         summary = {"output": result.output, **counts, "shards": len(result.shards)}
         if packing:
             summary["packing"] = {k: packing[k] for k in ("rows", "efficiency", "examples_per_row")}
+        for key in ("splits", "sources"):
+            if key in result.manifest:
+                summary[key] = result.manifest[key]
         typer.echo(json.dumps(summary))
         return
     limit = result.manifest["tokenizer"].get("model_max_length")
-    typer.echo(display.summary_line(result.output, counts, len(result.shards), packing, limit))
+    line = display.summary_line(result.output, counts, len(result.shards), packing, limit)
+    typer.echo(line + display.splits_note(result.manifest))
 
 
 def _is_dataset_folder(path: Path) -> bool:
@@ -209,6 +213,7 @@ def inspect_command(
     trust_remote_code = options.pop("trust_remote_code")  # both also apply to a built DIR
     try:
         if len(sources) == 1 and Path(sources[0]).is_dir() and not _is_dataset_folder(Path(sources[0])):
+            split = options.pop("split", None)  # a DIR's split to show (of INPUT: the split read)
             given = option_names(options)
             if given or config is not None:
                 raise ConfigError(
@@ -222,7 +227,7 @@ def inspect_command(
             except TokenizerError as exc:
                 hint = "" if tokenizer else "; pass --tokenizer with the tokenizer the output was built with"
                 raise TokenizerError(f"{exc}{hint}") from exc
-            rows = inspect_output(output, tok, start=index, count=count)
+            rows = inspect_output(output, tok, start=index, count=count, split=split)
             title = f"sftmask inspect {output.path}"
         else:
             if tokenizer is None and config is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import ValidationError, field_validator, model_validator
@@ -44,7 +44,16 @@ class BuildConfig(BuildOptions):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, None)) from None
+            raise ConfigError(describe(exc, None)) from None
+
+    mixes_sources: ClassVar[bool] = False
+    """Whether this config mixes sources (a recipe: `sftmask.config.recipe.RecipeConfig`)."""
+
+    @model_validator(mode="after")
+    def _mixing_needs_sources(self) -> BuildConfig:
+        if not self.mixes_sources and "stopping_strategy" in self.model_fields_set:
+            raise ValueError("stopping-strategy applies to a recipe whose entries have weights (see docs/recipes.md)")
+        return self
 
     @property
     def kind(self) -> DataKind[Any]:
@@ -134,11 +143,20 @@ class BuildConfig(BuildOptions):
             or self.ray_write != "driver"
         ):
             raise ValueError("--ray-address, --ray-workers, --ray-read and --ray-write apply to --engine ray")
-        if self.ray_write == "workers" and (self.pack_length is not None or self.keep_columns):
-            what = "--pack-length (packing the whole stream in order)" if self.pack_length else "--keep-columns"
-            raise ValueError(
-                f"--ray-write workers writes each batch where it is labelled, so {what} needs --ray-write driver"
-            )
+        if self.ray_write == "workers":
+            needs_the_stream = {
+                "--pack-length (packing the whole stream in order)": self.pack_length is not None,
+                "--keep-columns": bool(self.keep_columns),
+                "--val-size": self.val_size is not None,
+                "--test-size": self.test_size is not None,
+                "--dedup": self.dedup,
+                "--shuffle": self.shuffle,
+            }
+            for what, given in needs_the_stream.items():
+                if given:
+                    raise ValueError(
+                        f"--ray-write workers writes each batch where it is labelled, so {what} needs --ray-write driver"
+                    )
         if self.ray_read == "workers" and self.keep_columns:
             raise ValueError(
                 "--ray-read workers reads each file on its own, so --keep-columns (one type over all files) "
@@ -255,13 +273,18 @@ def make_config(
     """
     merged: dict[str, Any] = read_config_file(config_file) if config_file else {}
     merged.update({key: value for key, value in options.items() if value is not None})
+    if "datasets" in merged:
+        raise ConfigError(
+            f"{config_file or 'datasets'}: a recipe (a datasets: list) is built by `sftmask build --config`; "
+            "to look at one of its sources, pass that entry's inputs and options"
+        )
     try:
         return BuildConfig.model_validate(merged)
     except ConfigError as exc:
         # Validation runs BuildConfig.__init__, which words the problems without the file's name
         # or the names given here; word them again from its ValidationError.
         if isinstance(exc.__context__, ValidationError):
-            raise ConfigError(_describe(exc.__context__, config_file, names)) from None
+            raise ConfigError(describe(exc.__context__, config_file, names)) from None
         raise
 
 
@@ -283,7 +306,7 @@ def load_config(config_file: str | Path | None = None, /, **options: Any) -> Bui
     return make_config(options, config_file)
 
 
-def _describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
+def describe(exc: ValidationError, config_file: str | Path | None, names: Mapping[str, str] | None = None) -> str:
     problems = []
     missing = []
     for err in exc.errors():

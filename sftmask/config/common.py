@@ -220,7 +220,10 @@ class CommonOptions(Options):
     Memory grows with it; speed barely changes above ~500."""
     split: Annotated[str, Flag(INPUT, "NAME")] = "train"
     """Split read from a DatasetDict.save_to_disk folder; also names the shards
-    (train-00000-of-00001.parquet)."""
+    (train-00000-of-00001.parquet).
+
+    With held-out splits or a recipe the shards are named by their own split
+    (`data/validation-...`); `sftmask inspect DIR --split NAME` shows one split of a build."""
     num_proc: Annotated[int, Flag(PERFORMANCE, changes_rows=False)] = Field(default=1, ge=1)
     """Worker processes for tokenization; the output is identical for any value (1: the Rust
     tokenizer already uses all cores).

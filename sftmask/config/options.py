@@ -28,7 +28,8 @@ from sftmask.config.common import (
 
 WORDS_DATA = "Words data (NER, POS)"
 TEXT_DATA = "Text data"
-PANELS = (INPUT, DATA_KIND, CHAT_DATA, WORDS_DATA, TEXT_DATA, STRATEGY, LENGTH, OUTPUT, PERFORMANCE)
+SPLITS = "Splits, shuffling and mixing"
+PANELS = (INPUT, DATA_KIND, CHAT_DATA, WORDS_DATA, TEXT_DATA, STRATEGY, LENGTH, OUTPUT, SPLITS, PERFORMANCE)
 """Help panels in the order `sftmask build --help` shows them; within a panel, options keep the
 order of `BuildOptions`' fields."""
 
@@ -36,6 +37,7 @@ MessagesFormat = Literal["openai", "sharegpt"]
 PackStrategy = Literal["bfd", "wrapped"]
 Role = Literal["system", "user", "assistant", "tool"]
 TrainOnEos = Literal["turn", "last", "none"]
+StoppingStrategy = Literal["first_exhausted", "all_exhausted"]
 
 ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
 """The roles of a conversation's messages (OpenAI's; other formats' roles map to them)."""
@@ -201,3 +203,45 @@ class BuildOptions(TextOptions, WordsOptions, ChatOptions, PromptResponseOptions
 
     On the benchmark data 250 rows reach 98.3% of the tokens a row holds, 1000 rows 99.5%, the
     whole set 99.9%."""
+
+    val_size: Annotated[int | float | None, Flag(SPLITS, "N_OR_FRACTION", default="none", changes_rows=False)] = None
+    """Hold out rows as a validation split: a fraction (0.05) or a count (500), chosen by a hash of
+    each source record, so adding data keeps the held-out rows held out.
+
+    A fraction holds out exactly the rows whose record hash falls in its range (independent of
+    every other record); a count holds out the rows with the smallest hashes (kept in memory
+    until the end: use a fraction for large held-out sets). Written as `data/validation-*`."""
+    test_size: Annotated[int | float | None, Flag(SPLITS, "N_OR_FRACTION", default="none", changes_rows=False)] = None
+    """Hold out rows as a test split, as --val-size does (its own range of the hash)."""
+    shuffle: Annotated[bool, Flag(SPLITS, changes_rows=False)] = False
+    """Shuffle the rows of each split (before packing) by --seed: the same seed gives the same
+    bytes on any engine; data larger than memory is shuffled on disk.
+
+    A uniform random permutation: rows are sorted by a keyed 64-bit hash of (seed, record, position),
+    through 64 bucket files in the output's temporary folder (a bucket larger than
+    `mixing.shuffle.BUCKET_BYTES` is split again)."""
+    seed: Annotated[int, Flag(SPLITS, changes_rows=False)] = Field(default=0, ge=0, le=2**63 - 1)
+    """Seed of --shuffle and of a recipe's weighted mixing."""
+    dedup: Annotated[bool, Flag(SPLITS, changes_rows=False)] = False
+    """Write rows whose source records are identical once (the first one, in input order, across
+    all sources); counted in the manifest (`duplicates`).
+
+    Identical means the same values in the fields the source reads (and keeps): a 64-bit hash
+    of them, held in memory (about 8 bytes a row written)."""
+    stopping_strategy: Annotated[StoppingStrategy, Flag(SPLITS, changes_rows=False)] = "first_exhausted"
+    """Recipes with weights: stop mixing when the first source runs out (first_exhausted), or
+    repeat sources until every one has been used whole (all_exhausted), as
+    datasets.interleave_datasets does."""
+
+    @field_validator("val_size", "test_size")
+    @classmethod
+    def _size(cls, value: int | float | None) -> int | float | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and not 0 < value < 1:
+            if value >= 1 and value == int(value):
+                return int(value)
+            raise ValueError(f"{value} is neither a fraction between 0 and 1 nor a count of rows")
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"{value} is not a count of rows (1 or more) nor a fraction between 0 and 1")
+        return value

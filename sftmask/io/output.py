@@ -37,12 +37,42 @@ class BuiltOutput:
 
     @property
     def shard_files(self) -> list[str]:
-        """Shard file names in row order, as the manifest lists them."""
+        """Shard file names (relative to the output: ``data/train-...`` in the split layout) in
+        row order, split after split, as the manifest lists them."""
         return [str(s["file"]) for s in self.manifest["shards"]]
 
+    @property
+    def splits(self) -> list[str]:
+        """The splits, in the manifest's order (``train`` first); one for a single-split build."""
+        named = [str(s["split"]) for s in self.manifest["shards"] if isinstance(s, dict) and "split" in s]
+        if not named:
+            return [str(self.manifest.get("config", {}).get("split") or "train")]
+        return list(dict.fromkeys(named))
+
+    def split_shards(self, split: str) -> list[str]:
+        """The shard files of one split, in row order.
+
+        Raises:
+            NotAnOutputError: the output has no such split.
+        """
+        if split not in self.splits:
+            raise NotAnOutputError(f"{self.path} has no split {split!r}; its splits are {', '.join(self.splits)}")
+        if len(self.splits) == 1:
+            return self.shard_files
+        return [str(s["file"]) for s in self.manifest["shards"] if s.get("split") == split]
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        """A recipe's sources (name -> the manifest's counts of it); empty for a single-source build."""
+        entry = self.manifest.get("sources")
+        return entry if isinstance(entry, dict) else {}
+
     def shards_on_disk(self) -> list[str]:
-        """Shard-like file names found in the directory (sorted), whether listed or not."""
-        return sorted(p.name for p in self.path.glob(SHARD_PATTERNS[self.format]))
+        """Shard-like file names found in the directory and its split folders (sorted, relative to
+        the output), whether listed or not."""
+        pattern = SHARD_PATTERNS[self.format]
+        found = [*self.path.glob(pattern), *self.path.glob(f"*/{pattern}")]
+        return sorted(p.relative_to(self.path).as_posix() for p in found)
 
     @property
     def tokenizer_name(self) -> str:
@@ -106,7 +136,7 @@ def open_output(path: str | Path) -> BuiltOutput:
     return BuiltOutput(path, manifest, fmt)
 
 
-SECTIONS = ("config", "tokenizer", "strategy", "labels", "counts", "packing", "id2label")
+SECTIONS = ("config", "tokenizer", "strategy", "labels", "counts", "packing", "id2label", "sources", "splits")
 """Manifest entries that are objects when present."""
 COUNTS = (
     "records_read",
@@ -117,7 +147,22 @@ COUNTS = (
     "trained_tokens",
     "boundary_merges",
     "longest_row",
+    "duplicates",
+    "left_out",
+    "repeated",
 )
+SOURCE_COUNTS = (
+    "records_read",
+    "rows_written",
+    "rejected",
+    "duplicates",
+    "left_out",
+    "repeated",
+    "truncated",
+    "tokens",
+    "trained_tokens",
+)
+SPLIT_COUNTS = ("rows", "tokens", "trained_tokens")
 PACKING_COUNTS = ("pack_length", "rows", "examples", "tokens", "capacity_tokens")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -139,11 +184,13 @@ def manifest_problem(manifest: dict[str, Any], directory: Path) -> str | None:
         if not isinstance(shard, dict) or not isinstance(shard.get("file"), str):
             return f"{where} has no 'file'"
         name = shard["file"]
-        if not _plain_name(name):
-            return f"{where}.file {name!r} is not a file name in the output directory (shards sit beside {MANIFEST})"
+        if not _relative_name(name, shard.get("split")):
+            return f"{where}.file {name!r} is not a file name in the output directory"
         if not inside(directory, name):
             target = os.path.realpath(directory / name)
             return f"{where}.file {name!r} is a symlink to {target}, outside the output directory"
+        if "split" in shard and not isinstance(shard["split"], str):
+            return f"{where}.split is {_shown(shard['split'])}, not a string"
         if "rows" in shard and not _is_count(shard["rows"]):
             return f"{where}.rows is {_shown(shard['rows'])}, not a count"
         if shard.get("sha256") is not None and not (
@@ -154,6 +201,16 @@ def manifest_problem(manifest: dict[str, Any], directory: Path) -> str | None:
     for key in COUNTS:
         if key in counts and not _is_count(counts[key]):
             return f"counts.{key} is {_shown(counts[key])}, not a count"
+    for section, keys in (("sources", SOURCE_COUNTS), ("splits", SPLIT_COUNTS)):
+        for name, entry in manifest.get(section, {}).items():
+            if not isinstance(entry, dict):
+                return f"{section}.{name} is {_shown(entry)}, not an object"
+            for key in keys:
+                if key in entry and not _is_count(entry[key]):
+                    return f"{section}.{name}.{key} is {_shown(entry[key])}, not a count"
+            by_split = entry.get("rows_written_by_split", {})
+            if not isinstance(by_split, dict) or not all(_is_count(n) for n in by_split.values()):
+                return f"{section}.{name}.rows_written_by_split is {_shown(by_split)}, not counts by split"
     by_reason = counts.get("rejected_by_reason", {})
     if not isinstance(by_reason, dict) or not all(_is_count(n) for n in by_reason.values()):
         return f"counts.rejected_by_reason is {_shown(by_reason)}, not counts by reason"
@@ -180,9 +237,11 @@ def manifest_problem(manifest: dict[str, Any], directory: Path) -> str | None:
 
 
 def inside(directory: Path, name: str) -> bool:
-    """Whether file `name` of `directory` is there, not a symlink out of it."""
+    """Whether file `name` of `directory` is there, not a symlink (or in a symlinked folder) out of it."""
     target = directory / name
-    return not target.is_symlink() or Path(os.path.realpath(target)).is_relative_to(directory.resolve())
+    if "/" not in name and not target.is_symlink():
+        return True
+    return Path(os.path.realpath(target)).is_relative_to(directory.resolve())
 
 
 def count_lines(path: Path) -> int:
@@ -196,6 +255,13 @@ def count_lines(path: Path) -> int:
         while block := f.read(1 << 20):
             lines += block.count(b"\n")
     return lines
+
+
+def _relative_name(name: str, split: object) -> bool:
+    """A plain file name, or one in the split layout's folder: ``data/`` (Parquet) or the shard's
+    split's (Arrow, ``validation/data-00000-of-00001.arrow``)."""
+    folder, _, file = name.rpartition("/")
+    return _plain_name(file) and (not folder or (_plain_name(folder) and folder in ("data", split)))
 
 
 def _plain_name(name: str) -> bool:
@@ -262,11 +328,21 @@ def shard_schema(output: BuiltOutput, shard: str) -> pa.Schema:
         raise ShardReadError(f"{path}: cannot read shard: {message}") from exc
 
 
-def read_rows(output: BuiltOutput, start: int, count: int) -> list[tuple[str, int, dict[str, Any]]]:
-    """Rows ``start .. start + count - 1`` of the whole output, as (shard, row in shard, row)."""
+def read_rows(
+    output: BuiltOutput, start: int, count: int, split: str | None = None
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """Rows ``start .. start + count - 1`` of the whole output (of one split when given: rows
+    counted from its first), as (shard, row in shard, row).
+
+    Raises:
+        NotAnOutputError: the output has no such split.
+    """
     rows: list[tuple[str, int, dict[str, Any]]] = []
     offset = 0  # global index of the current shard's first row
+    files = set(output.split_shards(split)) if split is not None else None
     for entry in output.manifest["shards"]:
+        if files is not None and entry["file"] not in files:
+            continue
         listed = entry.get("rows")
         if isinstance(listed, int) and offset + listed <= start:
             offset += listed  # skip a whole shard without reading it

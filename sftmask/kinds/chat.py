@@ -5,21 +5,24 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 
 from sftmask import reasons
-from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
-from sftmask.chat.encode import encode_chat_batch, renderer_options
-from sftmask.chat.render import ChatRenderer
 from sftmask.config.options import ROLES, ChatOptions, MessagesFormat
 from sftmask.errors import ConfigError, RecordRejected, SftmaskError, did_you_mean
 from sftmask.io.readers import STDIN, InputFile, RecordReader
 from sftmask.kinds.base import DataKind, EncodingSession, Fields
 from sftmask.labels.strategies import STRATEGIES, EncodedBatch
 from sftmask.tokenization.load import LoadedTokenizer
+
+if TYPE_CHECKING:
+    from sftmask.chat.choice import TemplateChoice
+
+# The chat machinery (`sftmask.chat.render` and `encode`, jinja2) is imported where a chat build
+# uses it, so that a build of other data does not pay for it at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +221,9 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
     fmt = MessageFormat.named(config.messages_format, config.role_key, config.content_key, config.message_train_field)
     batch = ParsedBatch([], [], [], {})
     raw_tools = table.column(config.tools_field).to_pylist()
+    # Records that carry the same tools share one parsed list (never changed after parsing), so a
+    # template writes their JSON once (`sftmask.chat.sandbox`).
+    tools: dict[str, Any] = {}
     sharegpt = config.messages_format == "sharegpt"
     systems = table.column(SYSTEM_FIELD).to_pylist() if sharegpt else None
     field = config.resolved_messages_field
@@ -237,15 +243,18 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
                 if isinstance(system, str) and system.strip() and messages[0]["role"] != "system":
                     messages.insert(0, {"role": "system", "content": system})
                     flags.insert(0, None)
-            value = None
-            if raw_tools[row] is not None:
-                value = _json_cell(orjson.loads(raw_tools[row]), config.tools_field, empty_is_absent=True)
-            if value is not None and not isinstance(value, list):
-                raise RecordRejected(
-                    reasons.INVALID_TOOLS, f"field {config.tools_field!r} must be a list of tool schemas"
-                )
-            if value is not None and sharegpt:
-                value = [_function_schema(tool) for tool in value]
+            raw = raw_tools[row]
+            value = None if raw is None else tools.get(raw)
+            if raw is not None and value is None:
+                value = _json_cell(orjson.loads(raw), config.tools_field, empty_is_absent=True)
+                if value is not None and not isinstance(value, list):
+                    raise RecordRejected(
+                        reasons.INVALID_TOOLS, f"field {config.tools_field!r} must be a list of tool schemas"
+                    )
+                if value is not None and sharegpt:
+                    value = [_function_schema(tool) for tool in value]
+                if value is not None:
+                    tools[raw] = value
             if not any(m["role"] == "assistant" for m in messages):
                 roles = ", ".join(dict.fromkeys(m["role"] for m in messages))
                 raise RecordRejected(
@@ -319,6 +328,8 @@ class ChatSession:
                     parsed.invalid[row] = (exc.reason, exc.message)
                     parsed.conversations[row] = None
             train.append(decisions)
+        from sftmask.chat.encode import encode_chat_batch
+
         encoded = encode_chat_batch(
             self.tok,
             self.choice.text,
@@ -376,6 +387,8 @@ class ChatSession:
         return decisions
 
     def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
+        from sftmask.chat.choice import chat_manifest
+
         chat = {key: counts.get(key, 0) for key in CHAT_COUNTS}
         if chat[STARTS_WITH_ASSISTANT]:
             log.warning(
@@ -459,6 +472,10 @@ class Chat(DataKind[ChatOptions]):
     def open(self, config: ChatOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
         """Choose the chat template once, comparing renderings of the first records (see
         `sftmask.chat.choice.choose_template`)."""
+        from sftmask.chat.choice import choose_template, pin_today
+        from sftmask.chat.encode import renderer_options
+        from sftmask.chat.render import ChatRenderer
+
         options = renderer_options(config)
         samples = first_conversations(config, self.fields(config), files)
         choice = choose_template(tok.hf, config.chat_template, samples, **options)

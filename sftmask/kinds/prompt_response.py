@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 
-from sftmask.chat.choice import TemplateChoice, chat_manifest, choose_template, pin_today
-from sftmask.chat.encode import encode_chat_batch, renderer_options
 from sftmask.config.options import CHAT, PromptResponseOptions
 from sftmask.errors import ConfigError
 from sftmask.io.readers import InputFile
@@ -19,6 +17,11 @@ from sftmask.labels.strategies import STRATEGIES, EncodedBatch
 from sftmask.prompts.templates import load_template, render_records
 from sftmask.tokenization.encode import count_boundary_merges, segment
 from sftmask.tokenization.load import LoadedTokenizer
+
+if TYPE_CHECKING:
+    from sftmask.chat.choice import TemplateChoice
+
+# The chat machinery (jinja2) is imported only by `template: chat` builds (`ExchangeSession`).
 
 
 def encode_prompt_response(
@@ -67,6 +70,8 @@ class ExchangeSession:
             for p, r in zip(prompts, responses, strict=True)
         ]
         tools = [None] * len(prompts)
+        from sftmask.chat.encode import encode_chat_batch
+
         chat = encode_chat_batch(
             self.tok,
             self.choice.text,
@@ -81,6 +86,8 @@ class ExchangeSession:
         return dataclasses.replace(chat, response_mask=chat.assistant_mask, assistant_mask=None), {}
 
     def manifest(self, counts: dict[str, int]) -> dict[str, Any]:
+        from sftmask.chat.choice import chat_manifest
+
         return {"chat_template": chat_manifest(self.choice, self.options)}
 
 
@@ -102,6 +109,9 @@ class PromptResponse(DataKind[PromptResponseOptions]):
 
     def open(self, config: PromptResponseOptions, tok: LoadedTokenizer, files: list[InputFile]) -> EncodingSession:
         if config.template == CHAT:
+            from sftmask.chat.choice import choose_template, pin_today
+            from sftmask.chat.encode import renderer_options
+
             options = renderer_options(config)
             choice = choose_template(tok.hf, config.chat_template, **options)
             return ExchangeSession(config, tok, choice, pin_today(choice, options))

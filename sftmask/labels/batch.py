@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from sftmask import reasons
 from sftmask.config.build import BuildConfig
+from sftmask.io.keys import KEY_COLUMN, record_keys
 from sftmask.io.readers import FILE_COLUMN, KEEP_PREFIX, LINE_COLUMN, InputFile, ReadBatch, Reject
 from sftmask.kinds import EncodingSession
 from sftmask.labels.assemble import AssembledBatch, assemble
@@ -102,6 +103,9 @@ class Job:
     """The data kind's encoder (tokenizer included), prepared once per build."""
     files: tuple[InputFile, ...]
     """The inputs, indexed by the reader's file column."""
+    record_keys: bool = False
+    """Give each row its record's key (`sftmask.io.keys.KEY_COLUMN`), for splits, de-duplication
+    and shuffling; the writer drops the column."""
     shard_dir: str | None = None
     """Where the labelling writes each batch's rows as a shard itself (`--ray-write workers`: the
     output's temporary folder); None: the rows go back to the build, which writes them."""
@@ -178,7 +182,7 @@ def label_table(table: pa.RecordBatch, job: Job) -> Labelled:
     counts.trained_tokens += assembled.trained_tokens
     counts.truncated += assembled.truncated + extra.get("truncated", 0)
     rejects = _assembly_rejects(assembled, encoded, table, job, counts)
-    return Labelled(_output_table(assembled, table, job.config), rejects_table(rejects), counts)
+    return Labelled(_output_table(assembled, table, job), rejects_table(rejects), counts)
 
 
 def label_read_batch(batch: ReadBatch, job: Job) -> Labelled:
@@ -248,7 +252,8 @@ def reject_message(config: BuildConfig, encoded: EncodedBatch, row: int, reason:
     return messages.get(reason, reason)
 
 
-def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: BuildConfig) -> pa.Table:
+def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, job: Job) -> pa.Table:
+    config = job.config
     ids = assembled.input_ids
     offsets = pa.array(ids.offsets.astype(np.int32))
     columns: dict[str, pa.Array] = {
@@ -259,6 +264,8 @@ def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, config: Buil
     if config.writes_assistant_masks:
         trained = (assembled.labels != IGNORE_INDEX).astype(np.int8)
         columns["assistant_masks"] = pa.ListArray.from_arrays(offsets, pa.array(trained))
+    if job.record_keys:
+        columns[KEY_COLUMN] = pa.array(record_keys(table)[assembled.accepted], pa.uint64())
     if config.keep_columns:
         keep = pa.array(np.flatnonzero(assembled.accepted))
         for name in config.keep_columns:

@@ -17,7 +17,7 @@ from sftmask.io.readers import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, R
 from sftmask.kinds import EncodingSession
 from sftmask.labels.batch import Job, reject_message, run_stages
 from sftmask.labels.strategies import IGNORE_INDEX
-from sftmask.pipeline import detect_format, make_reader, open_session, open_tokenizer
+from sftmask.opening import detect_format, make_reader, open_session, open_tokenizer
 from sftmask.tokenization.load import LoadedTokenizer
 
 TRAINED = "[trained]"
@@ -165,7 +165,7 @@ def inspect_input(config: BuildConfig, tok: LoadedTokenizer, *, start: int = 0, 
 
     Nothing is written. Records are counted from 0 in input order; a record that the build
     would reject is shown with its reason. The data format is told from the first records as
-    `build` tells it (`sftmask.pipeline.detect_format`).
+    `build` tells it (`sftmask.opening.detect_format`).
     """
     files = resolve_inputs(config.inputs, config.input_format, config.split)
     config, data_format = detect_format(config, files)
@@ -266,12 +266,20 @@ def _window_views(
     return views
 
 
-def inspect_output(output: BuiltOutput, tok: LoadedTokenizer, *, start: int = 0, count: int = 3) -> list[RowView]:
-    """Rows ``start .. start+count-1`` of a built output, decoded with `tok`."""
+def inspect_output(
+    output: BuiltOutput, tok: LoadedTokenizer, *, start: int = 0, count: int = 3, split: str | None = None
+) -> list[RowView]:
+    """Rows ``start .. start+count-1`` of a built output (of one `split`, counted from its first
+    row), decoded with `tok`.
+
+    Raises:
+        NotAnOutputError: the output has no such split.
+    """
     id2label = output.id2label
     views = []
-    for k, (shard, local, row) in enumerate(read_rows(output, start, count)):
-        title = f"row {start + k} ({shard} row {local})"
+    for k, (shard, local, row) in enumerate(read_rows(output, start, count, split)):
+        source = f", source {row['source']}" if isinstance(row.get("source"), str) else ""
+        title = f"row {start + k}{f' of {split}' if split else ''} ({shard} row {local}{source})"
         views.append(row_view(tok, title, row["input_ids"], row["labels"], id2label=id2label))
     return views
 

@@ -33,18 +33,32 @@ def compute_stats(output: BuiltOutput) -> dict[str, Any]:
     lengths: list[IntArray] = []
     trained_rows: list[IntArray] = []
     shards = []
-    for name in output.shard_files:
+    splits: dict[str, dict[str, int]] = {}
+    by_source: dict[str, dict[str, dict[str, int]]] = {}
+    per_source = bool(output.sources) and output.packing is None  # packed rows hold several sources
+    for entry in output.manifest["shards"]:
+        name = str(entry["file"])
+        split = str(entry.get("split") or output.splits[0])
         shard_lengths: list[IntArray] = []
         shard_trained: list[IntArray] = []
-        for batch in iter_batches(output, name, ["input_ids", "labels"]):
+        columns = ["input_ids", "labels", *(["source"] if per_source else [])]
+        for batch in iter_batches(output, name, columns):
             labels = whole_column(batch, "labels")
             label_lengths = list_lengths(labels)
-            shard_lengths.append(list_lengths(whole_column(batch, "input_ids")))
-            shard_trained.append(row_counts(flat_values(labels) != IGNORE_INDEX, label_lengths))
+            row_lengths = list_lengths(whole_column(batch, "input_ids"))
+            row_trained = row_counts(flat_values(labels) != IGNORE_INDEX, label_lengths)
+            shard_lengths.append(row_lengths)
+            shard_trained.append(row_trained)
+            if per_source:
+                _count_sources(by_source, split, whole_column(batch, "source").to_pylist(), row_lengths, row_trained)
         n_tokens = int(sum(int(x.sum()) for x in shard_lengths))
         n_trained = int(sum(int(x.sum()) for x in shard_trained))
         rows = sum(len(x) for x in shard_lengths)
-        shards.append({"file": name, "rows": rows, "tokens": n_tokens, "trained_tokens": n_trained})
+        shards.append({"file": name, "split": split, "rows": rows, "tokens": n_tokens, "trained_tokens": n_trained})
+        total = splits.setdefault(split, {"rows": 0, "tokens": 0, "trained_tokens": 0})
+        total["rows"] += rows
+        total["tokens"] += n_tokens
+        total["trained_tokens"] += n_trained
         lengths += shard_lengths
         trained_rows += shard_trained
     all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
@@ -68,12 +82,49 @@ def compute_stats(output: BuiltOutput) -> dict[str, Any]:
         "rejected_by_reason": counts.get("rejected_by_reason", {}),
         "boundary_merges": counts.get("boundary_merges"),
         "shards": shards,
+        "splits": splits,
+        "sources": _sources(output, by_source),
         "packing": _packing_stats(output, len(all_lengths), tokens),
         "format": output.format,
         "strategy": (output.manifest.get("strategy") or {}).get("name"),
         "data_kind": output.manifest.get("data_kind"),
         "tokenizer": output.tokenizer_name,
     }
+
+
+def _count_sources(
+    by_source: dict[str, dict[str, dict[str, int]]],
+    split: str,
+    names: list[Any],
+    lengths: IntArray,
+    trained: IntArray,
+) -> None:
+    for i, name in enumerate(names):
+        entry = by_source.setdefault(str(name), {}).setdefault(split, {"rows": 0, "tokens": 0, "trained_tokens": 0})
+        entry["rows"] += 1
+        entry["tokens"] += int(lengths[i])
+        entry["trained_tokens"] += int(trained[i])
+
+
+def _sources(output: BuiltOutput, from_shards: dict[str, dict[str, dict[str, int]]]) -> dict[str, Any]:
+    """Per source of a recipe: what the manifest counted (read, rejected, left out) and, for
+    unpacked output, the rows, tokens and trained tokens its shards hold per split."""
+    result = {}
+    for name, entry in output.sources.items():
+        counted = {
+            key: entry.get(key)
+            for key in ("records_read", "rows_written", "rejected", "duplicates", "left_out", "repeated", "truncated")
+        }
+        shards = from_shards.get(name)
+        result[name] = counted | {
+            "strategy": entry.get("strategy"),
+            "data_kind": entry.get("data_kind"),
+            "splits": shards if shards is not None else {"rows": entry.get("rows_written_by_split")},
+            "trained_tokens": sum(s["trained_tokens"] for s in shards.values())
+            if shards
+            else entry.get("trained_tokens"),
+        }
+    return result
 
 
 def _packing_stats(output: BuiltOutput, rows: int, tokens: int) -> dict[str, Any] | None:

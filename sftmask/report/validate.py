@@ -194,14 +194,9 @@ def _check_accounting(output: BuiltOutput, report: ValidationReport) -> None:
     """Every record read is written or rejected, and every reject is in rejects.jsonl."""
     counts = output.manifest.get("counts", {})
     read, written, rejected = (counts.get(k) for k in ("records_read", "rows_written", "rejected"))
-    if read is not None and written is not None and rejected is not None and read != written + rejected:
-        report.add(
-            Problem(
-                "counts",
-                f"counts.records_read is {read:,}, but rows_written + rejected is {written:,} + {rejected:,} "
-                f"= {written + rejected:,}",
-            )
-        )
+    if read is not None and written is not None and rejected is not None:
+        _check_sum("counts", counts, report)
+    _check_sources(output, counts, report)
     by_reason = counts.get("rejected_by_reason")
     if rejected is not None and by_reason is not None and sum(by_reason.values()) != rejected:
         report.add(
@@ -406,3 +401,41 @@ class _Rows:
         if trained.any() and np.array_equal(row_labels[:-1][trained], row_ids[1:][trained]):
             message += "; the labels look shifted left by one: sftmask labels are unshifted (the model shifts)"
         return message
+
+
+def _check_sum(where: str, counts: dict[str, Any], report: ValidationReport) -> None:
+    """records_read + repeated = rows_written + rejected + duplicates + left_out (the last three
+    only when mixing left rows out: a recipe's amounts and weights, --dedup)."""
+    read, written, rejected = counts["records_read"], counts["rows_written"], counts["rejected"]
+    repeated = counts.get("repeated", 0)
+    out = counts.get("duplicates", 0) + counts.get("left_out", 0)
+    if read + repeated == written + rejected + out:
+        return
+    terms, total = f"rows_written + rejected is {written:,} + {rejected:,}", written + rejected
+    if out:
+        terms, total = (
+            f"rows_written + rejected + duplicates + left_out is {written:,} + {rejected:,} + {out:,}",
+            total + out,
+        )
+    plus = f" (+ repeated {repeated:,})" if repeated else ""
+    report.add(Problem("counts", f"{where}.records_read is {read:,}{plus}, but {terms} = {total:,}"))
+
+
+def _check_sources(output: BuiltOutput, counts: dict[str, Any], report: ValidationReport) -> None:
+    """Each source's counts add up, and the sources' add up to the build's; each split's rows are
+    its shards' (unpacked)."""
+    sources = output.sources
+    for name, entry in sources.items():
+        if all(isinstance(entry.get(k), int) for k in ("records_read", "rows_written", "rejected")):
+            _check_sum(f"sources.{name}", entry, report)
+    for key in ("records_read", "rows_written", "rejected"):
+        total = sum(entry.get(key, 0) for entry in sources.values())
+        if sources and isinstance(counts.get(key), int) and total != counts[key]:
+            report.add(Problem("counts", f"the sources' {key} add up to {total:,}, counts.{key} is {counts[key]:,}"))
+    listed = output.manifest.get("splits", {})
+    if output.packing is not None:
+        return
+    for split, entry in listed.items():
+        rows = sum(s.get("rows", 0) for s in output.manifest["shards"] if s.get("split") == split)
+        if entry.get("rows") != rows:
+            report.add(Problem("counts", f"splits.{split}.rows is {entry.get('rows')}, its shards hold {rows:,} rows"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -314,28 +315,32 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     Only a window of text on each side is re-encoded: the joint window's tokens are compared with
     the two halves' tokens, the right half encoded as responses are. The window holds
     `BOUNDARY_WINDOW` characters more than the longest added token, so a special token next to
-    the boundary (``<|start_header_id|>``) is never cut into plain text.
+    the boundary (``<|start_header_id|>``) is never cut into plain text. Each distinct pair of
+    windows is encoded once, and each distinct left window once (prompts from a template end alike).
     """
     rows = [i for i, (p, r) in enumerate(zip(prompts, responses, strict=True)) if p and r]
     if not rows:
         return 0
     width = boundary_window(tok)
-    left = [prompts[i][-width:] for i in rows]
-    right = [responses[i][:width] for i in rows]
-    joint = [a + b for a, b in zip(left, right, strict=True)]
+    pairs = Counter((prompts[i][-width:], responses[i][:width]) for i in rows)  # pair -> records
+    left = [a for a, _ in pairs]
+    right = [b for _, b in pairs]
+    lefts = list(dict.fromkeys(left))
     # A tokenizer that prefixes every word keeps the prefix on all but a continued first word, so
     # the texts around the boundary are encoded as the full tokenizer does.
     encoder = tok.full_encoder if tok.prefixes_every_word else tok.continuation_encoder
-    encoded = encode_ids(encoder, joint + left, add_special_tokens=False)
-    k = len(rows)
+    k = len(pairs)
+    encoded = encode_ids(encoder, [a + b for a, b in pairs] + lefts, add_special_tokens=False)
     together = encoded.take(np.arange(k))
+    at = {text: k + n for n, text in enumerate(lefts)}
     right_ids = encode_responses_with_word_starts(tok, left, right, add_eos=False, word_starts=False)[0]
-    apart = concat_rows(encoded.take(np.arange(k, 2 * k)), right_ids)
+    apart = concat_rows(encoded.take(np.array([at[a] for a in left], dtype=np.int64)), right_ids)
     same_len = together.lengths == apart.lengths
     keep = np.flatnonzero(same_len)
     a, b = together.take(keep), apart.take(keep)
-    differ = row_sums(a.values != b.values, a.offsets) > 0
-    return int((~same_len).sum() + differ.sum())
+    merged = ~same_len
+    merged[keep] = row_sums(a.values != b.values, a.offsets) > 0
+    return int(np.fromiter(pairs.values(), np.int64, k)[merged].sum())
 
 
 def boundary_window(tok: LoadedTokenizer) -> int:

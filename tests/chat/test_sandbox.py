@@ -157,3 +157,21 @@ def test_chat_builds_do_not_import_transformers(tmp_path: Path, sample_tokenizer
         "assert 'transformers' not in sys.modules, 'transformers was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tojson_writes_a_kept_object_as_json_dumps_does() -> None:
+    """`tojson` keeps the JSON of the lists and dicts it wrote, by the object itself: the same
+    object gives the same text, an equal-looking other object its own, each option its own."""
+    import json
+
+    tools = [{"type": "function", "function": {"name": "f", "description": "é <b>", "parameters": {}}}]
+    for options in ({}, {"indent": 2}, {"ensure_ascii": True}, {"separators": (",", ":")}, {"sort_keys": True}):
+        expected = json.dumps(tools, **{"ensure_ascii": False, **options})  # transformers' default
+        assert chat_jinja._tojson(tools, **options) == expected
+        assert chat_jinja._tojson(tools, **options) == expected  # kept
+    other = [{"type": "function", "function": {"name": "g"}}]
+    assert chat_jinja._tojson(other) == json.dumps(other, ensure_ascii=False)
+    for _ in range(chat_jinja._TOJSON_KEPT + 1):  # more than it keeps: it starts afresh
+        chat_jinja._tojson([{}])
+    assert len(chat_jinja._tojson_kept) <= chat_jinja._TOJSON_KEPT
+    assert chat_jinja._tojson(tools) == json.dumps(tools, ensure_ascii=False)

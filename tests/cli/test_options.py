@@ -226,13 +226,23 @@ def test_options_inspect_does_not_take_do_not_change_the_rows(tmp_path: Path) ->
     # The engine options are proven not to change the rows by tests/engines/test_ray.py.
     engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read"}
     engine_options.add("max_reject_rate")  # fails a build or not; never changes its rows
-    assert {o.key for o in BUILD_OPTIONS if not o.changes_rows} == {
-        "output",
-        *engine_options,
-        *(a[2:].replace("-", "_") for a in other[::2]),
-    }
+    # Splits, shuffling and de-duplication say where rows go, in which order and whether a repeated
+    # record is written again; each row is built the same (as a multiset below; tests/test_splits.py).
+    mixing = ["--val-size", "0.2", "--test-size", "3", "--seed", "3"]
+    mixing_switches = ["--shuffle", "--dedup"]
+    assert (
+        {o.key for o in BUILD_OPTIONS if not o.changes_rows}
+        == {
+            "output",
+            "stopping_strategy",  # needs a recipe with weights: tests/test_recipes.py
+            *engine_options,
+            *(a[2:].replace("-", "_") for a in [*other[::2], *mixing[::2], *mixing_switches]),
+        }
+    )
     assert rows(tmp_path / "b", *other) == plain
     assert len(plain) == 40
+    mixed = rows(tmp_path / "c", *mixing, *mixing_switches)
+    assert sorted(mixed) == sorted(plain) and mixed != plain
 
 
 def test_every_command_and_parameter_has_help() -> None:

@@ -33,16 +33,25 @@ def test_shipped_config_runs(config: Path, tmp_path: Path, monkeypatch: pytest.M
     summary = json.loads(result.stdout)
     settings = read_config_file(config)
     assert summary["rows_written"] > 0
-    records = sum(_count_records(REPO / path) for path in settings["inputs"])
-    assert summary["rows_written"] + summary["rejected"] == summary["records_read"] == records
+    sources = settings.get("datasets", [settings])  # a recipe's inputs are its entries'
+    records = sum(_count_records(REPO / path) for source in sources for path in source["inputs"])
+    left_out = summary.get("left_out", 0) + summary.get("duplicates", 0) - summary.get("repeated", 0)
+    assert summary["rows_written"] + summary["rejected"] + left_out == summary["records_read"] == records
     manifest = json.loads((out / "manifest.json").read_text())
     for key, value in settings.items():
-        if key != "output":
-            assert manifest["config"][key] == value, key
+        if key not in ("output", "datasets"):
+            assert manifest["config"][key.replace("-", "_")] == value, key
+    for source, entry in zip(
+        sources if "datasets" in settings else [], manifest["config"].get("datasets", []), strict=True
+    ):
+        for key, value in source.items():
+            assert entry[key.replace("-", "_")] == value, key
 
 
 def _count_records(path: Path) -> int:
     text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return len(json.loads(text))
     if path.suffix in {".csv", ".tsv"}:
         return len(list(csv.reader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ","))) - 1
     return sum(1 for line in text.splitlines() if line.strip())

@@ -483,6 +483,10 @@ def test_workers_write_refuses_what_needs_the_whole_stream(tmp_path: Path) -> No
         make_config({**common, "pack_length": 512}, None)
     with pytest.raises(ConfigError, match="so --keep-columns needs --ray-write driver"):
         make_config({**common, "keep_columns": "id"}, None)
+    for option, value in (("val_size", 10), ("test_size", 0.1), ("dedup", True), ("shuffle", True)):
+        flag = "--" + option.replace("_", "-")
+        with pytest.raises(ConfigError, match=f"so {flag} needs --ray-write driver"):
+            make_config({**common, option: value}, None)
     with pytest.raises(ConfigError, match="apply to --engine ray"):
         make_config({**common, "engine": "local"}, None)
 

@@ -480,3 +480,24 @@ def test_a_simplecache_output_url_is_its_folder(tmp_path: Path) -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert (tmp_path / "o" / "manifest.json").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_s3_output_with_splits_equals_the_local_one(tmp_path: Path, s3: tuple[Any, dict[str, str]]) -> None:
+    fs, env = s3
+    data = str(SAMPLE / "instructions.jsonl")
+    options = ["-t", TOKENIZER, "--val-size", "0.2", "--shuffle", "--seed", "4"]
+    assert sftmask({}, "build", data, "-o", str(tmp_path / "local"), *options).returncode == 0
+    result = sftmask(env, "build", data, "-o", "s3://bucket/splits/out", *options)
+    assert result.returncode == 0, result.stderr
+    got = download(fs, "bucket/splits/out", tmp_path / "got")
+    files = sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file())
+    assert files == [
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "data/validation-00000-of-00001.parquet",
+        "manifest.json",
+    ]
+    for name in files[1:3]:
+        assert (got / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    validated = sftmask(env, "validate", "s3://bucket/splits/out")
+    assert validated.returncode == 0 and validated.stdout.startswith("ok: 300 rows in 2 shards"), validated.stdout

@@ -190,6 +190,30 @@ def test_boundary_merges_are_counted(qwen: Any, mistral: Any) -> None:
     assert count_boundary_merges(mistral, ["Answer:"], [" yes"]) == 0
 
 
+def test_boundary_merges_encode_each_distinct_window_once(qwen: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records that end and start alike (a prompt template's ending) are encoded once, and still
+    each counted."""
+    from sftmask.tokenization import encode
+
+    texts: list[str] = []
+    real = encode.encode_ids
+
+    def recording(encoder: Any, batch: Any, *, add_special_tokens: bool) -> Any:
+        texts.extend(batch)
+        return real(encoder, batch, add_special_tokens=add_special_tokens)
+
+    monkeypatch.setattr(encode, "encode_ids", recording)
+    suffix = "\n\n### End of the instruction.\n\n### Response:\n"  # longer than the window
+    prompts = ["Question one" + suffix, "Question two" + suffix, "Q" + suffix]
+    responses = ["\nYes", "\nYes", "Sure"]
+    width = encode.boundary_window(qwen)
+    assert encode.count_boundary_merges(qwen, prompts, responses) == 2  # "\n" + "\n" merges, twice
+    left = suffix[-width:]
+    joint_and_left = [left + "\nYes", left + "Sure", left]
+    assert texts[: len(joint_and_left)] == joint_and_left
+    assert sorted(texts[len(joint_and_left) :]) == ["\nYes", "Sure"]  # the right windows, once each
+
+
 def test_boundary_merges_with_a_prefix_on_every_word(xlmr: Any) -> None:
     from sftmask.tokenization.encode import count_boundary_merges
 
