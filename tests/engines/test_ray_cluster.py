@@ -156,7 +156,8 @@ def test_shards_are_written_on_the_worker_nodes(tmp_path: Path, cluster: Any) ->
 @pytest.mark.xfail(
     run=False,
     reason="open (issue 26 c): passed 5 of 6 runs as a script, but hung in pytest runs (the build stops "
-    "making progress after Ray reports the lost labelling task 'will be retried'); run it by hand with --runxfail",
+    "making progress after Ray reports the lost labelling task 'will be retried': Ray's streaming-generator "
+    "reconstruction hangs, ray-project/ray#62535, #64581); run it by hand with --runxfail",
 )
 def test_a_worker_node_removed_mid_build_gives_the_same_output(tmp_path: Path, cluster: Any) -> None:
     """A third worker node joins, writes shards and is removed while the build runs (its tasks
