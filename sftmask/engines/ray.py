@@ -10,10 +10,10 @@ The inputs are read either in the driver or on the workers (`--ray-read`):
   wherever Ray places it (the files must be reachable from every node: `s3://` URLs or a shared
   filesystem); a reader error travels as a result, in its place in the input order.
 
-Either way the batches go to `map_batches` as Ray tasks (`_label_block`, at most one per fitting
-share of a node's CPUs at a time: `_pool_size`): each Ray worker process fetches the build's `Job`
-(tokenizer included) from the object store once (it is put there once) and labels batches with the
-same `label_read_batch` as the local engine. Tasks rather than a fixed pool of actors: a task lost
+Either way the batches go to `map_batches` as Ray tasks (`_label_block`, as many at a time as the
+nodes hold: `ray_cluster.pool_size`): each Ray worker process fetches the build's `Job` (tokenizer
+included) from the object store once (it is put there once) and labels batches with the same
+`label_read_batch` as the local engine. Tasks rather than a fixed pool of actors: a task lost
 with its worker or its node runs again elsewhere. `preserve_order` returns the results in input
 order; each carries its file and batch number, checked on arrival, so a lost or repeated batch is
 an error, never a silently different output.
@@ -37,8 +37,6 @@ import functools
 import logging
 import os
 import pickle
-import signal
-import socket
 import sys
 import threading
 import time
@@ -50,6 +48,7 @@ from typing import Any
 import pyarrow as pa
 
 from sftmask.config.common import CommonOptions
+from sftmask.engines import ray_cluster
 from sftmask.errors import ConfigError, OutputError, SftmaskError
 from sftmask.io import remote
 from sftmask.io.readers import STDIN, ReadBatch, RecordReader
@@ -91,7 +90,7 @@ def start(config: CommonOptions) -> Iterator[RayEngine]:
     except ImportError:
         raise ConfigError(f"--engine ray needs Ray; install it with: {INSTALL_HINT}") from None
     began = time.perf_counter()
-    started = _connect(ray, config.ray_address)
+    started = ray_cluster.connect(ray, config.ray_address)
     log.debug("ray: %s in %.1f s", "started" if started else "already running", time.perf_counter() - began)
     try:
         yield RayEngine(ray)
@@ -141,8 +140,8 @@ class RayEngine:
         ray = self.ray
         from ray.util.queue import Queue
 
-        on_workers = reads_on_workers(reader, job, functools.partial(_every_node_sees, ray))
-        workers, cpus_per_worker = _pool_size(node_cpus(ray), job)
+        on_workers = reads_on_workers(reader, job, functools.partial(ray_cluster.every_node_sees, ray))
+        workers, cpus_per_worker = ray_cluster.pool_size(ray_cluster.node_cpus(ray), job)
         log.info(
             "ray: %d labelling task(s) at a time, of %g CPU(s) each; reading %s",
             workers,
@@ -166,7 +165,7 @@ class RayEngine:
             else:
                 # The queue and the task draining it live on this process's node: they are lost
                 # only with it (a re-run read task would miss the batches the first run took).
-                here = _on_this_node(ray)
+                here = ray_cluster.on_this_node(ray)
                 queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0, "scheduling_strategy": here})
                 feeder = _Feeder(iter(reader), queue, ahead=QUEUE_DEPTH + AHEAD_PER_ACTOR * workers)
                 source = ray.data.read_datasource(
@@ -195,13 +194,6 @@ class RayEngine:
                     queue.shutdown(force=True)
 
 
-def _on_this_node(ray: Any) -> Any:
-    """A scheduling strategy that puts a task or actor on the node this process is attached to."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-
-
 def reads_on_workers(
     reader: RecordReader, job: Job, every_node_sees: Callable[[list[str]], bool] | None = None
 ) -> bool:
@@ -226,48 +218,6 @@ def reads_on_workers(
         local = [path for f in reader.files if not remote.is_remote(f.name) for path in (f.parts or (f.name,))]
         return not local or (every_node_sees is not None and every_node_sees(local))
     return choice == "workers"
-
-
-SEE_SECONDS = 30.0
-"""How long the nodes may take to say which input files they see (`--ray-read auto`)."""
-
-
-def _every_node_sees(ray: Any, paths: list[str]) -> bool:
-    """Whether each live node of the cluster sees each of `paths` (relative to this process's working
-    directory) with the size it has here: one zero-CPU task per node, pinned to it."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    cwd = os.getcwd()
-    try:
-        here = _sizes(cwd, paths)
-    except OSError:
-        return False
-    probe = ray.remote(num_cpus=0, max_retries=0)(_sizes_or_none)
-    nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")]
-    refs = [
-        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False)).remote(cwd, paths)
-        for node in nodes
-    ]
-    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=SEE_SECONDS)
-    if len(ready) < len(refs):
-        for ref in refs:
-            ray.cancel(ref, force=True)
-        return False
-    seen = all(sizes == here for sizes in ray.get(refs))
-    log.info("ray: %s node(s) %s every input", len(nodes), "see" if seen else "do not all see")
-    return seen
-
-
-def _sizes(cwd: str, paths: list[str]) -> list[int]:
-    return [os.path.getsize(os.path.join(cwd, path)) for path in paths]
-
-
-def _sizes_or_none(cwd: str, paths: list[str]) -> list[int] | None:
-    """A probe task: the files' sizes on this node, None when one is missing."""
-    try:
-        return _sizes(cwd, paths)
-    except OSError:
-        return None
 
 
 def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterator[Labelled]:
@@ -362,145 +312,6 @@ def _ray_errors(ray: Any) -> Iterator[None]:
     except ray.exceptions.RayError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
-
-
-def _connect(ray: Any, address: str | None) -> bool:
-    """Initialise Ray unless it already is; True when this call started it (and must stop it).
-
-    `ray.init` installs SIGTERM handlers of its own (``sys.exit``, and a C++ one that prints a stack
-    dump): this process's handlers (the CLI's, which end a build with 143 and no output) are kept.
-
-    Raises:
-        ConfigError: the cluster at `address` cannot be reached (found in seconds, not Ray's minutes
-            of retries).
-    """
-    if ray.is_initialized():
-        return False
-    if address is not None:
-        _check_reachable(address)
-    try:
-        with _own_signal_handlers(ray), _quiet_start():
-            # "local", not None: None would join a cluster that `ray start` left running on this machine.
-            ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
-    except ConnectionError as exc:
-        ray.shutdown()
-        raise ConfigError(f"cannot reach the Ray cluster at --ray-address {address}: {exc}") from exc
-    except BaseException:  # interrupted while starting: stop what started
-        ray.shutdown()
-        raise
-    return True
-
-
-REACH_SECONDS = 5.0
-"""How long a --ray-address may take to accept a connection."""
-RAY_CLIENT_PORT = 10001
-"""The port of a ``ray://host`` address that names none (Ray Client's)."""
-
-
-def _check_reachable(address: str) -> None:
-    """Fail now when `address` (``host:port`` or ``ray://host[:port]``) accepts no connection:
-    `ray.init` would retry for minutes, silently.
-
-    Raises:
-        ConfigError: naming the option and what the connection attempt said.
-    """
-    where = address.removeprefix("ray://")
-    if where in ("auto", "local"):
-        return
-    host, _, port_text = where.rpartition(":")
-    if not host:  # "ray://host"
-        host, port_text = where, str(RAY_CLIENT_PORT) if address.startswith("ray://") else ""
-    if not port_text.isdigit():
-        raise ConfigError(
-            f"--ray-address {address} is not a Ray address; pass host:port (the head's GCS port, 6379 by "
-            f"default), ray://host:{RAY_CLIENT_PORT}, or auto"
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port_text)), timeout=REACH_SECONDS).close()
-    except OSError as exc:
-        why = f"no answer within {REACH_SECONDS:g} s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
-        raise ConfigError(
-            f"cannot reach the Ray cluster at --ray-address {address}: {why.lower()}; "
-            "start it there (ray start --head) or pass the address `ray status` shows"
-        ) from None
-
-
-@contextlib.contextmanager
-def _own_signal_handlers(ray: Any) -> Iterator[None]:
-    """While Ray starts, its SIGTERM handlers stay uninstalled; afterwards this process's handlers
-    are back (also at the C level, where Ray's core installs a stack-dumping one)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    utils: Any = getattr(getattr(ray, "_private", None), "utils", None)
-    setter = getattr(utils, "set_sigterm_handler", None)
-    if setter is not None:
-        utils.set_sigterm_handler = lambda handler: None
-    try:
-        yield
-    finally:
-        if setter is not None:
-            utils.set_sigterm_handler = setter
-        for sig, handler in handlers.items():
-            if handler is not None:
-                signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _quiet_start() -> Iterator[None]:
-    """Ray's start-up notes (token authentication on a local cluster) are not sftmask's to print,
-    unless sftmask logs at DEBUG."""
-    ray_log = logging.getLogger("ray")
-    level = ray_log.level
-    if not log.isEnabledFor(logging.DEBUG):
-        ray_log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        ray_log.setLevel(level)
-
-
-def node_cpus(ray: Any) -> list[float]:
-    """The CPUs of each live node of the cluster (a head started with ``--num-cpus 0`` has none)."""
-    return [float(node.get("Resources", {}).get("CPU", 0.0)) for node in ray.nodes() if node.get("Alive")]
-
-
-def _pool_size(nodes: list[float], job: Job) -> tuple[int, float]:
-    """Labelling tasks at a time and the CPUs each reserves, so that every task fits on a node.
-
-    A task runs on one node, so it is sized from the nodes' CPUs, not the cluster's sum (two
-    1-CPU nodes hold no 2-CPU worker: a pool of such actors waited for them forever). By default as many
-    as the nodes hold at `ray_cpus_per_worker` each, reserving at most the largest node's CPUs;
-    with `ray_workers`, that many, each reserving less if they would not fit.
-
-    Raises:
-        ConfigError: no node has a CPU, or `ray_cpus_per_worker` was given larger than every node.
-    """
-    config = job.config
-    largest = max(nodes, default=0.0)
-    if largest <= 0:
-        raise ConfigError(
-            "the Ray cluster has no node with a CPU for the labelling; add a worker node "
-            "(ray start --address HEAD --num-cpus N)"
-        )
-    asked = config.ray_cpus_per_worker
-    if "ray_cpus_per_worker" in config.model_fields_set and asked > largest:
-        raise ConfigError(
-            f"--ray-cpus-per-worker {asked:g} is more than any node of the Ray cluster has (the largest has "
-            f"{largest:g} CPUs), so no labelling could start; pass --ray-cpus-per-worker {largest:g} or less"
-        )
-    per_worker = min(asked, largest)
-    if config.ray_workers is None:
-        return max(1, _capacity(nodes, per_worker)), per_worker
-    workers = config.ray_workers
-    shares = {per_worker} | {n / k for n in nodes for k in range(1, workers + 1) if 0 < n / k <= per_worker}
-    return workers, max(share for share in shares if _capacity(nodes, share) >= workers)
-
-
-def _capacity(nodes: list[float], per_worker: float) -> int:
-    """How many workers of `per_worker` CPUs the nodes hold (each on one node)."""
-    return sum(int(n / per_worker + 1e-9) for n in nodes)
 
 
 class _Feeder(threading.Thread):
@@ -655,7 +466,7 @@ def _block(file: int, seq: int, payload: bytes) -> pa.Table:
     )
 
 
-_cached: tuple[Any, Job, str] | None = None
+_cached: tuple[bytes, Job, str] | None = None
 """This worker process's job (its object reference, the job unpickled, the node): a task of the same
 build reuses it, so each Ray worker process unpickles the tokenizer once per build."""
 
@@ -665,10 +476,11 @@ def _job_here(job_ref: Any, threads: int) -> tuple[Job, str]:
     global _cached
     import ray
 
-    if _cached is None or _cached[0] != job_ref:
+    key = job_ref.binary()  # each task gets its own copy of the reference: compared by object id
+    if _cached is None or _cached[0] != key:
         # Before the tokenizer first runs in this process: its Rust thread pool takes the size from here.
         os.environ["RAYON_NUM_THREADS"] = str(threads)
-        _cached = (job_ref, ray.get(job_ref), ray.get_runtime_context().get_node_id())
+        _cached = (key, ray.get(job_ref), ray.get_runtime_context().get_node_id())
         log.debug("job ready in pid %d", os.getpid())
     return _cached[1], _cached[2]
 

@@ -283,12 +283,12 @@ def test_without_ray_the_error_names_the_extra(tmp_path: Path, monkeypatch: pyte
 def test_actor_pool_always_fits_the_nodes(
     nodes: list[float], options: dict[str, Any], expected: tuple[int, float]
 ) -> None:
-    from sftmask.engines.ray import _capacity, _pool_size
+    from sftmask.engines.ray_cluster import capacity, pool_size
 
     config = BuildConfig(inputs=["x"], tokenizer="t", output="o", engine="ray", **options)
-    workers, per_worker = _pool_size(nodes, Job(config, None, ()))  # type: ignore[arg-type]
+    workers, per_worker = pool_size(nodes, Job(config, None, ()))  # type: ignore[arg-type]
     assert (workers, per_worker) == expected
-    assert _capacity(nodes, per_worker) >= workers
+    assert capacity(nodes, per_worker) >= workers
 
 
 @pytest.mark.parametrize(
@@ -305,11 +305,11 @@ def test_actor_pool_always_fits_the_nodes(
     ],
 )
 def test_an_actor_no_node_can_hold_is_an_error(nodes: list[float], options: dict[str, Any], message: str) -> None:
-    from sftmask.engines.ray import _pool_size
+    from sftmask.engines.ray_cluster import pool_size
 
     config = BuildConfig(inputs=["x"], tokenizer="t", output="o", engine="ray", **options)
     with pytest.raises(ConfigError, match=re.escape(message)):
-        _pool_size(nodes, Job(config, None, ()))  # type: ignore[arg-type]
+        pool_size(nodes, Job(config, None, ()))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -494,13 +494,13 @@ def test_workers_write_refuses_what_needs_the_whole_stream(tmp_path: Path) -> No
 def test_auto_reads_on_workers_when_every_node_sees_the_files(
     tmp_path: Path, local_ray: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from sftmask.engines.ray import _every_node_sees
+    from sftmask.engines.ray_cluster import every_node_sees
 
     names = split_inputs(tmp_path)
-    assert _every_node_sees(local_ray, names) is True
-    assert _every_node_sees(local_ray, [*names, str(tmp_path / "missing.jsonl")]) is False
+    assert every_node_sees(local_ray, names) is True
+    assert every_node_sees(local_ray, [*names, str(tmp_path / "missing.jsonl")]) is False
     relative = os.path.relpath(names[0])  # relative to the driver's working directory, as given
-    assert _every_node_sees(local_ray, [relative]) is True
+    assert every_node_sees(local_ray, [relative]) is True
     options: dict[str, Any] = {"inputs": names, "tokenizer": str(SAMPLE_TOKENIZER), "on_error": "skip"}
     with caplog.at_level(logging.INFO, logger="sftmask.engines.ray"):
         build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options))  # --ray-read auto

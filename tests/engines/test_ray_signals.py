@@ -150,9 +150,9 @@ def test_an_unreachable_ray_address_fails_in_seconds(tmp_path: Path, ray_tmp: Pa
 
 
 def test_a_ray_address_that_is_no_address_is_refused() -> None:
-    from sftmask.engines.ray import _check_reachable
+    from sftmask.engines.ray_cluster import check_reachable
     from sftmask.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--ray-address head-node is not a Ray address"):
-        _check_reachable("head-node")
-    _check_reachable("auto")  # Ray finds the running cluster itself
+        check_reachable("head-node")
+    check_reachable("auto")  # Ray finds the running cluster itself
