@@ -27,29 +27,6 @@ SAMPLE_TOKENIZER = SAMPLE / "tokenizer"
 LABELLER_TITLE = "ray::MapBatches(_label_block)"
 
 
-@pytest.fixture(scope="session")
-def local_ray() -> Any:
-    """A local Ray with 2 CPUs (the CI machine's size), shared by every test here."""
-    ray = pytest.importorskip("ray")
-    for attempt in (1, 2):
-        try:
-            # "local": never join a cluster that `ray start` (or a benchmark) runs on this machine
-            ray.init(
-                address="local",
-                num_cpus=2,
-                include_dashboard=False,
-                log_to_driver=False,
-                object_store_memory=300 * 2**20,
-            )
-            break
-        except Exception as exc:  # Ray gives its raylet a fixed 30 s to register: an overloaded machine can miss it
-            ray.shutdown()
-            if attempt == 2 or "timed out during startup" not in str(exc):
-                raise
-    yield ray
-    ray.shutdown()
-
-
 def prompt_response_inputs(folder: Path) -> list[str]:
     """The sample instructions in two files, with bad records: a broken JSON line, a missing
     response, and (with --max-length 200 --truncation drop) records too long to keep."""
