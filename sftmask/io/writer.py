@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -83,6 +84,11 @@ def _input_inside(kept: object, path: object) -> OutputError:
     )
 
 
+DYING_HOLDER_SECONDS = 5.0
+"""How long a build waits for the lock of a build whose `sftmask` process is gone (killed): its
+work process, which holds the lock, is being ended by the kernel (`cli.supervisor`)."""
+
+
 class OutputDir:
     """A build's output directory: written under a temporary name, renamed when complete.
 
@@ -118,6 +124,7 @@ class OutputDir:
     def _take_lock(self) -> None:
         """Hold an exclusive lock on the output for the whole build; another build holding it fails."""
         path = self._sibling("lock", "file")
+        deadline = time.monotonic() + DYING_HOLDER_SECONDS
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -125,6 +132,11 @@ class OutputDir:
             except OSError:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
                 os.close(fd)
+                if holder.isdigit() and supervision.gone(int(holder)) and time.monotonic() < deadline:
+                    # The build whose `sftmask` process was killed: the kernel is ending its
+                    # work process (which holds the lock) this very moment.
+                    time.sleep(0.05)
+                    continue
                 raise OutputError(
                     f"output {self.path} is being written by another sftmask build (pid {holder}); "
                     "wait for it to finish, or choose another --output"
