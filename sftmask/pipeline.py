@@ -146,7 +146,15 @@ def build(
                 for index, run in enumerate(runs):
                     run.session = open_session(run.config, tok, run.files, engine.scan)
                     reader = make_reader(run.config, run.files, data_format=run.data_format)
-                    job = Job(run.config, run.session, tuple(run.files), record_keys=mixer.needs_keys)
+                    job = Job(
+                        run.config,
+                        run.session,
+                        tuple(run.files),
+                        record_keys=mixer.needs_keys,
+                        shard_dir=_shard_dir(
+                            config, output, recipe or layout or packer is not None or mixer.needs_keys
+                        ),
+                    )
                     for labelled in engine.run(reader, job):
                         run.stats.add(labelled.counts)
                         stats.add(labelled.counts)
@@ -156,6 +164,8 @@ def build(
                         if recipe and rows.num_rows:
                             rows = rows.append_column(SOURCE_COLUMN, pa.array([run.name] * rows.num_rows, pa.string()))
                         writer.submit(_write, mixer, index, rows, labelled.rejects, split_writer, reject_writer, output)
+                        if labelled.shards:  # written by the engine's workers (--ray-write workers)
+                            writer.submit(split_writer.adopt, labelled.shards, labelled.counts)
                         if on_progress is not None:
                             on_progress(
                                 Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes)
@@ -188,6 +198,29 @@ SOURCE_COLUMN = "source"
 """Column naming each row's source (a recipe's `datasets:` entry)."""
 MIXING_DIR = ".mixing"
 """Folder of the mixing stage's spill files inside the output's temporary folder (removed before commit)."""
+
+
+def _shard_dir(config: BuildConfig | RecipeConfig, output: OutputDir | RemoteOutputDir, mixing: bool) -> str | None:
+    """Where the engine's workers write the shards themselves (`--ray-write workers`), if they do.
+
+    Raises:
+        ConfigError: the output is remote (its temporary folder is on this machine only), or the
+            rows pass through a stage that needs them all in this process (`mixing`: sources,
+            splits, de-duplication, shuffling, packing).
+    """
+    if config.ray_write != "workers":
+        return None
+    if not isinstance(output, OutputDir):
+        raise ConfigError(
+            f"--ray-write workers writes the shards into --output {config.output} from every node, which needs a "
+            "folder they all see (a shared filesystem); for a remote --output pass --ray-write driver"
+        )
+    if mixing or config.shuffle:
+        raise ConfigError(
+            "--ray-write workers writes each batch where it is labelled, so sources, --val-size/--test-size, "
+            "--dedup, --shuffle and --pack-length (which need every row in this process) need --ray-write driver"
+        )
+    return str(output.tmp)
 
 
 def _write(

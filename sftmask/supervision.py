@@ -43,6 +43,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_disconnect)  # a forked process reports nothing of its own
 
 
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie, waiting to be reaped, has ended too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
 def owner_pid() -> int:
     """The pid a user knows this work by: its supervising `sftmask` process's, else this process's
     (it names a build's temporary folder and stands in its lock)."""

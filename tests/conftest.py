@@ -292,3 +292,27 @@ def exaone_standin(request: pytest.FixtureRequest) -> Any:
     from sftmask.tokenization.load import load_tokenizer
 
     return load_tokenizer(str(_standin_path(request, "exaone")))
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Any:
+    """A local Ray with 2 CPUs (the CI machine's size), one for the whole session: every test that
+    builds with --engine ray in this process shares it (a second `ray.init` would fail)."""
+    ray = pytest.importorskip("ray")
+    for attempt in (1, 2):
+        try:
+            # "local": never join a cluster that `ray start` (or a benchmark) runs on this machine
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=300 * 2**20,
+            )
+            break
+        except Exception as exc:  # Ray gives its raylet a fixed 30 s to register: an overloaded machine can miss it
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
+    yield ray
+    ray.shutdown()

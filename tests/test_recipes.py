@@ -183,16 +183,6 @@ def test_same_seed_same_bytes_other_seed_other_order(tmp_path: Path, qwen_path: 
     assert outputs["a"]["train-00000-of-00001.parquet"] != outputs["c"]["train-00000-of-00001.parquet"]
 
 
-@pytest.fixture(scope="module")
-def local_ray() -> Any:
-    """A local Ray with 2 CPUs, as tests/engines/test_ray.py starts it; a new one (`address="local"`),
-    not one another process on the machine runs."""
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=300 * 2**20)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_same_seed_same_bytes_on_local_and_ray(tmp_path: Path, qwen_path: Path, local_ray: Any) -> None:
     paths = write_sources(tmp_path / "data")

@@ -108,6 +108,7 @@ def build(
     options: dict[str, Any],
 ) -> None:
     """Tokenize INPUTS, build labels, write Parquet/Arrow shards + manifest.json to --output."""
+    from sftmask.cli.streams import native_stderr_aside
     from sftmask.cli.supervisor import Terminated, stop_message, stop_on_signals
     from sftmask.config.recipe import make_config
     from sftmask.pipeline import build as run_build
@@ -117,7 +118,8 @@ def build(
     try:
         with stop_on_signals():
             cfg = make_config(options, config, names=NAMES)
-            with display.progress(quiet) as on_progress:
+            # Ray's core writes error-level lines (and stack dumps) to stderr on builds that succeed.
+            with native_stderr_aside(cfg.engine == "ray"), display.progress(quiet) as on_progress:
                 result = run_build(cfg, on_progress)
     except SftmaskError as exc:
         raise _fail(exc) from None

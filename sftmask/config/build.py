@@ -135,9 +135,26 @@ class BuildConfig(BuildOptions):
                 f"(shipped templates: {', '.join(SHIPPED)})"
             )
         if self.engine != "ray" and (
-            self.ray_address is not None or self.ray_workers is not None or self.ray_read != "auto"
+            self.ray_address is not None
+            or self.ray_workers is not None
+            or self.ray_read != "auto"
+            or self.ray_write != "driver"
         ):
-            raise ValueError("--ray-address, --ray-workers and --ray-read apply to --engine ray")
+            raise ValueError("--ray-address, --ray-workers, --ray-read and --ray-write apply to --engine ray")
+        if self.ray_write == "workers":
+            needs_the_stream = {
+                "--pack-length (packing the whole stream in order)": self.pack_length is not None,
+                "--keep-columns": bool(self.keep_columns),
+                "--val-size": self.val_size is not None,
+                "--test-size": self.test_size is not None,
+                "--dedup": self.dedup,
+                "--shuffle": self.shuffle,
+            }
+            for what, given in needs_the_stream.items():
+                if given:
+                    raise ValueError(
+                        f"--ray-write workers writes each batch where it is labelled, so {what} needs --ray-write driver"
+                    )
         if self.ray_read == "workers" and self.keep_columns:
             raise ValueError(
                 "--ray-read workers reads each file on its own, so --keep-columns (one type over all files) "

@@ -257,23 +257,34 @@ class CommonOptions(Options):
         int | None,
         Flag(PERFORMANCE, default="as many as the CPUs hold at --ray-cpus-per-worker", changes_rows=False),
     ] = Field(default=None, ge=1)
-    """--engine ray: labelling actors.
+    """--engine ray: labelling tasks at a time.
 
-    Each loads the tokenizer once."""
+    Each Ray worker process loads the tokenizer once."""
     ray_cpus_per_worker: Annotated[float, Flag(PERFORMANCE, changes_rows=False)] = Field(default=2.0, gt=0)
-    """--engine ray: CPUs each labelling actor reserves.
+    """--engine ray: CPUs each labelling task reserves.
 
     Also the Rust tokenizer threads it runs."""
     ray_read: Annotated[Literal["auto", "driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "auto"
     """--engine ray: read the files in the driver, or in Ray read tasks on the workers (one per
-    file; every node must reach them). auto: workers for several remote (s3://...) files without
-    --keep-columns.
+    file; every node must reach them). auto: workers for several files that every node reaches,
+    without --keep-columns.
 
-    `driver`: in the `sftmask build` process, which feeds the actors; `workers`: one Ray read task
-    per file, anywhere in the cluster (every node must reach the files: a shared filesystem or
-    `s3://` URLs); `auto`: `workers` when there are several files, all of them remote URLs, and no
-    `keep_columns` (whose one type over all files needs one reader), else `driver`. The output is
-    the same either way."""
+    `driver`: in the `sftmask build` process, which feeds the labelling tasks; `workers`: one Ray
+    read task per file, anywhere in the cluster (every node must reach the files: a shared
+    filesystem or `s3://` URLs); `auto`: `workers` when there are several files, no
+    `keep_columns` (whose one type over all files needs one reader), and every file is a remote
+    URL or a local path that each node of the cluster sees with the same size (asked of every
+    node by a zero-CPU task, 30 s at most), else `driver`. The output is the same either way."""
+    ray_write: Annotated[Literal["driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "driver"
+    """--engine ray: write the shards in the driver, or where each batch is labelled (every node
+    must reach --output: a shared filesystem). Same rows, same order.
+
+    `workers`: each labelling task writes the rows of the batch it labels as one shard, straight
+    into the output's temporary folder, and sends the driver only counts, rejects and the shard's
+    name, rows and SHA-256; the driver renames the shards to `{split}-NNNNN-of-NNNNN` in input
+    order and writes rejects.jsonl and the manifest last. A shard then holds one batch's rows
+    (--batch-size records less their rejects) instead of --rows-per-shard rows. Not with
+    --pack-length, --keep-columns or a remote --output."""
     data_kind: Annotated[
         str | None,
         Flag(

@@ -4,17 +4,24 @@ The inputs are read either in the driver or on the workers (`--ray-read`):
 
 - driver: sftmask's reader runs in this process (every record keeps its file and line, kept
   columns keep one type over all files). Its batches go through a bounded Ray queue into a
-  single Ray Data read task; the reader stays at most `QUEUE_DEPTH` + `AHEAD_PER_ACTOR` per
-  actor batches ahead of the results that came back.
+  single Ray Data read task (on this process's node, with the queue); the reader stays at most
+  `QUEUE_DEPTH` + `AHEAD_PER_ACTOR` per labelling task batches ahead of the results that came back.
 - workers: one Ray Data read task per input file runs `RecordReader.for_file` on that file,
   wherever Ray places it (the files must be reachable from every node: `s3://` URLs or a shared
   filesystem); a reader error travels as a result, in its place in the input order.
 
-Either way the batches go to `map_batches` over an actor pool of `_Labeller`s: each actor
-unpickles the build's `Job` (tokenizer included) once and labels batches with the same
-`label_read_batch` as the local engine. `preserve_order` returns the results in input order;
-each carries its file and batch number, checked on arrival, so a lost or repeated batch is an
-error, never a silently different output.
+Either way the batches go to `map_batches` as Ray tasks (`_label_block`, as many at a time as the
+nodes hold: `ray_cluster.pool_size`): each Ray worker process fetches the build's `Job` (tokenizer
+included) from the object store once (it is put there once) and labels batches with the same
+`label_read_batch` as the local engine. Tasks rather than a fixed pool of actors: a task lost
+with its worker or its node runs again elsewhere. `preserve_order` returns the results in input
+order; each carries its file and batch number, checked on arrival, so a lost or repeated batch is
+an error, never a silently different output.
+
+With `--ray-write workers` the task also writes the batch's rows as a shard into the output's
+temporary folder (`io.writer.write_part`, named by file and batch so that name order is input
+order) and returns only counts, rejects and the shard's name, rows, hash and node: the rows never
+reach this process, which renames the shards and writes rejects.jsonl and the manifest last.
 
 The pass over the inputs that some kinds need first (`RayEngine.scan`: word data's label set)
 runs as Ray Data read tasks too, one per file, each `kinds.base.scan_here` on its file; the
@@ -32,15 +39,20 @@ import os
 import pickle
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from sftmask.config.common import CommonOptions
-from sftmask.errors import ConfigError, SftmaskError
+from sftmask.engines import ray_cluster
+from sftmask.errors import ConfigError, OutputError, SftmaskError
 from sftmask.io import remote
 from sftmask.io.readers import STDIN, ReadBatch, RecordReader
+from sftmask.io.writer import part_name, write_part
 from sftmask.kinds.base import Collect, scan_here
 from sftmask.labels.batch import Job, Labelled, label_read_batch
 
@@ -50,9 +62,9 @@ INSTALL_HINT = 'pip install "sftmask[ray]"'
 QUEUE_DEPTH = 4
 """Batches waiting in the Ray queue ahead of the read task."""
 AHEAD_PER_ACTOR = 4
-"""Batches read ahead of the results, per labelling actor, besides the queue's (reading in the
-driver): enough to keep every actor busy, few enough that the reading does not run far ahead,
-holding the whole input in the object store and taking the CPU from the actors' start-up and
+"""Batches read ahead of the results, per labelling task slot, besides the queue's (reading in the
+driver): enough to keep every slot busy, few enough that the reading does not run far ahead,
+holding the whole input in the object store and taking the CPU from the workers' start-up and
 labelling."""
 _FILE = "file"
 _SEQ = "seq"
@@ -77,7 +89,9 @@ def start(config: CommonOptions) -> Iterator[RayEngine]:
         import ray.data
     except ImportError:
         raise ConfigError(f"--engine ray needs Ray; install it with: {INSTALL_HINT}") from None
-    started = _connect(ray, config.ray_address)
+    began = time.perf_counter()
+    started = ray_cluster.connect(ray, config.ray_address)
+    log.debug("ray: %s in %.1f s", "started" if started else "already running", time.perf_counter() - began)
     try:
         yield RayEngine(ray)
     finally:
@@ -126,18 +140,19 @@ class RayEngine:
         ray = self.ray
         from ray.util.queue import Queue
 
-        on_workers = reads_on_workers(reader, job)
-        workers, cpus_per_worker = _pool_size(float(ray.cluster_resources().get("CPU", 1.0)), job)
+        on_workers = reads_on_workers(reader, job, functools.partial(ray_cluster.every_node_sees, ray))
+        workers, cpus_per_worker = ray_cluster.pool_size(ray_cluster.node_cpus(ray), job)
         log.info(
-            "ray: %d labelling actor(s) of %g CPU(s) each; reading %s",
+            "ray: %d labelling task(s) at a time, of %g CPU(s) each; reading %s",
             workers,
             cpus_per_worker,
             f"{len(reader.files)} files in read tasks" if on_workers else "in the driver",
         )
+        log.debug("ray: this process is attached to node %s", ray.get_runtime_context().get_node_id())
         feeder: _Feeder | None = None
         queue: Any = None
         with _data_context(ray), _ray_errors(ray):
-            # Read tasks reserve no CPU: the labelling actors may take every CPU of a small
+            # Read tasks reserve no CPU: the labelling tasks may take every CPU of a small
             # cluster without starving the tasks that feed them (Ray Data's known hang on a
             # 2-CPU instance when read tasks need a whole CPU each).
             if on_workers:
@@ -148,22 +163,25 @@ class RayEngine:
                     concurrency=max(1, workers),  # files read at once: memory stays bounded
                 )
             else:
-                queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0})
+                # The queue and the task draining it live on this process's node: they are lost
+                # only with it (a re-run read task would miss the batches the first run took).
+                here = ray_cluster.on_this_node(ray)
+                queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0, "scheduling_strategy": here})
                 feeder = _Feeder(iter(reader), queue, ahead=QUEUE_DEPTH + AHEAD_PER_ACTOR * workers)
                 source = ray.data.read_datasource(
                     _queue_datasource(queue),
                     override_num_blocks=1,
                     num_cpus=0,
-                    # A re-run read task would miss the batches its first run took from the queue.
                     max_retries=0,
+                    scheduling_strategy=here,
                 )
-            job_ref = ray.put(job)  # held here for the whole run: a restarted actor reads it again
+            job_ref = ray.put(job)  # once in the object store, held here for the whole run (tasks run again read it)
             dataset = source.map_batches(
-                _Labeller,
-                fn_constructor_args=([job_ref], max(1, int(cpus_per_worker))),
+                _label_block,
+                fn_args=([job_ref], max(1, int(cpus_per_worker))),
                 batch_size=None,
                 batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=workers),
+                compute=ray.data.TaskPoolStrategy(size=workers),
                 num_cpus=cpus_per_worker,
             )
             if feeder is not None:
@@ -176,8 +194,14 @@ class RayEngine:
                     queue.shutdown(force=True)
 
 
-def reads_on_workers(reader: RecordReader, job: Job) -> bool:
+def reads_on_workers(
+    reader: RecordReader, job: Job, every_node_sees: Callable[[list[str]], bool] | None = None
+) -> bool:
     """Whether the files are read in Ray read tasks (`--ray-read`; see `CommonOptions.ray_read`).
+
+    ``auto`` reads on the workers when there are several files, no kept columns, and every node
+    reaches every file: remote URLs, or local paths that `every_node_sees` (the same size on each
+    node of the cluster: a shared filesystem).
 
     Raises:
         ConfigError: ``workers`` with stdin among the inputs.
@@ -189,7 +213,10 @@ def reads_on_workers(reader: RecordReader, job: Job) -> bool:
             "--ray-read workers cannot read stdin ('-'), which only this process has; use --ray-read driver"
         )
     if choice == "auto":
-        return len(names) > 1 and not reader.keep_fields and all(remote.is_remote(name) for name in names)
+        if len(names) < 2 or reader.keep_fields or STDIN in names:
+            return False
+        local = [path for f in reader.files if not remote.is_remote(f.name) for path in (f.parts or (f.name,))]
+        return not local or (every_node_sees is not None and every_node_sees(local))
     return choice == "workers"
 
 
@@ -200,6 +227,7 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
     file's batches and then its end marker (`files` of them in all).
     """
     due_file, due_batch = 0, 0
+    began = time.perf_counter()
     for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
         columns = (block.column(name).to_pylist() for name in (_FILE, _SEQ, _PAYLOAD))
         for file, seq, payload in zip(*columns, strict=True):
@@ -208,6 +236,10 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
                     f"ray engine: batch {seq} of file {file} arrived where batch {due_batch} of file {due_file} was due"
                 )
             result = pickle.loads(payload)
+            if (due_file, due_batch) == (0, 0):
+                log.debug(
+                    "ray: first batch labelled and back %.1f s after the job started", time.perf_counter() - began
+                )
             if feeder is not None:
                 feeder.returned()
             if isinstance(result, _EndOfFile):
@@ -216,6 +248,14 @@ def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterato
             due_batch += 1
             if isinstance(result, BaseException):
                 raise result
+            for shard in result.shards:
+                log.debug(
+                    "ray: shard %s (%d rows) written on node %s by pid %s",
+                    shard["partial"],
+                    shard["rows"],
+                    shard["node"],
+                    shard["pid"],
+                )
             yield result
     if feeder is not None:
         feeder.join()
@@ -272,32 +312,6 @@ def _ray_errors(ray: Any) -> Iterator[None]:
     except ray.exceptions.RayError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
-
-
-def _connect(ray: Any, address: str | None) -> bool:
-    """Initialise Ray unless it already is; True when this call started it (and must stop it)."""
-    if ray.is_initialized():
-        return False
-    try:
-        # "local", not None: None would join a cluster that `ray start` left running on this machine.
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
-    except ConnectionError as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at --ray-address {address}: {exc}") from exc
-    return True
-
-
-def _pool_size(cluster_cpus: float, job: Job) -> tuple[int, float]:
-    """Labelling actors and the CPUs each reserves, so that the whole pool always fits the cluster.
-
-    By default as many actors as fit at `ray_cpus_per_worker` each (at least one, reserving at
-    most every CPU); with `ray_workers`, that many, each reserving less if they would not fit
-    (a pool larger than the cluster would wait forever for its last actors).
-    """
-    config = job.config
-    per_worker = min(config.ray_cpus_per_worker, cluster_cpus)
-    if config.ray_workers is None:
-        return max(1, int(cluster_cpus // per_worker)), per_worker
-    return config.ray_workers, min(per_worker, cluster_cpus / config.ray_workers)
 
 
 class _Feeder(threading.Thread):
@@ -452,30 +466,66 @@ def _block(file: int, seq: int, payload: bytes) -> pa.Table:
     )
 
 
-class _Labeller:
-    """A Ray Data actor: the build's job, unpickled once; `label_read_batch` on each batch."""
+_cached: tuple[bytes, Job, str] | None = None
+"""This worker process's job (its object reference, the job unpickled, the node): a task of the same
+build reuses it, so each Ray worker process unpickles the tokenizer once per build."""
 
-    def __init__(self, job_ref: list[Any], threads: int) -> None:
-        import ray
 
-        # Before the tokenizer first runs: its Rust thread pool takes the size from here.
+def _job_here(job_ref: Any, threads: int) -> tuple[Job, str]:
+    """The build's job in this worker process, fetched from the object store once."""
+    global _cached
+    import ray
+
+    key = job_ref.binary()  # each task gets its own copy of the reference: compared by object id
+    if _cached is None or _cached[0] != key:
+        # Before the tokenizer first runs in this process: its Rust thread pool takes the size from here.
         os.environ["RAYON_NUM_THREADS"] = str(threads)
-        self.job: Job = ray.get(job_ref[0])
-        log.debug("labeller ready in pid %d", os.getpid())
+        _cached = (key, ray.get(job_ref), ray.get_runtime_context().get_node_id())
+        log.debug("job ready in pid %d", os.getpid())
+    return _cached[1], _cached[2]
 
-    def __call__(self, block: pa.Table) -> pa.Table:
-        payloads = []
-        for payload in block.column(_PAYLOAD).to_pylist():
-            item = pickle.loads(payload)
-            if not isinstance(item, ReadBatch):  # a reader's error or a file's end: passed on as it is
-                payloads.append(payload)
-                continue
-            result: Labelled | SftmaskError
-            try:
-                result = label_read_batch(item, self.job)
-            except SftmaskError as exc:  # bad input: the driver re-raises it as it is
-                result = exc
-            payloads.append(pickle.dumps(result, protocol=5))
-        return pa.table(
-            {_FILE: block.column(_FILE), _SEQ: block.column(_SEQ), _PAYLOAD: pa.array(payloads, pa.large_binary())}
-        )
+
+def _label_block(block: pa.Table, job_refs: list[Any], threads: int) -> pa.Table:
+    """A Ray Data labelling task: `label_read_batch` on each batch of the block (one, normally),
+    writing its rows as a shard with `--ray-write workers`; errors and file ends passed on.
+
+    Tasks, not actors: a task lost with its node is run again on another node, where a fixed
+    pool of actors waited forever to restart an actor that no longer fits the cluster."""
+    job, node = _job_here(job_refs[0], threads)
+    payloads = []
+    where = zip(block.column(_FILE).to_pylist(), block.column(_SEQ).to_pylist(), strict=True)
+    for payload, (file, seq) in zip(block.column(_PAYLOAD).to_pylist(), where, strict=True):
+        item = pickle.loads(payload)
+        if not isinstance(item, ReadBatch):  # a reader's error or a file's end: passed on as it is
+            payloads.append(payload)
+            continue
+        result: Labelled | SftmaskError
+        try:
+            result = label_read_batch(item, job)
+            if job.shard_dir is not None:
+                result = _write_shard(result, job, node, file, seq)
+        except SftmaskError as exc:  # bad input: the driver re-raises it as it is
+            result = exc
+        payloads.append(pickle.dumps(result, protocol=5))
+    return pa.table(
+        {_FILE: block.column(_FILE), _SEQ: block.column(_SEQ), _PAYLOAD: pa.array(payloads, pa.large_binary())}
+    )
+
+
+def _write_shard(labelled: Labelled, job: Job, node: str, file: int, seq: int) -> Labelled:
+    """Write the batch's rows as its own shard in the output's temporary folder (`--ray-write
+    workers`); what goes back to the driver is its name, rows and hash, not the rows. A task run
+    again writes the same name over the first run's file."""
+    if not labelled.rows.num_rows:
+        return labelled
+    assert job.shard_dir is not None
+    name = part_name(job.config.split, file, seq)
+    try:
+        written = write_part(labelled.rows, Path(job.shard_dir) / name, job.config.format)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the output {job.config.output} on Ray node {node}: {exc.strerror or exc}; "
+            "nothing was written (with --ray-write workers every node must reach --output: a shared filesystem)"
+        ) from exc
+    shard = {"partial": name, **written, "node": node, "pid": os.getpid()}
+    return replace(labelled, rows=labelled.rows.slice(0, 0), shards=(shard,))

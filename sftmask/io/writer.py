@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -83,6 +84,11 @@ def _input_inside(kept: object, path: object) -> OutputError:
     )
 
 
+DYING_HOLDER_SECONDS = 5.0
+"""How long a build waits for the lock of a build whose `sftmask` process is gone (killed): its
+work process, which holds the lock, is being ended by the kernel (`cli.supervisor`)."""
+
+
 class OutputDir:
     """A build's output directory: written under a temporary name, renamed when complete.
 
@@ -118,6 +124,7 @@ class OutputDir:
     def _take_lock(self) -> None:
         """Hold an exclusive lock on the output for the whole build; another build holding it fails."""
         path = self._sibling("lock", "file")
+        deadline = time.monotonic() + DYING_HOLDER_SECONDS
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -125,6 +132,11 @@ class OutputDir:
             except OSError:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
                 os.close(fd)
+                if holder.isdigit() and supervision.gone(int(holder)) and time.monotonic() < deadline:
+                    # The build whose `sftmask` process was killed: the kernel is ending its
+                    # work process (which holds the lock) this very moment.
+                    time.sleep(0.05)
+                    continue
                 raise OutputError(
                     f"output {self.path} is being written by another sftmask build (pid {holder}); "
                     "wait for it to finish, or choose another --output"
@@ -481,6 +493,15 @@ class ShardWriter:
             if self._rows_in_shard >= self.rows_per_shard:
                 self._close_shard()
 
+    def adopt(self, shards: Sequence[dict[str, Any]]) -> None:
+        """Take shards written elsewhere (`write_part`, on Ray workers) as the next ones, in order:
+        each a dict with the ``partial`` file's name in this directory, its ``rows`` and ``sha256``.
+        (A build either writes its rows here or adopts every shard, never both.)"""
+        for shard in shards:
+            self.shards.append(
+                {"partial": self.directory / shard["partial"], "rows": shard["rows"], "sha256": shard["sha256"]}
+            )
+
     def _open(self) -> None:
         assert self._schema is not None
         path = self.directory / f"{self.split}-{len(self.shards):05d}.partial"
@@ -501,6 +522,8 @@ class ShardWriter:
         """Finish the last shard, give all shards their final names; return name, rows, sha256."""
         if self._held:  # every table had a column without values: its type stays null
             self._fix_schema(self._held)
+        if self._schema is None and self.shards:  # adopted shards only: written with this schema
+            self._schema = empty_schema.with_metadata(features_metadata(empty_schema))
         self._flush()
         self._close_shard()
         if not self.shards:
@@ -515,7 +538,8 @@ class ShardWriter:
             name = f"{prefix}-{i:05d}-of-{total:05d}.{self.fmt}"
             final = self.directory / name
             shard["partial"].rename(final)
-            result.append({"file": name, "rows": shard["rows"], "sha256": sha256_of(final)})
+            digest = shard.get("sha256") or sha256_of(final)  # an adopted shard's: not read again here
+            result.append({"file": name, "rows": shard["rows"], "sha256": digest})
         if self.fmt == "arrow":
             self._write_dataset_json(result)
         return result
@@ -536,6 +560,29 @@ class ShardWriter:
         }
         (self.directory / "dataset_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         (self.directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def part_name(split: str, file: int, batch: int) -> str:
+    """The temporary name of the shard holding batch `batch` of input `file` (`write_part`):
+    sorted by name, such shards are in input order."""
+    return f"{split}-part-{file:06d}-{batch:09d}.partial"
+
+
+def write_part(table: pa.Table, path: Path, fmt: str) -> dict[str, Any]:
+    """Write `table` whole as one shard at `path` (a Ray worker's batch, `--ray-write workers`),
+    in row groups of `ROW_GROUP_ROWS` with the features metadata, as `ShardWriter` writes its
+    shards; its ``rows`` and ``sha256``."""
+    schema = table.schema.remove_metadata()
+    schema = schema.with_metadata(features_metadata(schema))
+    table = table.replace_schema_metadata(schema.metadata)
+    writer: pq.ParquetWriter | pa.ipc.RecordBatchStreamWriter
+    writer = (
+        pq.ParquetWriter(path, schema, compression="zstd") if fmt == "parquet" else pa.ipc.new_stream(str(path), schema)
+    )
+    with writer:
+        for start in range(0, table.num_rows, ROW_GROUP_ROWS):
+            writer.write_table(table.slice(start, ROW_GROUP_ROWS).combine_chunks())
+    return {"rows": table.num_rows, "sha256": sha256_of(path)}
 
 
 def _has_null_column(table: pa.Table) -> bool:

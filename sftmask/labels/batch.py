@@ -106,6 +106,9 @@ class Job:
     record_keys: bool = False
     """Give each row its record's key (`sftmask.io.keys.KEY_COLUMN`), for splits, de-duplication
     and shuffling; the writer drops the column."""
+    shard_dir: str | None = None
+    """Where the labelling writes each batch's rows as a shard itself (`--ray-write workers`: the
+    output's temporary folder); None: the rows go back to the build, which writes them."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ class Labelled:
     counts: Counts
     bytes_read: int = 0
     """Progress: input bytes consumed up to the end of this batch (0 when not known)."""
+    shards: tuple[dict[str, Any], ...] = ()
+    """Shards the labelling wrote itself (`Job.shard_dir`; `rows` is then empty): each one's
+    ``partial`` file name in `shard_dir`, ``rows``, ``sha256`` and the ``node`` that wrote it."""
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ writes the layout `datasets.load_dataset(DIR)` opens as a `DatasetDict`: Parquet
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +27,9 @@ from sftmask.mixing.mixer import source_of
 from sftmask.mixing.shuffle import SEQ_COLUMN
 from sftmask.packing.packer import Packer, PackingCounts
 from sftmask.ragged import offsets_of, row_sums
+
+if TYPE_CHECKING:
+    from sftmask.labels.batch import Counts
 
 DATA_DIR = "data"
 """Folder of the Parquet shards in the split layout."""
@@ -83,6 +87,18 @@ class SplitWriter:
             table = self.packers[split].push(table)
         if table.num_rows:
             self.writers[split].write(table)
+
+    def adopt(self, shards: Sequence[dict[str, Any]], counts: Counts) -> None:
+        """Shards written elsewhere (Ray workers, `--ray-write workers`) as the next ones of the one
+        split (one source, no layout, no packing: `ShardWriter.adopt`), with the counts of the
+        batch they hold."""
+        assert not self.layout and not self.packers and len(self.splits) == 1
+        split = self.splits[0]
+        self.writers[split].adopt(shards)
+        entry = self.counts[split].setdefault(0, SplitCounts())
+        entry.rows += counts.rows_written
+        entry.tokens += counts.tokens
+        entry.trained_tokens += counts.trained_tokens
 
     def _count(self, split: str, table: pa.Table) -> None:
         sources = source_of(table)

@@ -224,7 +224,7 @@ def test_options_inspect_does_not_take_do_not_change_the_rows(tmp_path: Path) ->
     other = ["--format", "arrow", "--rows-per-shard", "9", "--keep-columns", "id"]
     other += ["--batch-size", "7", "--num-proc", "2", "--overwrite"]
     # The engine options are proven not to change the rows by tests/engines/test_ray.py.
-    engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read"}
+    engine_options = {"engine", "ray_address", "ray_workers", "ray_cpus_per_worker", "ray_read", "ray_write"}
     engine_options.add("max_reject_rate")  # fails a build or not; never changes its rows
     # Splits, shuffling and de-duplication say where rows go, in which order and whether a repeated
     # record is written again; each row is built the same (as a multiset below; tests/test_splits.py).

@@ -1,0 +1,193 @@
+"""`--engine ray` against a multi-node cluster on this machine (`ray.cluster_utils.Cluster`: a head
+without CPUs and two 1-CPU worker nodes), driven as a user drives it: `sftmask build
+--ray-address HEAD` in its own process (issue 26)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sftmask.config.build import BuildConfig
+from sftmask.pipeline import build
+
+REPO = Path(__file__).resolve().parents[2]
+TOKENIZER = REPO / "sample_data" / "tokenizer"
+
+pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A head with 0 CPUs (it schedules nothing) and two worker nodes of 1 CPU each."""
+    from ray.cluster_utils import Cluster
+
+    small = {"object_store_memory": 100 * 2**20, "include_dashboard": False}
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, **small})
+    try:
+        for _ in range(2):
+            nodes.add_node(num_cpus=1, **small)
+        nodes.wait_for_nodes(timeout=120)
+        yield nodes
+    finally:
+        nodes.shutdown()
+
+
+def sftmask(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sftmask", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+
+
+def inputs(folder: Path) -> list[str]:
+    """The sample instructions in two files, with a broken line (a reject)."""
+    lines = (REPO / "sample_data" / "instructions.jsonl").read_text().splitlines()
+    first, second = folder / "a.jsonl", folder / "b.jsonl"
+    first.write_text("\n".join([*lines[:100], '{"prompt": "broken', *lines[100:150]]) + "\n")
+    second.write_text("\n".join(lines[150:]) + "\n")
+    return [str(first), str(second)]
+
+
+def same_files(local: Path, ray_out: Path) -> None:
+    names = sorted(p.name for p in local.iterdir())
+    assert names == sorted(p.name for p in ray_out.iterdir())
+    for name in names:
+        if name != "manifest.json":
+            assert (local / name).read_bytes() == (ray_out / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_default_actors_fit_one_cpu_nodes(tmp_path: Path, cluster: Any) -> None:
+    """Each 2-CPU actor (the default --ray-cpus-per-worker) fit the cluster's 2 CPUs but no node:
+    the build waited forever. Now two 1-CPU actors, and the rows of the local engine."""
+    names = inputs(tmp_path)
+    common = ["--batch-size", "16", "--on-error", "skip", "--rows-per-shard", "64"]
+    build(BuildConfig(inputs=names, tokenizer=str(TOKENIZER), output=str(tmp_path / "local"), batch_size=16,
+                      on_error="skip", rows_per_shard=64))  # fmt: skip
+    result = sftmask(
+        "build", *names, "-t", str(TOKENIZER), "-o", str(tmp_path / "ray"), "--engine", "ray",
+        "--ray-address", cluster.address, *common,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    same_files(tmp_path / "local", tmp_path / "ray")
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["counts"]["records_read"] == 301
+
+
+@pytest.mark.slow
+def test_an_actor_no_node_can_hold_fails_in_seconds(tmp_path: Path, cluster: Any) -> None:
+    started = time.monotonic()
+    result = sftmask(
+        "build", *inputs(tmp_path), "-t", str(TOKENIZER), "-o", str(tmp_path / "ray"), "--engine", "ray",
+        "--ray-address", cluster.address, "--ray-cpus-per-worker", "2",
+        timeout=120,
+    )  # fmt: skip
+    assert time.monotonic() - started < 60
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: --ray-cpus-per-worker 2 is more than any node of the Ray cluster has")
+    assert not (tmp_path / "ray").exists()
+
+
+BUILD = """
+import json, logging, sys
+logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+logging.getLogger("sftmask.engines.ray").setLevel(logging.DEBUG)  # one line per shard: who wrote it
+import sftmask
+sftmask.build(**json.loads(sys.argv[1]))
+"""
+WRITTEN = re.compile(r"ray: shard (\S+) \((\d+) rows\) written on node (\w+) by pid (\d+)")
+
+
+def build_on(cluster: Any, options: dict[str, Any]) -> subprocess.Popen[str]:
+    """`sftmask.build(**options)` in a driver process of its own against the cluster (its log on
+    stderr says who wrote each shard: `shards_written`)."""
+    options = {**options, "engine": "ray", "ray_address": cluster.address}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BUILD, json.dumps(options)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return proc
+
+
+def shards_written(stderr: str) -> list[tuple[str, int, str, int]]:
+    return [(m[1], int(m[2]), m[3], int(m[4])) for m in WRITTEN.finditer(stderr)]
+
+
+def rows_in_order(out: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("*.parquet"))]).replace_schema_metadata(None)
+
+
+@pytest.mark.slow
+def test_shards_are_written_on_the_worker_nodes(tmp_path: Path, cluster: Any) -> None:
+    """--ray-write workers --ray-read workers: the driver neither reads nor writes a row. Each shard
+    is written by a labelling task, on both worker nodes (never the head, never the driver), and
+    the rows, their order and the rejects are the local engine's."""
+    names = inputs(tmp_path)
+    options: dict[str, Any] = {"inputs": names, "tokenizer": str(TOKENIZER), "batch_size": 16, "on_error": "skip"}
+    build(BuildConfig(output=str(tmp_path / "local"), **options))
+    proc = build_on(
+        cluster, {**options, "output": str(tmp_path / "ray"), "ray_write": "workers", "ray_read": "workers"}
+    )
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    written = shards_written(stderr)
+    workers = {node.node_id for node in cluster.worker_nodes}
+    assert {node for _, _, node, _ in written} == workers and len(workers) == 2
+    assert proc.pid not in {pid for _, _, _, pid in written}
+    assert sum(rows for _, rows, _, _ in written) == 300 and len(written) == len(
+        list((tmp_path / "ray").glob("*.parquet"))
+    )
+    assert rows_in_order(tmp_path / "ray").equals(rows_in_order(tmp_path / "local"))
+    assert (tmp_path / "ray" / "rejects.jsonl").read_bytes() == (tmp_path / "local" / "rejects.jsonl").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    run=False,
+    reason="open (issue 26 c): passed 5 of 6 runs as a script, but hung in pytest runs (the build stops "
+    "making progress after Ray reports the lost labelling task 'will be retried': Ray's streaming-generator "
+    "reconstruction hangs, ray-project/ray#62535, #64581); run it by hand with --runxfail",
+)
+def test_a_worker_node_removed_mid_build_gives_the_same_output(tmp_path: Path, cluster: Any) -> None:
+    """A third worker node joins, writes shards and is removed while the build runs (its tasks
+    die with it): Ray runs the lost labelling tasks again on the other nodes, and the rows, their
+    order and the rejects are still the local engine's. (A fixed pool of actors waited forever for
+    the lost actor to restart: it no longer fit the cluster.)"""
+    data = tmp_path / "many.jsonl"
+    lines = (REPO / "sample_data" / "instructions.jsonl").read_text().splitlines()
+    data.write_text("\n".join(lines * 20) + "\n")  # 6,000 records
+    options: dict[str, Any] = {"inputs": [str(data)], "tokenizer": str(TOKENIZER), "batch_size": 50}
+    build(BuildConfig(output=str(tmp_path / "local"), **options))
+    extra = cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20)
+    log: list[str] = []
+    try:
+        proc = build_on(cluster, {**options, "output": str(tmp_path / "ray"), "ray_write": "workers"})
+        assert proc.stderr is not None
+        reading = threading.Thread(target=lambda: log.extend(proc.stderr or ()), daemon=True)
+        reading.start()
+        deadline = time.monotonic() + 240
+        while not any(extra.node_id in line for line in log[:]) and proc.poll() is None:
+            assert time.monotonic() < deadline, "the extra node wrote no shard"
+            time.sleep(0.05)
+        assert proc.poll() is None, "".join(log)
+    finally:
+        cluster.remove_node(extra, allow_graceful=False)
+    proc.wait(timeout=300)
+    reading.join(timeout=10)
+    stderr = "".join(log)
+    assert proc.returncode == 0, stderr
+    written = shards_written(stderr)
+    assert extra.node_id in {node for _, _, node, _ in written}  # it did work before it went
+    assert len({name for name, _, _, _ in written}) == len(list((tmp_path / "ray").glob("*.parquet")))
+    assert rows_in_order(tmp_path / "ray").equals(rows_in_order(tmp_path / "local"))
