@@ -24,8 +24,9 @@ from sftmask.io import remote
 from sftmask.io.background import BackgroundWriter
 from sftmask.io.card import write_card
 from sftmask.io.formats import detect
+from sftmask.io.output_dir import OutputDir, RemoteOutputDir, open_output_dir
 from sftmask.io.readers import STDIN, InputFile, RecordReader
-from sftmask.io.writer import OutputDir, RejectWriter, RemoteOutputDir, open_output_dir, write_manifest
+from sftmask.io.writer import RejectWriter, write_manifest
 from sftmask.labels.batch import Counts, Job, label_read_batch, rejects_table
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.manifest import build_manifest, written_counts

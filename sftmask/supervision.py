@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 Leftover = Literal["output", "folder"]
-"""``output``: an output directory whose lock this process holds (`sftmask.io.writer.OutputDir`);
+"""``output``: an output directory whose lock this process holds (`sftmask.io.output_dir.OutputDir`);
 ``folder``: a temporary folder to remove."""
 
 _channel: int | None = None

@@ -162,7 +162,7 @@ class _Child:
             if kind == "folder":
                 shutil.rmtree(path, ignore_errors=True)
             elif kind == "output":
-                from sftmask.io.writer import OutputDir
+                from sftmask.io.output_dir import OutputDir
 
                 OutputDir(path, overwrite=False).remove_killed()
         self.leftovers.clear()

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sftmask.errors import NotAnOutputError, ShardReadError
-from sftmask.io.writer import MANIFEST
+from sftmask.io.output_dir import MANIFEST
 from sftmask.ragged import BoolArray, IntArray, offsets_of, row_sums
 
 SHARD_PATTERNS = {"parquet": "*-*-of-*.parquet", "arrow": "data-*-of-*.arrow"}

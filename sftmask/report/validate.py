@@ -21,7 +21,8 @@ from sftmask.io.output import (
     shard_schema,
     whole_column,
 )
-from sftmask.io.writer import REJECTS, sha256_of
+from sftmask.io.output_dir import REJECTS
+from sftmask.io.writer import sha256_of
 from sftmask.labels.strategies import IGNORE_INDEX
 from sftmask.packing.packer import PACKED_CHECKS, packed_problems
 from sftmask.ragged import BoolArray, IntArray

@@ -172,7 +172,7 @@ def test_interrupted_upload_leaves_nothing_complete(
     """The upload dies after the first file of a replacing build: the old output has lost its
     manifest and the new one has none, so nothing there passes for a complete output."""
     from sftmask.errors import OutputError
-    from sftmask.io.writer import RemoteOutputDir, is_sftmask_output
+    from sftmask.io.output_dir import RemoteOutputDir, is_sftmask_output
 
     fs, env = s3
     fs.put_file(str(SAMPLE / "instructions.jsonl"), "bucket/cut/in.jsonl")

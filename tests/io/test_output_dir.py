@@ -1,4 +1,4 @@
-"""The output directory's lock (sftmask.io.writer.OutputDir)."""
+"""The output directory's lock (sftmask.io.output_dir.OutputDir)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sftmask.errors import OutputError
-from sftmask.io.writer import OutputDir
+from sftmask.io.output_dir import OutputDir
 
 # Holds the lock of output DIR as a build's work process does, under the pid of the `sftmask`
 # process that supervised it (argv[2]), and lets it go after argv[3] seconds.
