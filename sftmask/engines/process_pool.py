@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sftmask import supervision
 from sftmask.errors import OutputError, WorkerDied
 from sftmask.io.readers import ReadBatch
 from sftmask.labels.batch import Job, Labelled, label_read_batch
@@ -75,19 +76,9 @@ def _remove_stale_job_files() -> None:
     """Job files of builds whose process is gone (killed before removing theirs)."""
     for path in Path(tempfile.gettempdir()).glob(f"{JOB_FILE_PREFIX}*-*.pickle"):
         pid = path.name[len(JOB_FILE_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and supervision.gone(int(pid)):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
 
 
 def _init(path: str) -> None:

@@ -48,6 +48,7 @@ from tokenizers.models import WordLevel
 from sftmask.ragged import BoolArray, IntArray, Ragged, TokenArray, offsets_of, segment_index
 from sftmask.tokenization.normalform import Encoder
 from sftmask.tokenization.token_ends import encode_with_ends as encode_whole_with_ends
+from sftmask.tokenization.variants import copy_added
 
 MAX_CACHED_TOKENS = 1 << 22
 """Tokens a process keeps cached (about 50 MB with their ends and texts); the least recently used
@@ -359,15 +360,7 @@ def _splitter_finder(added: dict[int, AddedToken], normalizer: Any, special_as_t
     kinds = [PIECE]
     for token_id in sorted(added):
         token = added[token_id]
-        copy = AddedToken(
-            token.content,
-            single_word=token.single_word,
-            lstrip=token.lstrip,
-            rstrip=token.rstrip,
-            normalized=token.normalized,
-            special=token.special,
-        )
-        (splitter.add_special_tokens if token.special else splitter.add_tokens)([copy])
+        (splitter.add_special_tokens if token.special else splitter.add_tokens)([copy_added(token)])
         kinds.append(WHOLE if token.normalized and normalizer is not None else token_id)
     splitter.encode_special_tokens = special_as_text
     mine = splitter.get_added_tokens_decoder()

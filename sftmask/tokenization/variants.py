@@ -20,6 +20,18 @@ NormalForm = Literal["NFC", "NFD", "NFKC", "NFKD"]
 NORMAL_FORMS: tuple[NormalForm, ...] = ("NFC", "NFD", "NFKC", "NFKD")
 
 
+def copy_added(token: AddedToken) -> AddedToken:
+    """A copy of an added token with all its flags, for another `Tokenizer` to add."""
+    return AddedToken(
+        token.content,
+        single_word=token.single_word,
+        lstrip=token.lstrip,
+        rstrip=token.rstrip,
+        normalized=token.normalized,
+        special=token.special,
+    )
+
+
 @dataclass
 class PrefixEdits:
     """What `_drop_prefix` changed: notes for the manifest, and whether the tokenizer prefixed
@@ -206,15 +218,7 @@ def without_normalizer(tokenizer: Tokenizer, form: NormalForm) -> Tokenizer | No
     twin.decoder = tokenizer.decoder
     for token_id in sorted(added):
         token = added[token_id]
-        copy = AddedToken(
-            token.content,
-            single_word=token.single_word,
-            lstrip=token.lstrip,
-            rstrip=token.rstrip,
-            normalized=token.normalized,
-            special=token.special,
-        )
-        (twin.add_special_tokens if token.special else twin.add_tokens)([copy])
+        (twin.add_special_tokens if token.special else twin.add_tokens)([copy_added(token)])
     if describe_added(twin) != describe_added(tokenizer):
         return None
     twin.encode_special_tokens = tokenizer.encode_special_tokens
