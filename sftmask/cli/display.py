@@ -167,7 +167,8 @@ def stats_table(s: dict[str, Any]) -> str:
                 f"{num(p['examples'])} examples, {per_row.get('mean', 0):.2f} a row (max {per_row.get('max', '?')})",
             )
         )
-    out = [f"{key:<18} {value}" for key, value in lines]
+    width = max(18, *(len(key) for key, _ in lines))  # a long source name widens the column
+    out = [f"{key:<{width}} {value}" for key, value in lines]
     for title, key, fmt in (
         ("row length histogram (tokens: rows)", "length_histogram", "{:.0f}-{:.0f}"),
         ("trained share histogram (share: rows)", "trained_share_histogram", "{:.0%}-{:.0%}"),

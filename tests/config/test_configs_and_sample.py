@@ -100,3 +100,18 @@ def test_sample_data_regenerates_byte_for_byte(script: str, files: list[str], tm
     generator["main"](str(tmp_path))
     for name in files:
         assert (tmp_path / name).read_bytes() == (REPO / "sample_data" / name).read_bytes(), name
+
+
+def test_stats_of_the_shipped_recipe_keep_their_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "source instructions" is longer than the other labels: every value still starts in one column.
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["build", "--config", "configs/recipe.yaml", "--output", str(out)]).exit_code == 0
+    lines = CliRunner().invoke(app, ["stats", str(out)]).stdout.splitlines()
+
+    def value_column(label: str) -> int:
+        line = next(line for line in lines if line.startswith(label + " "))
+        return len(line) - len(line[len(label) :].lstrip())
+
+    labels = ["rows", "trained tokens", "source alpaca", "source chat", "source instructions"]
+    assert len({value_column(label) for label in labels}) == 1, "\n".join(lines)
