@@ -280,9 +280,13 @@ def _peak_resident_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+_SET_ASYNC_EXC = ctypes.pythonapi.PyThreadState_SetAsyncExc
+"""Looked up once: an attribute of ``ctypes.pythonapi`` is found by a Python method the first time."""
+
+
 def _interrupt(thread_id: int, exc: type[BaseException] | None) -> None:
     # Raised in that thread at its next bytecode (a running C call finishes first); None clears it.
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
+    _SET_ASYNC_EXC(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
 
 
 def _watch() -> None:
@@ -322,17 +326,21 @@ def render_limit(seconds: float | None = None, memory_bytes: int | None = None) 
             _watchdog = threading.Thread(target=_watch, name="sftmask-render-limit", daemon=True)
             _watchdog.start()
         _cap_address_space(mapped + 2 * limit if mapped else 0)
-    supervision.rendering(watched.deadline)
     try:
+        supervision.rendering(watched.deadline)
         yield
     finally:
-        supervision.rendering(0.0)
+        # The watchdog's exception is raised at this thread's next Python call or loop: once the
+        # block has ended it must not land in the middle of what follows (the address-space cap
+        # would stay on for good). Only C calls until it can no longer fire and is cleared.
         with _lock:
-            _uncap_address_space()
             if _watched.get(thread_id) is watched:
                 del _watched[thread_id]
-        if watched.fired:
-            _interrupt(thread_id, None)  # not raised yet (the block ended first): never raise it outside
+        if watched.fired:  # not raised yet (the block ended first): never raise it outside
+            _SET_ASYNC_EXC(ctypes.c_ulong(thread_id), None)
+        with _lock:
+            _uncap_address_space()
+        supervision.rendering(0.0)
     # The watchdog polls: a block that ended between two of its checks (one large allocation, then
     # done) is measured once more here, so the limits hold whatever the timing. The peak resident
     # size bounds the current one and costs one system call, not a file read: /proc is read only
