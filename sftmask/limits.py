@@ -236,8 +236,6 @@ def _resident_bytes() -> int:
 
 _capped: tuple[int, int] | None = None
 """The address-space limit (soft, hard) that rendering replaced, while some block holds the cap."""
-_capping = 0
-"""Blocks (in any thread) that run under the cap."""
 
 
 def _set_address_limit(limit: tuple[int, int]) -> bool:
@@ -253,9 +251,8 @@ def _cap_address_space(ceiling: int) -> None:
     `_lock` held). One C call of a template (`'x' * n`, `list(s)`, repr of a list that holds a
     long string many times) fills memory before the watchdog can look; under the cap it fails at
     once instead of filling the machine. Other threads share the cap while a block runs."""
-    global _capped, _capping
-    _capping += 1
-    if _capping > 1 or resource is None or ceiling <= 0:
+    global _capped
+    if _capped is not None or resource is None or ceiling <= 0:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
@@ -265,12 +262,19 @@ def _cap_address_space(ceiling: int) -> None:
 
 
 def _uncap_address_space() -> None:
-    """Undo `_cap_address_space` when the last capped block ends (called with `_lock` held)."""
-    global _capped, _capping
-    _capping -= 1
-    if _capping == 0 and _capped is not None:
-        _set_address_limit(_capped)
+    """Undo `_cap_address_space` once no block runs (called with `_lock` held)."""
+    global _capped
+    if not _watched and _capped is not None and _set_address_limit(_capped):
         _capped = None
+
+
+def settle() -> None:
+    """Lift the address-space cap if no block runs, in any thread; call it where this thread runs
+    none. A block whose end could not lift the cap (a MemoryError as it ended, with the memory
+    still held by the exception) leaves it on: the next block, or this, lifts it."""
+    with _lock:
+        _watched.pop(threading.get_ident(), None)  # this thread is in no block: a stale entry
+        _uncap_address_space()
 
 
 def _peak_resident_bytes() -> int:
@@ -280,6 +284,8 @@ def _peak_resident_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+RESERVE_BYTES = 16 << 20
+"""Address space a render block holds in reserve and frees first when it ends (`render_limit`)."""
 _SET_ASYNC_EXC = ctypes.pythonapi.PyThreadState_SetAsyncExc
 """Looked up once: an attribute of ``ctypes.pythonapi`` is found by a Python method the first time."""
 
@@ -318,9 +324,15 @@ def render_limit(seconds: float | None = None, memory_bytes: int | None = None) 
     global _watchdog
     thread_id = threading.get_ident()
     limit = RENDER_MEMORY_BYTES if memory_bytes is None else memory_bytes
+    # Address space given back first when the block ends: a template that filled the cap leaves
+    # none, and lifting the cap needs a little (its memory is freed only when the caller drops
+    # the exception).
+    reserve = bytearray(RESERVE_BYTES)
     mapped, resident = _statm()
     watched = _Watched(time.monotonic() + (RENDER_SECONDS if seconds is None else seconds), resident + limit)
     with _lock:
+        _watched.pop(thread_id, None)  # a stale entry: this thread is in no block until now
+        _uncap_address_space()
         _watched[thread_id] = watched
         if _watchdog is None or not _watchdog.is_alive():
             _watchdog = threading.Thread(target=_watch, name="sftmask-render-limit", daemon=True)
@@ -330,6 +342,7 @@ def render_limit(seconds: float | None = None, memory_bytes: int | None = None) 
         supervision.rendering(watched.deadline)
         yield
     finally:
+        del reserve  # freed at once (no allocation): room for what follows
         # The watchdog's exception is raised at this thread's next Python call or loop: once the
         # block has ended it must not land in the middle of what follows (the address-space cap
         # would stay on for good). Only C calls until it can no longer fire and is cleared.
@@ -339,7 +352,7 @@ def render_limit(seconds: float | None = None, memory_bytes: int | None = None) 
         if watched.fired:  # not raised yet (the block ended first): never raise it outside
             _SET_ASYNC_EXC(ctypes.c_ulong(thread_id), None)
         with _lock:
-            _uncap_address_space()
+            _uncap_address_space()  # the last block to end lifts the cap
         supervision.rendering(0.0)
     # The watchdog polls: a block that ended between two of its checks (one large allocation, then
     # done) is measured once more here, so the limits hold whatever the timing. The peak resident

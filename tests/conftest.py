@@ -299,6 +299,9 @@ def local_ray() -> Any:
     """A local Ray with 2 CPUs (the CI machine's size), one for the whole session: every test that
     builds with --engine ray in this process shares it (a second `ray.init` would fail)."""
     ray = pytest.importorskip("ray")
+    from sftmask import limits
+
+    limits.settle()  # as the Ray engine does before ray.init: no render's address-space cap left on
     for attempt in (1, 2):
         try:
             # "local": never join a cluster that `ray start` (or a benchmark) runs on this machine

@@ -31,7 +31,7 @@ def test_the_address_space_cap_is_lifted_whatever_arrives_while_the_block_ends(
     with pytest.raises(limits.RenderTimeExceeded), limits.render_limit(seconds=30, memory_bytes=64 << 20):
         assert resource.getrlimit(resource.RLIMIT_AS) != before  # capped while the block runs
     assert resource.getrlimit(resource.RLIMIT_AS) == before
-    assert limits._capping == 0 and calls[-1] == 0.0
+    assert limits._capped is None and calls[-1] == 0.0
 
 
 def test_a_block_that_overruns_raises_once_and_leaves_nothing_pending() -> None:
@@ -42,4 +42,4 @@ def test_a_block_that_overruns_raises_once_and_leaves_nothing_pending() -> None:
     time.sleep(0.1)  # a pending exception would be raised at the next call or loop
     for _ in range(1000):
         pass
-    assert limits._capping == 0
+    assert limits._capped is None

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from sftmask import limits
 from sftmask.errors import ConfigError
 from sftmask.labels.batch import Job
 
@@ -82,6 +83,7 @@ def connect(ray: Any, address: str | None) -> bool:
         return False
     if address is not None:
         check_reachable(address)
+    limits.settle()  # Ray's processes inherit this one's limits: no render's address-space cap
     try:
         with _own_signal_handlers(ray), _quiet_start():
             # "local", not None: None would join a cluster that `ray start` left running on this machine.
