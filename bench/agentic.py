@@ -139,7 +139,7 @@ def measure(cmd: list[str], checkout: Path) -> tuple[float, float, float, float]
     load = os.getloadavg()[0]
     start = time.perf_counter()
     env = bench_env(checkout)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=checkout)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=checkout)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:

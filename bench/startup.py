@@ -15,18 +15,16 @@ sftmask / lean.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
-from bench.agentic import bench_env, compile_checkout  # noqa: E402
+from bench.agentic import compile_checkout  # noqa: E402
+from bench.agentic import measure as measure_with_rss  # noqa: E402
 from bench.gen_data import generate  # noqa: E402
 from bench.run_bench import DATA, MAX_LENGTH, _sftmask, tokenizer_dir  # noqa: E402
 
@@ -40,16 +38,8 @@ print(len(tok.encode("one line of text").ids))
 
 def measure(cmd: list[str], checkout: Path = ROOT) -> tuple[float, float, float]:
     """(CPU seconds incl. waited-for children, wall seconds, 1-minute load average) of one run."""
-    env = bench_env(checkout)
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=checkout)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"failed ({status}): {' '.join(cmd)}\n{err[-2000:]}")
-    return usage.ru_utime + usage.ru_stime, wall, load
+    cpu, wall, load, _ = measure_with_rss(cmd, checkout)
+    return cpu, wall, load
 
 
 def summary(values: list[float]) -> str:
