@@ -24,7 +24,7 @@ from tests.cli.test_build import run
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data"
 SAMPLE_TOKENIZER = SAMPLE / "tokenizer"
-LABELLER_TITLE = "ray::MapBatches(_label_block)"
+LABELLER_TITLE = "ray::_label_"
 
 
 def prompt_response_inputs(folder: Path) -> list[str]:
