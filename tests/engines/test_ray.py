@@ -481,6 +481,6 @@ def test_auto_reads_on_workers_when_every_node_sees_the_files(
     options: dict[str, Any] = {"inputs": names, "tokenizer": str(SAMPLE_TOKENIZER), "on_error": "skip"}
     with caplog.at_level(logging.INFO, logger="sftmask.engines.ray"):
         build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options))  # --ray-read auto
-    assert "reading 4 files in read tasks" in caplog.text  # local paths every node (this one) sees
+    assert "reading 4 file(s) in 4 part(s) in tasks" in caplog.text  # local paths every node (this one) sees
     build(BuildConfig(output=str(tmp_path / "local"), **options))
     assert_same_output(tmp_path / "local", tmp_path / "ray")

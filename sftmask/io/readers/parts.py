@@ -85,6 +85,8 @@ def _line_ranges(index: int, inp: InputFile, batch_size: int) -> list[FilePart]:
     with _open(inp.name) as f:
         head = f.read(SAMPLE_BYTES)
     step = part_bytes(inp.size, head, batch_size)
+    if step >= inp.size:
+        return [FilePart(index)]
     return [FilePart(index, start, min(start + step, inp.size), whole=False) for start in range(0, inp.size, step)]
 
 
