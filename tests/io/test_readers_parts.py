@@ -5,6 +5,7 @@ lines, as the Ray engine does)."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ def test_line_ranges_cover_the_file_once_at_line_boundaries(pieces: list[bytes],
     data = b"".join(pieces)
     bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
     got, lines = [], 0
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         stream = io.BufferedReader(LineRange(io.BytesIO(data), start, end), buffer_size=7)  # pieces smaller than lines
         chunk = stream.read()
         before = b"".join(got)
