@@ -51,8 +51,7 @@ def run(
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    entry = ["-m", "sftmask"] if not os.environ.get("SFTMASK_BENCH_ENTRY") else [os.environ["SFTMASK_BENCH_ENTRY"]]
-    command = [sys.executable, *entry, "build", *names, "-t", str(TOKENIZER), "-o", str(out), "--json"]
+    command = [sys.executable, "-m", "sftmask", "build", *names, "-t", str(TOKENIZER), "-o", str(out), "--json"]
     command += ["--engine", "ray", "--ray-address", address, "--ray-read", where, "--ray-write", where]
     command += ["--batch-size", str(batch_size), *extra]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
