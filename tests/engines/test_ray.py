@@ -141,7 +141,7 @@ def test_label_set_pass_runs_in_ray_read_tasks(tmp_path: Path, local_ray: Any, m
     collected_in.unlink()
     build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options))
     pids = collected_in.read_text().split()
-    assert len(pids) == 3 and str(os.getpid()) not in pids  # a read task per file, in Ray's workers
+    assert len(pids) == 3 and str(os.getpid()) not in pids  # a task per file, in Ray's workers
     manifest = assert_same_output(tmp_path / "local", tmp_path / "ray")
     names = sorted({tag for line in lines for tag in json.loads(line)["ner_tags"]})
     assert list(manifest["label2id"]) == names and manifest["counts"]["rows_written"] == len(lines)
@@ -315,7 +315,7 @@ def test_bad_record_fails_with_the_local_message(
 
 
 def split_inputs(folder: Path, parts: int = 4) -> list[str]:
-    """`prompt_response_inputs` cut into more files (a .zst among them), for read tasks per file."""
+    """`prompt_response_inputs` cut into more files (a .zst among them), for a task per file."""
     import zstandard
 
     lines = []
@@ -332,7 +332,7 @@ def split_inputs(folder: Path, parts: int = 4) -> list[str]:
 
 
 def test_reading_on_workers_gives_the_same_output(tmp_path: Path, local_ray: Any) -> None:
-    """One Ray read task per file (--ray-read workers): the same shards, counts and rejects (with
+    """One Ray task per file (--ray-read workers): the same shards, counts and rejects (with
     their files and lines) as the local engine, and progress in input order over all files."""
     inputs = split_inputs(tmp_path)
     options: dict[str, Any] = {
@@ -386,7 +386,7 @@ def test_where_files_are_read(tmp_path: Path) -> None:
 
     remote = ["s3://b/a.jsonl", "s3://b/b.jsonl"]
     assert decide(remote) is True
-    assert decide(remote[:1]) is False  # one file: one read task either way
+    assert decide(remote[:1]) is False  # one file of one part: one task either way
     assert decide(remote, keep_columns=["id"]) is False  # one type over all files needs one reader
     assert decide(["a.jsonl", "b.jsonl"]) is False  # local paths may not be on every node
     seen: list[list[str]] = []

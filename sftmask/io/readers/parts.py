@@ -20,7 +20,7 @@ from sftmask.io.compression import STDIN, CountingReader
 from sftmask.io.inputs import COMPRESSIONS, InputFile
 
 PART_BATCHES = 8
-"""About this many --batch-size batches of records make one part (a read task's share of a big file)."""
+"""About this many --batch-size batches of records make one part (a task's share of a big file)."""
 MIN_PART_BYTES = 64 << 10
 MAX_PART_BYTES = 64 << 20
 """A JSON lines part's size in bytes stays within these, whatever the records' size (at most: the

@@ -47,8 +47,8 @@ class RecordReader(RecordChecks):
         """The lines of the JSON lines part read (`for_part`): where the file's next part's lines start."""
 
     def for_file(self, index: int) -> RecordReader:
-        """A new reader of ``files[index]`` alone, with these options (picklable: a read task of
-        a distributed engine). Its records keep their file index, so its batches are this
+        """A new reader of ``files[index]`` alone, with these options (picklable: a task of a
+        distributed engine). Its records keep their file index, so its batches are this
         reader's records and rejects of that file, in order; they end at the file's end, and
         their `bytes_read` counts from the file's start."""
         reader = copy.copy(self)
