@@ -57,7 +57,7 @@ from sftmask.engines import ray_cluster
 from sftmask.errors import ConfigError, InputDataError, OutputError, SftmaskError
 from sftmask.io import remote
 from sftmask.io.readers import STDIN, InputFile, ReadBatch, RecordReader
-from sftmask.io.readers.parts import FilePart, plan_parts
+from sftmask.io.readers.parts import MAX_PART_BYTES, FilePart, plan_parts
 from sftmask.io.writer import part_name, write_part
 from sftmask.kinds.base import Collect, scan_here
 from sftmask.labels.batch import Job, Labelled, label_read_batch
@@ -149,7 +149,7 @@ class RayEngine:
         ray = self.ray
         parts = None if job.config.ray_read == "driver" else plan_parts(reader.files, reader.batch_size)
         sees = functools.partial(ray_cluster.every_node_sees, ray)
-        on_workers = reads_on_workers(reader, job, sees, len(parts) if parts is not None else None)
+        on_workers = reads_on_workers(reader, job, sees, parts)
         workers, cpus_per_worker = ray_cluster.pool_size(ray_cluster.node_cpus(ray), job)
         log.info(
             "ray: %d labelling task(s) at a time, of %g CPU(s) each; reading %s",
@@ -181,14 +181,15 @@ def reads_on_workers(
     reader: RecordReader,
     job: Job,
     every_node_sees: Callable[[list[str]], bool] | None = None,
-    parts: int | None = None,
+    parts: list[FilePart] | None = None,
 ) -> bool:
     """Whether the files are read in Ray tasks (`--ray-read`; see `CommonOptions.ray_read`).
 
     ``auto`` reads on the workers when there are several `parts` (by default one a file: see
     `readers.parts.plan_parts`), no kept columns, and every node reaches every file: remote URLs,
     or local paths that `every_node_sees` (the same size on each node of the cluster: a shared
-    filesystem).
+    filesystem). Not when the rows come back to the driver (`--ray-write driver`) and a file that
+    could not be cut is larger than `MAX_PART_BYTES`: a part's results come back at once.
 
     Raises:
         ConfigError: ``workers`` with stdin among the inputs.
@@ -200,7 +201,13 @@ def reads_on_workers(
             "--ray-read workers cannot read stdin ('-'), which only this process has; use --ray-read driver"
         )
     if choice == "auto":
-        if (len(names) if parts is None else parts) < 2 or reader.keep_fields or STDIN in names:
+        parts = parts if parts is not None else [FilePart(index) for index in range(len(names))]
+        if len(parts) < 2 or reader.keep_fields or STDIN in names:
+            return False
+        if job.config.ray_write == "driver" and any(
+            part.whole and (reader.files[part.file].size or 0) > MAX_PART_BYTES for part in parts
+        ):
+            log.info("ray: reading in the driver: a file too big for one task's results and not cut into parts")
             return False
         local = [path for f in reader.files if not remote.is_remote(f.name) for path in (f.parts or (f.name,))]
         return not local or (every_node_sees is not None and every_node_sees(local))

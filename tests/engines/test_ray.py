@@ -408,6 +408,28 @@ def test_where_files_are_read(tmp_path: Path) -> None:
         decide(remote, ray_read="workers", keep_columns=["id"])
 
 
+def test_auto_reads_a_big_file_that_cannot_be_cut_in_the_driver_when_it_writes() -> None:
+    """A part's results come back when its task ends: a big .zst (one part) read on a worker would
+    bring all its rows to the driver at once with --ray-write driver, so auto reads it in the
+    driver then; with --ray-write workers only summaries come back."""
+    from sftmask.engines.ray import reads_on_workers
+    from sftmask.io.readers import InputFile
+    from sftmask.io.readers.parts import MAX_PART_BYTES, FilePart
+    from sftmask.pipeline import make_reader
+
+    names = ["s3://b/a.jsonl.zst", "s3://b/b.jsonl.zst"]
+    files = [InputFile(names[0], "jsonl", MAX_PART_BYTES + 1), InputFile(names[1], "jsonl", 10)]
+    parts = [FilePart(0), FilePart(1)]
+
+    def decide(**options: Any) -> bool:
+        config = BuildConfig(inputs=names, tokenizer="t", output="o", engine="ray", **options)
+        return reads_on_workers(make_reader(config, files), Job(config, None, ()), None, parts)  # type: ignore[arg-type]
+
+    assert decide() is False
+    assert decide(ray_write="workers") is True
+    assert decide(ray_read="workers") is True  # as asked
+
+
 def rows_in_order(out: Path) -> pa.Table:
     """Every row of a built output, its shards read in name order (input order)."""
     import pyarrow.parquet as pq
