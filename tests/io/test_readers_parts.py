@@ -117,3 +117,11 @@ def test_parquet_parts_are_runs_of_row_groups_numbered_from_the_file_start(tmp_p
         got[1].extend(found[1])
     assert got == records(reader(files))
     assert got[1] == [(200, "not-a-string")]
+
+
+def test_a_file_whose_footer_cannot_be_read_stays_whole(tmp_path: Path) -> None:
+    """Its reader then reports it in its turn, with the local engine's message."""
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    files = resolve_inputs([str(broken)], None)
+    assert plan_parts(files, batch_size=16) == [FilePart(0)]

@@ -45,11 +45,9 @@ class FilePart:
 
 def plan_parts(files: list[InputFile], batch_size: int) -> list[FilePart]:
     """The parts of the inputs, in input order: each file whole, except uncompressed JSON lines
-    files and Parquet files large enough for several parts of about `PART_BATCHES` batches.
-
-    Raises:
-        InputDataError: a file's head or a Parquet file's metadata cannot be read.
-    """
+    files and Parquet files large enough for several parts of about `PART_BATCHES` batches. A file
+    whose head or Parquet footer cannot be read stays whole: its reader reports why, in its turn
+    and in its words, as the local engine's does."""
     parts: list[FilePart] = []
     for index, inp in enumerate(files):
         if inp.format == "jsonl" and splittable_text(inp) and inp.size:
@@ -82,8 +80,11 @@ def part_bytes(size: int, head: bytes, batch_size: int) -> int:
 
 def _line_ranges(index: int, inp: InputFile, batch_size: int) -> list[FilePart]:
     assert inp.size is not None
-    with _open(inp.name) as f:
-        head = f.read(SAMPLE_BYTES)
+    try:
+        with _open(inp.name) as f:
+            head = f.read(SAMPLE_BYTES)
+    except (OSError, InputDataError):
+        return [FilePart(index)]
     step = part_bytes(inp.size, head, batch_size)
     if step >= inp.size:
         return [FilePart(index)]
@@ -97,8 +98,8 @@ def _row_group_runs(index: int, inp: InputFile, batch_size: int) -> list[FilePar
     try:
         with _open(inp.name) as f:
             metadata = pq.ParquetFile(f).metadata
-    except (OSError, pa.ArrowException) as exc:
-        raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
+    except (OSError, InputDataError, pa.ArrowException):
+        return [FilePart(index)]
     rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
     want = PART_BATCHES * batch_size
     parts: list[FilePart] = []
