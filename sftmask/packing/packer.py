@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -103,6 +103,12 @@ class PackingCounts:
     """Sequences (bfd: examples; wrapped: rows) whose first label was trained before packing (now -100)."""
     examples_without_trained_tokens: int = 0
     """Examples whose only trained label was their first (they add nothing to the loss)."""
+
+    def add(self, other: PackingCounts) -> None:
+        """Add the counts of rows packed elsewhere (another split, a Ray task's part)."""
+        for f in fields(PackingCounts):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, max(mine, theirs) if f.name.startswith("max_") else mine + theirs)
 
 
 @dataclass
