@@ -29,6 +29,11 @@ With `--ray-write workers` the task also writes each batch's rows as a shard int
 temporary folder (`io.writer.write_part`, named by part and batch so that name order is input
 order) and returns only counts, rejects and the shard's name, rows, hash and node: the rows never
 reach this process, which renames the shards and writes rejects.jsonl and the manifest last.
+With `--pack-length` too, the task packs the rows before it writes them, with a `Packer` of its
+own over its part's rows in order (reading in the driver: its batch's), and its last result
+carries the part's packing counts (`Labelled.packing`), summed here: a packed row never holds
+examples of two parts, so the rows can differ from the local engine's, which packs the whole
+stream; they depend only on the inputs and options (the parts are planned from them).
 
 The pass over the inputs that some kinds need first (`RayEngine.scan`: word data's label set)
 runs as tasks too, one per file, each `kinds.base.scan_here` on its file; the driver unites their
