@@ -118,3 +118,29 @@ def test_workers_pack_their_rows(tmp_path: Path, local_ray: Any, ray_read: str) 
     from sftmask.report.validate import validate
 
     assert validate(open_output(str(outs[0]))).ok
+
+
+@pytest.mark.slow
+def test_workers_wrap_their_parts(tmp_path: Path, local_ray: Any) -> None:
+    """--pack-strategy wrapped: each part's examples are concatenated and cut every N tokens, so
+    the packed rows, in order, hold the local engine's unpacked tokens in order; a row shorter
+    than N only ends a part (5 parts), and the first label of each row is -100."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    config = {**options(tmp_path), "strategy": "all"}
+    build(BuildConfig(output=str(tmp_path / "local"), **config))
+    wrapped = {"pack_length": 256, "pack_strategy": "wrapped", "engine": "ray", "ray_write": "workers"}
+    build(BuildConfig(output=str(tmp_path / "ray"), ray_read="workers", **wrapped, **config))
+
+    def flat(out: Path, column: str) -> list[int]:
+        tables = [pq.read_table(p, columns=[column]) for p in sorted(out.glob("*.parquet"))]
+        return [v for t in tables for v in pc.list_flatten(t.column(0)).to_pylist()]
+
+    assert flat(tmp_path / "ray", "input_ids") == flat(tmp_path / "local", "input_ids")
+    _, rows = packed_examples(tmp_path / "ray")
+    lengths = [len(row["input_ids"]) for row in rows]
+    assert all(n <= 256 for n in lengths) and 0 < sum(n < 256 for n in lengths) <= 5
+    assert all(row["labels"][0] == -100 and row["seq_lengths"] == [len(row["input_ids"])] for row in rows)
+    packing = json.loads((tmp_path / "ray" / "manifest.json").read_text())["packing"]
+    assert packing["rows"] == len(rows) and packing["tokens"] == sum(lengths)
