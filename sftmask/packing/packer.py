@@ -4,7 +4,8 @@
 (``input_ids``, ``labels``, ``attention_mask``, kept columns) in input order and returns packed
 tables (``input_ids``, ``labels``, ``position_ids``, ``seq_lengths``, kept columns as lists). It
 runs in the main process on the ordered stream, and its windows count rows, not batches, so the
-output is the same for any ``--num-proc`` and ``--batch-size``.
+output is the same for any ``--num-proc`` and ``--batch-size``. (With ``--engine ray --ray-write
+workers`` each Ray task runs one on its own part's rows instead: `sftmask.engines.ray`.)
 
 - ``bfd``: best-fit-decreasing bin packing of whole examples, over windows of ``window`` rows.
   ``position_ids`` restart at 0 for each example, ``seq_lengths`` lists the examples' lengths and
