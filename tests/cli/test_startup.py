@@ -100,3 +100,65 @@ def test_a_chat_build_imports_the_chat_machinery(tmp_path: Path, sample_tokenize
     data = write_jsonl(tmp_path / "chat.jsonl", [{"messages": messages}])
     modules = _modules_of_build(tmp_path, data, sample_tokenizer_path, "--strategy", "assistant-only")
     assert {"jinja2", "sftmask.chat.render"} <= modules
+
+
+# `python -m sftmask`, with `startup.resume` wrapped to write down the collector's state around it.
+_RESUME = """
+import gc, json, runpy, sys
+import sftmask.cli.startup as startup
+
+real = startup.resume
+seen = sys.argv[1]
+
+def resume():
+    state = {"on_while_starting": gc.isenabled(), "config_imported": "sftmask.config.build" in sys.modules}
+    real()
+    state.update(on_after=gc.isenabled(), frozen=gc.get_freeze_count())
+    with open(seen, "w") as out:
+        json.dump(state, out)
+
+startup.resume = resume
+sys.argv = ["sftmask", *sys.argv[2:]]
+runpy.run_module("sftmask", run_name="__main__")
+"""
+
+
+def _collector_around_start(tmp_path: Path, *args: str) -> dict[str, object]:
+    seen = tmp_path / "gc.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _RESUME, str(seen), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "SFTMASK_NO_SUPERVISOR"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(seen.read_text()))
+
+
+def test_the_command_starts_without_the_garbage_collector(tmp_path: Path, sample_tokenizer_path: Path) -> None:
+    """The collector is off while the command imports and sets up, and back on (the start-up's
+    objects frozen) when a build starts its work, and when any other command starts."""
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "What is 2+2?", "response": "4"}])
+    out = tmp_path / "out"
+    state = _collector_around_start(tmp_path, "build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out))
+    assert state["on_while_starting"] is False and state["config_imported"] is True
+    assert state["on_after"] is True and int(str(state["frozen"])) > 10_000
+    state = _collector_around_start(tmp_path, "stats", str(out))
+    assert state["on_while_starting"] is False and state["on_after"] is True
+
+
+def test_in_process_commands_leave_the_collector_alone(tmp_path: Path, sample_tokenizer_path: Path) -> None:
+    """Only the `sftmask` command pauses the collector: the app run in a process of its own
+    (CliRunner here, the library elsewhere) keeps it as it is, and freezes nothing."""
+    import gc
+
+    from typer.testing import CliRunner
+
+    from sftmask.cli.app import app
+
+    data = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "What is 2+2?", "response": "4"}])
+    frozen = gc.get_freeze_count()
+    result = CliRunner().invoke(app, ["build", str(data), "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
