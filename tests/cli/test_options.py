@@ -337,6 +337,7 @@ def test_options_not_given_build_no_validator(monkeypatch: pytest.MonkeyPatch) -
     """Typer builds a pydantic validator for each option it parses, given or not (only to turn a
     missing value into None): 64 per build before. An option not given now stays None at once."""
     import typer.core
+
     from sftmask.config import build as config
 
     built: list[Any] = []
