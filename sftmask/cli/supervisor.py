@@ -119,7 +119,7 @@ def _run_and_exit(command: Callable[[], Any]) -> NoReturn:
     _exit(0)
 
 
-def _exit(code: object) -> NoReturn:
+def _exit(code: str | int | None) -> NoReturn:
     """Exit as `sys.exit(code)` would, without taking the interpreter apart.
 
     After the atexit functions Python frees every module and object one by one, and the
