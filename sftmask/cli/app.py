@@ -51,12 +51,12 @@ EXIT_CODES = {
 }
 
 
-def run() -> None:
+def run(*, exit_fast: bool = False) -> None:
     """The ``sftmask`` command: the app, in a child process that signals can always stop
-    (`sftmask.cli.supervisor`)."""
+    (`sftmask.cli.supervisor`; `exit_fast`: this process ends without unwinding, see there)."""
     from sftmask.cli.supervisor import run as supervised
 
-    supervised(app)
+    supervised(app, exit_fast=exit_fast)
 
 
 def _version(value: bool) -> None:

@@ -36,8 +36,9 @@ def resume() -> None:
 
 def main() -> None:
     """The ``sftmask`` command (and ``python -m sftmask``): `sftmask.cli.app.run` with the
-    collector paused while the command line is imported and set up."""
+    collector paused while the command line is imported and set up, ending the process without
+    unwinding it (atexit functions run; code after this call does not)."""
     pause()
     from sftmask.cli.app import run
 
-    run()
+    run(exit_fast=True)
