@@ -50,6 +50,12 @@ NEVER_WITHOUT_THEIR_OPTION = (
     "tomllib",  # a TOML config file
     "multiprocessing",  # --num-proc workers
     "sftmask.engines.process_pool",
+    "ray",  # --engine ray
+    "datasets",  # save_to_disk folders as inputs
+    "fsspec",  # remote inputs and outputs (s3://...)
+    "huggingface_hub",  # a tokenizer named on the Hub
+    "zstandard",  # .zst inputs
+    "rich",  # progress bars and tables on a terminal (not with --quiet)
 )
 """Modules a plain prompt/response build does not need: each is imported by the option that uses it."""
 
