@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 from sftmask import limits, supervision
+from sftmask.cli import startup
 from sftmask.errors import ConfigError
 
 ACK_SECONDS = 2.0
@@ -110,6 +111,7 @@ def run(command: Callable[[], Any], *, exit_fast: bool = False) -> NoReturn:
             signal.raise_signal(signum)
         _run_and_exit(command, exit_fast=True)
     os.close(writing)
+    startup.resume()  # this process only waits now, for as long as the work takes
     code = _supervise(pid, reading, received, deadline)
     if exit_fast:
         _exit(code)
