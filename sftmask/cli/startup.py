@@ -1,14 +1,14 @@
 """The `sftmask` command's entry point: Python's cyclic garbage collector paused while it starts.
 
-Starting a command imports Typer, pydantic, numpy, pyarrow and sftmask's config models: a few
-hundred thousand objects that live as long as the process. The collector runs after every 700 new
-container objects and walks the young ones, now and then all of them, and finds nothing to free:
-about 50 ms of CPU in a 1.6 s one-record build. `main` switches it off before importing the
+Starting a build imports Typer, pydantic, numpy, pyarrow and sftmask's config models: some
+90,000 objects tracked by the collector that live as long as the process. The collector runs
+after every 700 new ones and walks the young ones, now and then all of them, and finds nothing to
+free: about 50 ms of CPU in a 1.6 s one-record build. `main` switches it off before importing the
 command line; `resume`, called when a command starts its work (and by the supervising process
 once it has forked the child that does it), moves every object made so far into the permanent
-generation (`gc.freeze`: later collections never walk them again, in a long
-build too) and switches it back on. Only a pause made here is resumed: in-process callers
-(`CliRunner` tests, the library) keep their collector as it was.
+generation (`gc.freeze`: later collections never walk them again, in a long build too) and
+switches it back on. Only a pause made here is resumed: in-process callers (`CliRunner` tests,
+the library) keep their collector as it was.
 """
 
 from __future__ import annotations
