@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import mmap
 import os
 import threading
 import time
@@ -15,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import resource
@@ -24,6 +23,9 @@ except ImportError:  # not on Windows
 
 from sftmask import supervision
 from sftmask.errors import SftmaskError
+
+if TYPE_CHECKING:
+    import mmap
 
 MAX_TEXT_FILE_BYTES = 1 << 20
 """Config files, prompt templates and chat templates are small: more is refused before parsing."""
@@ -296,6 +298,8 @@ def _reserve() -> mmap.mmap | None:
     malloc's threshold has grown past it comes from the heap, where freeing it unmaps nothing.)"""
     if resource is None:  # no address-space cap here: nothing to make room under
         return None
+    import mmap  # here: only chat builds render, and other builds do not import it
+
     try:
         return mmap.mmap(-1, RESERVE_BYTES, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
     except (OSError, ValueError):  # no address space left (a cap from outside): the block runs without
