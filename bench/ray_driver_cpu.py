@@ -1,8 +1,8 @@
 """The `sftmask build` process's CPU time on a multi-node Ray cluster while the input grows 10x.
 
 With `--ray-read workers --ray-write workers` the driver neither parses nor writes a row: it sends
-read tasks, receives per-batch summaries (counts, rejects, shard names) and writes the manifest.
-Its CPU time should stay about flat while the input grows (issue 26: < 1.5x for 10x). Runs on a
+tasks (each reads, labels and writes a part of the inputs), receives per-batch summaries (counts,
+rejects, shard names) and writes the manifest. Its CPU time should stay about flat while the input grows (issue 26: < 1.5x for 10x). Runs on a
 `ray.cluster_utils.Cluster` on this machine (a head without CPUs, two worker nodes of 1 CPU each),
 the small and the large input in interleaved pairs (small, large, small, large ...), CPU time
 (user + system) of the `sftmask` process and the work process it forks, not Ray's workers.

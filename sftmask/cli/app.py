@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -109,7 +108,7 @@ def build(
 ) -> None:
     """Tokenize INPUTS, build labels, write Parquet/Arrow shards + manifest.json to --output."""
     from sftmask.cli.streams import native_stderr_aside
-    from sftmask.cli.supervisor import Terminated, stop_message, stop_on_signals
+    from sftmask.cli.supervisor import stop_message, stop_on_signals, stopped_by
     from sftmask.config.recipe import make_config
     from sftmask.pipeline import build as run_build
 
@@ -124,7 +123,7 @@ def build(
     except SftmaskError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt as exc:
-        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        signum = stopped_by(exc)
         typer.echo(stop_message(signum), err=True)
         raise typer.Exit(128 + signum) from None
     counts = result.manifest["counts"]  # rows and tokens written (after a recipe's mixing), the left-out rows

@@ -54,7 +54,21 @@ def stop_message(signum: int) -> str:
     return f"{'Terminated' if signum == signal.SIGTERM else 'Interrupted'}; no output written."
 
 
+_stopped_by: list[int] = []
+"""The signal `_stop` handled (the exception it raised may not reach the command: Ray's `ray.get`
+turns any KeyboardInterrupt raised while it waits into a new, plain one)."""
+
+
+def stopped_by(exc: KeyboardInterrupt) -> int:
+    """The signal that stopped the command with `exc`: the one `_stop` handled, else SIGINT
+    (Ctrl-C, without the handler) or SIGTERM (`Terminated`) by the exception's type."""
+    if _stopped_by:
+        return _stopped_by[0]
+    return signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+
+
 def _stop(signum: int, frame: object) -> None:
+    _stopped_by.append(signum)
     supervision.acknowledge()
     for sig in _STOPS:  # a second signal must not interrupt the cleanup (the supervisor can still kill)
         signal.signal(sig, signal.SIG_IGN)
@@ -65,6 +79,7 @@ def _stop(signum: int, frame: object) -> None:
 def stop_on_signals() -> Iterator[None]:
     """In this block, SIGINT raises KeyboardInterrupt and SIGTERM `Terminated` (once: later ones are
     ignored while it unwinds), and the supervisor is told the signal is being handled."""
+    _stopped_by.clear()
     previous = {sig: signal.signal(sig, _stop) for sig in _STOPS}
     try:
         yield

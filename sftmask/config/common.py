@@ -242,7 +242,7 @@ class CommonOptions(Options):
 
     More processes help when many cores leave one Python process as the bottleneck."""
     engine: Annotated[str, Flag(PERFORMANCE, "[local|ray]", choices=ENGINE_NAMES, changes_rows=False)] = "local"
-    """local: this machine; ray: Ray Data actors on a local Ray or a cluster (pip install
+    """local: this machine; ray: Ray tasks on a local Ray or a cluster (pip install
     "sftmask[ray]"). Same output.
 
     See `sftmask.engines.ENGINES`; `local` runs `num_proc` processes."""
@@ -265,16 +265,19 @@ class CommonOptions(Options):
 
     Also the Rust tokenizer threads it runs."""
     ray_read: Annotated[Literal["auto", "driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "auto"
-    """--engine ray: read the files in the driver, or in Ray read tasks on the workers (one per
-    file; every node must reach them). auto: workers for several files that every node reaches,
-    without --keep-columns.
+    """--engine ray: read the files in the driver, or in the Ray tasks on the workers (big files
+    in parts; every node must reach them). auto: workers for several parts that every node
+    reaches, without --keep-columns.
 
     `driver`: in the `sftmask build` process, which feeds the labelling tasks; `workers`: one Ray
-    read task per file, anywhere in the cluster (every node must reach the files: a shared
-    filesystem or `s3://` URLs); `auto`: `workers` when there are several files, no
-    `keep_columns` (whose one type over all files needs one reader), and every file is a remote
-    URL or a local path that each node of the cluster sees with the same size (asked of every
-    node by a zero-CPU task, 30 s at most), else `driver`. The output is the same either way."""
+    task per part of the inputs, anywhere in the cluster, reading and labelling it (every node
+    must reach the files: a shared filesystem or `s3://` URLs). A part is a file, or of an
+    uncompressed JSON lines file a byte range of about 8 batches of records (cut at line
+    boundaries; 64 KiB to 64 MiB), of a Parquet file a run of row groups of about 8 batches;
+    `auto`: `workers` when there are several parts, no `keep_columns` (whose one type over all
+    files needs one reader), and every file is a remote URL or a local path that each node of the
+    cluster sees with the same size (asked of every node by a zero-CPU task, 30 s at most), else
+    `driver`. The output is the same either way."""
     ray_write: Annotated[Literal["driver", "workers"], Flag(PERFORMANCE, changes_rows=False)] = "driver"
     """--engine ray: write the shards in the driver, or where each batch is labelled (every node
     must reach --output: a shared filesystem). Same rows, same order.

@@ -1,57 +1,63 @@
-"""The Ray engine: `label_read_batch` over a build's batches on Ray Data, rows in input order.
+"""The Ray engine: `label_read_batch` over a build's batches as Ray tasks, rows in input order.
 
 The inputs are read either in the driver or on the workers (`--ray-read`):
 
 - driver: sftmask's reader runs in this process (every record keeps its file and line, kept
-  columns keep one type over all files). Its batches go through a bounded Ray queue into a
-  single Ray Data read task (on this process's node, with the queue); the reader stays at most
-  `QUEUE_DEPTH` + `AHEAD_PER_ACTOR` per labelling task batches ahead of the results that came back.
-- workers: one Ray Data read task per input file runs `RecordReader.for_file` on that file,
-  wherever Ray places it (the files must be reachable from every node: `s3://` URLs or a shared
-  filesystem); a reader error travels as a result, in its place in the input order.
+  columns keep one type over all files); each batch goes to a labelling task (`_label_batch`),
+  at most `BATCHES_AHEAD_PER_WORKER` per labelling slot in flight.
+- workers: the inputs are cut into parts (`readers.parts.plan_parts`: an uncompressed JSON lines
+  file into byte ranges at line boundaries, a Parquet file into runs of row groups, about
+  `PART_BATCHES` batches each; any other file whole), and one task per part (`_label_part`) reads
+  it with `RecordReader.for_part` and labels its batches, wherever Ray places it (the files must be
+  reachable from every node: `s3://` URLs or a shared filesystem), at most `PARTS_AHEAD_PER_WORKER`
+  per labelling slot in flight. A reader error travels as a result, in its place in the input
+  order. A JSON lines part numbers its lines from its own start: each part's task reports its
+  lines, and this process adds those of the file's earlier parts to the lines of the rejects,
+  errors and longest row of the next (`_shifted`), so every line is the local engine's.
 
-Either way the batches go to `map_batches` as Ray tasks (`_label_block`, as many at a time as the
-nodes hold: `ray_cluster.pool_size`): each Ray worker process fetches the build's `Job` (tokenizer
-included) from the object store once (it is put there once) and labels batches with the same
-`label_read_batch` as the local engine. Tasks rather than a fixed pool of actors: a task lost
-with its worker or its node runs again elsewhere. `preserve_order` returns the results in input
-order; each carries its file and batch number, checked on arrival, so a lost or repeated batch is
-an error, never a silently different output.
+Either way, as many labelling tasks run at a time as the nodes hold (`ray_cluster.pool_size`):
+each Ray worker process fetches the build's `Job` (tokenizer included) from the object store once
+(it is put there once) and labels batches with the same `label_read_batch` as the local engine.
+Plain tasks, taken in the order they were sent (`ray.get` on the oldest): a task lost with its
+worker or its node runs again elsewhere (Ray's task retries, `TASK_RETRIES`), and its result
+carries the part or batch it is for, checked on arrival, so a lost or repeated batch is an error,
+never a silently different output. (On Ray Data, the engine before, the driver spent CPU in
+proportion to the build's wall time in Ray Data's scheduling loop, and a node lost mid-build
+could leave its streaming read tasks' reconstruction hanging.)
 
-With `--ray-write workers` the task also writes the batch's rows as a shard into the output's
-temporary folder (`io.writer.write_part`, named by file and batch so that name order is input
+With `--ray-write workers` the task also writes each batch's rows as a shard into the output's
+temporary folder (`io.writer.write_part`, named by part and batch so that name order is input
 order) and returns only counts, rejects and the shard's name, rows, hash and node: the rows never
 reach this process, which renames the shards and writes rejects.jsonl and the manifest last.
 
 The pass over the inputs that some kinds need first (`RayEngine.scan`: word data's label set)
-runs as Ray Data read tasks too, one per file, each `kinds.base.scan_here` on its file; the
-driver unites their sets. Both passes run on the one Ray session `start` opens.
+runs as tasks too, one per file, each `kinds.base.scan_here` on its file; the driver unites their
+sets. Both passes run on the one Ray session `start` opens.
 
 Ray is an optional extra (``pip install "sftmask[ray]"``); it is imported only when this engine runs.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import logging
 import os
-import pickle
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
+import pyarrow.compute as pc
 
 from sftmask.config.common import CommonOptions
 from sftmask.engines import ray_cluster
-from sftmask.errors import ConfigError, OutputError, SftmaskError
+from sftmask.errors import ConfigError, InputDataError, OutputError, SftmaskError
 from sftmask.io import remote
-from sftmask.io.readers import STDIN, ReadBatch, RecordReader
+from sftmask.io.readers import STDIN, InputFile, ReadBatch, RecordReader
+from sftmask.io.readers.parts import MAX_PART_BYTES, FilePart, plan_parts
 from sftmask.io.writer import part_name, write_part
 from sftmask.kinds.base import Collect, scan_here
 from sftmask.labels.batch import Job, Labelled, label_read_batch
@@ -59,20 +65,16 @@ from sftmask.labels.batch import Job, Labelled, label_read_batch
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "sftmask[ray]"'
-QUEUE_DEPTH = 4
-"""Batches waiting in the Ray queue ahead of the read task."""
-AHEAD_PER_ACTOR = 4
-"""Batches read ahead of the results, per labelling task slot, besides the queue's (reading in the
-driver): enough to keep every slot busy, few enough that the reading does not run far ahead,
-holding the whole input in the object store and taking the CPU from the workers' start-up and
-labelling."""
-_FILE = "file"
-_SEQ = "seq"
-_PAYLOAD = "payload"
-
-
-class _EndOfFile:
-    """The payload after a file's last batch (read tasks)."""
+BATCHES_AHEAD_PER_WORKER = 4
+"""Batches sent and not yet back, per labelling slot (reading in the driver): enough to keep every
+slot busy, few enough that the reading does not run far ahead, holding the input in the object
+store and taking the CPU from the workers' start-up and labelling."""
+PARTS_AHEAD_PER_WORKER = 2
+"""Parts sent and not yet back, per labelling slot (reading on the workers): one running, one
+waiting to start as soon as a slot frees; each holds about `PART_BATCHES` batches."""
+TASK_RETRIES = 3
+"""Times Ray runs a task again whose worker process or node died (not on an error it raised:
+bad input comes back as a result)."""
 
 
 @contextlib.contextmanager
@@ -86,7 +88,6 @@ def start(config: CommonOptions) -> Iterator[RayEngine]:
     """
     try:
         import ray
-        import ray.data
     except ImportError:
         raise ConfigError(f"--engine ray needs Ray; install it with: {INSTALL_HINT}") from None
     began = time.perf_counter()
@@ -99,6 +100,16 @@ def start(config: CommonOptions) -> Iterator[RayEngine]:
             ray.shutdown()
 
 
+@dataclass(frozen=True)
+class _PartDone:
+    """A part task's result: its index among the parts, its batches' results in order (a reader's
+    error last, if any), and the lines it read (JSON lines: where the file's next part starts)."""
+
+    index: int
+    results: list[Labelled | SftmaskError]
+    lines: int
+
+
 class RayEngine:
     """Both passes of a build on one Ray session."""
 
@@ -106,102 +117,79 @@ class RayEngine:
         self.ray = ray
 
     def scan(self, reader: RecordReader, collect: Collect) -> set[Any]:
-        """The pass over the inputs as Ray Data read tasks, one per file, each `scan_here` on its
-        file (`RecordReader.for_file`); their sets united here. A file's error is raised in file
+        """The pass over the inputs as Ray tasks, one per file, each `scan_here` on its file
+        (`RecordReader.for_file`); their sets united here. A file's error is raised in file
         order, as the local pass would meet it.
 
         Raises:
             SftmaskError: the reader's error (a file that cannot be read), re-raised here.
         """
         ray = self.ray
+        cpus = min(1.0, max(ray_cluster.node_cpus(ray), default=1.0))
+        task = ray.remote(num_cpus=cpus, max_retries=TASK_RETRIES)(_scan_file)
+        cwd = os.getcwd()
+        log.info("ray: label-set pass over %d file(s) in tasks", len(reader.files))
         values: set[Any] = set()
-        with _data_context(ray), _ray_errors(ray):
-            source = ray.data.read_datasource(
-                _files_datasource(reader, functools.partial(_scan_file, collect)),
-                override_num_blocks=len(reader.files),
-                concurrency=max(1, min(len(reader.files), int(ray.cluster_resources().get("CPU", 1.0)))),
-            )
-            log.info("ray: label-set pass over %d file(s) in read tasks", len(reader.files))
-            for block in source.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for payload in block.column(_PAYLOAD).to_pylist():
-                    found = pickle.loads(payload)
-                    if isinstance(found, BaseException):
-                        raise found
-                    values |= found
+        with _ray_errors(ray), _cancelled_on_exit(ray) as refs:
+            refs += [task.remote(reader.for_file(index), collect, cwd) for index in range(len(reader.files))]
+            for ref in refs:
+                found = ray.get(ref)
+                if isinstance(found, BaseException):
+                    raise found
+                values |= found
         return values
 
     def run(self, reader: RecordReader, job: Job) -> Iterator[Labelled]:
-        """Label the reader's batches on Ray Data (same rows, same order as the local engine).
+        """Label the reader's batches in Ray tasks (same rows, same order as the local engine).
 
         Raises:
             ConfigError: the files cannot be read on the workers (stdin).
             SftmaskError: whatever the reader or `label_read_batch` (on a worker) raises, re-raised here.
         """
         ray = self.ray
-        from ray.util.queue import Queue
-
-        on_workers = reads_on_workers(reader, job, functools.partial(ray_cluster.every_node_sees, ray))
+        parts = None if job.config.ray_read == "driver" else plan_parts(reader.files, reader.batch_size)
+        sees = functools.partial(ray_cluster.every_node_sees, ray)
+        on_workers = reads_on_workers(reader, job, sees, parts)
         workers, cpus_per_worker = ray_cluster.pool_size(ray_cluster.node_cpus(ray), job)
         log.info(
             "ray: %d labelling task(s) at a time, of %g CPU(s) each; reading %s",
             workers,
             cpus_per_worker,
-            f"{len(reader.files)} files in read tasks" if on_workers else "in the driver",
+            f"{len(reader.files)} file(s) in {len(parts or ())} part(s) in tasks" if on_workers else "in the driver",
         )
         log.debug("ray: this process is attached to node %s", ray.get_runtime_context().get_node_id())
-        feeder: _Feeder | None = None
-        queue: Any = None
-        with _data_context(ray), _ray_errors(ray):
-            # Read tasks reserve no CPU: the labelling tasks may take every CPU of a small
-            # cluster without starving the tasks that feed them (Ray Data's known hang on a
-            # 2-CPU instance when read tasks need a whole CPU each).
+        options = {"num_cpus": cpus_per_worker, "max_retries": TASK_RETRIES}
+        threads = max(1, int(cpus_per_worker))
+        with _ray_errors(ray):
+            job_ref = ray.put(job)  # once in the object store, held here for the whole run (tasks run again read it)
             if on_workers:
-                source = ray.data.read_datasource(
-                    _files_datasource(reader, _read_file),
-                    override_num_blocks=len(reader.files),
-                    num_cpus=0,
-                    concurrency=max(1, workers),  # files read at once: memory stays bounded
+                assert parts is not None
+                task = ray.remote(**options)(_label_part)
+                window = PARTS_AHEAD_PER_WORKER * workers
+                yield from _from_parts(
+                    ray, reader, parts, functools.partial(task.remote, job_refs=[job_ref], threads=threads), window
                 )
             else:
-                # The queue and the task draining it live on this process's node: they are lost
-                # only with it (a re-run read task would miss the batches the first run took).
-                here = ray_cluster.on_this_node(ray)
-                queue = Queue(maxsize=QUEUE_DEPTH, actor_options={"num_cpus": 0, "scheduling_strategy": here})
-                feeder = _Feeder(iter(reader), queue, ahead=QUEUE_DEPTH + AHEAD_PER_ACTOR * workers)
-                source = ray.data.read_datasource(
-                    _queue_datasource(queue),
-                    override_num_blocks=1,
-                    num_cpus=0,
-                    max_retries=0,
-                    scheduling_strategy=here,
+                task = ray.remote(**options)(_label_batch)
+                window = BATCHES_AHEAD_PER_WORKER * workers
+                yield from _from_batches(
+                    ray, iter(reader), functools.partial(task.remote, job_refs=[job_ref], threads=threads), window
                 )
-            job_ref = ray.put(job)  # once in the object store, held here for the whole run (tasks run again read it)
-            dataset = source.map_batches(
-                _label_block,
-                fn_args=([job_ref], max(1, int(cpus_per_worker))),
-                batch_size=None,
-                batch_format="pyarrow",
-                compute=ray.data.TaskPoolStrategy(size=workers),
-                num_cpus=cpus_per_worker,
-            )
-            if feeder is not None:
-                feeder.start()
-            try:
-                yield from _results(dataset, feeder, len(reader.files) if on_workers else None)
-            finally:
-                if feeder is not None:
-                    feeder.stop()
-                    queue.shutdown(force=True)
 
 
 def reads_on_workers(
-    reader: RecordReader, job: Job, every_node_sees: Callable[[list[str]], bool] | None = None
+    reader: RecordReader,
+    job: Job,
+    every_node_sees: Callable[[list[str]], bool] | None = None,
+    parts: list[FilePart] | None = None,
 ) -> bool:
-    """Whether the files are read in Ray read tasks (`--ray-read`; see `CommonOptions.ray_read`).
+    """Whether the files are read in Ray tasks (`--ray-read`; see `CommonOptions.ray_read`).
 
-    ``auto`` reads on the workers when there are several files, no kept columns, and every node
-    reaches every file: remote URLs, or local paths that `every_node_sees` (the same size on each
-    node of the cluster: a shared filesystem).
+    ``auto`` reads on the workers when there are several `parts` (by default one a file: see
+    `readers.parts.plan_parts`), no kept columns, and every node reaches every file: remote URLs,
+    or local paths that `every_node_sees` (the same size on each node of the cluster: a shared
+    filesystem). Not when the rows come back to the driver (`--ray-write driver`) and a file that
+    could not be cut is larger than `MAX_PART_BYTES`: a part's results come back at once.
 
     Raises:
         ConfigError: ``workers`` with stdin among the inputs.
@@ -213,95 +201,135 @@ def reads_on_workers(
             "--ray-read workers cannot read stdin ('-'), which only this process has; use --ray-read driver"
         )
     if choice == "auto":
-        if len(names) < 2 or reader.keep_fields or STDIN in names:
+        parts = parts if parts is not None else [FilePart(index) for index in range(len(names))]
+        if len(parts) < 2 or reader.keep_fields or STDIN in names:
+            return False
+        if job.config.ray_write == "driver" and any(
+            part.whole and (reader.files[part.file].size or 0) > MAX_PART_BYTES for part in parts
+        ):
+            log.info("ray: reading in the driver: a file too big for one task's results and not cut into parts")
             return False
         local = [path for f in reader.files if not remote.is_remote(f.name) for path in (f.parts or (f.name,))]
         return not local or (every_node_sees is not None and every_node_sees(local))
     return choice == "workers"
 
 
-def _results(dataset: Any, feeder: _Feeder | None, files: int | None) -> Iterator[Labelled]:
-    """The labelled batches in order, each checked to be the next one due; then the reader's error.
-
-    Blocks carry (file, batch number): from the queue, file 0 throughout; from read tasks, each
-    file's batches and then its end marker (`files` of them in all).
-    """
-    due_file, due_batch = 0, 0
+def _from_batches(
+    ray: Any, batches: Iterator[ReadBatch], send: Callable[[ReadBatch, int], Any], window: int
+) -> Iterator[Labelled]:
+    """Reading in the driver: each batch sent (`send(batch, seq)`, a `_label_batch` task) as soon
+    as fewer than `window` are out, the results taken in order; a reader's error raised after the
+    results of the batches before it."""
     began = time.perf_counter()
-    for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
-        columns = (block.column(name).to_pylist() for name in (_FILE, _SEQ, _PAYLOAD))
-        for file, seq, payload in zip(*columns, strict=True):
-            if (file, seq) != (due_file, due_batch):
-                raise RuntimeError(
-                    f"ray engine: batch {seq} of file {file} arrived where batch {due_batch} of file {due_file} was due"
-                )
-            result = pickle.loads(payload)
-            if (due_file, due_batch) == (0, 0):
+    error: SftmaskError | None = None
+    sent = 0
+    with _cancelled_on_exit(ray) as pending:
+        while True:
+            while error is None and len(pending) < window:
+                try:
+                    batch = next(batches, None)
+                except SftmaskError as exc:  # bad input: raised when the batches before it are in
+                    error = exc
+                    break
+                if batch is None:
+                    break
+                pending.append(send(batch, sent))
+                sent += 1
+            if not pending:
+                break
+            seq, result = ray.get(pending.popleft())
+            due = sent - len(pending) - 1
+            if seq != due:
+                raise RuntimeError(f"ray engine: batch {seq} arrived where batch {due} was due")
+            if seq == 0:
                 log.debug(
                     "ray: first batch labelled and back %.1f s after the job started", time.perf_counter() - began
                 )
-            if feeder is not None:
-                feeder.returned()
-            if isinstance(result, _EndOfFile):
-                due_file, due_batch = due_file + 1, 0
-                continue
-            due_batch += 1
             if isinstance(result, BaseException):
                 raise result
-            for shard in result.shards:
-                log.debug(
-                    "ray: shard %s (%d rows) written on node %s by pid %s",
-                    shard["partial"],
-                    shard["rows"],
-                    shard["node"],
-                    shard["pid"],
-                )
+            _log_shards(result)
             yield result
-    if feeder is not None:
-        feeder.join()
-        if feeder.error is not None:
-            raise feeder.error
-        if due_batch != feeder.sent:
-            raise RuntimeError(f"ray engine: {feeder.sent} batches sent, {due_batch} labelled")
-    elif due_file != files:
-        raise RuntimeError(f"ray engine: {files} files read, {due_file} finished")
+    if error is not None:
+        raise error
+
+
+def _from_parts(
+    ray: Any, reader: RecordReader, parts: list[FilePart], send: Callable[..., Any], window: int
+) -> Iterator[Labelled]:
+    """Reading on the workers: a `_label_part` task per part (`send(reader, index, offset, cwd)`),
+    at most `window` out, the results taken in order, the lines of a JSON lines file's parts made
+    the file's (`_shifted`)."""
+    cwd = os.getcwd()  # relative input names are the driver's
+    offsets = [0]
+    for f in reader.files:
+        offsets.append(offsets[-1] + (f.size or 0))
+    began = time.perf_counter()
+    lines_before = 0  # lines of the current file's parts so far
+    with _cancelled_on_exit(ray) as pending:
+        sent = 0
+        for due, part in enumerate(parts):
+            while sent < len(parts) and len(pending) < window:
+                ahead = parts[sent]
+                pending.append(send(reader.for_part(ahead), sent, offsets[ahead.file], cwd))
+                sent += 1
+            done: _PartDone = ray.get(pending.popleft())
+            if done.index != due:
+                raise RuntimeError(f"ray engine: part {done.index} arrived where part {due} was due")
+            if due == 0:
+                log.debug("ray: first part labelled and back %.1f s after the job started", time.perf_counter() - began)
+            if due and parts[due - 1].file != part.file:
+                lines_before = 0
+            for result in done.results:
+                if lines_before:
+                    result = _shifted(result, reader.files[part.file], lines_before)
+                if isinstance(result, BaseException):
+                    raise result
+                _log_shards(result)
+                yield result
+            lines_before += done.lines
+
+
+def _shifted(result: Labelled | SftmaskError, inp: InputFile, lines: int) -> Labelled | SftmaskError:
+    """A JSON lines part's result with `lines` (those of the file's earlier parts) added to each
+    line it names: its rejects', its longest row's, its error's."""
+    if isinstance(result, InputDataError) and result.line is not None and result.file == inp.name:
+        shifted = InputDataError(result.detail, file=result.file, line=result.line + lines)
+        shifted.__cause__ = result.__cause__
+        return shifted
+    if isinstance(result, SftmaskError):
+        return result
+    rejects = result.rejects
+    if rejects.num_rows:  # a part's rejects are all of its file, all lines
+        column = rejects.schema.get_field_index("line")
+        rejects = rejects.set_column(column, "line", pc.add(rejects.column("line"), lines))
+    counts = result.counts
+    if counts.longest_row_at:  # `InputFile.where`: "name:line"
+        counts.longest_row_at = inp.where(int(counts.longest_row_at.removeprefix(inp.name + ":")) + lines)
+    return replace(result, rejects=rejects, counts=counts)
+
+
+def _log_shards(result: Labelled) -> None:
+    for shard in result.shards:
+        log.debug(
+            "ray: shard %s (%d rows) written on node %s by pid %s",
+            shard["partial"],
+            shard["rows"],
+            shard["node"],
+            shard["pid"],
+        )
 
 
 @contextlib.contextmanager
-def _data_context(ray: Any) -> Iterator[None]:
-    """Ray Data settings for this build, restored afterwards (the context is process-wide)."""
-    context = ray.data.DataContext.get_current()
-    settings = {
-        "preserve_order": True,
-        # One block per reader batch: Ray Data would otherwise merge the read task's blocks
-        # up to 128 MiB before passing any on, and labelling would wait for the reading.
-        "target_max_block_size": 1,
-        "enable_progress_bars": sys.stderr.isatty(),  # Ray's bars on a terminal, nothing in pipes
-        "print_on_execution_start": False,
-    }
-    before = {name: getattr(context, name) for name in settings if name != "preserve_order"}
-    before_order = context.execution_options.preserve_order
-    for name, value in settings.items():
-        if name == "preserve_order":
-            context.execution_options.preserve_order = value
-        else:
-            setattr(context, name, value)
-    # Ray Data logs each run's start and end at INFO on stderr; sftmask's own messages (and
-    # Ray's warnings) are what belongs there, unless sftmask logs at DEBUG.
-    # Its one note that progress bars are off (as asked: not a terminal) is no warning either.
-    quieter = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
-    levels_before = {name: logging.getLogger(name).level for name in quieter}
-    if not log.isEnabledFor(logging.DEBUG):
-        for name, level in quieter.items():
-            logging.getLogger(name).setLevel(level)
+def _cancelled_on_exit(ray: Any) -> Iterator[collections.deque[Any]]:
+    """A queue of task references; those still in it when the block ends (an error, an interrupt,
+    a consumer that stopped) are cancelled: a failed build leaves no work running on the cluster."""
+    pending: collections.deque[Any] = collections.deque()
     try:
-        yield
+        yield pending
     finally:
-        context.execution_options.preserve_order = before_order
-        for name, value in before.items():
-            setattr(context, name, value)
-        for name, level in levels_before.items():
-            logging.getLogger(name).setLevel(level)
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
 
 
 @contextlib.contextmanager
@@ -314,156 +342,13 @@ def _ray_errors(ray: Any) -> Iterator[None]:
         raise SftmaskError(f"the Ray job failed ({type(exc).__name__}): {first_line}") from exc
 
 
-class _Feeder(threading.Thread):
-    """Puts the reader's batches, pickled and numbered, on the Ray queue; then one `None`.
-
-    At most `ahead` batches are out (read, not yet labelled and back): the driver calls `returned`
-    for each result, and the reader waits before reading more.
-    """
-
-    def __init__(self, batches: Iterator[ReadBatch], queue: Any, ahead: int) -> None:
-        super().__init__(name="sftmask-ray-feeder", daemon=True)
-        self.batches = batches
-        self.queue = queue
-        self.sent = 0
-        self.error: BaseException | None = None
-        self._stop_event = threading.Event()
-        self._slots = threading.Semaphore(ahead)
-
-    def run(self) -> None:
-        try:
-            while self._wait_for_slot():
-                batch = next(self.batches, None)
-                if batch is None:
-                    break
-                self._put((self.sent, pickle.dumps(batch, protocol=5)))
-                self.sent += 1
-        except BaseException as exc:  # a reader error: re-raised by the driver after the batches before it
-            self.error = exc
-        self._put(None)
-
-    def returned(self) -> None:
-        """One batch is labelled and back in the driver: another may be read."""
-        self._slots.release()
-
-    def _wait_for_slot(self) -> bool:
-        while not self._stop_event.is_set():
-            if self._slots.acquire(timeout=0.2):
-                return True
-        return False
-
-    def _put(self, item: tuple[int, bytes] | None) -> None:
-        from ray.util.queue import Full
-
-        while not self._stop_event.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except Full:
-                continue
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-
-def _queue_datasource(queue: Any) -> Any:
-    """A Ray Data source with one read task that yields the queue's batches as one-row blocks
-    (defined here because Ray is imported only when the engine runs)."""
-    from ray.data import DataContext
-    from ray.data.block import BlockMetadata
-    from ray.data.datasource import Datasource, ReadTask
-
-    class SftmaskReaderDatasource(Datasource):
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call, unused-ignore]  # typed only with ray installed
-
-        def estimate_inmemory_data_size(self) -> int | None:
-            return None
-
-        def get_read_tasks(
-            self, parallelism: int, per_task_row_limit: int | None = None, data_context: DataContext | None = None
-        ) -> list[ReadTask]:
-            metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
-            return [ReadTask(lambda: _drain(queue), metadata)]
-
-    return SftmaskReaderDatasource()
-
-
-def _drain(queue: Any) -> Iterator[pa.Table]:
-    while (item := queue.get()) is not None:
-        seq, payload = item
-        yield _block(0, seq, payload)
-
-
-def _files_datasource(reader: RecordReader, read: Callable[[bytes, int, int, str], Iterator[pa.Table]]) -> Any:
-    """A Ray Data source with one read task per input file: `read` (`_read_file`, `_scan_file`)
-    on the pickled `RecordReader.for_file`, the file's index, its byte offset among the inputs
-    and the driver's working directory."""
-    from ray.data import DataContext
-    from ray.data.block import BlockMetadata
-    from ray.data.datasource import Datasource, ReadTask
-
-    cwd = os.getcwd()  # relative input names are the driver's
-    offsets = [0]
-    for f in reader.files:
-        offsets.append(offsets[-1] + (f.size or 0))
-
-    class SftmaskFilesDatasource(Datasource):
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call, unused-ignore]  # typed only with ray installed
-
-        def estimate_inmemory_data_size(self) -> int | None:
-            return reader.total_bytes
-
-        def get_read_tasks(
-            self, parallelism: int, per_task_row_limit: int | None = None, data_context: DataContext | None = None
-        ) -> list[ReadTask]:
-            tasks = []
-            for index, f in enumerate(reader.files):
-                part = pickle.dumps(reader.for_file(index), protocol=5)
-                metadata = BlockMetadata(num_rows=None, size_bytes=f.size, input_files=None, exec_stats=None)
-                tasks.append(ReadTask(functools.partial(read, part, index, offsets[index], cwd), metadata))
-            return tasks
-
-    return SftmaskFilesDatasource()
-
-
-def _read_file(part: bytes, index: int, offset: int, cwd: str) -> Iterator[pa.Table]:
-    """A read task: one file's batches as one-row blocks, a reader error in its place, then the end."""
-    reader: RecordReader = pickle.loads(part)
-    seq = 0
+def _scan_file(reader: RecordReader, collect: Collect, cwd: str) -> set[Any] | SftmaskError:
+    """A task of `RayEngine.scan`: `scan_here` on one file (or the reader's error)."""
     with contextlib.chdir(cwd):
         try:
-            for batch in reader:
-                batch.bytes_read += offset  # progress over all files, as the driver's reader counts it
-                yield _block(index, seq, pickle.dumps(batch, protocol=5))
-                seq += 1
-        except SftmaskError as exc:  # bad input: raised by the driver when its turn comes
-            yield _block(index, seq, pickle.dumps(exc, protocol=5))
-            seq += 1
-    yield _block(index, seq, pickle.dumps(_EndOfFile(), protocol=5))
-
-
-def _scan_file(collect: Collect, part: bytes, index: int, offset: int, cwd: str) -> Iterator[pa.Table]:
-    """A read task of `RayEngine.scan`: `scan_here` on one file, as one block (or the reader's error)."""
-    reader: RecordReader = pickle.loads(part)
-    found: set[Any] | SftmaskError
-    with contextlib.chdir(cwd):
-        try:
-            found = scan_here(reader, collect)
+            return scan_here(reader, collect)
         except SftmaskError as exc:  # raised by the driver in file order
-            found = exc
-    yield _block(index, 0, pickle.dumps(found, protocol=5))
-
-
-def _block(file: int, seq: int, payload: bytes) -> pa.Table:
-    return pa.table(
-        {
-            _FILE: pa.array([file], pa.int32()),
-            _SEQ: pa.array([seq], pa.int64()),
-            _PAYLOAD: pa.array([payload], pa.large_binary()),
-        }
-    )
+            return exc
 
 
 _cached: tuple[bytes, Job, str] | None = None
@@ -485,41 +370,53 @@ def _job_here(job_ref: Any, threads: int) -> tuple[Job, str]:
     return _cached[1], _cached[2]
 
 
-def _label_block(block: pa.Table, job_refs: list[Any], threads: int) -> pa.Table:
-    """A Ray Data labelling task: `label_read_batch` on each batch of the block (one, normally),
-    writing its rows as a shard with `--ray-write workers`; errors and file ends passed on.
+def _label_batch(batch: ReadBatch, seq: int, job_refs: list[Any], threads: int) -> tuple[int, Labelled | SftmaskError]:
+    """A labelling task (reading in the driver): `label_read_batch` on batch `seq`, its rows written
+    as a shard with `--ray-write workers`; bad input comes back as the result.
 
-    Tasks, not actors: a task lost with its node is run again on another node, where a fixed
-    pool of actors waited forever to restart an actor that no longer fits the cluster."""
+    (The job's reference is passed in a list, so that Ray hands the task the reference, not the
+    job: `_job_here` unpickles it once per worker process.) Tasks, not actors: a task lost with
+    its node is run again on another node, where a fixed pool of actors waited forever to restart
+    an actor that no longer fits the cluster."""
     job, node = _job_here(job_refs[0], threads)
-    payloads = []
-    where = zip(block.column(_FILE).to_pylist(), block.column(_SEQ).to_pylist(), strict=True)
-    for payload, (file, seq) in zip(block.column(_PAYLOAD).to_pylist(), where, strict=True):
-        item = pickle.loads(payload)
-        if not isinstance(item, ReadBatch):  # a reader's error or a file's end: passed on as it is
-            payloads.append(payload)
-            continue
-        result: Labelled | SftmaskError
+    return seq, _label(batch, job, node, 0, seq)
+
+
+def _label_part(
+    reader: RecordReader, index: int, offset: int, cwd: str, job_refs: list[Any], threads: int
+) -> _PartDone:
+    """A part task (reading on the workers): read part `index` (`reader`, a `RecordReader.for_part`)
+    and label its batches as `_label_batch` does; a reader's error ends the results."""
+    job, node = _job_here(job_refs[0], threads)
+    results: list[Labelled | SftmaskError] = []
+    with contextlib.chdir(cwd):
         try:
-            result = label_read_batch(item, job)
-            if job.shard_dir is not None:
-                result = _write_shard(result, job, node, file, seq)
-        except SftmaskError as exc:  # bad input: the driver re-raises it as it is
-            result = exc
-        payloads.append(pickle.dumps(result, protocol=5))
-    return pa.table(
-        {_FILE: block.column(_FILE), _SEQ: block.column(_SEQ), _PAYLOAD: pa.array(payloads, pa.large_binary())}
-    )
+            for seq, batch in enumerate(reader):
+                batch.bytes_read += offset  # progress over all files, as the driver's reader counts it
+                results.append(_label(batch, job, node, index, seq))
+        except SftmaskError as exc:  # bad input: raised by the driver when its turn comes
+            results.append(exc)
+    return _PartDone(index, results, reader.part_lines)
 
 
-def _write_shard(labelled: Labelled, job: Job, node: str, file: int, seq: int) -> Labelled:
+def _label(batch: ReadBatch, job: Job, node: str, part: int, seq: int) -> Labelled | SftmaskError:
+    try:
+        labelled = label_read_batch(batch, job)
+        if job.shard_dir is not None:
+            labelled = _write_shard(labelled, job, node, part, seq)
+    except SftmaskError as exc:  # bad input: the driver re-raises it as it is
+        return exc
+    return labelled
+
+
+def _write_shard(labelled: Labelled, job: Job, node: str, part: int, seq: int) -> Labelled:
     """Write the batch's rows as its own shard in the output's temporary folder (`--ray-write
     workers`); what goes back to the driver is its name, rows and hash, not the rows. A task run
     again writes the same name over the first run's file."""
     if not labelled.rows.num_rows:
         return labelled
     assert job.shard_dir is not None
-    name = part_name(job.config.split, file, seq)
+    name = part_name(job.config.split, part, seq)
     try:
         written = write_part(labelled.rows, Path(job.shard_dir) / name, job.config.format)
     except OSError as exc:

@@ -20,13 +20,6 @@ from sftmask.labels.batch import Job
 log = logging.getLogger("sftmask.engines.ray")  # the engine's logger: one switch for both modules
 
 
-def on_this_node(ray: Any) -> Any:
-    """A scheduling strategy that puts a task or actor on the node this process is attached to."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-
-
 SEE_SECONDS = 30.0
 """How long the nodes may take to say which input files they see (`--ray-read auto`)."""
 

@@ -17,7 +17,7 @@ STDIN = "-"
 class CountingReader(io.RawIOBase):
     """Counts bytes pulled from the underlying (compressed) file, for progress."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes] | io.RawIOBase) -> None:
         self.raw = raw
         self.count = 0
 
@@ -25,7 +25,7 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        n = self.raw.readinto(buffer)  # type: ignore[union-attr]
         self.count += n or 0
         return n or 0
 

@@ -273,6 +273,16 @@ class _OSErrors(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return bool(self.raw.seekable())
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """(A part of a big input is read from its first byte: `readers.parts`.)"""
+        return int(self.raw.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.raw.tell())
+
     def readinto(self, buffer: Any) -> int:
         try:
             return int(self.raw.readinto(buffer) or 0)

@@ -232,10 +232,11 @@ class ShardWriter:
         (self.directory / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
-def part_name(split: str, file: int, batch: int) -> str:
-    """The temporary name of the shard holding batch `batch` of input `file` (`write_part`):
+def part_name(split: str, part: int, batch: int) -> str:
+    """The temporary name of the shard holding batch `batch` of part `part` of the inputs (the
+    part of a task that reads a file or a range of one, or 0 for the driver's reader: `write_part`):
     sorted by name, such shards are in input order."""
-    return f"{split}-part-{file:06d}-{batch:09d}.partial"
+    return f"{split}-part-{part:06d}-{batch:09d}.partial"
 
 
 def write_part(table: pa.Table, path: Path, fmt: str) -> dict[str, Any]:

@@ -115,7 +115,7 @@ class LabelSet:
 
 def scan_tags(files: list[InputFile], config: WordsOptions, scan: Scan = scan_here) -> set[Any]:
     """Every distinct tag value in the inputs (one extra pass, only without --label-names), by
-    `scan`: batch by batch here, or the engine's way (one read task per file on Ray)."""
+    `scan`: batch by batch here, or the engine's way (one task per file on Ray)."""
     reader = RecordReader(
         files,
         text_fields=[],

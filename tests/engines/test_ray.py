@@ -24,7 +24,7 @@ from tests.cli.test_build import run
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data"
 SAMPLE_TOKENIZER = SAMPLE / "tokenizer"
-LABELLER_TITLE = "ray::MapBatches(_label_block)"
+LABELLER_TITLE = "ray::_label_"
 
 
 def prompt_response_inputs(folder: Path) -> list[str]:
@@ -141,7 +141,7 @@ def test_label_set_pass_runs_in_ray_read_tasks(tmp_path: Path, local_ray: Any, m
     collected_in.unlink()
     build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options))
     pids = collected_in.read_text().split()
-    assert len(pids) == 3 and str(os.getpid()) not in pids  # a read task per file, in Ray's workers
+    assert len(pids) == 3 and str(os.getpid()) not in pids  # a task per file, in Ray's workers
     manifest = assert_same_output(tmp_path / "local", tmp_path / "ray")
     names = sorted({tag for line in lines for tag in json.loads(line)["ner_tags"]})
     assert list(manifest["label2id"]) == names and manifest["counts"]["rows_written"] == len(lines)
@@ -315,7 +315,7 @@ def test_bad_record_fails_with_the_local_message(
 
 
 def split_inputs(folder: Path, parts: int = 4) -> list[str]:
-    """`prompt_response_inputs` cut into more files (a .zst among them), for read tasks per file."""
+    """`prompt_response_inputs` cut into more files (a .zst among them), for a task per file."""
     import zstandard
 
     lines = []
@@ -332,7 +332,7 @@ def split_inputs(folder: Path, parts: int = 4) -> list[str]:
 
 
 def test_reading_on_workers_gives_the_same_output(tmp_path: Path, local_ray: Any) -> None:
-    """One Ray read task per file (--ray-read workers): the same shards, counts and rejects (with
+    """One Ray task per file (--ray-read workers): the same shards, counts and rejects (with
     their files and lines) as the local engine, and progress in input order over all files."""
     inputs = split_inputs(tmp_path)
     options: dict[str, Any] = {
@@ -386,7 +386,7 @@ def test_where_files_are_read(tmp_path: Path) -> None:
 
     remote = ["s3://b/a.jsonl", "s3://b/b.jsonl"]
     assert decide(remote) is True
-    assert decide(remote[:1]) is False  # one file: one read task either way
+    assert decide(remote[:1]) is False  # one file of one part: one task either way
     assert decide(remote, keep_columns=["id"]) is False  # one type over all files needs one reader
     assert decide(["a.jsonl", "b.jsonl"]) is False  # local paths may not be on every node
     seen: list[list[str]] = []
@@ -406,6 +406,28 @@ def test_where_files_are_read(tmp_path: Path) -> None:
         decide(["-", "a.jsonl"], ray_read="workers")
     with pytest.raises(ConfigError, match="needs --ray-read driver"):
         decide(remote, ray_read="workers", keep_columns=["id"])
+
+
+def test_auto_reads_a_big_file_that_cannot_be_cut_in_the_driver_when_it_writes() -> None:
+    """A part's results come back when its task ends: a big .zst (one part) read on a worker would
+    bring all its rows to the driver at once with --ray-write driver, so auto reads it in the
+    driver then; with --ray-write workers only summaries come back."""
+    from sftmask.engines.ray import reads_on_workers
+    from sftmask.io.readers import InputFile
+    from sftmask.io.readers.parts import MAX_PART_BYTES, FilePart
+    from sftmask.pipeline import make_reader
+
+    names = ["s3://b/a.jsonl.zst", "s3://b/b.jsonl.zst"]
+    files = [InputFile(names[0], "jsonl", MAX_PART_BYTES + 1), InputFile(names[1], "jsonl", 10)]
+    parts = [FilePart(0), FilePart(1)]
+
+    def decide(**options: Any) -> bool:
+        config = BuildConfig(inputs=names, tokenizer="t", output="o", engine="ray", **options)
+        return reads_on_workers(make_reader(config, files), Job(config, None, ()), None, parts)  # type: ignore[arg-type]
+
+    assert decide() is False
+    assert decide(ray_write="workers") is True
+    assert decide(ray_read="workers") is True  # as asked
 
 
 def rows_in_order(out: Path) -> pa.Table:
@@ -481,6 +503,6 @@ def test_auto_reads_on_workers_when_every_node_sees_the_files(
     options: dict[str, Any] = {"inputs": names, "tokenizer": str(SAMPLE_TOKENIZER), "on_error": "skip"}
     with caplog.at_level(logging.INFO, logger="sftmask.engines.ray"):
         build(BuildConfig(output=str(tmp_path / "ray"), engine="ray", **options))  # --ray-read auto
-    assert "reading 4 files in read tasks" in caplog.text  # local paths every node (this one) sees
+    assert "reading 4 file(s) in 4 part(s) in tasks" in caplog.text  # local paths every node (this one) sees
     build(BuildConfig(output=str(tmp_path / "local"), **options))
     assert_same_output(tmp_path / "local", tmp_path / "ray")

@@ -501,3 +501,47 @@ def test_s3_output_with_splits_equals_the_local_one(tmp_path: Path, s3: tuple[An
         assert (got / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     validated = sftmask(env, "validate", "s3://bucket/splits/out")
     assert validated.returncode == 0 and validated.stdout.startswith("ok: 300 rows in 2 shards"), validated.stdout
+
+
+def test_s3_inputs_read_in_parts_give_the_whole_files_records(tmp_path: Path, s3: tuple[Any, dict[str, str]]) -> None:
+    """A big JSON lines object read in byte ranges (seeking in the object) and a Parquet object in
+    runs of row groups, as the Ray engine's tasks read them: the records and lines of reading each
+    whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sftmask.io.readers import RecordReader, resolve_inputs
+    from sftmask.io.readers.parts import plan_parts
+
+    fs, _ = s3
+    lines = (SAMPLE / "instructions.jsonl").read_text().splitlines()
+    fs.pipe_file("bucket/parts/big.jsonl", ("\n".join([*lines, '{"broken', *lines]) + "\n").encode())
+    pq.write_table(
+        pa.Table.from_pylist([json.loads(line) for line in lines]), tmp_path / "t.parquet", row_group_size=40
+    )
+    fs.put_file(str(tmp_path / "t.parquet"), "bucket/parts/big.parquet")
+    files = resolve_inputs(["s3://bucket/parts/big.jsonl", "s3://bucket/parts/big.parquet"], None)
+
+    def reader() -> RecordReader:
+        return RecordReader(files, text_fields=["prompt", "response"], keep_fields=[], batch_size=16, skip_errors=True)
+
+    def seen(batches: Any, lines_before: int = 0) -> list[tuple[int, int, str]]:
+        found = []
+        for batch in batches:
+            columns = [batch.table.column(name).to_pylist() for name in ("_sftmask_file", "_sftmask_line", "prompt")]
+            found += [(file, line + lines_before, prompt) for file, line, prompt in zip(*columns, strict=True)]
+            found += [(-1, r.line + lines_before, r.reason) for r in batch.rejects]
+        return found
+
+    parts = plan_parts(files, batch_size=16)
+    assert sum(p.file == 0 for p in parts) == 5 and sum(p.file == 1 for p in parts) == 2
+    got, lines_before = [], 0
+    for index, part in enumerate(parts):
+        if index and parts[index - 1].file != part.file:
+            lines_before = 0
+        one = reader().for_part(part)
+        got += seen(one, lines_before)
+        lines_before += one.part_lines
+    whole = seen(reader())
+    assert [r for r in got if r[0] >= 0] == [r for r in whole if r[0] >= 0]  # the records, in order
+    assert sorted(got) == sorted(whole) and (-1, 301, "invalid-json") in got  # and the rejects, with their lines

@@ -19,23 +19,27 @@ from sftmask.io.formats import SAMPLE_FIELDS
 from sftmask.io.inputs import FILE_COLUMN, LINE_COLUMN, InputFile, ReadBatch, Reject
 from sftmask.io.readers.checks import RecordChecks, utf8_size
 from sftmask.io.readers.hints import CHAT_FIELDS
+from sftmask.io.readers.parts import FilePart
 
 
-def table_batches(checks: RecordChecks, file_index: int, inp: InputFile, bytes_before: int) -> Iterator[ReadBatch]:
-    """The records of a table input, `batch_size` rows at a time, checked like JSON records."""
+def table_batches(
+    checks: RecordChecks, file_index: int, inp: InputFile, bytes_before: int, part: FilePart | None = None
+) -> Iterator[ReadBatch]:
+    """The records of a table input (of its row groups `part`, of a Parquet file: `readers.parts`),
+    `batch_size` rows at a time, checked like JSON records."""
     # Chat columns are read too when the records might be chat data, for `suggest_data_kind`.
     hinted = CHAT_FIELDS if checks.field_hints is None else ()
     if checks.data_format is not None:  # a record of another format is told by these
         hinted = (*hinted, *SAMPLE_FIELDS)
     wanted = [*checks.text_fields, *checks.json_fields, *checks.keep_fields, *checks.unused_fields, *hinted]
     wanted = list(dict.fromkeys(wanted))
-    row = 0
+    row = 0 if part is None else part.first_row
     try:
-        for schema_names, source in record_batches(inp, wanted, checks.batch_size):
+        for schema_names, source in record_batches(inp, wanted, checks.batch_size, part):
             for start in range(0, source.num_rows, checks.batch_size):
-                part = source.slice(start, checks.batch_size)
-                batch = from_arrow(checks, part, file_index, inp, row, schema_names, bytes_before)
-                row += part.num_rows
+                piece = source.slice(start, checks.batch_size)
+                batch = from_arrow(checks, piece, file_index, inp, row, schema_names, bytes_before)
+                row += piece.num_rows
                 yield batch
     except InputDataError:
         raise
@@ -151,8 +155,11 @@ def is_string(kind: pa.DataType) -> bool:
 ARROW_FILE_MAGIC = b"ARROW1"
 
 
-def record_batches(inp: InputFile, wanted: list[str], batch_size: int) -> Iterator[tuple[list[str], pa.RecordBatch]]:
-    """Stream a table input's record batches, reading only the `wanted` columns it has.
+def record_batches(
+    inp: InputFile, wanted: list[str], batch_size: int, part: FilePart | None = None
+) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    """Stream a table input's record batches (of row groups `part` of a Parquet file), reading only
+    the `wanted` columns it has.
 
     Parquet and Arrow IPC files go through the pyarrow dataset API; the Arrow IPC *stream*
     files that `datasets` writes (which that API does not read) through a memory-mapped stream
@@ -160,9 +167,12 @@ def record_batches(inp: InputFile, wanted: list[str], batch_size: int) -> Iterat
     """
     import pyarrow.dataset as ds
 
-    for part in inp.parts or (inp.name,):
-        filesystem, path = _arrow_filesystem(part)
-        if inp.format == "parquet" or _is_arrow_file(part):
+    if part is not None:
+        yield from _row_groups(inp, wanted, batch_size, part)
+        return
+    for name in inp.parts or (inp.name,):
+        filesystem, path = _arrow_filesystem(name)
+        if inp.format == "parquet" or _is_arrow_file(name):
             dataset = ds.dataset(path, format="parquet" if inp.format == "parquet" else "ipc", filesystem=filesystem)
             names = dataset.schema.names
             columns = [name for name in wanted if name in names]
@@ -170,7 +180,7 @@ def record_batches(inp: InputFile, wanted: list[str], batch_size: int) -> Iterat
                 if batch.num_rows:
                     yield names, batch
             continue
-        opened = pa.memory_map(part) if filesystem is None else filesystem.open_input_stream(path)
+        opened = pa.memory_map(name) if filesystem is None else filesystem.open_input_stream(path)
         with opened as source:
             reader = pa.ipc.open_stream(source)
             names = reader.schema.names
@@ -178,6 +188,22 @@ def record_batches(inp: InputFile, wanted: list[str], batch_size: int) -> Iterat
             for batch in reader:
                 if batch.num_rows:
                     yield names, batch.select(columns)
+
+
+def _row_groups(
+    inp: InputFile, wanted: list[str], batch_size: int, part: FilePart
+) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    """The record batches of row groups [part.start, part.end) of a Parquet file."""
+    import pyarrow.parquet as pq
+
+    filesystem, path = _arrow_filesystem(inp.name)
+    parquet = pq.ParquetFile(path if filesystem is None else filesystem.open_input_file(path))
+    with parquet:
+        names = parquet.schema_arrow.names
+        columns = [name for name in wanted if name in names]
+        for batch in parquet.iter_batches(batch_size, row_groups=range(part.start, part.end), columns=columns):
+            if batch.num_rows:
+                yield names, batch
 
 
 def _arrow_filesystem(name: str) -> tuple[Any, str]:

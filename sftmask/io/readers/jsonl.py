@@ -21,9 +21,12 @@ LONG_LINE_HEAD = 1000
 """Bytes of a line rejected unparsed kept in its reject."""
 
 
-def jsonl_records(inp: InputFile, stream: IO[bytes], max_chars: int | None) -> Iterator[tuple[int, Any]]:
+def jsonl_records(
+    inp: InputFile, stream: IO[bytes], max_chars: int | None, *, at_start: bool = True
+) -> Iterator[tuple[int, Any]]:
     """(line, parsed record or Reject) of a JSON lines input; a line too long for any record of
-    `max_chars` characters is rejected unparsed, never held whole."""
+    `max_chars` characters is rejected unparsed, never held whole. `at_start`: the stream starts
+    at the file's start (a byte order mark there is skipped), not at a part's (`readers.parts`)."""
     limit = None if max_chars is None else JSON_BYTES_PER_CHAR * max_chars + LINE_SLACK_BYTES
     for line_no, raw in enumerate(_lines(stream, limit), start=1):
         if isinstance(raw, _LongLine):
@@ -34,7 +37,7 @@ def jsonl_records(inp: InputFile, stream: IO[bytes], max_chars: int | None) -> I
             )
             yield line_no, inp.reject(line_no, reasons.TOO_LONG, message, raw.head)
             continue
-        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        if line_no == 1 and at_start and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if not raw.strip():
             continue

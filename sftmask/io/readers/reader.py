@@ -22,6 +22,7 @@ from sftmask.io.readers.checks import RecordChecks, utf8_size
 from sftmask.io.readers.delimited import delimited_records
 from sftmask.io.readers.json_array import json_array_records
 from sftmask.io.readers.jsonl import jsonl_records
+from sftmask.io.readers.parts import FilePart, LineRange, open_part
 
 MAX_BATCH_CHARS = 32 << 20
 """A batch also ends once its records hold this much text, so a huge --batch-size (or huge
@@ -34,21 +35,34 @@ class RecordReader(RecordChecks):
 
     _only: int | None = None
     """The index of the one file this reader reads (`for_file`), or None: all of them."""
+    _part: FilePart | None = None
+    """The part of that file it reads (`for_part`), or None: all of it."""
 
     def _reset(self) -> None:
         super()._reset()
         self.records_read = 0
         self._done_bytes = 0
         self._counter: CountingReader | None = None
+        self.part_lines = 0
+        """The lines of the JSON lines part read (`for_part`): where the file's next part's lines start."""
 
     def for_file(self, index: int) -> RecordReader:
-        """A new reader of ``files[index]`` alone, with these options (picklable: a read task of
-        a distributed engine). Its records keep their file index, so its batches are this
+        """A new reader of ``files[index]`` alone, with these options (picklable: a task of a
+        distributed engine). Its records keep their file index, so its batches are this
         reader's records and rejects of that file, in order; they end at the file's end, and
         their `bytes_read` counts from the file's start."""
         reader = copy.copy(self)
         reader._only = index
+        reader._part = None
         reader._reset()
+        return reader
+
+    def for_part(self, part: FilePart) -> RecordReader:
+        """A new reader of one part of a file (`parts.plan_parts`), as `for_file` reads a file: of a
+        Parquet part its rows, numbered from the file's start; of a JSON lines part its lines,
+        numbered from the part's start (line 1 is its first line), and `part_lines` counts them."""
+        reader = self.for_file(part.file)
+        reader._part = None if part.whole else part
         return reader
 
     @property
@@ -85,7 +99,12 @@ class RecordReader(RecordChecks):
         """(input, file index, line, parsed record or Reject) over the text inputs given."""
         for file_index in file_indexes:
             inp = self.files[file_index]
-            stream, self._counter = open_binary(inp.name)
+            lines: LineRange | None = None
+            if self._part is None:
+                stream, self._counter = open_binary(inp.name)
+            else:
+                stream, self._counter, lines = open_part(inp.name, self._part)
+                self._done_bytes = self._part.start
             try:
                 for line, record in self._parse(inp, stream):
                     yield inp, file_index, line, record
@@ -100,20 +119,22 @@ class RecordReader(RecordChecks):
             finally:
                 self._done_bytes += self._counter.count
                 self._counter = None
+                if lines is not None:
+                    self.part_lines = lines.lines
                 if inp.name != STDIN:
                     stream.close()
 
     def _parse(self, inp: InputFile, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         """(line or row, parsed record or Reject) of a text input, by its format."""
         if inp.format == "jsonl":
-            return jsonl_records(inp, stream, self.max_chars)
+            return jsonl_records(inp, stream, self.max_chars, at_start=self._part is None or self._part.start == 0)
         if inp.format == "json":
             return json_array_records(inp, stream)
         return delimited_records(inp, stream, self.delimiter, self.warnings)
 
     def _table_batches(self, file_index: int, inp: InputFile) -> Iterator[ReadBatch]:
         try:
-            for batch in table_batches(self, file_index, inp, self._done_bytes):
+            for batch in table_batches(self, file_index, inp, self._done_bytes, self._part):
                 self.records_read += batch.table.num_rows + len(batch.rejects)
                 yield batch
         finally:
