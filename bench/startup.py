@@ -1,5 +1,7 @@
 """Start-up: a 1-record prompt/response `sftmask build` against the lean script (`bench/lean.py`)
-on the same record, in interleaved pairs (sftmask, lean, sftmask, lean, ...).
+on the same record, in interleaved pairs (sftmask, lean, sftmask, lean, ...), and the lean script
+behind the thinnest Typer + pydantic command line (`bench/lean_cli.py`): what that design costs by
+itself.
 
 CPU time is user + system of the process and of every process it waited for (`os.wait4`): the
 CLI runs the build in a forked child (`sftmask/cli/supervisor.py`), whose time counts. Each run's
@@ -67,6 +69,10 @@ def main() -> None:
                 [py, str(BENCH / "lean.py"), str(data), str(tok), f"{tmp}/lean.parquet", str(MAX_LENGTH)],
                 ROOT,
             ),
+            "lean script + Typer": (
+                [py, str(BENCH / "lean_cli.py"), *_sftmask(data, tok, Path(tmp) / "lean_cli", MAX_LENGTH)[3:]],
+                ROOT,
+            ),
             "bare script": ([py, "-c", BARE, str(tok)], ROOT),
         }
         if args.other is not None:
@@ -83,10 +89,11 @@ def main() -> None:
     for name, values in runs.items():
         cpu, wall, load = zip(*values, strict=True)
         print(f"{name:<22} {summary(list(cpu)):<26} {summary(list(wall)):<26} {summary(list(load))}")
-    for name in [n for n in runs if n.startswith("sftmask")]:
-        ratios = [a[0] / b[0] for a, b in zip(runs[name], runs["lean script"], strict=True)]
-        low, high = min(ratios), max(ratios)
-        print(f"{name} / lean CPU, per pair: median {statistics.median(ratios):.3f}x ({low:.3f}-{high:.3f})")
+    for base in ("lean script", "lean script + Typer"):
+        for name in [n for n in runs if n.startswith("sftmask") or (n.startswith("lean") and n != base)]:
+            ratios = [a[0] / b[0] for a, b in zip(runs[name], runs[base], strict=True)]
+            low, high = min(ratios), max(ratios)
+            print(f"{name} / {base} CPU, per pair: median {statistics.median(ratios):.3f}x ({low:.3f}-{high:.3f})")
 
 
 if __name__ == "__main__":

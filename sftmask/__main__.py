@@ -1,5 +1,5 @@
 """`python -m sftmask` runs the CLI."""
 
-from sftmask.cli.app import run
+from sftmask.cli.startup import main
 
-run()
+main()

@@ -153,6 +153,8 @@ class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
     """``Markup.format`` (a ``|safe`` string's) in a template, sized like `_BoundedFormatter`."""
 
 
+_FORMATS = frozenset({"format", "format_map"})
+"""The str methods Jinja's sandbox formats itself (`_TemplateEnvironment.wrap_str_format`)."""
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 """The attributes a plain dict has (its methods and object's): any other name is an item or nothing."""
 
@@ -203,6 +205,19 @@ class _TemplateEnvironment(ImmutableSandboxedEnvironment):
     # Jinja's parameter names: a template's keyword arguments (self=..., obj=...) cannot clash with them.
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         bounds.check_call(__obj, args, kwargs)
+        if type(__obj) is types.BuiltinMethodType and type(__obj.__self__) is str and __obj.__name__ not in _FORMATS:
+            # A str method (``startswith``, ``split``, ``strip``: most calls a chat template makes).
+            # What Jinja's sandbox and `Context.call` do comes down to calling it: a builtin method
+            # cannot be marked unsafe (no attributes of its own) nor ask for the context, and
+            # format methods (wrapped by `wrap_str_format`) are not this path.
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            try:
+                return __obj(*args, **kwargs)
+            except StopIteration:  # as Context.call
+                return __context.environment.undefined(
+                    "value was undefined because a callable raised a StopIteration exception"
+                )
         return super().call(__context, __obj, *args, **kwargs)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:

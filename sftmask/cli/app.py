@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from sftmask import __version__
-from sftmask.cli import display
+from sftmask.cli import display, startup
 from sftmask.cli.options import (
     BUILD_OPTIONS,
     CONFIG_FILE,
@@ -50,12 +50,12 @@ EXIT_CODES = {
 }
 
 
-def run() -> None:
+def run(*, exit_fast: bool = False) -> None:
     """The ``sftmask`` command: the app, in a child process that signals can always stop
-    (`sftmask.cli.supervisor`)."""
+    (`sftmask.cli.supervisor`; `exit_fast`: this process ends without unwinding, see there)."""
     from sftmask.cli.supervisor import run as supervised
 
-    supervised(app)
+    supervised(app, exit_fast=exit_fast)
 
 
 def _version(value: bool) -> None:
@@ -66,11 +66,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """sftmask: SFT dataset preprocessing with exact -100 masks."""
+    if ctx.invoked_subcommand != "build":  # build resumes once its own imports and config are done
+        startup.resume()
 
 
 def _fail(exc: SftmaskError) -> typer.Exit:
@@ -117,6 +120,7 @@ def build(
     try:
         with stop_on_signals():
             cfg = make_config(options, config, names=NAMES)
+            startup.resume()  # the start-up is over: the build's work runs with the collector on
             # Ray's core writes error-level lines (and stack dumps) to stderr on builds that succeed.
             with native_stderr_aside(cfg.engine == "ray"), display.progress(quiet) as on_progress:
                 result = run_build(cfg, on_progress)

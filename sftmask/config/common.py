@@ -9,11 +9,13 @@ docs), so the same flat keys work as CLI flags and in a config file.
 # No `from __future__ import annotations`: pydantic would compile every field's annotation from
 # its string, a few milliseconds of every command's start (the command line reads these models).
 import ast
+import contextlib
 import datetime
 import functools
 import inspect
 import itertools
 import json
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sftmask import usercache
 
 InputFormat = Literal["jsonl", "json", "csv", "tsv", "parquet", "arrow"]
 Truncation = Literal["prompt", "response", "drop"]
@@ -98,9 +102,38 @@ class Options(BaseModel):
 def attribute_docstrings(cls: type) -> dict[str, str]:
     """The docstring below each annotated attribute of `cls`'s own body, by attribute name."""
     path = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    node = _classes(path).get(cls.__qualname__) if path else None
-    if node is None:
+    return _module_docstrings(path).get(cls.__qualname__, {}) if path else {}
+
+
+DOCSTRINGS_VERSION = 1
+"""Part of the key of the docstrings kept in the user's cache: bump when what is read changes."""
+
+
+@functools.cache
+def _module_docstrings(path: str) -> dict[str, dict[str, str]]:
+    """`_docstrings` of every class of the source file, by qualified name. Parsing the four
+    config modules takes ~13 ms of every command's start, so what they give is kept in the user's
+    cache (`sftmask.usercache`) under the file's path, size and modification time, as Python keeps
+    a module's bytecode."""
+    try:
+        stat = os.stat(path)
+    except OSError:
         return {}
+    entry = usercache.entry(
+        "docstrings", DOCSTRINGS_VERSION, sys.version_info[:2], path, stat.st_size, stat.st_mtime_ns
+    )
+    kept = usercache.read(entry)
+    if kept is not None:
+        with contextlib.suppress(ValueError):
+            found = json.loads(kept)
+            if isinstance(found, dict):
+                return found
+    found = {name: _docstrings(node) for name, node in _classes(path).items()}
+    usercache.write(entry, json.dumps(found))
+    return found
+
+
+def _docstrings(node: ast.ClassDef) -> dict[str, str]:
     docs = {}
     for statement, following in itertools.pairwise(node.body):
         if (

@@ -85,7 +85,7 @@ def _reused_validators() -> dict[str, Any]:
 class SourceBase(BaseModel):
     """What a `datasets:` entry holds besides its options: its name and how much of it to take."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str
     """The source's name: the `source` column of its rows and its key in the manifest's counts."""

@@ -25,6 +25,7 @@ from tokenizers import Tokenizer
 
 from sftmask.errors import TokenizerError
 from sftmask.ragged import IntArray
+from sftmask.tokenization.digests import file_digest
 from sftmask.tokenization.normalform import Encoder
 from sftmask.tokenization.variants import added_texts, continuation_tokenizer
 
@@ -389,7 +390,8 @@ def _from_hub(name: str, trust_remote_code: bool) -> Any:
 
 
 def fingerprint_tokenizer(source: str, full: Tokenizer) -> str:
-    """SHA-256 over the tokenizer's files (local folder or Hub cache), weights excluded."""
+    """SHA-256 over the tokenizer's files (local folder or Hub cache), weights excluded (each
+    file's own digest remembered while it does not change: `sftmask.tokenization.digests`)."""
     digest = hashlib.sha256()
     found = False
     folder = Path(source)
@@ -397,7 +399,7 @@ def fingerprint_tokenizer(source: str, full: Tokenizer) -> str:
         path: Path | None = folder / filename if folder.is_dir() else _cached_hub_file(source, filename)
         if path is not None and path.is_file():
             found = True
-            digest.update(filename.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+            digest.update(filename.encode() + b"\0" + file_digest(path))
     if not found:  # e.g. a tokenizer converted in memory: hash what it does instead
         digest.update(full.to_str().encode())
     return "sha256:" + digest.hexdigest()

@@ -89,13 +89,20 @@ def _ends_from_bytes(table: ByteLengths, ids: Ragged, texts: list[str]) -> tuple
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
     good = (totals == np.fromiter(map(len, encoded), np.int64, len(texts))) & ~not_bytes
     ends = running[1:] - np.repeat(row_base, ids.lengths)  # bytes from the row's start
-    for k in np.flatnonzero(good & ~np.fromiter((t.isascii() for t in texts), np.bool_, len(texts))).tolist():
-        start, stop = int(ids.offsets[k]), int(ids.offsets[k + 1])
-        if start == stop:
-            continue
-        data = np.frombuffer(encoded[k], dtype=np.uint8)
+    wide = np.flatnonzero(good & ~np.fromiter((t.isascii() for t in texts), np.bool_, len(texts)))
+    wide = wide[ids.lengths[wide] > 0]
+    if len(wide):
+        # Byte ends -> character ends, for all texts that are not ASCII at once: their bytes laid
+        # end to end, the characters begun up to each byte counted over all of them, less those
+        # of the texts before.
+        data = np.frombuffer(b"".join([encoded[k] for k in wide.tolist()]), dtype=np.uint8)
         chars_through = np.cumsum((data & 0xC0) != 0x80)  # characters begun up to each byte
-        ends[start:stop] = chars_through[ends[start:stop] - 1]
+        byte_base = offsets_of(totals[wide])[:-1]
+        char_base = np.zeros(len(wide), dtype=np.int64)
+        char_base[1:] = chars_through[byte_base[1:] - 1]
+        index, _ = segment_index(ids.offsets[wide], ids.lengths[wide])
+        rows = np.repeat(np.arange(len(wide)), ids.lengths[wide])
+        ends[index] = chars_through[byte_base[rows] + ends[index] - 1] - char_base[rows]
     return ends, good
 
 

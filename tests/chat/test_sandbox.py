@@ -190,6 +190,19 @@ ATTRIBUTE_LOOKUPS = [
     "{% for m in messages %}{{ loop.index }}{{ loop.cycle('a', 'b') }}{{ loop.__class__ }}{% endfor %}",
     "{{ range(3).__class__ }}|{{ raise_exception.__code__ }}|{{ raise_exception.__globals__ }}",
 ]
+STR_CALLS = [
+    # str methods are called straight away (`_TemplateEnvironment.call`): in a loop and a block
+    # (Jinja passes _loop_vars/_block_vars), with keywords, refused arguments, format methods.
+    "{% for m in messages %}{{ m.content.startswith('H') }}{{ m.content.split(maxsplit=1) }}"
+    "{{ m.content.rstrip('i').lstrip() }}{{ m.content.replace('H', 'J', 1) }}{% endfor %}",
+    "{% for m in messages %}{% set n = m.content.count('i') %}{{ n }}{{ m.content.find('x', 0) }}{% endfor %}",
+    "{{ 'a,b'.split(',') | join('+') }}|{{ 'x'.center(5, '-') }}|{{ 'ab'.partition('a') }}",
+    "{% for m in messages %}{{ '{}-{}'.format(m.role, loop.index) }}{{ '{role}'.format_map(m) }}{% endfor %}",
+    "{{ 'abc'.split(1) }}",  # the method's own TypeError
+    "{{ 'x'.center(3000000000) }}",  # refused before it runs
+    "{{ 'abc'.startswith(x=1) }}",
+    "{{ messages[0].content.upper }}|{{ (messages[0].content.upper)() }}",
+]
 
 
 @pytest.mark.parametrize("source", ATTRIBUTE_LOOKUPS)
@@ -201,6 +214,17 @@ def test_attribute_lookups_render_as_in_transformers(source: str) -> None:
         ours = _outcome(lambda: chat_jinja.render(chat_jinja.compile_template(source), {"messages": messages})[0])
         theirs = _outcome(lambda: render_jinja_template(conversations=[messages], chat_template=source)[0][0])
         assert ours == theirs, source
+
+
+@pytest.mark.parametrize("source", STR_CALLS)
+def test_str_method_calls_render_as_in_transformers(source: str) -> None:
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "x i"}]
+    ours = _outcome(lambda: chat_jinja.render(chat_jinja.compile_template(source), {"messages": messages})[0])
+    if "3000000000" in source:
+        assert ours == "RenderSizeExceeded"  # transformers would try to build it
+        return
+    theirs = _outcome(lambda: render_jinja_template(conversations=[messages], chat_template=source)[0][0])
+    assert ours == theirs, source
 
 
 def test_a_type_registered_with_an_abc_later_is_judged_anew() -> None:

@@ -219,10 +219,11 @@ def _peak_rss_mb(args: list[str]) -> float:
     """Run ``python -m sftmask ARGS`` in a child process that reports its own peak RSS (the largest
     reported, should a process of the build fork)."""
     report = (
-        "import resource, runpy, sys\n"
+        "import atexit, resource, runpy, sys\n"
         "sys.argv = ['sftmask', *sys.argv[1:]]\n"
-        "try:\n    runpy.run_module('sftmask', run_name='__main__')\n"
-        "finally:\n    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        # at exit: the command ends the process without unwinding this script (`sftmask.cli.startup`)
+        "atexit.register(lambda: print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+        "runpy.run_module('sftmask', run_name='__main__')\n"
     )
     # One process: under its supervisor `sftmask` forks, and both processes would report.
     env = {**os.environ, "SFTMASK_NO_SUPERVISOR": "1"}
