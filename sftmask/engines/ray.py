@@ -387,14 +387,10 @@ def _label_batch(batch: ReadBatch, seq: int, job_refs: list[Any], threads: int) 
     its node is run again on another node, where a fixed pool of actors waited forever to restart
     an actor that no longer fits the cluster."""
     job, node = _job_here(job_refs[0], threads)
-    packer = _packer(job)
     try:
-        labelled = _label(batch, job, node, 0, seq, packer)
-        if packer is not None:
-            labelled = _write_last(labelled, packer, job, node, 0, seq)
+        return seq, _label(batch, job, node, 0, seq, _packer(job), alone=True)
     except SftmaskError as exc:  # bad input: the driver re-raises it as it is
         return seq, exc
-    return seq, labelled
 
 
 def _label_part(
@@ -431,14 +427,21 @@ def _packer(job: Job) -> Packer | None:
     return Packer(config.pack_length, config.pack_strategy, config.pack_window, list(config.keep_columns))
 
 
-def _label(batch: ReadBatch, job: Job, node: str, part: int, seq: int, packer: Packer | None) -> Labelled:
+def _label(
+    batch: ReadBatch, job: Job, node: str, part: int, seq: int, packer: Packer | None, *, alone: bool = False
+) -> Labelled:
     """Label a batch; with `--ray-write workers` write its rows (with `packer`: the packed rows
-    they complete) as a shard."""
+    they complete; `alone`, the task's only batch: all of them, with the packing counts) as one
+    shard."""
     labelled = label_read_batch(batch, job)
     if job.shard_dir is None:
         return labelled
-    rows = labelled.rows if packer is None else packer.push(labelled.rows)
-    return replace(labelled, rows=labelled.rows.slice(0, 0), shards=_write_shard(rows, job, node, part, seq))
+    rows = labelled.rows
+    if packer is not None:
+        packed = [packer.push(rows), *([packer.finish()] if alone else [])]
+        rows = pa.concat_tables([t for t in packed if t.num_rows] or packed[:1])
+    labelled = replace(labelled, rows=labelled.rows.slice(0, 0), shards=_write_shard(rows, job, node, part, seq))
+    return replace(labelled, packing=packer.counts) if alone and packer is not None else labelled
 
 
 def _write_last(labelled: Labelled, packer: Packer, job: Job, node: str, part: int, seq: int) -> Labelled:

@@ -81,7 +81,7 @@ def test_workers_pack_their_rows(tmp_path: Path, local_ray: Any, ray_read: str) 
     config = options(tmp_path)
     build(BuildConfig(output=str(tmp_path / "local"), **config))
     local = json.loads((tmp_path / "local" / "manifest.json").read_text())
-    packed = {"pack_length": PACK_LENGTH, "pack_window": 40, "engine": "ray", "ray_write": "workers"}
+    packed = {"pack_length": PACK_LENGTH, "pack_window": 12, "engine": "ray", "ray_write": "workers"}  # < a batch
     outs = [tmp_path / "ray", tmp_path / "again"]
     for out in outs:
         build(BuildConfig(output=str(out), ray_read=ray_read, **packed, **config))
@@ -95,7 +95,7 @@ def test_workers_pack_their_rows(tmp_path: Path, local_ray: Any, ray_read: str) 
     assert packing["rows"] == len(rows) == sum(shard["rows"] for shard in manifest["shards"])
     assert packing["examples"] == 600 and packing["tokens"] == tokens == local["counts"]["tokens"]
     assert packing["capacity_tokens"] == len(rows) * PACK_LENGTH
-    assert packing["efficiency"] == round(tokens / (len(rows) * PACK_LENGTH), 6) > 0.8
+    assert packing["efficiency"] == round(tokens / (len(rows) * PACK_LENGTH), 6) > 0.5
     assert packing["examples_per_row"] == {
         "mean": round(600 / len(rows), 4),
         "max": max(len(row["seq_lengths"]) for row in rows),
