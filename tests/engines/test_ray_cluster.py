@@ -260,7 +260,7 @@ def test_workers_pack_their_parts_on_both_nodes(tmp_path: Path, cluster: Any) ->
     """--pack-length with --ray-read workers --ray-write workers: each part's task packs its rows
     and writes the packed shards, on both worker nodes; every example of the local engine's
     unpacked output is in exactly one packed row, and the manifest counts the packed rows the
-    shards hold. (Before: refused.)"""
+    shards hold; with one task at a time instead of two, the same bytes. (Before: refused.)"""
     from tests.engines.test_ray_packing import PACK_LENGTH, packed_examples, unpacked_examples
 
     names = big_inputs(tmp_path)
@@ -285,3 +285,12 @@ def test_workers_pack_their_parts_on_both_nodes(tmp_path: Path, cluster: Any) ->
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert manifest["packing"]["rows"] == len(rows) == sum(rows for _, rows, _, _ in written)
     assert manifest["packing"]["examples"] == manifest["counts"]["rows_written"] == 900
+    # One task at a time instead of two (other nodes, another order of finishing): the same bytes.
+    proc = build_on(cluster, {**options, "output": str(tmp_path / "one"), "ray_workers": 1, **packed})
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    names = sorted(p.name for p in (tmp_path / "ray").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "one").iterdir())
+    for name in names:
+        if name != "manifest.json":
+            assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
