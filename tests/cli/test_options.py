@@ -157,40 +157,38 @@ def _args_and_values(options: tuple[BuildOption, ...]) -> tuple[list[str], dict[
     return args, values
 
 
-@pytest.mark.parametrize(
-    ("command", "options"), [("build", BUILD_OPTIONS), ("inspect", ENCODING_OPTIONS)], ids=["build", "inspect"]
-)
-def test_every_option_reaches_the_config(
-    command: str, options: tuple[BuildOption, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from sftmask.config import build as config
-
-    seen: dict[str, Any] = {}
-
-    def make_config(given: dict[str, Any], config_file: Any = None, **kwargs: Any) -> Any:
-        seen.update(given)
-        raise ConfigError("stopped before building")
-
-    importlib.import_module("sftmask.pipeline")  # imported now, it binds the real make_config
-    monkeypatch.setattr(config, "make_config", make_config)
-    args, values = _args_and_values(options)
-    result = run(command, str(tmp_path / "in.jsonl"), *args)
-    assert result.exit_code == 2 and "stopped before building" in result.stderr, result.output
-    assert {key: seen[key] for key in values} == values
-    assert seen["inputs"] == [str(tmp_path / "in.jsonl")]
-
-
-def test_no_add_eos_and_nothing_given(monkeypatch: pytest.MonkeyPatch) -> None:
+def _capture_given(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The options each `sftmask build` run gives `make_config` (the build stops there)."""
     from sftmask.config import build as config
 
     seen: list[dict[str, Any]] = []
 
     def make_config(given: dict[str, Any], config_file: Any = None, **kwargs: Any) -> Any:
         seen.append(given)
-        raise ConfigError("stopped")
+        raise ConfigError("stopped before building")
 
     importlib.import_module("sftmask.pipeline")  # imported now, it binds the real make_config
     monkeypatch.setattr(config, "make_config", make_config)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("command", "options"), [("build", BUILD_OPTIONS), ("inspect", ENCODING_OPTIONS)], ids=["build", "inspect"]
+)
+def test_every_option_reaches_the_config(
+    command: str, options: tuple[BuildOption, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _capture_given(monkeypatch)
+    args, values = _args_and_values(options)
+    result = run(command, str(tmp_path / "in.jsonl"), *args)
+    assert result.exit_code == 2 and "stopped before building" in result.stderr, result.output
+    (seen,) = runs
+    assert {key: seen[key] for key in values} == values
+    assert seen["inputs"] == [str(tmp_path / "in.jsonl")]
+
+
+def test_no_add_eos_and_nothing_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _capture_given(monkeypatch)
     run("build", "x.jsonl", "--no-add-eos")
     run("build", "x.jsonl")
     assert seen[0]["add_eos"] is False
@@ -338,8 +336,6 @@ def test_options_not_given_build_no_validator(monkeypatch: pytest.MonkeyPatch) -
     missing value into None): 64 per build before. An option not given now stays None at once."""
     import typer.core
 
-    from sftmask.config import build as config
-
     built: list[Any] = []
     real = typer.core.build_runtime_param
 
@@ -347,14 +343,7 @@ def test_options_not_given_build_no_validator(monkeypatch: pytest.MonkeyPatch) -
         built.append((getattr(descriptor.parameter_info, "param_decls", None) or ("",))[0])
         return real(descriptor)
 
-    seen: list[dict[str, Any]] = []
-
-    def make_config(given: dict[str, Any], config_file: Any = None, **kwargs: Any) -> Any:
-        seen.append(given)
-        raise ConfigError("stopped")
-
-    importlib.import_module("sftmask.pipeline")  # imported now, it binds the real make_config
-    monkeypatch.setattr(config, "make_config", make_config)
+    seen = _capture_given(monkeypatch)
     monkeypatch.setattr(typer.core, "build_runtime_param", build_runtime_param)
     run("build", "x.jsonl", "-t", "tok", "--max-length", "64", "--no-add-eos")
     assert {key: value for key, value in seen[0].items() if value is not None} == {

@@ -117,6 +117,19 @@ def build_on(cluster: Any, options: dict[str, Any]) -> subprocess.Popen[str]:
     return proc
 
 
+def build_both_on_workers(tmp_path: Path, cluster: Any, names: list[str]) -> tuple[int, str]:
+    """`names` built by the local engine into tmp_path/local and on the cluster's workers (reading
+    and writing) into tmp_path/ray; the cluster build's driver process id and stderr."""
+    options: dict[str, Any] = {"inputs": names, "tokenizer": str(TOKENIZER), "batch_size": 16, "on_error": "skip"}
+    build(BuildConfig(output=str(tmp_path / "local"), **options))
+    proc = build_on(
+        cluster, {**options, "output": str(tmp_path / "ray"), "ray_write": "workers", "ray_read": "workers"}
+    )
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    return proc.pid, stderr
+
+
 def shards_written(stderr: str) -> list[tuple[str, int, str, int]]:
     return [(m[1], int(m[2]), m[3], int(m[4])) for m in WRITTEN.finditer(stderr)]
 
@@ -134,17 +147,11 @@ def test_shards_are_written_on_the_worker_nodes(tmp_path: Path, cluster: Any) ->
     is written by a labelling task, on both worker nodes (never the head, never the driver), and
     the rows, their order and the rejects are the local engine's."""
     names = inputs(tmp_path)
-    options: dict[str, Any] = {"inputs": names, "tokenizer": str(TOKENIZER), "batch_size": 16, "on_error": "skip"}
-    build(BuildConfig(output=str(tmp_path / "local"), **options))
-    proc = build_on(
-        cluster, {**options, "output": str(tmp_path / "ray"), "ray_write": "workers", "ray_read": "workers"}
-    )
-    _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 0, stderr
+    driver, stderr = build_both_on_workers(tmp_path, cluster, names)
     written = shards_written(stderr)
     workers = {node.node_id for node in cluster.worker_nodes}
     assert {node for _, _, node, _ in written} == workers and len(workers) == 2
-    assert proc.pid not in {pid for _, _, _, pid in written}
+    assert driver not in {pid for _, _, _, pid in written}
     assert sum(rows for _, rows, _, _ in written) == 300 and len(written) == len(
         list((tmp_path / "ray").glob("*.parquet"))
     )
@@ -177,13 +184,7 @@ def test_big_files_are_read_in_parts_on_both_nodes(tmp_path: Path, cluster: Any)
     several parts of each, read (and written) on both worker nodes; the rows, their order and the
     rejects (with the file's lines) are the local engine's. Before, each file was one read task."""
     names = big_inputs(tmp_path)
-    options: dict[str, Any] = {"inputs": names, "tokenizer": str(TOKENIZER), "batch_size": 16, "on_error": "skip"}
-    build(BuildConfig(output=str(tmp_path / "local"), **options))
-    proc = build_on(
-        cluster, {**options, "output": str(tmp_path / "ray"), "ray_write": "workers", "ray_read": "workers"}
-    )
-    _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 0, stderr
+    _, stderr = build_both_on_workers(tmp_path, cluster, names)
     parts = PARTS.search(stderr)
     assert parts is not None and int(parts[1]) == 5 + 2, stderr
     written = shards_written(stderr)
