@@ -7,7 +7,7 @@ rejects, shard names) and writes the manifest. Its CPU time should stay about fl
 the small and the large input in interleaved pairs (small, large, small, large ...), CPU time
 (user + system) of the `sftmask` process and the work process it forks, not Ray's workers.
 
-    python bench/ray_driver_cpu.py [--records 2000] [--factor 10] [--repeat 2] [--files 4] [--batch-size 1000] [--in-driver [--pack-length N]]
+    python bench/ray_driver_cpu.py [--records 2000] [--factor 10] [--repeat 2] [--files 4] [--batch-size 1000] [--in-driver] [--pack-length N]
 
 Prints each run (records, driver CPU s, wall s, 1-minute load average before it) and the median
 ratio large / small of driver CPU; the rows of each build are checked against the record count.
@@ -70,7 +70,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--pack-length", type=int, help="pack (in the driver: needs --in-driver)")
+    parser.add_argument(
+        "--pack-length", type=int, help="pack (in the driver with --in-driver, else in each part's task)"
+    )
     parser.add_argument(
         "--in-driver",
         action="store_true",

@@ -152,9 +152,7 @@ def build(
                         run.session,
                         tuple(run.files),
                         record_keys=mixer.needs_keys,
-                        shard_dir=_shard_dir(
-                            config, output, recipe or layout or packer is not None or mixer.needs_keys
-                        ),
+                        shard_dir=_shard_dir(config, output, recipe or layout or mixer.needs_keys),
                     )
                     for labelled in engine.run(reader, job):
                         run.stats.add(labelled.counts)
@@ -165,8 +163,8 @@ def build(
                         if recipe and rows.num_rows:
                             rows = rows.append_column(SOURCE_COLUMN, pa.array([run.name] * rows.num_rows, pa.string()))
                         writer.submit(_write, mixer, index, rows, labelled.rejects, split_writer, reject_writer, output)
-                        if labelled.shards:  # written by the engine's workers (--ray-write workers)
-                            writer.submit(split_writer.adopt, labelled.shards, labelled.counts)
+                        if job.shard_dir is not None:  # rows written (and packed) by the engine's workers
+                            writer.submit(split_writer.adopt, labelled.shards, labelled.counts, labelled.packing)
                         if on_progress is not None:
                             on_progress(
                                 Progress(stats.records_read, stats.tokens, labelled.bytes_read, reader.total_bytes)
@@ -207,7 +205,7 @@ def _shard_dir(config: BuildConfig | RecipeConfig, output: OutputDir | RemoteOut
     Raises:
         ConfigError: the output is remote (its temporary folder is on this machine only), or the
             rows pass through a stage that needs them all in this process (`mixing`: sources,
-            splits, de-duplication, shuffling, packing).
+            splits, de-duplication, shuffling). Not packing: each Ray task packs its own rows.
     """
     if config.ray_write != "workers":
         return None
@@ -219,7 +217,7 @@ def _shard_dir(config: BuildConfig | RecipeConfig, output: OutputDir | RemoteOut
     if mixing or config.shuffle:
         raise ConfigError(
             "--ray-write workers writes each batch where it is labelled, so sources, --val-size/--test-size, "
-            "--dedup, --shuffle and --pack-length (which need every row in this process) need --ray-write driver"
+            "--dedup and --shuffle (which need every row in this process) need --ray-write driver"
         )
     return str(output.tmp)
 

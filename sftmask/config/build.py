@@ -143,7 +143,6 @@ class BuildConfig(BuildOptions):
             raise ValueError("--ray-address, --ray-workers, --ray-read and --ray-write apply to --engine ray")
         if self.ray_write == "workers":
             needs_the_stream = {
-                "--pack-length (packing the whole stream in order)": self.pack_length is not None,
                 "--keep-columns": bool(self.keep_columns),
                 "--val-size": self.val_size is not None,
                 "--test-size": self.test_size is not None,

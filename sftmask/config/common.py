@@ -319,8 +319,9 @@ class CommonOptions(Options):
     into the output's temporary folder, and sends the driver only counts, rejects and the shard's
     name, rows and SHA-256; the driver renames the shards to `{split}-NNNNN-of-NNNNN` in input
     order and writes rejects.jsonl and the manifest last. A shard then holds one batch's rows
-    (--batch-size records less their rejects) instead of --rows-per-shard rows. Not with
-    --pack-length, --keep-columns or a remote --output."""
+    (--batch-size records less their rejects) instead of --rows-per-shard rows. With
+    --pack-length each task packs the rows it labels (a part's; reading in the driver, its batch's),
+    so no packed row holds examples of two parts. Not with --keep-columns or a remote --output."""
     data_kind: Annotated[
         str | None,
         Flag(

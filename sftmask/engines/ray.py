@@ -29,6 +29,11 @@ With `--ray-write workers` the task also writes each batch's rows as a shard int
 temporary folder (`io.writer.write_part`, named by part and batch so that name order is input
 order) and returns only counts, rejects and the shard's name, rows, hash and node: the rows never
 reach this process, which renames the shards and writes rejects.jsonl and the manifest last.
+With `--pack-length` too, the task packs the rows before it writes them, with a `Packer` of its
+own over its part's rows in order (reading in the driver: its batch's), and its last result
+carries the part's packing counts (`Labelled.packing`), summed here: a packed row never holds
+examples of two parts, so the rows can differ from the local engine's, which packs the whole
+stream; they depend only on the inputs and options (the parts are planned from them).
 
 The pass over the inputs that some kinds need first (`RayEngine.scan`: word data's label set)
 runs as tasks too, one per file, each `kinds.base.scan_here` on its file; the driver unites their
@@ -50,6 +55,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask.config.common import CommonOptions
@@ -61,6 +67,7 @@ from sftmask.io.readers.parts import MAX_PART_BYTES, FilePart, plan_parts
 from sftmask.io.writer import part_name, write_part
 from sftmask.kinds.base import Collect, scan_here
 from sftmask.labels.batch import Job, Labelled, label_read_batch
+from sftmask.packing.packer import Packer
 
 log = logging.getLogger(__name__)
 
@@ -372,57 +379,92 @@ def _job_here(job_ref: Any, threads: int) -> tuple[Job, str]:
 
 def _label_batch(batch: ReadBatch, seq: int, job_refs: list[Any], threads: int) -> tuple[int, Labelled | SftmaskError]:
     """A labelling task (reading in the driver): `label_read_batch` on batch `seq`, its rows written
-    as a shard with `--ray-write workers`; bad input comes back as the result.
+    as a shard with `--ray-write workers` (with `--pack-length`, packed first: the batch alone);
+    bad input comes back as the result.
 
     (The job's reference is passed in a list, so that Ray hands the task the reference, not the
     job: `_job_here` unpickles it once per worker process.) Tasks, not actors: a task lost with
     its node is run again on another node, where a fixed pool of actors waited forever to restart
     an actor that no longer fits the cluster."""
     job, node = _job_here(job_refs[0], threads)
-    return seq, _label(batch, job, node, 0, seq)
+    try:
+        return seq, _label(batch, job, node, 0, seq, _packer(job), alone=True)
+    except SftmaskError as exc:  # bad input: the driver re-raises it as it is
+        return seq, exc
 
 
 def _label_part(
     reader: RecordReader, index: int, offset: int, cwd: str, job_refs: list[Any], threads: int
 ) -> _PartDone:
     """A part task (reading on the workers): read part `index` (`reader`, a `RecordReader.for_part`)
-    and label its batches as `_label_batch` does; a reader's error ends the results."""
+    and label its batches as `_label_batch` does; the first error (the reader's, or bad input)
+    ends the results. With `--pack-length` and `--ray-write workers` one `Packer` takes the part's
+    rows in order: each batch's shard holds the packed rows its windows completed, the last
+    batch's also the part's last, smaller window, and the last result carries the part's packing
+    counts (`_write_last`); so the part's packed rows depend only on its rows."""
     job, node = _job_here(job_refs[0], threads)
+    packer = _packer(job)
     results: list[Labelled | SftmaskError] = []
     with contextlib.chdir(cwd):
         try:
             for seq, batch in enumerate(reader):
                 batch.bytes_read += offset  # progress over all files, as the driver's reader counts it
-                results.append(_label(batch, job, node, index, seq))
+                results.append(_label(batch, job, node, index, seq, packer))
+            if packer is not None and results:
+                last = results[-1]
+                assert isinstance(last, Labelled)
+                results[-1] = _write_last(last, packer, job, node, index, len(results))
         except SftmaskError as exc:  # bad input: raised by the driver when its turn comes
             results.append(exc)
     return _PartDone(index, results, reader.part_lines)
 
 
-def _label(batch: ReadBatch, job: Job, node: str, part: int, seq: int) -> Labelled | SftmaskError:
-    try:
-        labelled = label_read_batch(batch, job)
-        if job.shard_dir is not None:
-            labelled = _write_shard(labelled, job, node, part, seq)
-    except SftmaskError as exc:  # bad input: the driver re-raises it as it is
-        return exc
-    return labelled
+def _packer(job: Job) -> Packer | None:
+    """A packing stage for a task's rows, when the task writes them (`--ray-write workers`) packed."""
+    config = job.config
+    if job.shard_dir is None or config.pack_length is None:
+        return None
+    return Packer(config.pack_length, config.pack_strategy, config.pack_window, list(config.keep_columns))
 
 
-def _write_shard(labelled: Labelled, job: Job, node: str, part: int, seq: int) -> Labelled:
-    """Write the batch's rows as its own shard in the output's temporary folder (`--ray-write
-    workers`); what goes back to the driver is its name, rows and hash, not the rows. A task run
-    again writes the same name over the first run's file."""
-    if not labelled.rows.num_rows:
+def _label(
+    batch: ReadBatch, job: Job, node: str, part: int, seq: int, packer: Packer | None, *, alone: bool = False
+) -> Labelled:
+    """Label a batch; with `--ray-write workers` write its rows (with `packer`: the packed rows
+    they complete; `alone`, the task's only batch: all of them, with the packing counts) as one
+    shard."""
+    labelled = label_read_batch(batch, job)
+    if job.shard_dir is None:
         return labelled
+    rows = labelled.rows
+    if packer is not None:
+        packed = [packer.push(rows), *([packer.finish()] if alone else [])]
+        rows = pa.concat_tables([t for t in packed if t.num_rows] or packed[:1])
+    labelled = replace(labelled, rows=labelled.rows.slice(0, 0), shards=_write_shard(rows, job, node, part, seq))
+    return replace(labelled, packing=packer.counts) if alone and packer is not None else labelled
+
+
+def _write_last(labelled: Labelled, packer: Packer, job: Job, node: str, part: int, seq: int) -> Labelled:
+    """The last result of a task that packs, with the shard of the packer's last rows (`finish`,
+    as shard `seq`) and the task's packing counts."""
+    last = _write_shard(packer.finish(), job, node, part, seq)
+    return replace(labelled, shards=labelled.shards + last, packing=packer.counts)
+
+
+def _write_shard(rows: pa.Table, job: Job, node: str, part: int, seq: int) -> tuple[dict[str, Any], ...]:
+    """Write `rows` (a batch's, or the packed rows it completed) as shard `seq` of `part` in the
+    output's temporary folder (`--ray-write workers`); what goes back to the driver is its name,
+    rows and hash, not the rows (none for no rows). A task run again writes the same name over
+    the first run's file."""
+    if not rows.num_rows:
+        return ()
     assert job.shard_dir is not None
     name = part_name(job.config.split, part, seq)
     try:
-        written = write_part(labelled.rows, Path(job.shard_dir) / name, job.config.format)
+        written = write_part(rows, Path(job.shard_dir) / name, job.config.format)
     except OSError as exc:
         raise OutputError(
             f"cannot write the output {job.config.output} on Ray node {node}: {exc.strerror or exc}; "
             "nothing was written (with --ray-write workers every node must reach --output: a shared filesystem)"
         ) from exc
-    shard = {"partial": name, **written, "node": node, "pid": os.getpid()}
-    return replace(labelled, rows=labelled.rows.slice(0, 0), shards=(shard,))
+    return ({"partial": name, **written, "node": node, "pid": os.getpid()},)

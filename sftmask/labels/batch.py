@@ -23,6 +23,7 @@ from sftmask.io.readers import FILE_COLUMN, KEEP_PREFIX, LINE_COLUMN, InputFile,
 from sftmask.kinds import EncodingSession
 from sftmask.labels.assemble import AssembledBatch, assemble
 from sftmask.labels.strategies import IGNORE_INDEX, STRATEGIES, EncodedBatch
+from sftmask.packing.packer import PackingCounts
 
 REJECT_SCHEMA = pa.schema(
     [
@@ -125,6 +126,8 @@ class Labelled:
     shards: tuple[dict[str, Any], ...] = ()
     """Shards the labelling wrote itself (`Job.shard_dir`; `rows` is then empty): each one's
     ``partial`` file name in `shard_dir`, ``rows``, ``sha256`` and the ``node`` that wrote it."""
+    packing: PackingCounts | None = None
+    """With `shards` of packed rows (`--pack-length`): the packing counts of the rows they hold."""
 
 
 @dataclass(frozen=True)

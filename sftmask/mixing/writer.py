@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,13 +88,15 @@ class SplitWriter:
         if table.num_rows:
             self.writers[split].write(table)
 
-    def adopt(self, shards: Sequence[dict[str, Any]], counts: Counts) -> None:
+    def adopt(self, shards: Sequence[dict[str, Any]], counts: Counts, packing: PackingCounts | None = None) -> None:
         """Shards written elsewhere (Ray workers, `--ray-write workers`) as the next ones of the one
-        split (one source, no layout, no packing: `ShardWriter.adopt`), with the counts of the
-        batch they hold."""
-        assert not self.layout and not self.packers and len(self.splits) == 1
+        split (one source, no layout: `ShardWriter.adopt`), with the counts of the batch they come
+        from and, packed there, the packing counts of the rows they hold (added to the split's)."""
+        assert not self.layout and len(self.splits) == 1
         split = self.splits[0]
         self.writers[split].adopt(shards)
+        if packing is not None:
+            self.packers[split].counts.add(packing)
         entry = self.counts[split].setdefault(0, SplitCounts())
         entry.rows += counts.rows_written
         entry.tokens += counts.tokens
@@ -135,7 +137,5 @@ class SplitWriter:
             return None
         total = PackingCounts()
         for packer in self.packers.values():
-            for f in fields(PackingCounts):
-                mine, theirs = getattr(total, f.name), getattr(packer.counts, f.name)
-                setattr(total, f.name, max(mine, theirs) if f.name.startswith("max_") else mine + theirs)
+            total.add(packer.counts)
         return total

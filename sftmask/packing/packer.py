@@ -4,7 +4,8 @@
 (``input_ids``, ``labels``, ``attention_mask``, kept columns) in input order and returns packed
 tables (``input_ids``, ``labels``, ``position_ids``, ``seq_lengths``, kept columns as lists). It
 runs in the main process on the ordered stream, and its windows count rows, not batches, so the
-output is the same for any ``--num-proc`` and ``--batch-size``.
+output is the same for any ``--num-proc`` and ``--batch-size``. (With ``--engine ray --ray-write
+workers`` each Ray task runs one on its own part's rows instead: `sftmask.engines.ray`.)
 
 - ``bfd``: best-fit-decreasing bin packing of whole examples, over windows of ``window`` rows.
   ``position_ids`` restart at 0 for each example, ``seq_lengths`` lists the examples' lengths and
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,12 @@ class PackingCounts:
     """Sequences (bfd: examples; wrapped: rows) whose first label was trained before packing (now -100)."""
     examples_without_trained_tokens: int = 0
     """Examples whose only trained label was their first (they add nothing to the loss)."""
+
+    def add(self, other: PackingCounts) -> None:
+        """Add the counts of rows packed elsewhere (another split, a Ray task's part)."""
+        for f in fields(PackingCounts):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, max(mine, theirs) if f.name.startswith("max_") else mine + theirs)
 
 
 @dataclass

@@ -254,3 +254,44 @@ def test_a_worker_node_removed_mid_build_gives_the_same_output(tmp_path: Path, c
     assert extra.node_id in {node for _, _, node, _ in written}  # it did work before it went
     assert len({name for name, _, _, _ in written}) == len(list((tmp_path / "ray").glob("*.parquet")))
     assert rows_in_order(tmp_path / "ray").equals(rows_in_order(tmp_path / "local"))
+
+
+@pytest.mark.slow
+def test_workers_pack_their_parts_on_both_nodes(tmp_path: Path, cluster: Any) -> None:
+    """--pack-length with --ray-read workers --ray-write workers: each part's task packs its rows
+    and writes the packed shards, on both worker nodes; every example of the local engine's
+    unpacked output is in exactly one packed row, and the manifest counts the packed rows the
+    shards hold; with one task at a time instead of two, the same bytes. (Before: refused.)"""
+    from tests.engines.test_ray_packing import PACK_LENGTH, packed_examples, unpacked_examples
+
+    names = big_inputs(tmp_path)
+    options: dict[str, Any] = {
+        "inputs": names,
+        "tokenizer": str(TOKENIZER),
+        "batch_size": 16,
+        "on_error": "skip",
+        "max_length": PACK_LENGTH,
+    }
+    build(BuildConfig(output=str(tmp_path / "local"), **options))
+    packed = {"pack_length": PACK_LENGTH, "pack_window": 40, "ray_write": "workers", "ray_read": "workers"}
+    proc = build_on(cluster, {**options, "output": str(tmp_path / "ray"), **packed})
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    written = shards_written(stderr)
+    workers = {node.node_id for node in cluster.worker_nodes}
+    assert {node for _, _, node, _ in written} == workers and len(workers) == 2
+    assert {int(name.split("-part-")[1].split("-")[0]) for name, _, _, _ in written} == set(range(7))
+    found, rows = packed_examples(tmp_path / "ray")
+    assert found == unpacked_examples(tmp_path / "local") and sum(found.values()) == 900
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["packing"]["rows"] == len(rows) == sum(rows for _, rows, _, _ in written)
+    assert manifest["packing"]["examples"] == manifest["counts"]["rows_written"] == 900
+    # One task at a time instead of two (other nodes, another order of finishing): the same bytes.
+    proc = build_on(cluster, {**options, "output": str(tmp_path / "one"), "ray_workers": 1, **packed})
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    names = sorted(p.name for p in (tmp_path / "ray").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "one").iterdir())
+    for name in names:
+        if name != "manifest.json":
+            assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
