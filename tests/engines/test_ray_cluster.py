@@ -4,6 +4,7 @@ without CPUs and two 1-CPU worker nodes), driven as a user drives it: `sftmask b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import pytest
 
 from sftmask.config.build import BuildConfig
 from sftmask.pipeline import build
+from tests.io.test_remote import s3  # noqa: F401 (the fixture: an S3 endpoint on loopback)
 
 REPO = Path(__file__).resolve().parents[2]
 TOKENIZER = REPO / "sample_data" / "tokenizer"
@@ -26,9 +28,10 @@ TOKENIZER = REPO / "sample_data" / "tokenizer"
 pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    """A head with 0 CPUs (it schedules nothing) and two worker nodes of 1 CPU each."""
+@contextlib.contextmanager
+def started_cluster() -> Iterator[Any]:
+    """A head with 0 CPUs (it schedules nothing) and two worker nodes of 1 CPU each; their
+    processes have this process's environment as it is now."""
     from ray.cluster_utils import Cluster
 
     small = {"object_store_memory": 100 * 2**20, "include_dashboard": False}
@@ -40,6 +43,12 @@ def cluster() -> Iterator[Any]:
         yield nodes
     finally:
         nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with started_cluster() as nodes:
+        yield nodes
 
 
 def sftmask(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -295,3 +304,43 @@ def test_workers_pack_their_parts_on_both_nodes(tmp_path: Path, cluster: Any) ->
     for name in names:
         if name != "manifest.json":
             assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_s3_inputs_and_output_on_a_cluster(tmp_path: Path, s3: tuple[Any, dict[str, str]]) -> None:  # noqa: F811
+    """Inputs on S3 (moto's server on loopback), read in parts by the worker nodes (which have the
+    endpoint and credentials in their environment, as a cluster's nodes have their cloud's), and
+    the output written to S3 by the driver: the rows, their order and the rejects' lines and
+    reasons of a local build of the same files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, _ = s3
+    names = big_inputs(tmp_path)
+    remote = []
+    for name in names:
+        fs.put_file(name, f"bucket/cluster/{Path(name).name}")
+        remote.append(f"s3://bucket/cluster/{Path(name).name}")
+    options: dict[str, Any] = {"tokenizer": str(TOKENIZER), "batch_size": 16, "on_error": "skip"}
+    build(BuildConfig(inputs=names, output=str(tmp_path / "local"), **options))
+    with started_cluster() as nodes:  # after the fixture set the environment: the nodes inherit it
+        proc = build_on(
+            nodes, {**options, "inputs": remote, "output": "s3://bucket/cluster/out", "ray_read": "workers"}
+        )
+        _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    parts = PARTS.search(stderr)
+    assert parts is not None and int(parts[1]) == 5 + 2, stderr
+    shards = sorted(fs.glob("bucket/cluster/out/*.parquet"))
+    assert shards
+    with contextlib.ExitStack() as files:
+        rows = pa.concat_tables([pq.read_table(files.enter_context(fs.open(shard, "rb"))) for shard in shards])
+    assert rows.replace_schema_metadata(None).equals(rows_in_order(tmp_path / "local"))
+
+    def lines_and_reasons(text: str) -> list[tuple[str, int, str]]:
+        found = [json.loads(line) for line in text.splitlines()]
+        return [(Path(r["file"]).name, r["line"], r["reason"]) for r in found]
+
+    local_rejects = (tmp_path / "local" / "rejects.jsonl").read_text()
+    assert lines_and_reasons(fs.cat("bucket/cluster/out/rejects.jsonl").decode()) == lines_and_reasons(local_rejects)
+    assert lines_and_reasons(local_rejects)  # the broken line is there: 421 of big.jsonl

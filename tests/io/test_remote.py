@@ -42,7 +42,8 @@ def s3() -> Iterator[tuple[Any, dict[str, str]]]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": env["AWS_ENDPOINT_URL_S3"]}, key="testing", secret="testing")
-    fs.mkdir("bucket")
+    if not fs.exists("bucket"):  # moto's state is the process's: another module's server made it
+        fs.mkdir("bucket")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
