@@ -137,10 +137,10 @@ class RayEngine:
         cwd = os.getcwd()
         log.info("ray: label-set pass over %d file(s) in tasks", len(reader.files))
         values: set[Any] = set()
-        with _ray_errors(ray), _cancelled_on_exit(ray) as refs:
-            refs += [task.remote(reader.for_file(index), collect, cwd) for index in range(len(reader.files))]
-            for ref in refs:
-                found = ray.get(ref)
+        with _ray_errors(ray), _cancelled_on_exit(ray) as pending:
+            pending += [task.remote(reader.for_file(index), collect, cwd) for index in range(len(reader.files))]
+            while pending:
+                found = ray.get(pending.popleft())  # taken out: only tasks not waited for are cancelled
                 if isinstance(found, BaseException):
                     raise found
                 values |= found
@@ -329,12 +329,19 @@ def _log_shards(result: Labelled) -> None:
 @contextlib.contextmanager
 def _cancelled_on_exit(ray: Any) -> Iterator[collections.deque[Any]]:
     """A queue of task references; those still in it when the block ends (an error, an interrupt,
-    a consumer that stopped) are cancelled: a failed build leaves no work running on the cluster."""
+    a consumer that stopped) and not finished are cancelled: a failed build leaves no work running
+    on the cluster. (Cancelling a finished task whose reply the driver had not yet processed
+    aborted the driver in Ray 2.60: "Tried to complete task that was not pending", task_manager.cc;
+    so a ref is taken out of the queue before it is waited for, and finished ones are left alone.)"""
     pending: collections.deque[Any] = collections.deque()
     try:
         yield pending
     finally:
-        for ref in pending:
+        running = list(pending)
+        if running:
+            with contextlib.suppress(Exception):
+                _, running = ray.wait(running, num_returns=len(running), timeout=0, fetch_local=False)
+        for ref in running:
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
 

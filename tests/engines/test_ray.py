@@ -505,3 +505,29 @@ def test_auto_reads_on_workers_when_every_node_sees_the_files(
     assert "reading 4 file(s) in 4 part(s) in tasks" in caplog.text  # local paths every node (this one) sees
     build(BuildConfig(output=str(tmp_path / "local"), **options))
     assert_same_output(tmp_path / "local", tmp_path / "ray")
+
+
+class _TasksAsked:
+    """What `_cancelled_on_exit` asks Ray: which tasks are finished (`done`), which to cancel."""
+
+    def __init__(self, done: set[str]) -> None:
+        self.done = done
+        self.cancelled: list[str] = []
+
+    def wait(self, refs: list[str], num_returns: int, timeout: float, fetch_local: bool) -> tuple[list[str], list[str]]:
+        return [r for r in refs if r in self.done], [r for r in refs if r not in self.done]
+
+    def cancel(self, ref: str) -> None:
+        self.cancelled.append(ref)
+
+
+def test_a_failed_run_cancels_only_its_unfinished_tasks() -> None:
+    """Cancelling a finished task whose reply the driver had not processed yet aborted the driver
+    (Ray 2.60's task_manager.cc check, CI): finished tasks are left alone, running ones cancelled."""
+    from sftmask.engines.ray import _cancelled_on_exit
+
+    ray = _TasksAsked(done={"finished"})
+    with pytest.raises(RuntimeError), _cancelled_on_exit(ray) as pending:
+        pending += ["finished", "running"]
+        raise RuntimeError("a bad record")
+    assert ray.cancelled == ["running"]
