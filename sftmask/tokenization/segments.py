@@ -124,7 +124,6 @@ class SegmentEncoder:
         self.fresh_tokens = 0
         if not texts:
             return encode_whole_with_ends(self.encoder, texts)
-        cache = self.cache
         # The batch's distinct parts (pieces by their key, added tokens by (id, length)), each a
         # slot holding its tokens (a piece later pieces push out of the cache stays here), and per
         # row the slots of its parts and where each starts (None: the row is encoded whole).
@@ -140,19 +139,12 @@ class SegmentEncoder:
             row_slots: list[int] = []
             starts: list[int] = []
             for kind, start, end in split:
+                if kind == WHOLE:
+                    break
                 key: Any = (text[start:end], start == 0) if kind == PIECE else (kind, end - start)
                 slot = slots.get(key)
                 if slot is None:
-                    if kind == WHOLE:
-                        break
-                    slot = slots[key] = len(held)
-                    if kind == PIECE:
-                        hit = cache.pop(key, None)
-                        if hit is not None:
-                            cache[key] = hit  # put back last: the most recently used go last
-                        held.append(hit)
-                    else:
-                        held.append((np.array([kind], np.int32), np.array([end - start], np.int64)))
+                    slot = self._new_slot(key, slots, held)
                 row_slots.append(slot)
                 starts.append(start)
                 self.fresh_tokens += kind >= 0  # an added token
@@ -176,7 +168,6 @@ class SegmentEncoder:
         gives the pieces and the added tokens between them (alternately, pieces possibly empty)
         in one C call, the same matches as its ``finditer``; the same slots, rows and count."""
         pattern, ids = single
-        cache = self.cache
         added = 0
         for text in texts:
             row_slots: list[int] = []
@@ -193,14 +184,7 @@ class SegmentEncoder:
                     continue
                 slot = slots.get(key)
                 if slot is None:
-                    slot = slots[key] = len(held)
-                    if token:
-                        held.append((np.array([key[0]], np.int32), np.array([key[1]], np.int64)))
-                    else:
-                        hit = cache.pop(key, None)
-                        if hit is not None:
-                            cache[key] = hit  # put back last: the most recently used go last
-                        held.append(hit)
+                    slot = self._new_slot(key, slots, held)
                 row_slots.append(slot)
                 starts.append(at)
                 added += token
@@ -208,6 +192,20 @@ class SegmentEncoder:
                 token = not token
             rows.append((row_slots, starts))
         self.fresh_tokens += added
+
+    def _new_slot(self, key: Any, slots: dict[Any, int], held: list[tuple[TokenArray, IntArray] | None]) -> int:
+        """A new slot for a part of `_segmented`'s batch: a piece's (its text, whether it starts
+        the text) holds its cached tokens, or None until `_encode_pieces` fills it; an added
+        token's (its id, its length) holds that token."""
+        slot = slots[key] = len(held)
+        if isinstance(key[0], str):
+            hit = self.cache.pop(key, None)
+            if hit is not None:
+                self.cache[key] = hit  # put back last: the most recently used go last
+            held.append(hit)
+        else:
+            held.append((np.array([key[0]], np.int32), np.array([key[1]], np.int64)))
+        return slot
 
     def _encode_pieces(self, missing: list[tuple[Any, int]], held: list[tuple[TokenArray, IntArray] | None]) -> None:
         """Encode the pieces not cached into their slots and the cache (a piece not to be trusted
