@@ -318,6 +318,8 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     `BOUNDARY_WINDOW` characters more than the longest added token, so a special token next to
     the boundary (``<|start_header_id|>``) is never cut into plain text. Each distinct pair of
     windows is encoded once, and each distinct left window once (prompts from a template end alike).
+    A pair whose two characters at the boundary prove that the tokenizer encodes it apart
+    (`seam_rule`) is not encoded at all: it cannot merge, so the count is the same.
     """
     rows = [i for i, (p, r) in enumerate(zip(prompts, responses, strict=True)) if p and r]
     if not rows:
