@@ -18,6 +18,10 @@ own. So ``ids(a + b) == ids(a) + ids(b)`` when each stage cuts ``a + b`` at the 
   characters, and when a lookahead that reads past the end of ``a`` cannot change which match is
   taken (see `Regex.seam`).
 
+Only seams between two ASCII characters are decided: the classes an expression names (``\\p{L}``,
+``\\s``) are exact there in every Unicode version, while a character outside ASCII might be classed
+by the tokenizer's tables otherwise than by Python's. Decisions are kept per pair of characters.
+
 `SeamRule.for_tokenizer` returns None for tokenizers where that cannot be decided (a normalizer
 that is not a normal form, such as SentencePiece's charsmap or BERT's; a model over whole texts, such
 as Metaspace without ``split``; BPE dropout; an expression with syntax outside what `Regex`

@@ -92,7 +92,7 @@ _ESCAPES: dict[str, Pred] = {
 _CONTROL = {"r": "\r", "n": "\n", "t": "\t", "f": "\f", "v": "\v", "a": "\a", "e": "\x1b"}
 
 
-# Nodes: ("chars", pred) one character; ("cat", [nodes]); ("alt", [nodes]); ("rep", node, min, max);
+# Nodes: ("chars", pred, folded) one character (`folded`: matched without case); ("cat", [nodes]); ("alt", [nodes]); ("rep", node, min, max);
 # ("look", negative, pred) a one-character lookahead (it reads the next character, or the end).
 Node = tuple[Any, ...]
 
@@ -157,17 +157,17 @@ class _Parser:
         if ch == "(":
             return self.group(fold)
         if ch == "[":
-            return ("chars", self.char_class(fold))
+            return ("chars", self.char_class(fold), fold)
         if ch == "\\":
-            return ("chars", self.escape(fold, in_class=False))
+            return ("chars", self.escape(fold, in_class=False), fold)
         if ch in "^$":
             raise Unsupported("an anchor")
         if ch in "*+?{":
             raise Unsupported(f"a quantifier with nothing to repeat: {ch}")
         self.i += 1
         if ch == ".":
-            return ("chars", lambda sym: (sym != "\n") if isinstance(sym, str) else True)
-        return ("chars", _literal(ch, fold))
+            return ("chars", lambda sym: (sym != "\n") if isinstance(sym, str) else True, fold)
+        return ("chars", _literal(ch, fold), fold)
 
     def group(self, fold: bool) -> Node:
         self.i += 1
@@ -256,9 +256,7 @@ def _single_chars(node: Node) -> Pred:
     """The predicate of a lookahead body that reads exactly one character."""
     if node[0] == "chars":
         return node[1]  # type: ignore[no-any-return]
-    if node[0] in ("cat", "alt") and len(node[1]) == 1:
-        return _single_chars(node[1][0])
-    if node[0] == "alt":
+    if node[1] and (node[0] == "alt" or (node[0] == "cat" and len(node[1]) == 1)):
         return _union([_single_chars(n) for n in node[1]])
     raise Unsupported("a lookahead reading more than one character")
 
@@ -273,9 +271,9 @@ class _Nfa:
     memo: dict[tuple[int, Symbol], tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
 
     def new(self) -> int:
-        self.consume.append([])
-        self.empty.append([])
-        self.look.append([])
+        tables: tuple[list[Any], ...] = (self.consume, self.empty, self.look)
+        for table in tables:
+            table.append([])
         return len(self.consume) - 1
 
     def build(self, node: Node, start: int, end: int) -> None:
@@ -360,8 +358,13 @@ class Regex:
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.look_branches: set[int] = set()
+        self.folded: set[int] = set()
+        """Branches matched partly without case, where one character may match two of the
+        expression's (``ß`` for ``ss``): their texts are not read off the automaton."""
         for n, branch in enumerate(tree[1]):
             items = branch[1]
+            if _holds_fold(branch):
+                self.folded.add(n)
             if any(_holds_look(item) for item in items[:-1]) or (
                 items and items[-1][0] != "look" and _holds_look(items[-1])
             ):
@@ -397,16 +400,14 @@ class Regex:
         branch without lookahead must match from the same start whenever such a match exists
         (`_dominated`), so neither is ever the one taken (the first of its branch order).
         """
-        if (x, y) not in self._seams:
-            self._seams[x, y] = self._seam(x, y)
-        return self._seams[x, y]
+        return self._seams[x, y] if (x, y) in self._seams else self._seams.setdefault((x, y), self._seam(x, y))
 
     def _seam(self, x: str, y: str) -> str | None:
         if self._consumes_pair(x, y):
             return None
         for n in self.look_branches:
             if self._look_differs(n, x, y):
-                key = (n, x, tuple(look(y) for s in range(len(self.nfa.look)) for _neg, look, _to in self.nfa.look[s]))
+                key = (n, x, tuple(look(y) for edges in self.nfa.look for _neg, look, _to in edges))
                 if key not in self._dominance:
                     self._dominance[key] = self._dominated(n, x, y)
                 if not self._dominance[key]:
@@ -457,6 +458,8 @@ class Regex:
     def _dominated(self, n: int, x: str, y: str) -> bool:
         """Whether every text that branch `n` consumes up to its lookahead, ending in `x`, has a
         non-empty prefix that an earlier branch without lookahead matches exactly."""
+        if n in self.folded:
+            return False
         nfa = self.nfa
         earlier = [m for m in range(n) if m not in self.look_branches]
         accepts = {self.ends[m] for m in earlier}
@@ -482,10 +485,16 @@ class Regex:
 
 
 def _holds_look(node: Node) -> bool:
-    if node[0] == "look":
-        return True
+    return _holds(node, lambda leaf: leaf[0] == "look")
+
+
+def _holds_fold(node: Node) -> bool:
+    return _holds(node, lambda leaf: leaf[0] == "chars" and bool(leaf[2]))
+
+
+def _holds(node: Node, test: Callable[[Node], bool]) -> bool:
     if node[0] in ("cat", "alt"):
-        return any(_holds_look(n) for n in node[1])
+        return any(_holds(n, test) for n in node[1])
     if node[0] == "rep":
-        return _holds_look(node[1])
-    return False
+        return _holds(node[1], test)
+    return test(node)

@@ -54,3 +54,10 @@ def test_syntax_outside_the_reasoning_is_declined(pattern: str) -> None:
     with pytest.raises(Unsupported):
         SeamRegex(pattern)
     assert SeamRule.for_tokenizer(_word_level(pattern)) is None
+
+
+def test_a_branch_matched_without_case_is_not_read_for_dominance() -> None:
+    """Without case one character may match two of the expression's (``ß`` for ``ss``), so the
+    texts of such a branch are not read off the automaton: its lookahead is never shown harmless."""
+    assert SeamRegex(r"\s*[\r\n]+|\s+(?!\S)").seam("\n", "x") == "split"
+    assert SeamRegex(r"\s*[\r\n]+|(?i:\s)+(?!\S)").seam("\n", "x") is None
