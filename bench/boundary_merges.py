@@ -2,10 +2,13 @@
 
 1. The function alone, in this process, with the seams skipped and with every pair encoded,
    interleaved (`--repeat` runs each): CPU of the process (the tokenizer's threads included).
-2. With ``--build OTHER_CHECKOUT``: a whole `sftmask build` in-process per checkout, alternating,
+2. With ``--alternatives``: what the ideas not taken would cost on the same windows (the
+   pre-tokenizer or normalizer run on each joint window from Python; windows joined by an added
+   token into fewer texts) against encoding the joint windows in one batch.
+3. With ``--build OTHER_CHECKOUT``: a whole `sftmask build` in-process per checkout, alternating,
    each timing the function's calls from the inside (wall, process CPU) against the build's CPU.
 
-    python bench/boundary_merges.py [--repeat 7] [--build /work/main]
+    python bench/boundary_merges.py [--repeat 7] [--alternatives] [--build /work/main]
 """
 
 from __future__ import annotations
@@ -59,6 +62,39 @@ def alone(repeat: int) -> None:
     print(f"counts: {sorted(counts)}; load {os.getloadavg()[0]:.2f}")
 
 
+def alternatives(repeat: int) -> None:
+    from sftmask.tokenization import encode
+    from sftmask.tokenization.load import load_tokenizer
+
+    tok = load_tokenizer(str(tokenizer_dir()))
+    records = [json.loads(line) for line in RECORDS.read_text(encoding="utf-8").splitlines()]
+    width = encode.boundary_window(tok)
+    joint = [r["prompt"][-width:] + r["response"][:width] for r in records if r["prompt"] and r["response"]]
+    tokenizer = tok.continuation_encoder.twin or tok.continuation  # the joint windows are in NFC
+    pre, normalizer = tok.continuation.pre_tokenizer, tok.continuation.normalizer
+    separator = "<|endoftext|>"
+    packed = [separator.join(joint[i : i + 100]) for i in range(0, len(joint), 100)]
+    ways = {
+        "encode the joint windows (one batch)": lambda: tokenizer.encode_batch_fast(joint, add_special_tokens=False),
+        "pre_tokenize_str on each joint window": lambda: [pre.pre_tokenize_str(t) for t in joint],
+        "normalize_str on each joint window": lambda: [normalizer.normalize_str(t) for t in joint],
+        "100 windows per text, joined by an added token": lambda: tokenizer.encode_batch_fast(
+            packed, add_special_tokens=False
+        ),
+        "all windows in one text": lambda: tokenizer.encode_batch_fast(
+            [separator.join(joint)], add_special_tokens=False
+        ),
+    }
+    runs: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(repeat):
+        for name, way in ways.items():
+            start = time.process_time()
+            way()
+            runs[name].append(time.process_time() - start)
+    for name, times in runs.items():
+        print(f"{name}: CPU median {statistics.median(times):.3f}s ({min(times):.3f}-{max(times):.3f})")
+
+
 def phase(out: str, records: str, tokenizer: str, max_length: int) -> None:
     """One build in this process, timing count_boundary_merges' calls."""
     import shutil
@@ -93,6 +129,7 @@ def phase(out: str, records: str, tokenizer: str, max_length: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--alternatives", action="store_true", help="also time the ideas not taken")
     parser.add_argument("--build", type=Path, help="also time it inside builds, against this checkout")
     parser.add_argument("--phase", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -103,6 +140,8 @@ def main() -> None:
     if not RECORDS.exists():
         generate(10_000, RECORDS)
     alone(args.repeat)
+    if args.alternatives:
+        alternatives(args.repeat)
     if args.build:
         for _ in range(args.repeat):
             for checkout in (ROOT, args.build.resolve()):
