@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import AddedToken, Regex, Tokenizer, models, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 from sftmask.tokenization import encode
 from sftmask.tokenization.seams import GPT2_PATTERN, SeamRule
@@ -210,3 +210,15 @@ def test_added_tokens_around_the_seam(qwen_path: Any) -> None:
     single_word = Tokenizer.from_str(text)
     single_word.add_tokens([AddedToken("<w>", single_word=True)])
     assert SeamRule.for_tokenizer(single_word) is None
+
+
+def test_a_combining_mark_after_the_seam_is_not_a_seam() -> None:
+    """With a normal-form normalizer the seam's second character may compose with the next one
+    ("e" + U+0301 is "é"), which the expression may class otherwise: such a pair is encoded."""
+    tokenizer = Tokenizer(models.WordLevel({"a": 0, "e": 1, "b": 2, "[UNK]": 3}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("e|[^e]+"), "isolated")
+    a, b = "a", "e\u0301b"
+    assert tokenizer.encode(a + b).ids != tokenizer.encode(a).ids + tokenizer.encode(b).ids  # "aéb" is one piece
+    rule = SeamRule.for_tokenizer(tokenizer)
+    assert rule is not None and rule.cuts(a, "eb") and not rule.cuts(a, b)
