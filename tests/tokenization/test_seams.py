@@ -222,3 +222,14 @@ def test_a_combining_mark_after_the_seam_is_not_a_seam() -> None:
     assert tokenizer.encode(a + b).ids != tokenizer.encode(a).ids + tokenizer.encode(b).ids  # "aéb" is one piece
     rule = SeamRule.for_tokenizer(tokenizer)
     assert rule is not None and rule.cuts(a, "eb") and not rule.cuts(a, b)
+
+
+def test_a_letter_newer_than_pythons_unicode_tables_is_not_a_seam(qwen: Any) -> None:
+    """U+1E030 (Unicode 15) is a letter to the tokenizer's regular expressions; Python 3.11's tables
+    (Unicode 14) do not know it. Seams are decided only between ASCII characters, whose classes
+    every Unicode version agrees on."""
+    a, b = "a", "\U0001e030"
+    words = [w for w, _ in qwen.continuation.pre_tokenizer.pre_tokenize_str(a + b)]
+    assert len(words) == 1  # one letter run for the tokenizer
+    rule = encode.seam_rule(qwen)
+    assert rule is not None and not rule.cuts(a, b)
