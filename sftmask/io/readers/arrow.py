@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
+from sftmask.arrays import fill_null, from_numpy, from_strings, to_numpy
 from sftmask.errors import InputDataError
 from sftmask.io import remote
 from sftmask.io.formats import SAMPLE_FIELDS
@@ -70,7 +71,7 @@ def from_arrow(
         elif name in checks.text_fields:
             column = source.column(name)
             if is_string(column.type):
-                bad |= column.is_null().to_numpy(zero_copy_only=False)
+                bad |= to_numpy(column.is_null())
             else:
                 bad[:] = True
     rejects: dict[int, Reject] = {}
@@ -98,8 +99,8 @@ def from_arrow(
                 column = source.column(name)
                 if pa.types.is_string_view(column.type):  # the length kernels take no views
                     column = column.cast(pa.large_string())
-                sizes += pc.fill_null(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False)
-                utf8_sizes += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
+                sizes += to_numpy(fill_null(pc.utf8_length(column), 0))
+                utf8_sizes += to_numpy(fill_null(pc.binary_length(column), 0))
         for texts in json_texts.values():
             sizes += np.array([len(t or "") for t in texts], dtype=np.int64)
         flagged = np.zeros(n_rows, dtype=np.bool_)  # worth a closer look
@@ -117,16 +118,16 @@ def from_arrow(
             rejects[index] = checks.reject_or_raise(reject)
             bad[index] = True
     good_rows = np.flatnonzero(~bad)
-    rows = source.take(pa.array(good_rows))
+    rows = source.take(from_numpy(good_rows))
     for name in [name for name in checks.unused_fields if name in names]:
         values = rows.column(name)
         lengths = None
         if is_string(values.type):
-            lengths = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
+            lengths = fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
         elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-            lengths = pc.fill_null(pc.list_value_length(values), 0)
+            lengths = fill_null(pc.list_value_length(values), 0)
         if lengths is not None:
-            filled = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 0)
+            filled = np.flatnonzero(to_numpy(lengths) > 0)
             if len(filled):
                 record = {name: values[int(filled[0])].as_py()}
                 checks.warn_unused(record, inp, first_row + int(good_rows[filled[0]]))
@@ -134,7 +135,7 @@ def from_arrow(
     for name in checks.text_fields:
         arrays[name] = rows.column(name).cast(pa.large_string())
     for name, texts in json_texts.items():
-        arrays[name] = pa.array([texts[i] for i in good_rows.tolist()], type=pa.large_string())
+        arrays[name] = from_strings([texts[i] for i in good_rows.tolist()])
     files = [file_index] * rows.num_rows
     lines = (good_rows + first_row).tolist()
     for name in checks.keep_fields:
@@ -142,8 +143,8 @@ def from_arrow(
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         arrays[checks.keep_column(name)] = checks.conform(name, array, None, files, lines)
-    arrays[FILE_COLUMN] = pa.array(np.full(rows.num_rows, file_index, dtype=np.int32))
-    arrays[LINE_COLUMN] = pa.array(good_rows + first_row, type=pa.int64())
+    arrays[FILE_COLUMN] = from_numpy(np.full(rows.num_rows, file_index, dtype=np.int32))
+    arrays[LINE_COLUMN] = from_numpy(good_rows + first_row)
     ordered = [rejects[i] for i in sorted(rejects)]
     return ReadBatch(pa.RecordBatch.from_pydict(arrays), ordered, bytes_before)
 

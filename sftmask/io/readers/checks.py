@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from sftmask import reasons
+from sftmask.arrays import to_numpy
 from sftmask.errors import InputDataError, closest
 from sftmask.io.formats import DataFormat, classify, mixed_message
 from sftmask.io.inputs import KEEP_PREFIX, InputFile, Reject
@@ -140,7 +141,7 @@ class RecordChecks:
             return array
         if known is None:
             if self._null_rows.get(name, 0) > HOLD_ROWS:
-                row = int(np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False))[0])
+                row = int(np.flatnonzero(to_numpy(array.is_valid()))[0])
                 raise self._input(files[row]).error(
                     f"kept column {name!r} is null in the first {self._null_rows[name]:,} records and "
                     f"{array.type} here, after the null rows were written; keep only columns with one type",
