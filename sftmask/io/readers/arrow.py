@@ -162,24 +162,22 @@ def record_batches(
     """Stream a table input's record batches (of row groups `part` of a Parquet file), reading only
     the `wanted` columns it has.
 
-    Parquet and Arrow IPC files go through the pyarrow dataset API; the Arrow IPC *stream*
-    files that `datasets` writes (which that API does not read) through a memory-mapped stream
-    reader. Yields each batch with the names of all the file's columns.
+    Parquet files are read a row group at a time and Arrow IPC files a record batch at a time, in
+    batches of at most `batch_size` rows (the batches the pyarrow dataset API gives, without
+    importing it: `pyarrow.dataset` imports pandas); the Arrow IPC *stream* files that `datasets`
+    writes through a memory-mapped stream reader. Yields each batch with the names of all the
+    file's columns.
     """
-    import pyarrow.dataset as ds
-
     if part is not None:
         yield from _row_groups(inp, wanted, batch_size, part)
         return
     for name in inp.parts or (inp.name,):
         filesystem, path = _arrow_filesystem(name)
-        if inp.format == "parquet" or _is_arrow_file(name):
-            dataset = ds.dataset(path, format="parquet" if inp.format == "parquet" else "ipc", filesystem=filesystem)
-            names = dataset.schema.names
-            columns = [name for name in wanted if name in names]
-            for batch in dataset.to_batches(columns=columns, batch_size=batch_size):
-                if batch.num_rows:
-                    yield names, batch
+        if inp.format == "parquet":
+            yield from _parquet_batches(path, filesystem, wanted, batch_size)
+            continue
+        if _is_arrow_file(name):
+            yield from _arrow_file_batches(name, path, filesystem, wanted, batch_size)
             continue
         opened = pa.memory_map(name) if filesystem is None else filesystem.open_input_stream(path)
         with opened as source:
@@ -189,6 +187,35 @@ def record_batches(
             for batch in reader:
                 if batch.num_rows:
                     yield names, batch.select(columns)
+
+
+def _parquet_batches(
+    path: str, filesystem: Any, wanted: list[str], batch_size: int
+) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path if filesystem is None else filesystem.open_input_file(path))
+    with parquet:
+        names = parquet.schema_arrow.names
+        columns = [name for name in wanted if name in names]
+        for group in range(parquet.num_row_groups):  # a batch never spans two row groups
+            for batch in parquet.iter_batches(batch_size, row_groups=[group], columns=columns):
+                if batch.num_rows:
+                    yield names, batch
+
+
+def _arrow_file_batches(
+    name: str, path: str, filesystem: Any, wanted: list[str], batch_size: int
+) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    opened = pa.memory_map(name) if filesystem is None else filesystem.open_input_file(path)
+    with opened as source:
+        reader = pa.ipc.open_file(source)
+        names = reader.schema.names
+        columns = [name for name in wanted if name in names]
+        for index in range(reader.num_record_batches):  # a batch never spans two of the file's
+            batch = reader.get_batch(index).select(columns)
+            for start in range(0, batch.num_rows, batch_size):
+                yield names, batch.slice(start, batch_size)
 
 
 def _row_groups(
