@@ -2,8 +2,11 @@
 
 Each variant runs in its own process; wall time, CPU time (user + system) and peak RSS (of that process)
 are measured in the same run, on the same data, with the Qwen3.6 tokenizer rebuilt offline. With
-`--repeat N` the variants of a group run interleaved (A B C A B C ...) and the table shows medians;
-the 1-minute load average before each run is reported too (the machine may be shared).
+`--repeat N` the variants of a group run interleaved (A B C A B C ...) and the table shows medians,
+the CPU's min-max, and the min-max of each run's CPU over the lean limit's run of the same round
+(per pair); the 1-minute load average before each run is reported too (the machine may be shared),
+and the tokenizer's normalizer is named. CPU time is user + system of the process and of every
+process it waited for (`os.wait4`).
 
 Groups:
 - prompt/response at each `--records` N (N = 1 measures start-up): `sftmask build` and the lean
@@ -250,6 +253,8 @@ def run_group(
         r: dict[str, object] = {"group": group, "variant": v.name, "records": records, "runs": len(runs[v.name])}
         for key in ("wall_s", "cpu_s", "load"):
             r[key] = statistics.median(m[key] for m in runs[v.name])
+            r[f"{key}_min"] = min(m[key] for m in runs[v.name])
+            r[f"{key}_max"] = max(m[key] for m in runs[v.name])
         r["peak_rss_mib"] = max(m["peak_rss_mib"] for m in runs[v.name])
         r["tokens"] = manifest["counts"]["tokens"]
         r["same_rows_as_sftmask"] = None if v.same_as is None else same_rows(main.shards(), v.shards())
@@ -259,6 +264,9 @@ def run_group(
         for r in results:
             r["ratio_to_lean"] = float(r["wall_s"]) / float(base["wall_s"])  # type: ignore[arg-type]
             r["cpu_ratio_to_lean"] = float(r["cpu_s"]) / float(base["cpu_s"])  # type: ignore[arg-type]
+            # per interleaved pair (run i of this variant against run i of the lean limit)
+            pairs = [m["cpu_s"] / b["cpu_s"] for m, b in zip(runs[str(r["variant"])], runs[lean.name], strict=True)]
+            r["cpu_pair_ratio_min"], r["cpu_pair_ratio_max"] = min(pairs), max(pairs)
     return results
 
 
@@ -304,22 +312,35 @@ def big_file(gb: float) -> dict[str, object]:
     return result
 
 
+def _num(r: dict[str, object], key: str) -> float:
+    value = r[key]
+    assert isinstance(value, int | float), key
+    return float(value)
+
+
 def table(results: list[dict[str, object]]) -> str:
     lines = [
-        "| data | records | variant | wall (s) | CPU (s) | records/s | tokens/s | peak RSS (MiB) | wall / lean "
-        "| CPU / lean | load | same rows |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| data | records | variant | wall (s) | CPU (s) | CPU min-max | records/s | tokens/s | peak RSS (MiB) "
+        "| wall / lean | CPU / lean | CPU / lean, pairs | load | same rows |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         wall = float(r["wall_s"])  # type: ignore[arg-type]
         ratio = f"{float(r['ratio_to_lean']):.2f}x" if "ratio_to_lean" in r else ""  # type: ignore[arg-type]
         cpu_ratio = f"{float(r['cpu_ratio_to_lean']):.2f}x" if "cpu_ratio_to_lean" in r else ""  # type: ignore[arg-type]
         same = {True: "yes", False: "NO", None: ""}[r.get("same_rows_as_sftmask")]  # type: ignore[index]
+        spread = f"{_num(r, 'cpu_s_min'):.2f}-{_num(r, 'cpu_s_max'):.2f}" if "cpu_s_min" in r else ""
+        pairs = (
+            f"{_num(r, 'cpu_pair_ratio_min'):.2f}-{_num(r, 'cpu_pair_ratio_max'):.2f}"
+            if "cpu_pair_ratio_min" in r
+            else ""
+        )
+        load = f"{_num(r, 'load_min'):.1f}-{_num(r, 'load_max'):.1f}" if "load_min" in r else f"{_num(r, 'load'):.1f}"
         lines.append(
             f"| {r['group']} | {int(r['records']):,} | {r['variant']} | {wall:.2f} | {float(r['cpu_s']):.2f} | "  # type: ignore[call-overload,arg-type]
-            f"{int(r['records']) / wall:,.0f} | "  # type: ignore[call-overload]
+            f"{spread} | {int(r['records']) / wall:,.0f} | "  # type: ignore[call-overload]
             f"{int(r['tokens']) / wall:,.0f} | {float(r['peak_rss_mib']):,.0f} | {ratio} | {cpu_ratio} | "  # type: ignore[call-overload,arg-type]
-            f"{float(r['load']):.1f} | {same} |"  # type: ignore[arg-type]
+            f"{pairs} | {load} | {same} |"
         )
     return "\n".join(lines)
 
@@ -346,9 +367,11 @@ def main() -> None:
     if args.big_file_gb:
         results.append(big_file(args.big_file_gb))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+    normalizer = json.loads((tokenizer_dir() / "tokenizer.json").read_text()).get("normalizer")
     print(
-        f"Machine: {machine}; run of {started}, {args.repeat} interleaved run(s) per variant (medians); "
-        f"max length {MAX_LENGTH} (chat {CHAT_MAX_LENGTH}); Qwen3.6 byte-level BPE tokenizer\n"
+        f"Machine: {machine}; run of {started}, {args.repeat} interleaved run(s) per variant (medians, "
+        f"min-max); max length {MAX_LENGTH} (chat {CHAT_MAX_LENGTH}); Qwen3.6 byte-level BPE tokenizer, "
+        f"normalizer {json.dumps(normalizer)}\n"
     )
     print(table(results))
     (BENCH / "results").mkdir(exist_ok=True)
