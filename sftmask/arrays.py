@@ -1,12 +1,14 @@
-"""Arrow arrays made from numpy buffers and Python strings, never through `pa.array`.
+"""Arrow arrays made from numpy buffers and Python strings, and numbers read back, never through
+`pa.array` or `to_numpy`.
 
 pyarrow imports pandas (and `pyarrow.pandas_compat`) the first time `pa.array` or `pa.scalar`
-is given anything but an Arrow array, numpy arrays included, and so does a compute function
-given a Python list, scalar or numpy array: about 0.25 CPU seconds, a sixth of a one-record
-build. A build makes every Arrow array it needs here instead, from buffers (`pa.Array.from_buffers`
-over `pa.py_buffer`), and gives compute functions Arrow arrays and scalars only. The arrays are
-the ones `pa.array` makes of the same values: same type, values and validity (no validity buffer
-when nothing is null), so shards are byte for byte the same.
+is given anything but an Arrow array (numpy arrays included), `Array.to_numpy` or `np.asarray`
+converts an Arrow array, or a compute function is given a Python list, number or numpy array:
+about 0.25 CPU seconds, a sixth of a one-record build. A build makes every Arrow array it needs
+here instead, from buffers (`pa.Array.from_buffers` over `pa.py_buffer`), reads numbers back from
+the buffers, and gives compute functions Arrow arrays and scalars only. The arrays are the ones
+`pa.array` makes of the same values: same type, values and validity (no validity buffer when
+nothing is null), so shards are byte for byte the same.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ INT32_MAX = 2**31 - 1
 
 
 def from_numpy(values: npt.NDArray[Any]) -> pa.Array:
-    """`pa.array(values)` of a one-dimensional numpy array of numbers or bools (zero-copy for numbers).
+    """`pa.array(values)` of a one-dimensional numpy array of numbers or bools (zero-copy for
+    contiguous numbers in the machine's byte order).
 
     Raises:
         TypeError: `values` are not numbers or bools, or not one-dimensional.
@@ -79,8 +82,8 @@ def from_offsets(offsets: npt.NDArray[np.integer[Any]], values: pa.Array | npt.N
 
 
 def to_numpy(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[Any]:
-    """`values.to_numpy()` of numbers or bools without nulls (`to_numpy` and `np.asarray` import
-    pandas too), read-only; zero-copy for numbers in one chunk.
+    """`values.to_numpy()` of numbers or bools without nulls; zero-copy (and so read-only) for
+    numbers in one chunk.
 
     Raises:
         TypeError: `values` are not numbers or bools, or hold a null.
