@@ -178,3 +178,41 @@ def test_fill_null_and_scalar_are_what_compute_makes_of_python_numbers() -> None
         assert fill_null(values, 7).type == values.type
     assert scalar(5, pa.int64()).equals(pa.scalar(5, pa.int64()))
     assert pc.add(pa.array([1, 2]), scalar(3, pa.int64())).equals(pc.add(pa.array([1, 2]), 3))
+
+
+# --- the guard: no module calls the entry points that import pandas -----------------------------------
+
+PANDAS_ENTRY_POINTS = {"array", "scalar", "chunked_array", "to_numpy", "to_pandas"}
+"""`pa.array`, `pa.scalar`, `pa.chunked_array` (of Python values), `Array.to_numpy`, `to_pandas`."""
+ALLOWED = {
+    "arrays.py": "the constructors themselves",
+    "io/readers/checks.py": "kept JSON values of mixed or nested types: pyarrow infers their type",
+    "report/validate.py": "`sftmask validate`, not a build",
+}
+
+
+def test_no_module_calls_what_imports_pandas() -> None:
+    """A fast stand-in for tests/cli/test_startup.py's watched builds (slow): outside `ALLOWED`, no
+    module of the package calls `pa.array`, `pa.scalar`, `pa.chunked_array`, `.to_numpy()` or
+    `.to_pandas()`, or imports `pyarrow.dataset` (what it cannot see, `np.asarray` of an Arrow
+    array or a compute function given a Python number, the watched builds catch)."""
+    import ast
+    from pathlib import Path
+
+    import sftmask
+
+    package = Path(sftmask.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        name = path.relative_to(package).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                attr, owner = node.func.attr, node.func.value
+                pyarrow_call = isinstance(owner, ast.Name) and owner.id == "pa" and attr in PANDAS_ENTRY_POINTS
+                if (pyarrow_call or attr in {"to_numpy", "to_pandas"}) and name not in ALLOWED:
+                    found.append(f"{name}:{node.lineno}: {ast.unparse(node.func)}")
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                found += [f"{name}:{node.lineno}: import {m}" for m in modules if m.startswith("pyarrow.dataset")]
+    assert found == [], "use sftmask.arrays instead (pyarrow imports pandas there):\n" + "\n".join(found)
