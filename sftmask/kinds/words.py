@@ -39,6 +39,11 @@ from sftmask.tokenization.variants import WordsTokenizer, words_tokenizer
 
 log = logging.getLogger(__name__)
 
+MAX_TAG_ID = (1 << 20) - 1
+"""The largest integer tag taken as a label id without --label-names: the manifest's `label2id`
+and `id2label` (what a model config's `num_labels` follows) name every id up to the largest, and a
+tag of 10**12 would make a trillion of them; with names, ids stop at the last name."""
+
 
 def read_label_names(value: str | Sequence[str] | None) -> list[str] | None:
     """Label names from `--label-names`: a file (one name per line; line order is the id), a
@@ -293,8 +298,19 @@ class WordsSession:
                     f"field {tags_field!r} {what}; tags must be all integers or all strings",
                 )
         if ints:
-            offsets = _row_offsets([tags[k] for k in ints])
-            flat = np.fromiter(chain.from_iterable(tags[k] for k in ints), dtype=np.int64, count=int(offsets[-1]))
+            # Without names the ids are the labels, at most MAX_TAG_ID. An id past the top (or past
+            # int64) sends the batch through a Python pass that reports the rows holding one; other
+            # negative and out-of-range ids are found below, with numpy.
+            top = MAX_TAG_ID if n_labels is None else n_labels - 1
+            offsets, flat = _int_tags([tags[k] for k in ints])
+            if flat is None or (len(flat) and int(flat.max()) > top):
+                for k in ints:
+                    bad = [t for t in tags[k] if not 0 <= t <= top]
+                    if bad:
+                        invalid[rows[k]] = (reasons.UNKNOWN_TAG, self._unknown(bad[0]))
+                ints = [k for k in ints if rows[k] not in invalid]
+                offsets, flat = _int_tags([tags[k] for k in ints])
+                assert flat is not None  # every tag left is in 0..top
             self._collect(ints, offsets, flat, per_row)
         if strings:
             offsets = _row_offsets([tags[k] for k in strings])
@@ -332,7 +348,7 @@ class WordsSession:
     def _unknown(self, tag: Any) -> str:
         names = self.labels.names
         if names is None:
-            return f"tag {json.dumps(tag)} is not a label id (0 or more)"
+            return f"tag {json.dumps(tag)} is not a label id (0 to {MAX_TAG_ID:,}, or pass --label-names)"
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         if isinstance(tag, str):
             return f"unknown tag {tag!r}; label names are {shown}"
@@ -443,6 +459,15 @@ def _value_types(rows: list[list[Any]]) -> set[type]:
 
 def _row_offsets(rows: list[list[Any]]) -> IntArray:
     return offsets_of(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)))
+
+
+def _int_tags(rows: list[list[int]]) -> tuple[IntArray, IntArray | None]:
+    """The rows' offsets and their integer tags, flat (None when one does not fit int64)."""
+    offsets = _row_offsets(rows)
+    try:
+        return offsets, np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(offsets[-1]))
+    except OverflowError:
+        return offsets, None
 
 
 def _decode(text: str | None) -> Any:
