@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin, overload
 
 import pyarrow as pa
 
+from sftmask.arrays import from_strings
 from sftmask.config.build import BuildConfig
 from sftmask.config.recipe import MIXING_KEYS, RecipeConfig, make_config
 from sftmask.engines import ENGINES
@@ -161,7 +162,9 @@ def build(
                             first_reject = labelled.rejects.slice(0, 1).to_pylist()[0]  # rejects are in input order
                         rows = labelled.rows
                         if recipe and rows.num_rows:
-                            rows = rows.append_column(SOURCE_COLUMN, pa.array([run.name] * rows.num_rows, pa.string()))
+                            rows = rows.append_column(
+                                SOURCE_COLUMN, from_strings([run.name] * rows.num_rows, large=False)
+                            )
                         writer.submit(_write, mixer, index, rows, labelled.rejects, split_writer, reject_writer, output)
                         if job.shard_dir is not None:  # rows written (and packed) by the engine's workers
                             writer.submit(split_writer.adopt, labelled.shards, labelled.counts, labelled.packing)
@@ -349,7 +352,7 @@ def label(
     schema = _output_schema(config, reader)
     table = pa.concat_tables(nonempty, promote_options="default") if nonempty else schema.empty_table()
     rejected = pa.concat_tables(rejects) if rejects else rejects_table([])
-    messages = pa.array([api_words(m) for m in rejected.column("message").to_pylist()], pa.string())
+    messages = from_strings([api_words(m) for m in rejected.column("message").to_pylist()], large=False)
     rejected = pa.table({"index": rejected.column("line"), "reason": rejected.column("reason"), "message": messages})
     if with_rejects:
         return table, rejected

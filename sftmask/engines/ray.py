@@ -58,6 +58,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sftmask.arrays import scalar
 from sftmask.config.common import CommonOptions
 from sftmask.engines import ray_cluster
 from sftmask.errors import ConfigError, InputDataError, OutputError, SftmaskError
@@ -308,7 +309,7 @@ def _shifted(result: Labelled | SftmaskError, inp: InputFile, lines: int) -> Lab
     rejects = result.rejects
     if rejects.num_rows:  # a part's rejects are all of its file, all lines
         column = rejects.schema.get_field_index("line")
-        rejects = rejects.set_column(column, "line", pc.add(rejects.column("line"), lines))
+        rejects = rejects.set_column(column, "line", pc.add(rejects.column("line"), scalar(lines, pa.int64())))
     counts = result.counts
     if counts.longest_row_at:  # `InputFile.where`: "name:line"
         counts.longest_row_at = inp.where(int(counts.longest_row_at.removeprefix(inp.name + ":")) + lines)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sftmask.arrays import fill_null, to_numpy
 from sftmask.errors import NotAnOutputError, ShardReadError
 from sftmask.io.output_dir import MANIFEST
 from sftmask.ragged import BoolArray, IntArray, offsets_of, row_sums
@@ -362,12 +363,12 @@ def read_rows(
 
 def list_lengths(column: pa.Array) -> IntArray:
     """Per row of a list column, its length (0 for null)."""
-    return np.asarray(pc.fill_null(pc.list_value_length(column), 0), dtype=np.int64)
+    return to_numpy(fill_null(pc.list_value_length(column), 0)).astype(np.int64)
 
 
 def flat_values(column: pa.Array) -> npt.NDArray[Any]:
     """A list column's values, flattened, as numpy."""
-    return np.asarray(pc.list_flatten(column))
+    return np.asarray(pc.list_flatten(column))  # null values too (a shard not built here): as numpy has them
 
 
 def row_counts(flags: BoolArray, lengths: IntArray) -> IntArray:

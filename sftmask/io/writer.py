@@ -26,20 +26,46 @@ ROW_GROUP_ROWS = 1000
 """Rows per Parquet row group (Arrow record batch) of a shard; a shard's last group may be shorter."""
 
 
+VALUE_DTYPES = {"double": "float64", "float": "float32", "halffloat": "float16"}
+"""`datasets`' dtype names of the Arrow types that `str(type)` does not name the same way."""
+
+
 def features_dict(schema: pa.Schema) -> dict[str, Any]:
     """`datasets` features (as `Features.to_dict()` writes them) for an Arrow schema."""
     features: dict[str, Any] = {}
     other = []
     for f in schema:
-        if pa.types.is_list(f.type) and pa.types.is_integer(f.type.value_type):
-            features[f.name] = {"feature": {"dtype": str(f.type.value_type), "_type": "Value"}, "_type": "List"}
+        feature = _simple_feature(f.type)
+        if feature is not None:
+            features[f.name] = feature
         else:
             other.append(f)
-    if other:  # kept columns of any type: let `datasets` describe them (slower import)
+    if other:  # kept columns of other types: let `datasets` describe them (a slower import, pandas too)
         from datasets import Features
 
         features.update(Features.from_arrow_schema(pa.schema(other)).to_dict())
     return {f.name: features[f.name] for f in schema}
+
+
+def _simple_feature(kind: pa.DataType) -> dict[str, Any] | None:
+    """The feature of a number, bool, string, binary or null column, or of a list of them; else None."""
+    if pa.types.is_list(kind):
+        inner = _simple_feature(kind.value_type)
+        return None if inner is None else {"feature": inner, "_type": "List"}
+    simple = (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
+    if not simple:
+        return None
+    name = str(kind)
+    return {"dtype": VALUE_DTYPES.get(name, name), "_type": "Value"}
 
 
 def features_metadata(schema: pa.Schema) -> dict[bytes, bytes]:

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
 from sftmask import reasons
+from sftmask.arrays import fill_null, from_strings, to_numpy
 from sftmask.config.options import WordsOptions
 from sftmask.errors import ConfigError, TokenizerError
 from sftmask.io.readers import InputFile, RecordReader
@@ -36,6 +38,11 @@ from sftmask.tokenization.load import LoadedTokenizer
 from sftmask.tokenization.variants import WordsTokenizer, words_tokenizer
 
 log = logging.getLogger(__name__)
+
+MAX_TAG_ID = (1 << 20) - 1
+"""The largest integer tag taken as a label id without --label-names: the manifest's `label2id`
+and `id2label` (what a model config's `num_labels` follows) name every id up to the largest, and a
+tag of 10**12 would make a trillion of them; with names, ids stop at the last name."""
 
 
 def read_label_names(value: str | Sequence[str] | None) -> list[str] | None:
@@ -291,11 +298,22 @@ class WordsSession:
                     f"field {tags_field!r} {what}; tags must be all integers or all strings",
                 )
         if ints:
-            values = pa.array([tags[k] for k in ints], type=pa.list_(pa.int64()))
-            flat = values.flatten().to_numpy().astype(np.int64)
-            self._collect(ints, values, flat, per_row)
+            # Without names the ids are the labels, at most MAX_TAG_ID. An id past the top (or past
+            # int64) sends the batch through a Python pass that reports the rows holding one; other
+            # negative and out-of-range ids are found below, with numpy.
+            top = MAX_TAG_ID if n_labels is None else n_labels - 1
+            offsets, flat = _int_tags([tags[k] for k in ints])
+            if flat is None or (len(flat) and int(flat.max()) > top):
+                for k in ints:
+                    bad = [t for t in tags[k] if not 0 <= t <= top]
+                    if bad:
+                        invalid[rows[k]] = (reasons.UNKNOWN_TAG, self._unknown(bad[0]))
+                ints = [k for k in ints if rows[k] not in invalid]
+                offsets, flat = _int_tags([tags[k] for k in ints])
+                assert flat is not None  # every tag left is in 0..top
+            self._collect(ints, offsets, flat, per_row)
         if strings:
-            values = pa.array([tags[k] for k in strings], type=pa.list_(pa.large_string()))
+            offsets = _row_offsets([tags[k] for k in strings])
             if names is None:
                 for k in strings:
                     invalid[rows[k]] = (
@@ -303,9 +321,10 @@ class WordsSession:
                         f"field {tags_field!r} holds string tags; reading stdin they need --label-names",
                     )
             else:
-                found = pc.index_in(values.flatten(), value_set=pa.array(names, type=pa.large_string()))
-                flat = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-                self._collect(strings, values, flat, per_row)
+                values = from_strings(list(chain.from_iterable(tags[k] for k in strings)))
+                found = pc.index_in(values, value_set=from_strings(names))
+                flat = to_numpy(fill_null(found, -1)).astype(np.int64)
+                self._collect(strings, offsets, flat, per_row)
         for k, ids in per_row.items():
             if rows[k] in invalid:
                 continue
@@ -322,15 +341,14 @@ class WordsSession:
         return tag_flat, tag_offsets, kept_rows, kept_words
 
     @staticmethod
-    def _collect(group: list[int], values: pa.ListArray, flat: IntArray, per_row: dict[int, IntArray]) -> None:
-        offsets = values.offsets.to_numpy()
+    def _collect(group: list[int], offsets: IntArray, flat: IntArray, per_row: dict[int, IntArray]) -> None:
         for j, k in enumerate(group):
             per_row[k] = flat[offsets[j] : offsets[j + 1]]
 
     def _unknown(self, tag: Any) -> str:
         names = self.labels.names
         if names is None:
-            return f"tag {json.dumps(tag)} is not a label id (0 or more)"
+            return f"tag {json.dumps(tag)} is not a label id (0 to {MAX_TAG_ID:,}, or pass --label-names)"
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         if isinstance(tag, str):
             return f"unknown tag {tag!r}; label names are {shown}"
@@ -431,11 +449,25 @@ def truncate_at_words(
 
 
 def _all_strings(rows: list[list[str]]) -> bool:
+    return _value_types(rows) <= {str}
+
+
+def _value_types(rows: list[list[Any]]) -> set[type]:
+    """The types of the values in the rows (one C-level pass; the rows are decoded JSON)."""
+    return set(map(type, chain.from_iterable(rows)))
+
+
+def _row_offsets(rows: list[list[Any]]) -> IntArray:
+    return offsets_of(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)))
+
+
+def _int_tags(rows: list[list[int]]) -> tuple[IntArray, IntArray | None]:
+    """The rows' offsets and their integer tags, flat (None when one does not fit int64)."""
+    offsets = _row_offsets(rows)
     try:
-        values = pa.array(rows, type=pa.list_(pa.large_string()))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return False
-    return bool(values.flatten().null_count == 0)
+        return offsets, np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(offsets[-1]))
+    except OverflowError:
+        return offsets, None
 
 
 def _decode(text: str | None) -> Any:
@@ -475,16 +507,11 @@ def _tag_kinds(tags: list[list[Any]]) -> list[str]:
     """Per row: `int` (all integers), `str` (all strings) or `bad`; one C-level check per batch."""
     if not tags:
         return []
-    try:
-        values = pa.array(tags)  # type inference in C: list<int64>, list<string>, or an error
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        values = None
-    if values is not None and values.flatten().null_count == 0:
-        value_type = values.type.value_type
-        if pa.types.is_integer(value_type):
-            return ["int"] * len(tags)
-        if pa.types.is_string(value_type) or pa.types.is_large_string(value_type):
-            return ["str"] * len(tags)
+    found = _value_types(tags)
+    if found == {int}:
+        return ["int"] * len(tags)
+    if found == {str}:
+        return ["str"] * len(tags)
     # Slow path, only for batches holding a bad or mixed row: find which rows.
     kinds = []
     for row in tags:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
+from sftmask.arrays import from_numpy, from_offsets, from_strings
 from sftmask.config.build import BuildConfig
 from sftmask.io.keys import KEY_COLUMN, record_keys
 from sftmask.io.readers import FILE_COLUMN, KEEP_PREFIX, LINE_COLUMN, InputFile, ReadBatch, Reject
@@ -200,7 +201,7 @@ def label_read_batch(batch: ReadBatch, job: Job) -> Labelled:
         rejects = pa.concat_tables([rejects_table(batch.rejects), rejects])
         if labelled.rejects.num_rows:  # both kinds: in input order, whatever the batch boundaries
             order = {name: i for i, name in enumerate(job.files)}
-            files = pa.array([order.get(name, -1) for name in rejects.column("file").to_pylist()], pa.int32())
+            files = from_numpy(np.array([order.get(name, -1) for name in rejects.column("file").to_pylist()], np.int32))
             keys = pa.table({"file": files, "line": rejects.column("line")})
             rejects = rejects.take(pc.sort_indices(keys, sort_keys=[("file", "ascending"), ("line", "ascending")]))
     return Labelled(labelled.rows, rejects, counts, batch.bytes_read)
@@ -208,17 +209,15 @@ def label_read_batch(batch: ReadBatch, job: Job) -> Labelled:
 
 def rejects_table(rejects: list[Reject]) -> pa.Table:
     """Rejects as an Arrow table in `REJECT_SCHEMA` (records as JSON text)."""
-    return pa.table(
-        {
-            "file": [r.file for r in rejects],
-            "line": [r.line for r in rejects],
-            "unit": [r.unit for r in rejects],
-            "reason": [r.reason for r in rejects],
-            "message": [r.message for r in rejects],
-            "record": [orjson.dumps(r.record, default=str).decode() for r in rejects],
-        },
-        schema=REJECT_SCHEMA,
-    )
+    columns = [
+        from_strings([r.file for r in rejects], large=False),
+        from_numpy(np.array([r.line for r in rejects], dtype=np.int64)),
+        from_strings([r.unit for r in rejects], large=False),
+        from_strings([r.reason for r in rejects], large=False),
+        from_strings([r.message for r in rejects], large=False),
+        from_strings([orjson.dumps(r.record, default=str).decode() for r in rejects]),
+    ]
+    return pa.Table.from_arrays(columns, schema=REJECT_SCHEMA)
 
 
 def _assembly_rejects(
@@ -258,19 +257,18 @@ def reject_message(config: BuildConfig, encoded: EncodedBatch, row: int, reason:
 def _output_table(assembled: AssembledBatch, table: pa.RecordBatch, job: Job) -> pa.Table:
     config = job.config
     ids = assembled.input_ids
-    offsets = pa.array(ids.offsets.astype(np.int32))
     columns: dict[str, pa.Array] = {
-        "input_ids": pa.ListArray.from_arrays(offsets, pa.array(ids.values, type=pa.int32())),
-        "attention_mask": pa.ListArray.from_arrays(offsets, pa.array(np.ones(len(ids.values), dtype=np.int8))),
-        "labels": pa.ListArray.from_arrays(offsets, pa.array(assembled.labels, type=pa.int32())),
+        "input_ids": from_offsets(ids.offsets, ids.values.astype(np.int32, copy=False)),
+        "attention_mask": from_offsets(ids.offsets, np.ones(len(ids.values), dtype=np.int8)),
+        "labels": from_offsets(ids.offsets, assembled.labels.astype(np.int32, copy=False)),
     }
     if config.writes_assistant_masks:
         trained = (assembled.labels != IGNORE_INDEX).astype(np.int8)
-        columns["assistant_masks"] = pa.ListArray.from_arrays(offsets, pa.array(trained))
+        columns["assistant_masks"] = from_offsets(ids.offsets, trained)
     if job.record_keys:
-        columns[KEY_COLUMN] = pa.array(record_keys(table)[assembled.accepted], pa.uint64())
+        columns[KEY_COLUMN] = from_numpy(record_keys(table)[assembled.accepted].astype(np.uint64, copy=False))
     if config.keep_columns:
-        keep = pa.array(np.flatnonzero(assembled.accepted))
+        keep = from_numpy(np.flatnonzero(assembled.accepted))
         for name in config.keep_columns:
             for source in (KEEP_PREFIX + name, name):  # a field the kind reads as JSON text is kept as it was
                 if source in table.schema.names:

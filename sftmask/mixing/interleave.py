@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from sftmask.arrays import from_numpy
 from sftmask.io.spill import SpillFile
 
 CHUNK = 1000
@@ -128,4 +129,4 @@ def _assemble(draws: np.ndarray, parts: dict[int, pa.Table]) -> pa.Table:
         positions = np.flatnonzero(draws == i)
         index[positions] = start + np.arange(len(positions))
         start += len(positions)
-    return combined.take(pa.array(index))
+    return combined.take(from_numpy(index))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from sftmask.arrays import from_numpy, to_numpy
 from sftmask.io.keys import KEY_COLUMN, fractions, mix
 from sftmask.io.spill import SpillFile
 from sftmask.mixing.interleave import Mixed, interleave
@@ -98,7 +99,7 @@ class Mixer:
         start = self._built[source]
         self._built[source] += rows.num_rows
         seq = (np.uint64(source) << np.uint64(SOURCE_SHIFT)) + np.arange(start, start + rows.num_rows, dtype=np.uint64)
-        rows = rows.append_column(SEQ_COLUMN, pa.array(seq, pa.uint64()))
+        rows = rows.append_column(SEQ_COLUMN, from_numpy(seq))
         rows = self._dedup(source, rows)
         rows = self._take(source, rows)
         for split, table in self.splitter.push(rows):
@@ -109,13 +110,13 @@ class Mixer:
             return rows
         seen = self._seen
         first = np.ones(rows.num_rows, dtype=bool)
-        for i, key in enumerate(np.asarray(rows.column(KEY_COLUMN), dtype=np.uint64).tolist()):
+        for i, key in enumerate(to_numpy(rows.column(KEY_COLUMN)).tolist()):
             if key in seen:
                 first[i] = False
             else:
                 seen.add(key)
         self.counts[source].duplicates += int((~first).sum())
-        return rows if first.all() else rows.filter(pa.array(first))
+        return rows if first.all() else rows.filter(from_numpy(first))
 
     def _take(self, source: int, rows: pa.Table) -> pa.Table:
         take = self.plans[source].take
@@ -123,8 +124,8 @@ class Mixer:
         if isinstance(take, int):
             rows = rows.slice(0, max(0, take - self._taken[source]))
         elif isinstance(take, float):
-            keys = np.asarray(rows.column(KEY_COLUMN), dtype=np.uint64)
-            rows = rows.filter(pa.array(fractions(mix(keys, TAKE_SALT)) < take))
+            keys = to_numpy(rows.column(KEY_COLUMN))
+            rows = rows.filter(from_numpy(fractions(mix(keys, TAKE_SALT)) < take))
         self._taken[source] += rows.num_rows
         self.counts[source].left_out += before - rows.num_rows
         return rows
@@ -136,7 +137,7 @@ class Mixer:
             sources = source_of(table)
             present = np.unique(sources).tolist()
             for i in present:
-                self._spills[i].append(table if len(present) == 1 else table.filter(pa.array(sources == i)))
+                self._spills[i].append(table if len(present) == 1 else table.filter(from_numpy(sources == i)))
             return
         yield from self._out(split, table)
 
@@ -165,4 +166,4 @@ class Mixer:
 
 def source_of(table: pa.Table) -> np.ndarray:
     """Each row's source index (from its sequence number)."""
-    return np.asarray(table.column(SEQ_COLUMN), dtype=np.uint64) >> np.uint64(SOURCE_SHIFT)
+    return to_numpy(table.column(SEQ_COLUMN)) >> np.uint64(SOURCE_SHIFT)

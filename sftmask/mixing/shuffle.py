@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sftmask.arrays import from_numpy, to_numpy
 from sftmask.io.keys import mix
 from sftmask.io.spill import SpillFile
 
@@ -45,9 +46,9 @@ class Shuffler:
         """Spill `table` (with `SEQ_COLUMN`) into its rows' buckets."""
         if not table.num_rows:
             return
-        seq = np.asarray(table.column(SEQ_COLUMN), dtype=np.uint64)
+        seq = to_numpy(table.column(SEQ_COLUMN))
         order = mix(seq, self.seed)
-        table = table.append_column(ORDER_COLUMN, pa.array(order, pa.uint64()))
+        table = table.append_column(ORDER_COLUMN, from_numpy(order))
         _partition(table, order >> np.uint64(64 - BITS), self._buckets)
 
     def drain(self) -> Iterator[pa.Table]:
@@ -62,7 +63,7 @@ class Shuffler:
 def _partition(table: pa.Table, bucket_ids: np.ndarray, buckets: list[SpillFile]) -> None:
     order = np.argsort(bucket_ids, kind="stable")
     sorted_ids = bucket_ids[order]
-    table = table.take(pa.array(order))
+    table = table.take(from_numpy(order))
     edges = np.searchsorted(sorted_ids, np.arange(len(buckets) + 1, dtype=np.uint64))
     for i, spill in enumerate(buckets):
         if edges[i + 1] > edges[i]:
@@ -76,7 +77,7 @@ def _sorted(spill: SpillFile, shift: int, directory: Path) -> Iterator[pa.Table]
         parts = [SpillFile(Path(f"{spill.path}.{i:02d}")) for i in range(BUCKETS)]
         for batch in spill.read():
             table = pa.Table.from_batches([batch])
-            order = np.asarray(table.column(ORDER_COLUMN), dtype=np.uint64)
+            order = to_numpy(table.column(ORDER_COLUMN))
             _partition(table, (order >> np.uint64(shift)) & np.uint64(BUCKETS - 1), parts)
         for part in parts:
             yield from _sorted(part, shift, directory)

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sftmask.arrays import from_numpy, to_numpy
 from sftmask.io.keys import KEY_COLUMN, fractions
 from sftmask.mixing.shuffle import SEQ_COLUMN
 
@@ -50,16 +51,16 @@ class Splitter:
         if not self.ranges and not self.counts:
             yield TRAIN, table
             return
-        where = fractions(np.asarray(table.column(KEY_COLUMN), dtype=np.uint64))
+        where = fractions(to_numpy(table.column(KEY_COLUMN)))
         rest = np.ones(table.num_rows, dtype=bool)
         for name, low, high in self.ranges:
             mine = (where >= low) & (where < high)
             rest &= ~mine
             if mine.any():
-                yield name, table.filter(pa.array(mine))
+                yield name, table.filter(from_numpy(mine))
         if not rest.any():
             return
-        table = table if rest.all() else table.filter(pa.array(rest))
+        table = table if rest.all() else table.filter(from_numpy(rest))
         if not self.counts:
             yield TRAIN, table
             return
@@ -69,10 +70,10 @@ class Splitter:
             return
         order = pc.sort_indices(held, sort_keys=[(KEY_COLUMN, "ascending"), (SEQ_COLUMN, "ascending")])
         ranks = np.empty(held.num_rows, dtype=np.int64)
-        ranks[np.asarray(order)] = np.arange(held.num_rows)
+        ranks[to_numpy(order)] = np.arange(held.num_rows)
         keep = ranks < self._held_rows
-        self._held = held.filter(pa.array(keep))
-        yield TRAIN, held.filter(pa.array(~keep))  # pushed out, in the order they came
+        self._held = held.filter(from_numpy(keep))
+        yield TRAIN, held.filter(from_numpy(~keep))  # pushed out, in the order they came
 
     def finish(self) -> Iterator[tuple[str, pa.Table]]:
         """The rows the counts held out, by split, in key order."""

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sftmask.arrays import to_numpy
 from sftmask.io.keys import KEY_COLUMN
 from sftmask.io.writer import ShardWriter
 from sftmask.labels.strategies import IGNORE_INDEX
@@ -104,8 +105,8 @@ class SplitWriter:
 
     def _count(self, split: str, table: pa.Table) -> None:
         sources = source_of(table)
-        lengths = np.asarray(pc.list_value_length(table.column("input_ids")), dtype=np.int64)
-        labels = np.asarray(pc.list_flatten(table.column("labels").combine_chunks()))
+        lengths = to_numpy(pc.list_value_length(table.column("input_ids"))).astype(np.int64)
+        labels = to_numpy(pc.list_flatten(table.column("labels").combine_chunks()))
         trained = row_sums(labels != IGNORE_INDEX, offsets_of(lengths))
         by_source = self.counts[split]
         for i in np.unique(sources).tolist():

@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sftmask.arrays import fill_null, from_offsets, to_numpy
 from sftmask.config.options import DEFAULT_WINDOW
 from sftmask.ragged import IntArray, offsets_of, row_sums, segment_index
 
@@ -263,11 +264,10 @@ class Packer:
                 np.count_nonzero(row_sums(trained, sequence_offsets) == 0)
             )
         positions = np.arange(len(ids), dtype=np.int64) - np.repeat(starts, lengths)
-        offsets = pa.array(row_offsets.astype(np.int32))
         columns: dict[str, pa.Array] = {
-            "input_ids": pa.ListArray.from_arrays(offsets, pa.array(ids.astype(np.int32))),
-            "labels": pa.ListArray.from_arrays(offsets, pa.array(labels)),
-            "position_ids": pa.ListArray.from_arrays(offsets, pa.array(positions.astype(np.int32))),
+            "input_ids": from_offsets(row_offsets, ids.astype(np.int32)),
+            "labels": from_offsets(row_offsets, labels),
+            "position_ids": from_offsets(row_offsets, positions.astype(np.int32)),
             "seq_lengths": segments,
         }
         for name in self.keep_columns:
@@ -293,16 +293,16 @@ def packed_schema(keep_columns: dict[str, pa.DataType]) -> pa.Schema:
 
 def _offsets(table: pa.Table, name: str) -> IntArray:
     """Row offsets of a list column, from 0."""
-    return offsets_of(np.asarray(pc.list_value_length(table.column(name).combine_chunks()), dtype=np.int64))
+    return offsets_of(to_numpy(pc.list_value_length(table.column(name).combine_chunks())).astype(np.int64))
 
 
 def _flat(table: pa.Table, name: str) -> npt.NDArray[Any]:
-    return np.asarray(pc.list_flatten(table.column(name).combine_chunks()))
+    return to_numpy(pc.list_flatten(table.column(name).combine_chunks()))
 
 
 def _lists(counts: IntArray, values: npt.NDArray[Any]) -> pa.ListArray:
     """A list array of `values` cut into lists of `counts` items."""
-    return pa.ListArray.from_arrays(pa.array(offsets_of(counts).astype(np.int32)), pa.array(values.astype(np.int32)))
+    return from_offsets(offsets_of(counts), values.astype(np.int32))
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -331,8 +331,8 @@ def packed_problems(
         pack_length: the manifest's pack_length.
     """
     n = len(lengths)
-    segs = np.asarray(pc.fill_null(pc.list_flatten(seq_lengths), 0), dtype=np.int64)
-    per_row = np.asarray(pc.fill_null(pc.list_value_length(seq_lengths), 0), dtype=np.int64)
+    segs = to_numpy(fill_null(pc.list_flatten(seq_lengths), 0)).astype(np.int64)
+    per_row = to_numpy(fill_null(pc.list_value_length(seq_lengths), 0)).astype(np.int64)
     seg_offsets = offsets_of(per_row)
     cumulative = offsets_of(segs)
     sums = cumulative[seg_offsets[1:]] - cumulative[seg_offsets[:-1]]

@@ -194,10 +194,9 @@ def byte_level_decoder() -> dict[str, int]:
 
 def flat_word_ids(encodings: list[Any]) -> IntArray:
     """The batch's ``Encoding.word_ids`` as one flat array, -1 where None (special tokens)."""
-    import pyarrow as pa
-
-    words = pa.array([enc.word_ids for enc in encodings], type=pa.list_(pa.int64()))
-    flat: IntArray = words.flatten().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    # As floats, None becomes NaN in numpy's C loop (word ids are far below 2**53).
+    words = np.array([word for enc in encodings for word in enc.word_ids], dtype=np.float64)
+    flat: IntArray = np.nan_to_num(words, nan=-1).astype(np.int64)
     return flat
 
 

@@ -179,3 +179,199 @@ def test_in_process_commands_leave_the_collector_alone(tmp_path: Path, sample_to
     result = CliRunner().invoke(app, ["build", str(data), "-t", str(sample_tokenizer_path), "-o", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+# --- pandas: never imported by a build (issue 27) -------------------------------------------------
+# pyarrow imports pandas (0.25-0.3 CPU s) the first time `pa.array`, `pa.scalar`, `to_numpy` or a
+# compute function given Python values runs, and `pyarrow.dataset` on import; a build makes its
+# arrays with `sftmask.arrays` instead. Each build below runs the `sftmask` command in a process of
+# its own with a `sitecustomize` that writes down where pandas was imported, in any of the build's
+# processes (the supervisor, the child doing the work, --num-proc's spawned workers).
+
+_WATCH = """
+import os, sys, traceback
+
+class _Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas":
+            with open(os.environ["SFTMASK_TEST_PANDAS_LOG"], "a") as log:
+                log.write(f"pandas imported in process {os.getpid()} ({' '.join(sys.argv)}):\\n")
+                log.write("".join(traceback.format_stack()[:-1]))
+        return None
+
+sys.meta_path.insert(0, _Watch())
+"""
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "sample_data"
+_WEIGHTED_RECIPE = """
+tokenizer: {tokenizer}
+max-length: 256
+test-size: 7
+shuffle: true
+dedup: true
+seed: 3
+pack-length: 512
+datasets:
+  - name: alpaca
+    inputs: [{sample}/alpaca.json]
+    template: alpaca
+    weight: 2
+  - name: chat
+    inputs: [{sample}/chat.jsonl]
+    chat-template: chatml
+    strategy: assistant-only
+    weight: 1
+  - name: table
+    inputs: [{parquet}]
+    take: 0.5
+    weight: 1
+"""
+
+NO_PANDAS_BUILDS: dict[str, list[str]] = {
+    "prompt-response JSONL, Qwen": [f"{SAMPLE}/instructions.jsonl", "-t", "{qwen}", "--max-length", "128"],
+    "prompt-response CSV": [f"{SAMPLE}/instructions.csv"],
+    "JSON array, alpaca template": [f"{SAMPLE}/alpaca.json", "--template", "alpaca"],
+    "Parquet, kept ids": ["{parquet}", "--batch-size", "50", "--keep-columns", "id"],
+    "Arrow IPC file": ["{arrow}"],
+    "save_to_disk folder": ["{saved}"],
+    "rejects": ["{bad}", "--on-error", "skip", "--max-length", "64", "--truncation", "drop"],
+    "chat, assistant-only": [f"{SAMPLE}/chat.jsonl", "--strategy", "assistant-only"],
+    "chat, last-turn, Mistral": [
+        f"{SAMPLE}/chat.jsonl",
+        "-t",
+        "{mistral}",
+        "--strategy",
+        "last-turn",
+        "--chat-template",
+        "chatml",
+    ],
+    "chat from Parquet": ["{chat_parquet}", "--strategy", "assistant-only"],
+    "tool calls (TRL conversational)": [f"{SAMPLE}/dialects/trl_conversational_tools.jsonl"],
+    "OpenAI chat (weights, content parts, tool call)": [f"{SAMPLE}/dialects/openai_chat.jsonl"],
+    "ShareGPT (function calls)": [f"{SAMPLE}/dialects/llamafactory_sharegpt.json"],
+    "text": [f"{SAMPLE}/dialects/trl_language_modeling.jsonl", "--data-kind", "text"],
+    "words, label names, WordPiece": [
+        f"{SAMPLE}/ner.jsonl",
+        "-t",
+        "{wordpiece}",
+        "--data-kind",
+        "words",
+        "--strategy",
+        "first-subtoken",
+        "--label-names",
+        f"{SAMPLE}/ner_labels.txt",
+        "--max-length",
+        "20",
+        "--truncation",
+        "response",
+    ],
+    "words, labels from the data": [f"{SAMPLE}/ner.jsonl", "--data-kind", "words", "--strategy", "first-subtoken"],
+    "packed (bfd), kept ids": [f"{SAMPLE}/instructions.jsonl", "--pack-length", "512", "--keep-columns", "id"],
+    "packed (wrapped)": [
+        f"{SAMPLE}/chat.jsonl",
+        "--pack-length",
+        "300",
+        "--pack-strategy",
+        "wrapped",
+        "--strategy",
+        "all",
+    ],
+    "splits, shuffle, dedup": [
+        f"{SAMPLE}/instructions.jsonl",
+        "--val-size",
+        "0.1",
+        "--test-size",
+        "5",
+        "--shuffle",
+        "--dedup",
+    ],
+    "recipe: three sources, split, shuffle": ["--config", str(REPO / "configs" / "recipe.yaml")],
+    "recipe: weights, take, dedup, packed": ["--config", "{recipe}"],
+    "--num-proc 2": [f"{SAMPLE}/instructions.jsonl", "--num-proc", "2", "--batch-size", "64"],
+}
+"""Every data kind, every reader, rejects, packing, mixing, splits and shuffle, worker processes."""
+
+
+@pytest.fixture(scope="module")
+def table_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The sample records as Parquet, an Arrow IPC file and a save_to_disk folder; a JSONL file with bad records."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("tables")
+    records = [json.loads(line) for line in (SAMPLE / "instructions.jsonl").read_text(encoding="utf-8").splitlines()]
+    table = pa.Table.from_pylist(records)
+    pq.write_table(table, folder / "instructions.parquet", row_group_size=64)
+    with pa.ipc.new_file(str(folder / "instructions.arrow"), table.schema) as writer:
+        writer.write_table(table, max_chunksize=70)
+    datasets.Dataset.from_list(records).save_to_disk(str(folder / "saved"))
+    chat = [json.loads(line) for line in (SAMPLE / "chat.jsonl").read_text(encoding="utf-8").splitlines()]
+    pq.write_table(pa.Table.from_pylist(chat), folder / "chat.parquet")
+    lines = (SAMPLE / "instructions.jsonl").read_text(encoding="utf-8").splitlines()[:40]
+    lines[3:16:4] = ['{"prompt": 5, "response": "x"}', "not json", '{"prompt": "p"}', '{"prompt": "p", "response": ""}']
+    (folder / "bad.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    names = {
+        "parquet": "instructions.parquet",
+        "arrow": "instructions.arrow",
+        "saved": "saved",
+        "chat_parquet": "chat.parquet",
+        "bad": "bad.jsonl",
+    }
+    return {key: str(folder / name) for key, name in names.items()}
+
+
+def _pandas_imports(tmp_path: Path, args: list[str]) -> str:
+    """Where pandas was imported (or "") while ``sftmask ARGS`` ran, watched in all its processes."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    (watch / "sitecustomize.py").write_text(_WATCH)
+    log = tmp_path / "pandas.log"
+    path = os.pathsep.join([str(watch), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {k: v for k, v in os.environ.items() if k != "SFTMASK_NO_SUPERVISOR"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sftmask", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**env, "PYTHONPATH": path, "SFTMASK_TEST_PANDAS_LOG": str(log)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return log.read_text() if log.exists() else ""
+
+
+@pytest.mark.parametrize("build", NO_PANDAS_BUILDS)
+def test_a_build_never_imports_pandas(
+    build: str,
+    tmp_path: Path,
+    table_inputs: dict[str, str],
+    sample_tokenizer_path: Path,
+    qwen_path: Path,
+    mistral_path: Path,
+    wordpiece_path: Path,
+) -> None:
+    tokenizers = {"qwen": str(qwen_path), "mistral": str(mistral_path), "wordpiece": str(wordpiece_path)}
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        _WEIGHTED_RECIPE.format(tokenizer=sample_tokenizer_path, sample=SAMPLE, parquet=table_inputs["parquet"])
+    )
+    args = [arg.format(recipe=recipe, **tokenizers, **table_inputs) for arg in NO_PANDAS_BUILDS[build]]
+    if "--config" not in args and "-t" not in args:
+        args += ["-t", str(sample_tokenizer_path)]
+    out = tmp_path / "out"
+    imported = _pandas_imports(tmp_path, ["build", *args, "-o", str(out), "--quiet"])
+    assert json.loads((out / "manifest.json").read_text())["counts"]["rows_written"] > 0
+    assert imported == "", f"the build {build!r} imported pandas:\n{imported}"
+
+
+def test_the_pandas_watch_sees_an_import(tmp_path: Path, sample_tokenizer_path: Path) -> None:
+    """The watch above can fail: kept values of mixed shapes still go through pyarrow's type
+    inference (`pa.array`, which imports pandas), in the supervised child."""
+    records = [{"prompt": "2+2?", "response": "4", "meta": {"a": 1}}, {"prompt": "3+3?", "response": "6", "meta": None}]
+    data = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "out"
+    args = ["build", str(data), "-t", str(sample_tokenizer_path), "-o", str(out), "--keep-columns", "meta", "--quiet"]
+    imported = _pandas_imports(tmp_path, args)
+    assert "pandas imported in process" in imported and "_keep_array" in imported

@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sftmask.cli.app import app
@@ -350,3 +352,33 @@ def test_text_options_need_text_data(tmp_path: Path, qwen_path: Path) -> None:
          "--data-kind", "prompt-response", "--response-marker", "x"],
     )  # fmt: skip
     assert result.exit_code == 2 and "response-marker only apply to text data" in result.stderr
+
+
+JSON_SCALARS = [
+    st.text(alphabet=st.characters(exclude_categories=("Cs",))),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.booleans(),
+]
+
+
+@pytest.mark.parametrize("values", JSON_SCALARS, ids=["str", "int", "float", "bool"])
+@hypothesis.given(data=st.data())
+def test_kept_values_of_one_simple_type_are_what_pa_array_makes(values: Any, data: st.DataObject) -> None:
+    from sftmask.io.readers.checks import _simple_array
+
+    column = data.draw(st.lists(st.one_of(values, st.none()) if values is JSON_SCALARS[0] else values, max_size=20))
+    made = _simple_array(column)
+    assert made is not None
+    theirs = pa.array(column)
+    assert made.type == theirs.type and made.equals(theirs)
+    assert (made.buffers()[0] is None) == (theirs.buffers()[0] is None)
+
+
+@pytest.mark.parametrize("column", [[], [None, None], [1, 2.5], [1, None], [True, 1], [2**64], [[1]], [{"a": 1}]])
+def test_other_kept_values_are_left_to_pyarrow(column: list[Any]) -> None:
+    from sftmask.io.readers.checks import _simple_array
+
+    made = _simple_array(column)
+    if made is not None:  # all null: a null column, as pa.array makes it
+        assert made.type == pa.array(column).type == pa.null() and len(made) == len(column)

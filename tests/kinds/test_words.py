@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from sftmask.cli.app import app
 from sftmask.config.build import BuildConfig
 from sftmask.errors import TokenizerError
-from sftmask.kinds.words import WordsSession, b_to_i, check_word_ids, resolve_labels
+from sftmask.kinds.words import MAX_TAG_ID, WordsSession, b_to_i, check_word_ids, resolve_labels
 from sftmask.labels.assemble import assemble
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.tokenization.load import LoadedTokenizer
@@ -178,6 +178,29 @@ def test_integer_tags_without_names(wordpiece: LoadedTokenizer) -> None:
     manifest = session.manifest()
     assert manifest["id2label"] == {str(i): f"LABEL_{i}" for i in range(6)}
     assert manifest["label2id"]["LABEL_5"] == 5
+
+
+def test_integer_tags_past_a_label_id_are_rejected_not_fatal(wordpiece: LoadedTokenizer) -> None:
+    """A tag id past MAX_TAG_ID (or past int64) is the record's `unknown-tag`, with or without
+    names: before, 2**64 - 1 crashed the build in numpy, and 10**12 without names made the
+    manifest name a trillion labels (the build was killed for memory)."""
+    records: list[tuple[Any, Any]] = [
+        (["a", "b"], [0, 1]),
+        (["a", "b"], [0, 10**12]),
+        (["a", "b"], [2**64 - 1, 1]),
+        (["a", "b"], [-(2**70), 1]),
+        (["a", "b"], [0, MAX_TAG_ID]),
+    ]
+    rows, invalid, session = label_words(wordpiece, records)
+    reasons = {row: reason for row, (reason, _) in invalid.items()}
+    # -(2**70) reaches the session as JSON, which orjson reads as a float: not an integer tag
+    assert reasons == {1: "unknown-tag", 2: "unknown-tag", 3: "bad-tags"}
+    assert invalid[1][1] == f"tag {10**12} is not a label id (0 to 1,048,575, or pass --label-names)"
+    assert invalid[2][1].startswith(f"tag {2**64 - 1} is not a label id")
+    assert len(rows) == 2 and len(session.manifest()["id2label"]) == MAX_TAG_ID + 1
+    _, named, _ = label_words(wordpiece, records, label_names=CONLL)
+    assert sorted(named) == [1, 2, 3, 4]  # MAX_TAG_ID too: there are 9 names
+    assert named[2][1].startswith(f"tag {2**64 - 1} is out of range: there are 9 label names")
 
 
 def test_bad_records_are_invalid_rows_with_reasons(qwen: LoadedTokenizer) -> None:

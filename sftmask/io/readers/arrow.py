@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sftmask import reasons
+from sftmask.arrays import fill_null, from_numpy, from_strings, to_numpy
 from sftmask.errors import InputDataError
 from sftmask.io import remote
 from sftmask.io.formats import SAMPLE_FIELDS
@@ -70,7 +71,7 @@ def from_arrow(
         elif name in checks.text_fields:
             column = source.column(name)
             if is_string(column.type):
-                bad |= column.is_null().to_numpy(zero_copy_only=False)
+                bad |= to_numpy(column.is_null())
             else:
                 bad[:] = True
     rejects: dict[int, Reject] = {}
@@ -98,8 +99,8 @@ def from_arrow(
                 column = source.column(name)
                 if pa.types.is_string_view(column.type):  # the length kernels take no views
                     column = column.cast(pa.large_string())
-                sizes += pc.fill_null(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False)
-                utf8_sizes += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
+                sizes += to_numpy(fill_null(pc.utf8_length(column), 0))
+                utf8_sizes += to_numpy(fill_null(pc.binary_length(column), 0))
         for texts in json_texts.values():
             sizes += np.array([len(t or "") for t in texts], dtype=np.int64)
         flagged = np.zeros(n_rows, dtype=np.bool_)  # worth a closer look
@@ -117,16 +118,16 @@ def from_arrow(
             rejects[index] = checks.reject_or_raise(reject)
             bad[index] = True
     good_rows = np.flatnonzero(~bad)
-    rows = source.take(pa.array(good_rows))
+    rows = source.take(from_numpy(good_rows))
     for name in [name for name in checks.unused_fields if name in names]:
         values = rows.column(name)
         lengths = None
         if is_string(values.type):
-            lengths = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
+            lengths = fill_null(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0)
         elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-            lengths = pc.fill_null(pc.list_value_length(values), 0)
+            lengths = fill_null(pc.list_value_length(values), 0)
         if lengths is not None:
-            filled = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 0)
+            filled = np.flatnonzero(to_numpy(lengths) > 0)
             if len(filled):
                 record = {name: values[int(filled[0])].as_py()}
                 checks.warn_unused(record, inp, first_row + int(good_rows[filled[0]]))
@@ -134,7 +135,7 @@ def from_arrow(
     for name in checks.text_fields:
         arrays[name] = rows.column(name).cast(pa.large_string())
     for name, texts in json_texts.items():
-        arrays[name] = pa.array([texts[i] for i in good_rows.tolist()], type=pa.large_string())
+        arrays[name] = from_strings([texts[i] for i in good_rows.tolist()])
     files = [file_index] * rows.num_rows
     lines = (good_rows + first_row).tolist()
     for name in checks.keep_fields:
@@ -142,8 +143,8 @@ def from_arrow(
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         arrays[checks.keep_column(name)] = checks.conform(name, array, None, files, lines)
-    arrays[FILE_COLUMN] = pa.array(np.full(rows.num_rows, file_index, dtype=np.int32))
-    arrays[LINE_COLUMN] = pa.array(good_rows + first_row, type=pa.int64())
+    arrays[FILE_COLUMN] = from_numpy(np.full(rows.num_rows, file_index, dtype=np.int32))
+    arrays[LINE_COLUMN] = from_numpy(good_rows + first_row)
     ordered = [rejects[i] for i in sorted(rejects)]
     return ReadBatch(pa.RecordBatch.from_pydict(arrays), ordered, bytes_before)
 
@@ -161,24 +162,22 @@ def record_batches(
     """Stream a table input's record batches (of row groups `part` of a Parquet file), reading only
     the `wanted` columns it has.
 
-    Parquet and Arrow IPC files go through the pyarrow dataset API; the Arrow IPC *stream*
-    files that `datasets` writes (which that API does not read) through a memory-mapped stream
-    reader. Yields each batch with the names of all the file's columns.
+    Parquet files are read a row group at a time and Arrow IPC files a record batch at a time, in
+    batches of at most `batch_size` rows (the batches the pyarrow dataset API gives, without
+    importing it: `pyarrow.dataset` imports pandas); the Arrow IPC *stream* files that `datasets`
+    writes through a memory-mapped stream reader. Yields each batch with the names of all the
+    file's columns.
     """
-    import pyarrow.dataset as ds
-
     if part is not None:
         yield from _row_groups(inp, wanted, batch_size, part)
         return
     for name in inp.parts or (inp.name,):
         filesystem, path = _arrow_filesystem(name)
-        if inp.format == "parquet" or _is_arrow_file(name):
-            dataset = ds.dataset(path, format="parquet" if inp.format == "parquet" else "ipc", filesystem=filesystem)
-            names = dataset.schema.names
-            columns = [name for name in wanted if name in names]
-            for batch in dataset.to_batches(columns=columns, batch_size=batch_size):
-                if batch.num_rows:
-                    yield names, batch
+        if inp.format == "parquet":
+            yield from _parquet_batches(path, filesystem, wanted, batch_size)
+            continue
+        if _is_arrow_file(name):
+            yield from _arrow_file_batches(name, path, filesystem, wanted, batch_size)
             continue
         opened = pa.memory_map(name) if filesystem is None else filesystem.open_input_stream(path)
         with opened as source:
@@ -188,6 +187,35 @@ def record_batches(
             for batch in reader:
                 if batch.num_rows:
                     yield names, batch.select(columns)
+
+
+def _parquet_batches(
+    path: str, filesystem: Any, wanted: list[str], batch_size: int
+) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path if filesystem is None else filesystem.open_input_file(path))
+    with parquet:
+        names = parquet.schema_arrow.names
+        columns = [name for name in wanted if name in names]
+        for group in range(parquet.num_row_groups):  # a batch never spans two row groups
+            for batch in parquet.iter_batches(batch_size, row_groups=[group], columns=columns):
+                if batch.num_rows:
+                    yield names, batch
+
+
+def _arrow_file_batches(
+    name: str, path: str, filesystem: Any, wanted: list[str], batch_size: int
+) -> Iterator[tuple[list[str], pa.RecordBatch]]:
+    opened = pa.memory_map(name) if filesystem is None else filesystem.open_input_file(path)
+    with opened as source:
+        reader = pa.ipc.open_file(source)
+        names = reader.schema.names
+        columns = [name for name in wanted if name in names]
+        for index in range(reader.num_record_batches):  # a batch never spans two of the file's
+            batch = reader.get_batch(index).select(columns)
+            for start in range(0, batch.num_rows, batch_size):
+                yield names, batch.slice(start, batch_size)
 
 
 def _row_groups(

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from sftmask import reasons
+from sftmask.arrays import from_numpy, from_strings, to_numpy
 from sftmask.errors import InputDataError, closest
 from sftmask.io.formats import DataFormat, classify, mixed_message
 from sftmask.io.inputs import KEEP_PREFIX, InputFile, Reject
@@ -122,7 +123,9 @@ class RecordChecks:
         with its file and line instead of being converted or dropped.
         """
         try:
-            array = pa.array(values)
+            array = _simple_array(values)
+            if array is None:
+                array = pa.array(values)  # nested or mixed values: pyarrow's inference (imports pandas)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             raise self._type_change(name, values, files, lines, self._keep_types.get(name)) from None
         return self.conform(name, array, values, files, lines)
@@ -140,7 +143,7 @@ class RecordChecks:
             return array
         if known is None:
             if self._null_rows.get(name, 0) > HOLD_ROWS:
-                row = int(np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False))[0])
+                row = int(np.flatnonzero(to_numpy(array.is_valid()))[0])
                 raise self._input(files[row]).error(
                     f"kept column {name!r} is null in the first {self._null_rows[name]:,} records and "
                     f"{array.type} here, after the null rows were written; keep only columns with one type",
@@ -273,6 +276,23 @@ def utf8_message(raw: bytes) -> str:
 def utf8_size(texts: Iterable[str | int | None]) -> int:
     """UTF-8 bytes of the texts (an int: bytes counted already)."""
     return sum(t if isinstance(t, int) else len(t.encode("utf-8", "surrogatepass")) for t in texts if t)
+
+
+def _simple_array(values: list[Any]) -> pa.Array | None:
+    """`pa.array(values)` of JSON values that are all null, all strings (or null), all integers
+    in the int64 range, all floats or all bools, or None for other values."""
+    kinds = set(map(type, values))
+    if kinds <= {type(None)}:
+        return pa.nulls(len(values))
+    if kinds <= {str, type(None)}:
+        return from_strings(values, large=False)
+    dtypes = {int: np.int64, float: np.float64, bool: np.bool_}
+    if len(kinds) != 1 or next(iter(kinds)) not in dtypes:
+        return None
+    try:
+        return from_numpy(np.array(values, dtype=dtypes[next(iter(kinds))]))
+    except OverflowError:  # an integer past int64: pyarrow's inference
+        return None
 
 
 def unified(a: pa.DataType, b: pa.DataType) -> pa.DataType:

@@ -9,10 +9,12 @@ import functools
 from collections.abc import Generator, Iterable, Iterator
 from typing import IO, Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from sftmask import reasons
+from sftmask.arrays import from_numpy, from_strings
 from sftmask.errors import InputDataError, SftmaskError
 from sftmask.io.compression import STDIN, CountingReader, TruncatedInput, open_binary
 from sftmask.io.formats import SAMPLE_FIELDS
@@ -208,12 +210,12 @@ class RecordReader(RecordChecks):
     def _batch(self, columns: dict[str, list[Any]], rejects: list[Reject], position: int) -> ReadBatch:
         arrays: dict[str, pa.Array] = {}
         for name in [*self.text_fields, *self.json_fields]:
-            arrays[name] = pa.array(columns[name], type=pa.large_string())
+            arrays[name] = from_strings(columns[name])
         for name in self.keep_fields:
             column = self.keep_column(name)
             arrays[column] = self._keep_array(name, columns[column], columns[FILE_COLUMN], columns[LINE_COLUMN])
-        arrays[FILE_COLUMN] = pa.array(columns[FILE_COLUMN], type=pa.int32())
-        arrays[LINE_COLUMN] = pa.array(columns[LINE_COLUMN], type=pa.int64())
+        arrays[FILE_COLUMN] = from_numpy(np.array(columns[FILE_COLUMN], dtype=np.int32))
+        arrays[LINE_COLUMN] = from_numpy(np.array(columns[LINE_COLUMN], dtype=np.int64))
         return ReadBatch(pa.RecordBatch.from_pydict(arrays), rejects, position)
 
 
