@@ -6,7 +6,7 @@ twin) and the same template given as a file (no markers: assistant turns located
 `--prompt-response`, also prompt/response records as JSONL and as CSV (`--records N`) and one record
 (start-up). Each pair's rows are compared: the two checkouts must build the same rows.
 
-    python bench/compare_checkouts.py OTHER_CHECKOUT [--chat-records N] [--repeat R] [--prompt-response]
+    python bench/compare_checkouts.py OTHER_CHECKOUT [--chat-records N] [--repeat R] [--prompt-response [--no-chat]]
 
 Prints, per variant, the median CPU and wall seconds of each checkout and their ratio
 (this checkout / the other); the 1-minute load average before each run is kept.
@@ -79,10 +79,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--located-only", action="store_true", help="only the row with the template file")
     parser.add_argument("--prompt-response", action="store_true", help="also the prompt/response rows")
+    parser.add_argument("--no-chat", action="store_true", help="without the chat rows (with --prompt-response)")
     parser.add_argument("--records", type=int, default=10_000, help="prompt/response records")
     args = parser.parse_args()
     data = DATA / f"chat-{args.chat_records}.jsonl"
-    if not data.exists():
+    if not data.exists() and not args.no_chat:
         gen_chat.generate(args.chat_records, data, None)
     tok = tokenizer_dir()
     out = DATA / "out-compare"
@@ -98,6 +99,8 @@ def main() -> None:
     checkouts = {"this": ROOT, "other": args.other.resolve()}
     if args.located_only:
         variants.pop("chat (tokenizer's template)")
+    if args.no_chat:
+        variants = {}
     if args.prompt_response:
         variants = {name: (path, n, []) for name, (path, n) in prompt_response_inputs(args.records).items()} | variants
     for name, (source, max_length, extra) in variants.items():

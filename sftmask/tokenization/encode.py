@@ -17,6 +17,7 @@ from sftmask.ragged import BoolArray, IntArray, Ragged, pairwise_index, row_sums
 from sftmask.tokenization.bounded import encode_bounded, gap_cut
 from sftmask.tokenization.load import LoadedTokenizer
 from sftmask.tokenization.normalform import Encoder
+from sftmask.tokenization.seams import SeamRule
 from sftmask.tokenization.traits import traits
 
 # Characters of context on each side of the prompt/response boundary re-encoded to detect
@@ -316,12 +317,19 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     `BOUNDARY_WINDOW` characters more than the longest added token, so a special token next to
     the boundary (``<|start_header_id|>``) is never cut into plain text. Each distinct pair of
     windows is encoded once, and each distinct left window once (prompts from a template end alike).
+    A pair whose two characters at the boundary prove that the tokenizer encodes it apart
+    (`seam_rule`) is not encoded at all: it cannot merge, so the count is the same.
     """
     rows = [i for i, (p, r) in enumerate(zip(prompts, responses, strict=True)) if p and r]
     if not rows:
         return 0
     width = boundary_window(tok)
     pairs = Counter((prompts[i][-width:], responses[i][:width]) for i in rows)  # pair -> records
+    rule = seam_rule(tok)
+    if rule is not None:  # pairs the tokenizer provably encodes apart need no encoding
+        pairs = Counter({pair: n for pair, n in pairs.items() if not rule.cuts(*pair)})
+        if not pairs:
+            return 0
     left = [a for a, _ in pairs]
     right = [b for _, b in pairs]
     lefts = list(dict.fromkeys(left))
@@ -340,6 +348,15 @@ def count_boundary_merges(tok: LoadedTokenizer, prompts: Sequence[str], response
     merged = ~same_len
     merged[keep] = row_sums(a.values != b.values, a.offsets) > 0
     return int(np.fromiter(pairs.values(), np.int64, k)[merged].sum())
+
+
+def seam_rule(tok: LoadedTokenizer) -> SeamRule | None:
+    """The seams `count_boundary_merges` may skip: those where ``a + b`` is provably encoded as
+    ``a`` then ``b`` by the tokenizer the windows are encoded with, when a response's window is
+    encoded by that tokenizer alone (no prefix on every word or every segment)."""
+    if tok.prefixes_every_word or tok.segment_prefix_texts:
+        return None
+    return SeamRule.for_tokenizer(tok.continuation)
 
 
 def boundary_window(tok: LoadedTokenizer) -> int:

@@ -203,6 +203,7 @@ def test_boundary_merges_encode_each_distinct_window_once(qwen: Any, monkeypatch
         return real(encoder, batch, add_special_tokens=add_special_tokens)
 
     monkeypatch.setattr(encode, "encode_ids", recording)
+    monkeypatch.setattr(encode, "seam_rule", lambda tok: None)  # "\n" | "S" would not be encoded at all
     suffix = "\n\n### End of the instruction.\n\n### Response:\n"  # longer than the window
     prompts = ["Question one" + suffix, "Question two" + suffix, "Q" + suffix]
     responses = ["\nYes", "\nYes", "Sure"]
