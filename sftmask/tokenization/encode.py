@@ -7,6 +7,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -195,7 +196,7 @@ def byte_level_decoder() -> dict[str, int]:
 def flat_word_ids(encodings: list[Any]) -> IntArray:
     """The batch's ``Encoding.word_ids`` as one flat array, -1 where None (special tokens)."""
     # As floats, None becomes NaN in numpy's C loop (word ids are far below 2**53).
-    words = np.array([word for enc in encodings for word in enc.word_ids], dtype=np.float64)
+    words = np.array(list(chain.from_iterable(enc.word_ids for enc in encodings)), dtype=np.float64)
     flat: IntArray = np.nan_to_num(words, nan=-1).astype(np.int64)
     return flat
 
