@@ -116,3 +116,18 @@ def transformers_tokenizer(path: str | Path) -> Any:
     if str(folder) not in _TRANSFORMERS:
         _TRANSFORMERS[str(folder)] = AutoTokenizer.from_pretrained(str(folder))
     return _TRANSFORMERS[str(folder)]
+
+
+def record_encoded_texts(monkeypatch: Any) -> list[str]:
+    """Every text `sftmask.tokenization.encode.encode_ids` encodes from now on (in this test), in order."""
+    from sftmask.tokenization import encode
+
+    texts: list[str] = []
+    real = encode.encode_ids
+
+    def recording(encoder: Any, batch: Any, *, add_special_tokens: bool) -> Any:
+        texts.extend(batch)
+        return real(encoder, batch, add_special_tokens=add_special_tokens)
+
+    monkeypatch.setattr(encode, "encode_ids", recording)
+    return texts

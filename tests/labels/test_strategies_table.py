@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import build_rows, load_once, marked_tokens
+from tests.helpers import build_rows, load_once, marked_tokens, record_encoded_texts
 
 CASES = [
     # (tokenizer, prompt, response, expected tokens with trained ones in brackets)
@@ -195,14 +195,7 @@ def test_boundary_merges_encode_each_distinct_window_once(qwen: Any, monkeypatch
     each counted."""
     from sftmask.tokenization import encode
 
-    texts: list[str] = []
-    real = encode.encode_ids
-
-    def recording(encoder: Any, batch: Any, *, add_special_tokens: bool) -> Any:
-        texts.extend(batch)
-        return real(encoder, batch, add_special_tokens=add_special_tokens)
-
-    monkeypatch.setattr(encode, "encode_ids", recording)
+    texts = record_encoded_texts(monkeypatch)
     monkeypatch.setattr(encode, "seam_rule", lambda tok: None)  # "\n" | "S" would not be encoded at all
     suffix = "\n\n### End of the instruction.\n\n### Response:\n"  # longer than the window
     prompts = ["Question one" + suffix, "Question two" + suffix, "Q" + suffix]

@@ -15,7 +15,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_to
 from sftmask.tokenization import encode
 from sftmask.tokenization.seams import GPT2_PATTERN, SeamRule
 from tests.families import FAMILY_NAMES
-from tests.helpers import examples
+from tests.helpers import examples, record_encoded_texts
 
 ALL_FAMILIES = ("qwen", "mistral", "llama_legacy", "wordpiece", *FAMILY_NAMES)
 SEAM_FAMILIES = ("qwen", "llama3", "deepseek", "tekken", "gpt2")
@@ -148,14 +148,7 @@ def test_a_permissive_rule_would_miss_a_merge(qwen: Any) -> None:
 
 
 def test_skipped_pairs_are_not_encoded(qwen: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    texts: list[str] = []
-    real = encode.encode_ids
-
-    def recording(encoder: Any, batch: Any, *, add_special_tokens: bool) -> Any:
-        texts.extend(batch)
-        return real(encoder, batch, add_special_tokens=add_special_tokens)
-
-    monkeypatch.setattr(encode, "encode_ids", recording)
+    texts = record_encoded_texts(monkeypatch)
     prompts = ["Question one\n", "Question two\n", "Sum: 1", "Hello "]
     responses = ["Yes", "1. No", "+2", "world"]
     assert encode.count_boundary_merges(qwen, prompts, responses) == 1  # " world"
