@@ -546,3 +546,36 @@ def test_s3_inputs_read_in_parts_give_the_whole_files_records(tmp_path: Path, s3
     whole = seen(reader())
     assert [r for r in got if r[0] >= 0] == [r for r in whole if r[0] >= 0]  # the records, in order
     assert sorted(got) == sorted(whole) and (-1, 301, "invalid-json") in got  # and the rejects, with their lines
+
+
+def test_s3_parquet_and_arrow_objects_read_whole_equal_the_local_build(
+    tmp_path: Path, s3: tuple[Any, dict[str, str]]
+) -> None:
+    """Parquet and Arrow IPC objects read whole (the local engine: row group by row group and batch
+    by batch through pyarrow's file readers over the fsspec filesystem, not `pyarrow.dataset`)
+    give the local files' rows, kept ids and rejects, in several row groups and record batches."""
+    import pyarrow as pa
+
+    fs, env = s3
+    records = [json.loads(line) for line in (SAMPLE / "instructions.jsonl").read_text().splitlines()]
+    records[70]["response"] = None  # a reject, named by its row
+    table = pa.Table.from_pylist(records)
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=45)
+    with pa.ipc.RecordBatchFileWriter(str(tmp_path / "t.arrow"), table.schema) as writer:
+        writer.write_table(table, max_chunksize=60)
+    for name in ("t.parquet", "t.arrow"):
+        fs.put_file(str(tmp_path / name), f"bucket/whole/{name}")
+    options = ["-t", TOKENIZER, "--on-error", "skip", "--batch-size", "32", "--keep-columns", "id"]
+    for name in ("t.parquet", "t.arrow"):
+        local = sftmask({}, "build", str(tmp_path / name), "-o", str(tmp_path / f"local-{name}"), *options)
+        assert local.returncode == 0, local.stderr
+        remote = sftmask(env, "build", f"s3://bucket/whole/{name}", "-o", str(tmp_path / f"s3-{name}"), *options)
+        assert remote.returncode == 0, remote.stderr
+        shard = "train-00000-of-00001.parquet"
+        got, want = (pq.read_table(tmp_path / f"{where}-{name}" / shard) for where in ("s3", "local"))
+        assert got.equals(want) and got.num_rows == len(records) - 1
+        assert got.column("id").to_pylist() == [r["id"] for i, r in enumerate(records) if i != 70]
+        rejects = [json.loads(line) for line in (tmp_path / f"s3-{name}" / "rejects.jsonl").read_text().splitlines()]
+        assert [(r["file"], r["row"], r["reason"]) for r in rejects] == [
+            (f"s3://bucket/whole/{name}", 70, "not-a-string")
+        ]
