@@ -116,6 +116,70 @@ class _PartDone:
     index: int
     results: list[Labelled | SftmaskError]
     lines: int
+    warnings: list[_Warning]
+    """What sftmask logged at WARNING or above while the task read and labelled the part."""
+
+
+@dataclass(frozen=True)
+class _Warning:
+    """A warning logged in a part task, for the driver to log in its place (`_log_held`): the
+    logger, level, message and arguments (as text), the part's line or row it names (the record's
+    `input_position`, first argument its place ``name:line``), and what makes it one of a kind
+    for the whole build (the record's `once`: a reader warns once per part)."""
+
+    logger: str
+    level: int
+    msg: str
+    args: tuple[str | int | float, ...]
+    position: int | None
+    once: str | None
+
+
+class _Holder(logging.Handler):
+    """Keeps the warnings of sftmask's loggers in a task (which has no console of its own)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.held: list[_Warning] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.held.append(
+            _Warning(
+                record.name,
+                record.levelno,
+                str(record.msg),
+                tuple(a if isinstance(a, int | float) else str(a) for a in args),  # picklable
+                getattr(record, "input_position", None),
+                getattr(record, "once", None),
+            )
+        )
+
+
+@contextlib.contextmanager
+def _held_warnings() -> Iterator[list[_Warning]]:
+    """The warnings sftmask's loggers log in this block (and not to this process's stderr)."""
+    holder = _Holder()
+    package = logging.getLogger("sftmask")
+    package.addHandler(holder)
+    try:
+        yield holder.held
+    finally:
+        package.removeHandler(holder)
+
+
+def _log_held(warnings: list[_Warning], inp: InputFile, lines_before: int, shown: set[str]) -> None:
+    """Log a part's warnings here, as the local engine would: the line a warning names made the
+    file's (`lines_before`: those of the file's earlier parts), and a warning of a kind already
+    shown for an earlier part left out."""
+    for warning in warnings:
+        args = warning.args
+        if warning.position is not None and args:
+            args = (inp.where(warning.position + lines_before), *args[1:])
+        key = warning.once or (warning.msg % args if args else warning.msg)
+        if key not in shown:
+            shown.add(key)
+            logging.getLogger(warning.logger).log(warning.level, warning.msg, *args)
 
 
 class RayEngine:
@@ -273,6 +337,7 @@ def _from_parts(
         offsets.append(offsets[-1] + (f.size or 0))
     began = time.perf_counter()
     lines_before = 0  # lines of the current file's parts so far
+    shown: set[str] = set()  # warnings logged: each kind once, as a local build's reader does
     with _cancelled_on_exit(ray) as pending:
         sent = 0
         for due, part in enumerate(parts):
@@ -287,6 +352,7 @@ def _from_parts(
                 log.debug("ray: first part labelled and back %.1f s after the job started", time.perf_counter() - began)
             if due and parts[due - 1].file != part.file:
                 lines_before = 0
+            _log_held(done.warnings, reader.files[part.file], lines_before, shown)
             for result in done.results:
                 if lines_before:
                     result = _shifted(result, reader.files[part.file], lines_before)
@@ -413,7 +479,7 @@ def _label_part(
     job, node = _job_here(job_refs[0], threads)
     packer = _packer(job)
     results: list[Labelled | SftmaskError] = []
-    with contextlib.chdir(cwd):
+    with contextlib.chdir(cwd), _held_warnings() as warnings:
         try:
             for seq, batch in enumerate(reader):
                 batch.bytes_read += offset  # progress over all files, as the driver's reader counts it
@@ -424,7 +490,7 @@ def _label_part(
                 results[-1] = _write_last(last, packer, job, node, index, len(results))
         except SftmaskError as exc:  # bad input: raised by the driver when its turn comes
             results.append(exc)
-    return _PartDone(index, results, reader.part_lines)
+    return _PartDone(index, results, reader.part_lines, warnings)
 
 
 def _packer(job: Job) -> Packer | None:

@@ -531,3 +531,38 @@ def test_a_failed_run_cancels_only_its_unfinished_tasks() -> None:
         pending += ["finished", "running"]
         raise RuntimeError("a bad record")
     assert ray.cancelled == ["running"]
+
+
+def test_warnings_of_reading_on_workers_reach_the_console_as_locally(
+    tmp_path: Path, local_ray: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A warning a part task's reader logs (a non-empty field the build leaves out) is logged by
+    the driver as the local engine logs it: with the file's line, not the part's, and once for
+    the build although two parts found it."""
+    from sftmask.io.readers import resolve_inputs
+    from sftmask.io.readers.parts import plan_parts
+
+    data = tmp_path / "alpaca.jsonl"
+    filler = "a few words of text to make the line longer " * 2
+    records = [{"instruction": f"Task {i}: {filler}", "input": "", "output": f"Done {i}."} for i in range(3000)]
+    records[2500]["input"] = "left out"
+    records[2900]["input"] = "left out too"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    parts = plan_parts(resolve_inputs([str(data)], None), batch_size=16)
+    assert len(parts) >= 4 and parts[0].end < data.stat().st_size * 2500 // 3000  # line 2501 in a later part
+    common = ["build", str(data), "-t", str(SAMPLE_TOKENIZER), "--batch-size", "16"]
+    common += ["--prompt-field", "instruction", "--response-field", "output"]
+
+    def warnings_of(*extra: str) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sftmask"):
+            assert run(*common, *extra).exit_code == 0
+        return [
+            r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "is not empty" in r.getMessage()
+        ]
+
+    local = warnings_of("-o", str(tmp_path / "local"))
+    on_workers = warnings_of("-o", str(tmp_path / "ray"), "--engine", "ray", "--ray-read", "workers")
+    warning = f"{data}:2501: field 'input' is not empty: --prompt-field instruction leaves Alpaca's input out"
+    assert len(local) == 1 and local[0].startswith(warning)  # line 2501 once; 2901 is the same field, said once
+    assert on_workers == local

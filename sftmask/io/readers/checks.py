@@ -245,7 +245,9 @@ class RecordChecks:
         for name, warning in list(self.unused_fields.items()):
             value = record.get(name)
             if (isinstance(value, str) and value.strip()) or (isinstance(value, list) and value):
-                log.warning("%s: field %r is not empty: %s", inp.where(position), name, warning)
+                # `input_position`: a part task's driver makes it the file's line (engines.ray)
+                extra = {"input_position": position, "once": f"unused field {name}"}
+                log.warning("%s: field %r is not empty: %s", inp.where(position), name, warning, extra=extra)
                 del self.unused_fields[name]
 
     def _hint(self, name: str, present: list[str], record: dict[str, Any], close: str | None = None) -> str:
