@@ -129,6 +129,53 @@ def test_parquet_without_the_field_lists_its_columns(tmp_path: Path, qwen_path: 
     assert f"{source} row 0: field 'prompt' not found; fields are instruction, output" in result.stderr
 
 
+def test_parquet_without_the_field_and_skip_rejects_every_row_as_jsonl_does(tmp_path: Path, qwen_path: Path) -> None:
+    """With --on-error skip a table lacking the field rejected its rows, then failed with a KeyError
+    traceback (exit 1) taking the missing column from the rows left; it ends as its JSONL twin."""
+    records = [{"instruction": f"Say hi {i}", "output": "Hi"} for i in range(5)]
+    source, twin = tmp_path / "alpaca.parquet", write_jsonl(tmp_path / "alpaca.jsonl", records)
+    pq.write_table(pa.Table.from_pylist(records), source)
+    said = []
+    for path in (source, twin):
+        args = ["build", str(path), "-t", str(qwen_path), "-o", str(tmp_path / "o"), "--on-error", "skip"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 3, result.output
+        said.append(result.stderr.replace(f"{source} row 0", "PLACE").replace(f"{twin}:1", "PLACE"))
+    assert said[0] == said[1]
+    assert said[0].startswith(
+        "Error: no row written: all 5 records were rejected (missing-field: 5); first: PLACE: field 'prompt'"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("layout", ["parquet", "arrow"])
+def test_string_view_columns_build_the_rows_of_their_jsonl_twin(
+    tmp_path: Path, qwen_path: Path, instructions: list[Any], layout: str
+) -> None:
+    """Polars writes strings as views (Arrow's Utf8View); pyarrow's `take` has no kernel for them
+    and such a file failed with "no kernel matching input types (string_view, int64)"."""
+    records = [{**r, "id": str(r["id"])} for r in instructions[:100]]
+    table = pa.Table.from_pylist(records)
+    table = table.cast(pa.schema([pa.field(f.name, pa.string_view()) for f in table.schema]))
+    source = tmp_path / f"train.{layout}"
+    if layout == "parquet":
+        pq.write_table(table, source, row_group_size=40)
+        assert pq.read_schema(source).field("prompt").type == pa.string_view()  # read back as views
+    else:
+        with pa.ipc.new_file(str(source), table.schema) as writer:
+            writer.write_table(table, max_chunksize=40)
+    twin = write_jsonl(tmp_path / "twin.jsonl", records)
+    same_as_twin(
+        tmp_path, source, twin, "-t", str(qwen_path), "--batch-size", "32", "--max-chars", "400", "--on-error", "skip"
+    )
+    too_long = output(tmp_path / "from-source")[1]["rejected_by_reason"]["too-long"]
+    assert 0 < too_long < len(records)  # the length kernels ran on the view columns (the twin's count: above)
+    kept = pq.read_table(next((tmp_path / "from-source").glob("*.parquet"))).schema.field("id").type
+    assert (
+        kept == pq.read_table(next((tmp_path / "from-twin").glob("*.parquet"))).schema.field("id").type == pa.string()
+    )
+
+
 def test_words_from_parquet_build_the_rows_of_their_jsonl_twin(tmp_path: Path, wordpiece_path: Path) -> None:
     source = tmp_path / "ner.parquet"
     pq.write_table(pa.Table.from_pylist(load_jsonl(SAMPLE / "ner.jsonl")), source)

@@ -62,6 +62,7 @@ def from_arrow(
     bytes_before: int,
 ) -> ReadBatch:
     """One batch of a table's rows, checked: the good rows as columns, the others rejects."""
+    source = _without_views(source)
     names = set(source.schema.names)
     n_rows = source.num_rows
     bad = np.zeros(n_rows, dtype=np.bool_)
@@ -97,8 +98,6 @@ def from_arrow(
         for name in checks.text_fields:
             if name in names and is_string(source.column(name).type):
                 column = source.column(name)
-                if pa.types.is_string_view(column.type):  # the length kernels take no views
-                    column = column.cast(pa.large_string())
                 sizes += to_numpy(fill_null(pc.utf8_length(column), 0))
                 utf8_sizes += to_numpy(fill_null(pc.binary_length(column), 0))
         for texts in json_texts.values():
@@ -132,8 +131,10 @@ def from_arrow(
                 record = {name: values[int(filled[0])].as_py()}
                 checks.warn_unused(record, inp, first_row + int(good_rows[filled[0]]))
     arrays: dict[str, pa.Array] = {}
-    for name in checks.text_fields:
-        arrays[name] = rows.column(name).cast(pa.large_string())
+    for name in checks.text_fields:  # a field the file lacks: every row was rejected (--on-error skip)
+        arrays[name] = (
+            rows.column(name).cast(pa.large_string()) if name in names else pa.nulls(rows.num_rows, pa.large_string())
+        )
     for name, texts in json_texts.items():
         arrays[name] = from_strings([texts[i] for i in good_rows.tolist()])
     files = [file_index] * rows.num_rows
@@ -147,6 +148,19 @@ def from_arrow(
     arrays[LINE_COLUMN] = from_numpy(good_rows + first_row)
     ordered = [rejects[i] for i in sorted(rejects)]
     return ReadBatch(pa.RecordBatch.from_pydict(arrays), ordered, bytes_before)
+
+
+_UNVIEWED = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+"""The type each view column is read as: `take` and the length kernels take no views (pyarrow 26),
+and a kept column is then what a Parquet string or binary column gives."""
+
+
+def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with its string and binary view columns (Polars writes them) cast to plain ones."""
+    if not any(field.type in _UNVIEWED for field in batch.schema):
+        return batch
+    columns = [c.cast(_UNVIEWED[c.type]) if c.type in _UNVIEWED else c for c in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def is_string(kind: pa.DataType) -> bool:
