@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -121,3 +123,50 @@ def test_label_messages_name_keyword_arguments_not_flags() -> None:
     ]
     _, rejects = sftmask.label(chat, "sample_data/tokenizer", with_rejects=True, on_error="skip", strategy="last-turn")
     assert 'strategy="last-turn" trains the final assistant turn' in rejects.column("message")[0].as_py()
+
+
+def test_records_of_a_numpy_formatted_dataset_label_as_their_python_values() -> None:
+    """`datasets` rows in numpy format hold the words and the ClassLabel tags as numpy arrays;
+    they failed with "Type is not JSON serializable: numpy.ndarray" and now give the same rows."""
+    import datasets
+
+    names = (SAMPLE / "ner_labels.txt").read_text().split()
+    plain = [{**r, "ner_tags": [names.index(t) for t in r["ner_tags"]]} for r in records("ner.jsonl", 30)]
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names)),
+        }
+    )
+    as_numpy = datasets.Dataset.from_list(plain, features=features).with_format("numpy")
+    assert isinstance(as_numpy[0]["ner_tags"], np.ndarray) and as_numpy[0]["ner_tags"].dtype == np.int64
+    options: dict[str, Any] = {"strategy": "first-subtoken", "label_names": names}
+    expected = sftmask.label(plain, TOKENIZER, **options)
+    assert expected.num_rows == 30
+    assert sftmask.label(as_numpy, TOKENIZER, **options).equals(expected)
+    one_by_one = [{**r, "ner_tags": [np.int64(t) for t in r["ner_tags"]]} for r in plain]  # numpy scalars
+    assert sftmask.label(one_by_one, TOKENIZER, **options).equals(expected)
+
+
+def test_values_json_cannot_hold_are_rejects_naming_the_record() -> None:
+    """A tag past 64 bits (which orjson refuses to write) is what it is when read from JSON text,
+    where orjson reads it as a float: `bad-tags`, as `sftmask build` says of the same line; a value
+    with no JSON form (a Decimal) is the record's `invalid-json`. Both were a TypeError from inside."""
+    data = [
+        {"tokens": ["Paris", "is", "big"], "ner_tags": [2**70, 0, 0]},
+        {"tokens": ["Paris", "is", "big"], "ner_tags": [Decimal(1), 0, 0]},
+        {"tokens": ["Paris", "is", "big"], "ner_tags": [1, 0, 0]},
+    ]
+    words: dict[str, Any] = {"strategy": "first-subtoken", "data_kind": "words"}
+    table, rejects = sftmask.label(data, TOKENIZER, **words, on_error="skip", with_rejects=True)
+    assert table.num_rows == 1
+    assert [(r["index"], r["reason"]) for r in rejects.to_pylist()] == [(0, "bad-tags"), (1, "invalid-json")]
+    assert (
+        rejects.to_pylist()[1]["message"]
+        == "field 'ner_tags' holds a value with no JSON form: Decimal has no JSON form"
+    )
+    with pytest.raises(
+        sftmask.InputDataError, match=r"^records\[0\]: field 'ner_tags' holds a value with no JSON form"
+    ):
+        sftmask.label(data[1:], TOKENIZER, **words)

@@ -20,7 +20,7 @@ from sftmask import reasons
 from sftmask.arrays import from_numpy, from_offsets, from_strings
 from sftmask.config.build import BuildConfig
 from sftmask.io.keys import KEY_COLUMN, record_keys
-from sftmask.io.readers import FILE_COLUMN, KEEP_PREFIX, LINE_COLUMN, InputFile, ReadBatch, Reject
+from sftmask.io.readers import FILE_COLUMN, KEEP_PREFIX, LINE_COLUMN, InputFile, ReadBatch, Reject, json_text
 from sftmask.kinds import EncodingSession
 from sftmask.labels.assemble import AssembledBatch, assemble
 from sftmask.labels.strategies import IGNORE_INDEX, STRATEGIES, EncodedBatch
@@ -215,7 +215,7 @@ def rejects_table(rejects: list[Reject]) -> pa.Table:
         from_strings([r.unit for r in rejects], large=False),
         from_strings([r.reason for r in rejects], large=False),
         from_strings([r.message for r in rejects], large=False),
-        from_strings([orjson.dumps(r.record, default=str).decode() for r in rejects]),
+        from_strings([json_text(r.record, default=str) for r in rejects]),
     ]
     return pa.Table.from_arrays(columns, schema=REJECT_SCHEMA)
 

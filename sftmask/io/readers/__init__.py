@@ -17,6 +17,7 @@ from sftmask.io.inputs import (
     Reject,
     resolve_inputs,
 )
+from sftmask.io.readers.checks import json_text
 from sftmask.io.readers.hints import suggest_data_kind
 from sftmask.io.readers.reader import RecordReader, sample_records
 
@@ -31,6 +32,7 @@ __all__ = [
     "RecordReader",
     "Reject",
     "TruncatedInput",
+    "json_text",
     "resolve_inputs",
     "sample_records",
     "suggest_data_kind",

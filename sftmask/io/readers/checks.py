@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from sftmask import reasons
@@ -278,6 +280,25 @@ def utf8_message(raw: bytes) -> str:
 def utf8_size(texts: Iterable[str | int | None]) -> int:
     """UTF-8 bytes of the texts (an int: bytes counted already)."""
     return sum(t if isinstance(t, int) else len(t.encode("utf-8", "surrogatepass")) for t in texts if t)
+
+
+def json_text(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """`value` as JSON text (orjson's): numpy scalars and arrays as their values, as records given
+    from Python hold them (`sftmask.label` over a `datasets` row: ``ner_tags`` of numpy ints), and
+    integers past 64 bits, which orjson refuses, through the standard library. Raises TypeError for
+    a value JSON has no form for, unless `default` gives one."""
+    try:
+        return orjson.dumps(value, default=default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:  # orjson.JSONEncodeError: an integer past 64 bits, or a type it has no form for
+
+        def plain(item: Any) -> Any:
+            if isinstance(item, np.generic | np.ndarray):
+                return item.tolist()
+            if default is None:
+                raise TypeError(f"{type(item).__name__} has no JSON form")
+            return default(item)
+
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=plain)
 
 
 def _simple_array(values: list[Any]) -> pa.Array | None:

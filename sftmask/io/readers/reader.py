@@ -10,7 +10,6 @@ from collections.abc import Generator, Iterable, Iterator
 from typing import IO, Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 
 from sftmask import reasons
@@ -20,7 +19,7 @@ from sftmask.io.compression import STDIN, CountingReader, TruncatedInput, open_b
 from sftmask.io.formats import SAMPLE_FIELDS
 from sftmask.io.inputs import FILE_COLUMN, LINE_COLUMN, TABLE_FORMATS, InputFile, ReadBatch, Reject
 from sftmask.io.readers.arrow import record_batches, table_batches
-from sftmask.io.readers.checks import RecordChecks, utf8_size
+from sftmask.io.readers.checks import RecordChecks, json_text, utf8_size
 from sftmask.io.readers.delimited import delimited_records
 from sftmask.io.readers.json_array import json_array_records
 from sftmask.io.readers.jsonl import jsonl_records
@@ -149,14 +148,17 @@ class RecordReader(RecordChecks):
         for inp, file_index, line, record in records:
             self.records_read += 1
             problem = self.check(record, inp, line)
+            if problem is None:
+                assert isinstance(record, dict)
+                as_json = self._json_fields(record)
+                if isinstance(as_json, str):  # records from Python: a Decimal, a set...
+                    problem = self.reject_or_raise(inp.reject(line, reasons.INVALID_JSON, as_json, record))
+                else:
+                    objects, optional = as_json
             if problem is not None:
                 rejects.append(problem)
             else:
-                assert isinstance(record, dict)
                 texts = [record[field_name] for field_name in self.text_fields]
-                objects = [orjson.dumps(record[field_name]).decode() for field_name in self.object_fields]
-                optional = [record.get(field_name) for field_name in self.optional_object_fields]
-                optional = [None if v is None else orjson.dumps(v).decode() for v in optional]
                 size = sum(map(len, texts)) + sum(map(len, objects)) + sum(len(v or "") for v in optional)
                 too_long = self.too_long(size, functools.partial(utf8_size, [*texts, *objects, *optional]))
                 if too_long is not None:
@@ -171,6 +173,18 @@ class RecordReader(RecordChecks):
                 columns, rejects, chars = self._empty(), [], 0
         if columns[LINE_COLUMN] or rejects:
             yield self._batch(columns, rejects, self._done_bytes)
+
+    def _json_fields(self, record: dict[str, Any]) -> tuple[list[str], list[str | None]] | str:
+        """The record's object fields and optional ones as JSON text, or what keeps one from it."""
+        try:
+            objects = [json_text(record[name]) for name in self.object_fields]
+            optional = [
+                None if (v := record.get(name)) is None else json_text(v) for name in self.optional_object_fields
+            ]
+        except (TypeError, ValueError) as exc:
+            bad = next(n for n in [*self.object_fields, *self.optional_object_fields] if _no_json(record.get(n)))
+            return f"field {bad!r} holds a value with no JSON form: {exc}"
+        return objects, optional
 
     def _position(self) -> int:
         """Input bytes consumed so far (compressed size for .gz/.zst)."""
@@ -255,3 +269,11 @@ def sample_records(inp: InputFile, count: int, delimiter: str | None = None) -> 
     except (SftmaskError, OSError, ValueError, pa.ArrowException):
         pass
     return found
+
+
+def _no_json(value: Any) -> bool:
+    try:
+        json_text(value)
+    except (TypeError, ValueError):
+        return True
+    return False
