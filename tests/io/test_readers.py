@@ -338,6 +338,23 @@ def test_kept_column_that_changes_shape_fails_instead_of_dropping_fields(tmp_pat
     assert metas == [{"source": "y", "score": 1}, {"source": "x", "score": None}, None]
 
 
+@pytest.mark.parametrize(("before", "big", "line"), [(None, 2**63, 1), (7, 2**64 - 1, 2)])
+def test_kept_integers_past_int64_fail_naming_the_value(
+    tmp_path: Path, qwen_path: Path, before: int | None, big: int, line: int
+) -> None:
+    """Arrow infers no type for them (as `datasets` does not); the error said "changes type: int
+    here, another type in earlier records" of the first record."""
+    records = [{"prompt": "a", "response": "b", "k": v} for v in (before, big) if v is not None]
+    source = write_jsonl(tmp_path / "t.jsonl", records)
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["build", str(source), "-t", str(qwen_path), "-o", str(out), "--keep-columns", "k"])
+    assert result.exit_code == 3 and not out.exists()
+    assert result.stderr == (
+        f"Error: {source}:{line}: kept column 'k' holds {big}, past the signed 64-bit integers a kept column "
+        "can hold; write it as a string\n"
+    )
+
+
 # --- plain text records (--data-kind text) -------------------------------------------------------
 
 MARKER = "\n### Answer:\n"  # the sample's Alpaca-style prompts hold "### Response:" already

@@ -178,6 +178,12 @@ class RecordChecks:
             try:
                 here = pa.array([value]).type
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                if isinstance(value, int):  # past int64, where Arrow's type inference stops (as `datasets`')
+                    return self._input(files[row]).error(
+                        f"kept column {name!r} holds {value}, past the signed 64-bit integers a kept "
+                        "column can hold; write it as a string",
+                        lines[row],
+                    )
                 here, merged = type(value).__name__, None
             else:
                 try:
