@@ -142,6 +142,10 @@ class _Parser:
                     raise Unsupported("a brace that is not a repeat count")
                 lo, hi = int(lo_text), (int(hi_text) if hi_text else (None if "," in body else int(lo_text)))
                 self.i = end + 1
+                if "," not in body and self.peek() == "?":  # Oniguruma's Ruby syntax: x{n}? is (?:x{n})?
+                    self.i += 1
+                    node = ("rep", ("rep", node, lo, hi), 0, 1)
+                    continue
             else:
                 lo, hi = {"?": (0, 1), "*": (0, None), "+": (1, None)}[ch]
                 self.i += 1

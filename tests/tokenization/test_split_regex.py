@@ -61,3 +61,18 @@ def test_a_branch_matched_without_case_is_not_read_for_dominance() -> None:
     texts of such a branch are not read off the automaton: its lookahead is never shown harmless."""
     assert SeamRegex(r"\s*[\r\n]+|\s+(?!\S)").seam("\n", "x") == "split"
     assert SeamRegex(r"\s*[\r\n]+|(?i:\s)+(?!\S)").seam("\n", "x") is None
+
+
+@pytest.mark.parametrize(("pattern", "left", "right"), [(r"ca{2}?b|.", "c", "b"), (r"ab{1}?c|.", "a", "c")])
+def test_a_count_then_a_question_mark_is_optional_as_oniguruma_reads_it(pattern: str, left: str, right: str) -> None:
+    """In Oniguruma's Ruby syntax (the tokenizers') ``x{n}?`` is ``(?:x{n})?``, not a lazy count:
+    ``ca{2}?b`` matches ``cb``, so the tokenizer keeps c and b in one piece and no seam is there.
+    Read as lazy, the pair was called a cut and its merge went uncounted."""
+    vocab = {left: 0, right: 1, left + right: 2, "[UNK]": 3}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(OnigRegex(pattern), "isolated")
+    assert tokenizer.encode(left + right).ids == [2]  # what the tokenizer does: one piece, one token
+    assert SeamRegex(pattern).seam(left, right) is None
+    rule = SeamRule.for_tokenizer(tokenizer)
+    assert rule is None or not rule.cuts(left, right)
+    assert SeamRegex(r"ca{2,3}?b|.").seam("c", "b") == "split"  # with a comma it is lazy: two a's at least
