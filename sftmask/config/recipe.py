@@ -93,7 +93,7 @@ class SourceBase(BaseModel):
     """How much of the source to take: all of it (unset), a count (its first N rows, in input
     order) or a fraction (the rows whose record hash falls in that share: the same rows on every
     run, and a larger file keeps them)."""
-    weight: float | None = Field(default=None, gt=0)
+    weight: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Interleave the sources' training rows: each next row comes from this source with
     probability weight / sum of weights (a random draw seeded by --seed, so the same on every run),
     until a source runs out (`stopping_strategy`). Every entry or none has one."""

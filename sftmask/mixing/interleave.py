@@ -75,6 +75,9 @@ def interleave(
     if not live:
         return
     probabilities = np.array([weights[i] for i in live], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        if not np.isfinite(probabilities.sum()):  # weights near the float maximum: their sum overflows
+            probabilities /= probabilities.max()
     probabilities /= probabilities.sum()
     rng = np.random.Generator(np.random.PCG64(seed))
     cursors = {i: _Cursor(spills[i]) for i in live}

@@ -57,6 +57,7 @@ def test_entries_become_build_configs_with_top_level_defaults(tmp_path: Path) ->
         ({"take": 0}, "datasets[0] (a).take: 0 is not a count of rows (1 or more)"),
         ({"take": 1.5}, "datasets[0] (a).take: 1.5 is not a fraction in (0, 1] nor a count of rows"),
         ({"weight": 1}, "weights interleave the sources; give every entry a weight, or none"),
+        ({"weight": float("inf")}, "datasets[0] (a).weight: Input should be a finite number"),  # was a traceback
         ({"name": "b"}, "datasets: b named more than once"),
         ({"name": "a b"}, "'a b': a name is letters, digits"),
     ],

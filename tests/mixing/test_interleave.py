@@ -47,3 +47,13 @@ def test_all_exhausted_repeats_until_every_row_was_used(tmp_path: Path) -> None:
     assert by_source["1"] == 1200 and rows[-1] == "1:1199"  # the last row completes the last source
     assert by_source["0"] > 100 and set(rows) >= {f"0:{k}" for k in range(100)}
     assert counts.used[:2] == [by_source["0"], 1200]
+
+
+def test_weights_whose_sum_overflows_mix_as_their_ratios(tmp_path: Path) -> None:
+    """Two weights of 1e308 sum to inf: the draw failed with "Probabilities contain NaN"."""
+    rows, _ = mixed(tmp_path, [300, 400], [1e308, 1e308], "first_exhausted")
+    assert rows == mixed(tmp_path, [300, 400], [1, 1], "first_exhausted")[0]
+    assert (
+        mixed(tmp_path, [300, 400], [1.5e308, 1e308], "first_exhausted")[0]
+        == mixed(tmp_path, [300, 400], [3, 2], "first_exhausted")[0]
+    )
