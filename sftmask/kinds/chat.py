@@ -240,6 +240,11 @@ def parse_conversations(table: pa.RecordBatch, config: ChatOptions) -> ParsedBat
                 messages += more
             if systems is not None and systems[row] is not None:
                 system = orjson.loads(systems[row])
+                if system is not None and not isinstance(system, str):  # was left out, silently
+                    kind = {list: "a list", dict: "an object", bool: "a boolean"}.get(type(system), "a number")
+                    raise RecordRejected(
+                        reasons.NOT_A_STRING, f"field {SYSTEM_FIELD!r} is {kind}, not a string: the system prompt"
+                    )
                 if isinstance(system, str) and system.strip() and messages[0]["role"] != "system":
                     messages.insert(0, {"role": "system", "content": system})
                     flags.insert(0, None)

@@ -382,3 +382,20 @@ def test_a_function_call_that_is_not_a_call_is_rejected() -> None:
         "invalid-conversation",
         'message 2 (function_call): not a JSON call {"name": ..., "arguments": ...} or a list of them',
     )
+
+
+@pytest.mark.parametrize(("system", "kind"), [(5, "a number"), (["Be brief."], "a list"), ({"a": 1}, "an object")])
+def test_a_sharegpt_system_field_that_is_not_text_is_rejected(system: Any, kind: str) -> None:
+    """LLaMA-Factory's `system` column holds the system prompt as text; anything else was left out
+    and the row built without it, with no reject."""
+    from sftmask.tokenization.load import load_tokenizer
+
+    tok = load_tokenizer(str(SAMPLE_TOKENIZER))
+    conversation = [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]
+    records = [
+        {"conversations": conversation, "system": system},
+        {"conversations": conversation, "system": "Be brief."},
+    ]
+    rows, rejected = label_rows(tok, records, on_error="skip")
+    assert rejected[0] == ("not-a-string", f"field 'system' is {kind}, not a string: the system prompt")
+    assert len(rows) == 1 and "Be brief." in tok.hf.decode(rows[0][0])
