@@ -32,6 +32,7 @@ from sftmask.labels.batch import Counts, Job, label_read_batch, rejects_table
 from sftmask.labels.strategies import STRATEGIES
 from sftmask.manifest import build_manifest, written_counts
 from sftmask.mixing.mixer import Mixer, Plan
+from sftmask.mixing.splits import TRAIN
 from sftmask.mixing.writer import DATA_DIR, SplitWriter
 from sftmask.opening import (
     SAMPLED_RECORDS,
@@ -184,6 +185,7 @@ def build(
                 with _output_errors(output.path):
                     reject_writer.close()
         _check_reject_rate(config, stats, first_reject)
+        _check_training_rows(config, split_writer)
         _warn_longer_than_the_model(stats, tok)
         with _output_errors(output.path):
             shards = split_writer.close(_output_schema(runs[0].config, runs[0].reader(), recipe))
@@ -390,6 +392,24 @@ def _check_reject_rate(config: BuildConfig, stats: Counts, first: dict[str, Any]
         at = f"{first['file']}:{first['line']}" if first["unit"] == "line" else f"{first['file']} row {first['line']}"
         where = f"; first: {at}: {first['message']}"
     raise InputDataError(f"{what}{where}; nothing was written")
+
+
+def _check_training_rows(config: BuildConfig, split_writer: SplitWriter) -> None:
+    """Fail a build whose held-out splits took every row written (as `datasets`' train_test_split
+    refuses to), rather than write a data set with an empty train split that `load_dataset` rejects.
+
+    Raises:
+        ConfigError: naming the sizes asked and the rows there were.
+    """
+    rows = {split: sum(c.rows for c in by_source.values()) for split, by_source in split_writer.counts.items()}
+    if len(rows) < 2 or rows.get(TRAIN) or not any(rows.values()):
+        return
+    asked = [f"--{name}-size {size}" for name, size in (("val", config.val_size), ("test", config.test_size)) if size]
+    held = ", ".join(f"{split} {n:,}" for split, n in rows.items() if n)
+    raise ConfigError(
+        f"{' and '.join(asked)} held out all {sum(rows.values()):,} rows ({held}): no training row is left; "
+        "hold out fewer rows; nothing was written"
+    )
 
 
 _FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: ([A-Za-z0-9][A-Za-z0-9_.-]*))?")

@@ -70,6 +70,24 @@ def test_cli_val_and_test_split_with_shuffle_opens_as_a_datasetdict(tmp_path: Pa
     assert run("validate", str(out)).exit_code == 0
 
 
+def test_held_out_sizes_that_leave_no_training_row_are_refused(tmp_path: Path) -> None:
+    """`--val-size 10` on 5 records wrote `train 0, validation 5`, exit 0, and `load_dataset` then
+    failed ("Instruction 'train' corresponds to no data"); datasets' train_test_split refuses such
+    sizes too. Fractions that add up to 1 or more are refused before reading."""
+    data = pairs(tmp_path / "qa.jsonl", 5)
+    out = tmp_path / "out"
+    result = run("build", str(data), "-t", TOKENIZER, "-o", str(out), "--val-size", "3", "--test-size", "2")
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr == (
+        "Error: --val-size 3 and --test-size 2 held out all 5 rows (validation 3, test 2): no training row "
+        "is left; hold out fewer rows; nothing was written\n"
+    )
+    result = run("build", str(data), "-t", TOKENIZER, "-o", str(out), "--val-size", "0.6", "--test-size", "0.4")
+    assert result.exit_code == 2 and "--val-size 0.6 and --test-size 0.4 hold out every row" in result.stderr
+    assert run("build", str(data), "-t", TOKENIZER, "-o", str(out), "--val-size", "4").exit_code == 0  # one left
+    assert json.loads((out / "manifest.json").read_text())["splits"]["train"]["rows"] == 1
+
+
 def test_dedup_writes_each_record_once_and_counts_the_rest(tmp_path: Path) -> None:
     data = pairs(tmp_path / "dup.jsonl", 300, repeat_every=50)
     result = sftmask.build(inputs=[str(data)], tokenizer=TOKENIZER, output=str(tmp_path / "out"), dedup=True)

@@ -10,9 +10,9 @@ that need the registries. Each kind's module (`sftmask.kinds`) names its options
 
 # No `from __future__ import annotations`: pydantic would compile every field's annotation from
 # its string, a few milliseconds of every command's start (the command line reads these models).
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sftmask.config.common import (
     CHAT_DATA,
@@ -232,6 +232,16 @@ class BuildOptions(TextOptions, WordsOptions, ChatOptions, PromptResponseOptions
     """Recipes with weights: stop mixing when the first source runs out (first_exhausted), or
     repeat sources until every one has been used whole (all_exhausted), as
     datasets.interleave_datasets does."""
+
+    @model_validator(mode="after")
+    def _train_left(self) -> Self:
+        fractions = [size for size in (self.val_size, self.test_size) if isinstance(size, float)]
+        if sum(fractions) >= 1:  # as datasets' train_test_split refuses it
+            raise ValueError(
+                f"--val-size {self.val_size} and --test-size {self.test_size} hold out every row: "
+                "together they must be less than 1"
+            )
+        return self
 
     @field_validator("val_size", "test_size")
     @classmethod
