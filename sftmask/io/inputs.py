@@ -163,7 +163,7 @@ def _sniff_json(name: str) -> str:
     try:
         head = stream.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
     except (OSError, EOFError, ValueError) as exc:
-        raise InputDataError(f"cannot read input: {exc}", file=name) from exc
+        raise InputDataError(f"cannot read input: {remote.read_failure(exc)}", file=name) from exc
     finally:
         stream.close()
     return "json" if head.startswith(b"[") else "jsonl"

@@ -250,8 +250,13 @@ def _static_prefix(path: str) -> str:
 
 def file_part(name: str) -> str:
     """The part of an input's name that names the file (what its suffixes say): a chained URL's
-    first link (``zip://a.jsonl`` of ``zip://a.jsonl::s3://b/x.zip``), else the name."""
-    return name.split("::", 1)[0] if "::" in name and is_remote(name) else name
+    first link (``zip://a.jsonl`` of ``zip://a.jsonl::s3://b/x.zip``), an HTTP URL without its
+    query and fragment (a signed ``https://host/x.jsonl.gz?X-Amz-Signature=...``), else the name."""
+    if "::" in name and is_remote(name):
+        return name.split("::", 1)[0]
+    if name.startswith(("http://", "https://")):
+        return name.split("#", 1)[0].split("?", 1)[0]
+    return name
 
 
 def open_input(url: str, error: type[SftmaskError]) -> IO[bytes]:
@@ -337,7 +342,9 @@ def remote_errors(url: str, error: type[SftmaskError]) -> Iterator[None]:
         raise
     except FileNotFoundError as exc:
         cause = _connection_problem(exc.__cause__ or exc.__context__)
-        raise error(f"{url}: {_what_happened(cause) if cause is not None else 'no such file'}") from exc
+        status = _http_status(exc.__cause__ or exc.__context__)  # fsspec's HTTP: any refusal is "not found"
+        said = _what_happened(cause) if cause is not None else status or "no such file"
+        raise error(f"{url}: {said}") from exc
     except PermissionError as exc:
         raise error(f"{url}: permission denied: {_first_line(exc)}") from exc
     except Exception as exc:  # botocore, aiohttp, gcsfs...: each library has its own exception types
@@ -363,6 +370,33 @@ def _connection_problem(exc: BaseException | None) -> BaseException | None:
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _http_status(exc: BaseException | None) -> str | None:
+    """What an HTTP server answered other than 404, from aiohttp's error in `exc`'s chain."""
+    while exc is not None:
+        status = getattr(exc, "status", None)
+        if type(exc).__name__ == "ClientResponseError" and isinstance(status, int) and status != 404:
+            return f"the server answered HTTP {status} {getattr(exc, 'message', '') or ''}".rstrip()
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+_READ_TIMEOUTS = frozenset({"ServerTimeoutError", "SocketTimeoutError", "ReadTimeoutError"})
+"""Exception class names (aiohttp, botocore) of a connection that stopped sending."""
+
+
+def read_failure(exc: BaseException) -> str:
+    """What a read that failed midway says: a connection that stopped sending, or the error's own
+    text (its type when it has none)."""
+    from fsspec.exceptions import FSTimeoutError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FSTimeoutError) or type(seen).__name__ in _READ_TIMEOUTS:
+            return f"no data for {READ_SECONDS} s: the connection stalled ({_first_line(seen.__cause__ or seen)})"
+        seen = seen.__cause__ or seen.__context__
+    return str(exc).strip() or type(exc).__name__
 
 
 def _what_happened(exc: BaseException) -> str:

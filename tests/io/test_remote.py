@@ -579,3 +579,91 @@ def test_s3_parquet_and_arrow_objects_read_whole_equal_the_local_build(
         assert [(r["file"], r["row"], r["reason"]) for r in rejects] == [
             (f"s3://bucket/whole/{name}", 70, "not-a-string")
         ]
+
+
+@contextlib.contextmanager
+def http_files(files: dict[str, bytes]) -> Iterator[str]:
+    """An HTTP server on loopback (the standard library's) serving `files` by path, whatever the
+    query; ``/403``, ``/500`` answer those statuses, ``/stall`` sends a third of its body and then
+    nothing (until the server stops)."""
+    import http.server
+
+    stop = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_HEAD(self) -> None:
+            self.answer(body=False)
+
+        def do_GET(self) -> None:
+            self.answer(body=True)
+
+        def answer(self, body: bool) -> None:
+            path = self.path.split("?", 1)[0]
+            status = {"/403": 403, "/500": 500}.get(path, 200 if path in files or path == "/stall" else 404)
+            data = files.get(path, files.get("/stall.source", b"") if path == "/stall" else b"-")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if not body:
+                return
+            if path == "/stall":
+                self.wfile.write(data[: len(data) // 3])
+                self.wfile.flush()
+                stop.wait(60)
+                return
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_refusals_say_the_status_and_signed_urls_read_by_their_path(tmp_path: Path) -> None:
+    """A 403 or a 500 said "no such file" (fsspec's HTTP filesystem raises FileNotFoundError for
+    any refusal); a `.gz` URL with a query (a signed URL) was read as uncompressed text."""
+    import gzip
+
+    text = (SAMPLE / "instructions.jsonl").read_bytes()
+    with http_files({"/train.jsonl.gz": gzip.compress(text)}) as base:
+        for path, said in (("/403", "HTTP 403 Forbidden"), ("/500", "HTTP 500 Internal Server Error")):
+            ran = sftmask(
+                {}, "build", base + path, "-t", TOKENIZER, "-o", str(tmp_path / "o"), "--input-format", "jsonl"
+            )
+            assert (ran.returncode, ran.stderr) == (3, f"Error: {base}{path}: the server answered {said}\n")
+        ran = sftmask({}, "build", f"{base}/nothing.jsonl", "-t", TOKENIZER, "-o", str(tmp_path / "o"))
+        assert (ran.returncode, ran.stderr) == (3, f"Error: {base}/nothing.jsonl: no such file\n")
+        signed = f"{base}/train.jsonl.gz?X-Amz-Signature=abc&X-Amz-Expires=60"
+        assert sftmask({}, "build", signed, "-t", TOKENIZER, "-o", str(tmp_path / "url")).returncode == 0
+    local = tmp_path / "train.jsonl"
+    local.write_bytes(text)
+    assert sftmask({}, "build", str(local), "-t", TOKENIZER, "-o", str(tmp_path / "local")).returncode == 0
+    assert pq.read_table(tmp_path / "url" / "train-00000-of-00001.parquet").equals(
+        pq.read_table(tmp_path / "local" / "train-00000-of-00001.parquet")
+    )
+
+
+@pytest.mark.slow
+def test_a_download_that_stalls_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error ended "cannot read input: " with nothing after it (fsspec's timeout says nothing)."""
+    from sftmask.io import remote
+
+    monkeypatch.setattr(remote, "READ_SECONDS", 2)
+    with http_files({"/stall.source": (SAMPLE / "instructions.jsonl").read_bytes()}) as base:
+        started = time.monotonic()
+        ran = sftmask(
+            {}, "build", f"{base}/stall", "-t", TOKENIZER, "-o", str(tmp_path / "o"), "--input-format", "jsonl"
+        )
+        took = time.monotonic() - started
+    assert ran.returncode == 3 and not (tmp_path / "o").exists()
+    assert ran.stderr.startswith(f"Error: {base}/stall: cannot read input: no data for 2 s: the connection stalled (")
+    assert took < 20, took

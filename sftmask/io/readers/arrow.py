@@ -45,7 +45,7 @@ def table_batches(
     except InputDataError:
         raise
     except (OSError, pa.ArrowException) as exc:
-        raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
+        raise InputDataError(f"cannot read input: {remote.read_failure(exc)}", file=inp.name) from exc
     except Exception as exc:  # a remote filesystem's own errors (botocore, aiohttp...) mid-read
         if not remote.is_remote(inp.name):
             raise

@@ -15,6 +15,7 @@ import pyarrow as pa
 from sftmask import reasons
 from sftmask.arrays import from_numpy, from_strings
 from sftmask.errors import InputDataError, SftmaskError
+from sftmask.io import remote
 from sftmask.io.compression import STDIN, CountingReader, TruncatedInput, open_binary
 from sftmask.io.formats import SAMPLE_FIELDS
 from sftmask.io.inputs import FILE_COLUMN, LINE_COLUMN, TABLE_FORMATS, InputFile, ReadBatch, Reject
@@ -116,7 +117,7 @@ class RecordReader(RecordChecks):
             except EOFError as exc:  # gzip: "Compressed file ended before the end-of-stream marker"
                 raise InputDataError(f"truncated: {exc}; the file was cut short (gzip -t)", file=inp.name) from exc
             except (OSError, ValueError) as exc:  # gzip/zstd corruption, I/O errors (remote ones too)
-                raise InputDataError(f"cannot read input: {exc}", file=inp.name) from exc
+                raise InputDataError(f"cannot read input: {remote.read_failure(exc)}", file=inp.name) from exc
             finally:
                 self._done_bytes += self._counter.count
                 self._counter = None
