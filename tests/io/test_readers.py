@@ -283,6 +283,32 @@ def test_json_array_errors_are_exact(tmp_path: Path, qwen_path: Path) -> None:
     build(str(array_in_jsonl), "-t", str(qwen_path), "-o", out, "--input-format", "json")
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_json_array_after_a_byte_order_mark_builds_as_without(
+    tmp_path: Path, qwen_path: Path, instructions: list[Any], compressed: bool
+) -> None:
+    """Windows tools write UTF-8 with a BOM; JSON lines and CSV files took it, a JSON array was
+    "not a valid JSON array (lexical error: invalid char in json text"."""
+    import gzip
+
+    text = b"\xef\xbb\xbf" + json.dumps(instructions[:40], indent=1).encode()
+    source = tmp_path / ("bom.json.gz" if compressed else "bom.json")
+    source.write_bytes(gzip.compress(text) if compressed else text)
+    same_as_twin(tmp_path, source, write_jsonl(tmp_path / "twin.jsonl", instructions[:40]), "-t", str(qwen_path))
+
+
+def test_invalid_utf8_in_a_json_array_is_said_as_text(tmp_path: Path, qwen_path: Path) -> None:
+    """The message showed yajl's bytes as a Python repr (``b'lexical error...``)."""
+    source = tmp_path / "bad.json"
+    source.write_bytes(b'[{"prompt": "a", "response": "b"}, {"prompt": "\xff", "response": "b"}]')
+    result = runner.invoke(app, ["build", str(source), "-t", str(qwen_path), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 3
+    assert result.stderr.startswith(
+        f"Error: {source}: not a valid JSON array (lexical error: invalid bytes in UTF8 string. "
+    )
+    assert "b'" not in result.stderr and "after row 0" in result.stderr
+
+
 # --- chat in CSV, nested kept columns from JSONL -------------------------------------------------
 
 
