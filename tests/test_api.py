@@ -170,3 +170,20 @@ def test_values_json_cannot_hold_are_rejects_naming_the_record() -> None:
         sftmask.InputDataError, match=r"^records\[0\]: field 'ner_tags' holds a value with no JSON form"
     ):
         sftmask.label(data[1:], TOKENIZER, **words)
+
+
+def test_a_data_kind_alone_takes_the_kinds_strategy() -> None:
+    """`--data-kind chat` (or words) without --strategy failed with "strategy 'response-only' does
+    not apply to 'chat' data", though the same records without --data-kind are read as chat data
+    and built with assistant-only."""
+    chats = records("chat.jsonl", 20)
+    assert sftmask.label(chats, TOKENIZER, data_kind="chat").equals(sftmask.label(chats, TOKENIZER))
+    assert sftmask.label(chats, TOKENIZER).equals(sftmask.label(chats, TOKENIZER, strategy="assistant-only"))
+    ner = records("ner.jsonl", 20)
+    names = str(SAMPLE / "ner_labels.txt")
+    words = sftmask.label(ner, TOKENIZER, data_kind="words", label_names=names)
+    assert words.num_rows == 20 and words.equals(
+        sftmask.label(ner, TOKENIZER, strategy="first-subtoken", label_names=names)
+    )
+    with pytest.raises(sftmask.ConfigError, match="strategy 'response-only' does not apply to 'chat' data"):
+        sftmask.label(chats, TOKENIZER, data_kind="chat", strategy="response-only")  # given: kept, and refused

@@ -78,6 +78,15 @@ class BuildConfig(BuildOptions):
 
     @model_validator(mode="before")
     @classmethod
+    def _strategy_of_the_kind(cls, data: Any) -> Any:
+        # --data-kind chat (or words) without --strategy: the kind's own (assistant-only,
+        # first-subtoken), as a build that detects such records uses, not response-only.
+        if isinstance(data, dict) and data.get("strategy") is None and data.get("data_kind") in DATA_KINDS:
+            return {**data, "strategy": DATA_KINDS[data["data_kind"]].default_strategy}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _rows_fit_packs(cls, data: Any) -> Any:
         # Whole-example packing needs every row to fit a packed row: the rows are truncated at it.
         if (

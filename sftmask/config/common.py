@@ -213,7 +213,9 @@ class CommonOptions(Options):
     )
     """Masking strategy: response-only, all, first-subtoken; for chat data assistant-only, last-turn.
 
-    See `sftmask.labels.strategies.STRATEGIES`."""
+    See `sftmask.labels.strategies.STRATEGIES`. With --data-kind chat or words and no strategy
+    given: assistant-only or first-subtoken (the kind's `default_strategy`), as for records
+    detected as chat data."""
     max_length: Annotated[int | None, Flag(LENGTH, default="none")] = Field(default=None, gt=0, le=MAX_INT32)
     """Maximum tokens per row.
 

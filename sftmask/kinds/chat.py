@@ -463,6 +463,7 @@ class Chat(DataKind[ChatOptions]):
     description = "records with a conversation: a list of messages rendered by the chat template"
     options = ChatOptions
     provides = frozenset({"lm_targets", "assistant_mask", "last_turn_mask"})
+    default_strategy = "assistant-only"
 
     def fields(self, config: ChatOptions) -> Fields:
         return Fields(

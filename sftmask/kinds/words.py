@@ -534,6 +534,7 @@ class Words(DataKind[WordsOptions]):
     options = WordsOptions
     provides = frozenset({"word_start", "tag_labels"})
     options_select = True
+    default_strategy = "first-subtoken"
 
     def fields(self, config: WordsOptions) -> Fields:
         return Fields(text=[], objects=[config.resolved_tokens_field, config.resolved_tags_field])
