@@ -137,7 +137,7 @@ def _input_file(name: str, input_format: str | None, size: int | None) -> InputF
     """A file (local path or URL) with its format: given, or told from its name (a ``.json``
     file from its first character: one array, or JSON lines)."""
     fmt = input_format or _format_of(name)
-    if fmt == "json" and input_format is None:
+    if fmt == "json":  # given or told by the name: one array, or JSON lines (as datasets' json reader takes both)
         fmt = _sniff_json(name)
     if fmt in TABLE_FORMATS and remote.file_part(name).endswith(COMPRESSIONS):
         raise ConfigError(f"{name}: {fmt} files are read uncompressed; decompress it first")

@@ -255,6 +255,10 @@ def test_json_suffix_with_one_object_per_line_is_still_jsonl(tmp_path: Path, qwe
     source = write_jsonl(tmp_path / "lines.json", records)
     twin = write_jsonl(tmp_path / "twin.jsonl", records)
     same_as_twin(tmp_path, source, twin, "-t", str(qwen_path), keep="id")
+    # --input-format json reads either layout too (as datasets' json reader does); it took the
+    # lines for a broken array ("a .json input holds one array of objects, or one object per line")
+    named = write_jsonl(tmp_path / "lines.txt", records)
+    same_as_twin(tmp_path / "given", named, twin, "-t", str(qwen_path), "--input-format", "json", keep="id")
 
 
 def test_json_array_errors_are_exact(tmp_path: Path, qwen_path: Path) -> None:
