@@ -660,6 +660,25 @@ def test_cli_string_tags_without_names_get_sorted_ids_and_a_warning(
     assert [x for x in row["labels"] if x != -100] == [1, 2, 2, 0]
 
 
+def test_cli_tags_mixing_strings_and_ids_show_one_of_each(tmp_path: Path, wordpiece_path: Path) -> None:
+    """Without --label-names such tags have no one id space; the error said "mix strings and other
+    values" and nothing of which, over a file of thousands of records."""
+    records = [
+        {"tokens": ["Anna"], "ner_tags": ["B-PER"]},
+        {"tokens": ["Rome"], "ner_tags": [7]},
+        {"tokens": ["x"], "ner_tags": [3]},
+    ]
+    data = write_jsonl(tmp_path / "ner.jsonl", records)
+    result = runner.invoke(
+        app, ["build", str(data), "-t", str(wordpiece_path), "-o", str(tmp_path / "o"), "--data-kind", "words"]
+    )
+    assert result.exit_code == 2 and not (tmp_path / "o").exists()
+    assert result.stderr == (
+        "Error: tags in --tags-field 'ner_tags' mix strings ('B-PER', ...) and other values (3); "
+        "pass --label-names so integer tags and names share one id space\n"
+    )
+
+
 def test_cli_stdin_with_string_tags_needs_label_names(tmp_path: Path, wordpiece_path: Path) -> None:
     line = json.dumps({"tokens": ["Rome"], "ner_tags": ["B-LOC"]}) + "\n"
     args = ["build", "-", "-t", str(wordpiece_path), "-o", str(tmp_path / "o"), "--strategy", "first-subtoken"]
