@@ -326,6 +326,22 @@ def test_chat_in_csv_builds_the_rows_of_its_jsonl_twin(tmp_path: Path, qwen_path
     same_as_twin(tmp_path, source, SAMPLE / "chat.jsonl", "-t", str(qwen_path), "--strategy", "assistant-only")
 
 
+def test_invalid_utf8_in_a_csv_row_names_its_byte_in_the_file(tmp_path: Path, qwen_path: Path) -> None:
+    """The byte was counted in the row's fields joined without their commas and quotes, and the
+    reject's record was that joined text; now the byte is the record's (from its first line, as a
+    JSON lines reject counts it) and the record its fields."""
+    source = tmp_path / "t.csv"
+    source.write_bytes(b'prompt,response\nhello,world\n"multi\nline","caf\xe9"\nok,fine\n')
+    out = tmp_path / "o"
+    build(str(source), "-t", str(qwen_path), "-o", str(out), "--on-error", "skip")
+    [reject] = rejects(out)
+    assert (reject["line"], reject["reason"]) == (3, "invalid-utf8")
+    assert reject["message"] == "byte 0xe9 at byte 18 is not valid UTF-8; re-encode the file as UTF-8"
+    assert source.read_bytes().split(b"\n", 2)[2][17:18] == b"\xe9"  # byte 18 of the record, from line 3
+    assert reject["record"] == {"prompt": "multi\nline", "response": "caf\\xe9"}
+    assert output(out)[1]["rows_written"] == 2
+
+
 def test_chat_in_csv_with_bad_json_is_rejected_with_its_line(tmp_path: Path, qwen_path: Path) -> None:
     source = tmp_path / "chat.csv"
     source.write_text('messages\n"[{""role"": ""user"", ""content"": ""hi""}, {""role"": ""assistant"""\n')

@@ -80,7 +80,7 @@ def delimited_records(
             yield start, inp.reject(start, reasons.MALFORMED_CSV, message, raw.rstrip("\r\n"))
             continue
         end = lines.count
-        lines.forget()
+        text = lines.take()  # the record's lines as in the file, for a message's byte offsets
         if not row:
             continue
         if len(row) != len(header):
@@ -90,9 +90,12 @@ def delimited_records(
         try:
             "".join(row).encode("utf-8")
         except UnicodeEncodeError:
-            raw_bytes = "".join(row).encode("utf-8", "surrogateescape")
-            bad = raw_bytes.decode("utf-8", "backslashreplace")
-            yield start, inp.reject(start, reasons.INVALID_UTF8, utf8_message(raw_bytes), bad)
+            shown = {
+                k: v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                for k, v in zip(header, row, strict=True)
+            }
+            message = utf8_message(text.encode("utf-8", "surrogateescape"))  # byte N of the line, as in JSON lines
+            yield start, inp.reject(start, reasons.INVALID_UTF8, message, shown)
             continue
         yield start, dict(zip(header, row, strict=True))
 
