@@ -179,7 +179,9 @@ def _function_calls(value: Any, number: int) -> list[dict[str, Any]]:
 
 
 def _train_flag(message: dict[str, Any], number: int, role: Any, train_field: str | None) -> bool | None:
-    if train_field is not None and train_field in message:
+    # A null is a field not given: a table (Parquet, `datasets`) holds one in every message that
+    # lacks the field when some message of the column has it.
+    if train_field is not None and message.get(train_field) is not None:
         flag = message[train_field]
         if not isinstance(flag, bool):
             raise RecordRejected(
@@ -187,7 +189,7 @@ def _train_flag(message: dict[str, Any], number: int, role: Any, train_field: st
                 f"message {number} ({role}): {train_field!r} is {flag!r}, not true or false",
             )
         return flag
-    if WEIGHT in message:
+    if message.get(WEIGHT) is not None:
         weight = message[WEIGHT]
         if isinstance(weight, bool) or weight not in (0, 1):
             raise RecordRejected(

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import sftmask
@@ -254,3 +256,33 @@ def test_bad_weights_are_rejected_and_masked_messages_counted(tmp_path: Path, qw
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["chat"]["masked_messages"] == 1 + 2  # the first record's, and the last one's two
     assert len(rows_of(out)) == 3
+
+
+@pytest.mark.parametrize("how", ["datasets json to_parquet", "pyarrow from_pylist"])
+def test_openai_records_in_parquet_build_the_rows_of_their_jsonl(tmp_path: Path, qwen_path: Path, how: str) -> None:
+    """OpenAI records as `datasets` (5.2) writes them to Parquet after reading the JSON lines, and
+    as pyarrow writes them from Python: every record was rejected.
+
+    - `datasets` stores messages whose content is text in some and parts in others with its `Json`
+      feature, Arrow's JSON extension type (each message JSON text): it was read as strings
+      ("message 1 is str, not an object") and the file not told as chat data;
+    - a table holds a null `weight` in every message without one (a field of the column's struct):
+      null was a bad weight, where it is a weight not given."""
+    source = tmp_path / "openai.parquet"
+    if how.startswith("datasets"):
+        from datasets import load_dataset
+
+        twin = DIALECTS / "openai_chat.jsonl"
+        load_dataset("json", data_files=str(twin), split="train").to_parquet(str(source))
+        assert "arrow.json" in str(pq.read_schema(source).field("messages").type)
+    else:  # the records whose contents are all text (pyarrow cannot mix text and lists in a column)
+        records = [{**r, "tools": json.dumps(r["tools"]) if "tools" in r else None} for r in (OPENAI[0], OPENAI[2])]
+        pq.write_table(pa.Table.from_pylist(records), source)
+        assert "weight: int64" in str(pq.read_schema(source).field("messages").type)
+        twin = write_jsonl(tmp_path / "twin.jsonl", records)
+    built = {}
+    for name, path in (("parquet", source), ("jsonl", twin)):
+        result = run("build", str(path), "-t", str(qwen_path), "-o", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        built[name] = rows_of(tmp_path / name)
+    assert built["jsonl"] and built["parquet"] == built["jsonl"]

@@ -80,7 +80,7 @@ def from_arrow(
         # The first record checks the kept fields; bad records get the JSON reader's rejects.
         check_rows = sorted({*np.flatnonzero(bad).tolist(), *([0] if n_rows and not checks.seen_keep else [])})
         for index in check_rows:
-            record = source.slice(index, 1).to_pylist()[0]
+            record = python_rows(source.slice(index, 1))[0]
             problem = checks.check(record, inp, first_row + index, schema_names)
             if problem is not None:
                 rejects[index] = problem
@@ -89,7 +89,7 @@ def from_arrow(
     # Fields read as JSON text, and each record's size for --max-chars (as the JSON reader counts it).
     json_texts: dict[str, list[str | None]] = {}
     for name in checks.json_fields:
-        values = source.column(name).to_pylist() if name in names else [None] * n_rows
+        values = python_values(source.column(name)) if name in names else [None] * n_rows
         required = name in checks.object_fields
         json_texts[name] = [None if v is None and not required else orjson.dumps(v).decode() for v in values]
     if checks.max_chars is not None or checks.memory_budget is not None:
@@ -112,7 +112,7 @@ def from_arrow(
             too_long = checks.too_long(int(sizes[index]), functools.partial(utf8_size, here))
             if too_long is None:
                 continue
-            record = source.slice(index, 1).to_pylist()[0]
+            record = python_rows(source.slice(index, 1))[0]
             reject = inp.reject(first_row + index, reasons.TOO_LONG, too_long, record)
             rejects[index] = checks.reject_or_raise(reject)
             bad[index] = True
@@ -148,6 +148,45 @@ def from_arrow(
     arrays[LINE_COLUMN] = from_numpy(good_rows + first_row)
     ordered = [rejects[i] for i in sorted(rejects)]
     return ReadBatch(pa.RecordBatch.from_pydict(arrays), ordered, bytes_before)
+
+
+def python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """The batch's rows as Python values, with Arrow's JSON extension values (`datasets`' ``Json``
+    feature: a column whose values differ in shape, such as messages whose content is text in some
+    and a list of parts in others) parsed, as `datasets` reads them back."""
+    rows: list[dict[str, Any]] = batch.to_pylist()
+    for field in (f for f in batch.schema if _holds_json(f.type)):
+        for row in rows:
+            row[field.name] = _parsed(row[field.name], field.type)
+    return rows
+
+
+def python_values(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """A column's values as Python values, JSON extension values parsed (see `python_rows`)."""
+    values = column.to_pylist()
+    return [_parsed(v, column.type) for v in values] if _holds_json(column.type) else values
+
+
+def _holds_json(kind: pa.DataType) -> bool:
+    if isinstance(kind, pa.JsonType):
+        return True
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _holds_json(kind.value_type)
+    if pa.types.is_struct(kind):
+        return any(_holds_json(field.type) for field in kind)
+    return False
+
+
+def _parsed(value: Any, kind: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if isinstance(kind, pa.JsonType):
+        return orjson.loads(value)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return [_parsed(v, kind.value_type) for v in value]
+    if pa.types.is_struct(kind):
+        return {field.name: _parsed(value.get(field.name), field.type) for field in kind}
+    return value
 
 
 _UNVIEWED = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}

@@ -19,7 +19,7 @@ from sftmask.io import remote
 from sftmask.io.compression import STDIN, CountingReader, TruncatedInput, open_binary
 from sftmask.io.formats import SAMPLE_FIELDS
 from sftmask.io.inputs import FILE_COLUMN, LINE_COLUMN, TABLE_FORMATS, InputFile, ReadBatch, Reject
-from sftmask.io.readers.arrow import record_batches, table_batches
+from sftmask.io.readers.arrow import python_rows, record_batches, table_batches
 from sftmask.io.readers.checks import RecordChecks, json_text, utf8_size
 from sftmask.io.readers.delimited import delimited_records
 from sftmask.io.readers.json_array import json_array_records
@@ -245,7 +245,7 @@ def sample_records(inp: InputFile, count: int, delimiter: str | None = None) -> 
     try:
         if inp.format in TABLE_FORMATS:
             for _, batch in record_batches(inp, list(SAMPLE_FIELDS), count):
-                found += enumerate(batch.slice(0, count - len(found)).to_pylist(), start=len(found))
+                found += enumerate(python_rows(batch.slice(0, count - len(found))), start=len(found))
                 if len(found) >= count:
                     break
             return found
