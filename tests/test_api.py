@@ -64,7 +64,7 @@ def test_rejected_records_are_returned_or_logged(caplog: pytest.LogCaptureFixtur
         {
             "index": 0,
             "reason": "no-trainable-tokens",
-            "message": "no token left to train on (empty response, or truncated away)",
+            "message": "no token left to train on (empty response, or truncated away; a row's first token is never predicted)",
         },
         {"index": 2, "reason": "too-long", "message": 'longer than max_length=50 with truncation="drop"'},
     ]
@@ -187,3 +187,25 @@ def test_a_data_kind_alone_takes_the_kinds_strategy() -> None:
     )
     with pytest.raises(sftmask.ConfigError, match="strategy 'response-only' does not apply to 'chat' data"):
         sftmask.label(chats, TOKENIZER, data_kind="chat", strategy="response-only")  # given: kept, and refused
+
+
+def test_a_row_trained_only_at_its_first_position_is_rejected_for_language_models() -> None:
+    """A causal model predicts position i from the tokens before it (the trainers shift labels), so
+    a label at position 0 adds nothing to the loss: `--max-length 1` kept one response token and
+    wrote a row "100% trained" that trains nothing. Token-classification tags are not shifted: a
+    tag at position 0 is trained and such a row is kept."""
+    pair = [{"prompt": "a long prompt here with words", "response": " the answer is long too"}]
+    chat = [{"messages": [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "Hi!"}]}]
+    for records in (pair, chat):
+        table, rejects = sftmask.label(records, TOKENIZER, max_length=1, on_error="skip", with_rejects=True)
+        assert table.num_rows == 0 and rejects.column("reason").to_pylist() == ["no-trainable-tokens"]
+        assert "a row's first token is never predicted" in rejects.column("message")[0].as_py()
+    (row,) = sftmask.label(pair, TOKENIZER, max_length=2).to_pylist()  # the second label is predicted
+    assert len(row["labels"]) == 2 and -100 not in row["labels"]
+    one_token = [{"prompt": "", "response": " the"}]
+    assert sftmask.label(one_token, TOKENIZER, strategy="all", add_eos=False, on_error="skip").num_rows == 0
+    words = [{"tokens": ["Paris"], "ner_tags": ["B-LOC"]}]
+    (tagged,) = sftmask.label(
+        words, TOKENIZER, data_kind="words", label_names=str(SAMPLE / "ner_labels.txt")
+    ).to_pylist()
+    assert tagged["labels"][0] != -100  # the sample tokenizer adds no special token before the word

@@ -27,7 +27,12 @@ class AssembledBatch:
 
 
 def assemble(
-    batch: EncodedBatch, labels: TokenArray, *, max_length: int | None, truncation: Truncation
+    batch: EncodedBatch,
+    labels: TokenArray,
+    *,
+    max_length: int | None,
+    truncation: Truncation,
+    next_token: bool = False,
 ) -> AssembledBatch:
     """Apply truncation and drop untrainable rows, over the whole batch at once.
 
@@ -39,6 +44,10 @@ def assemble(
         labels: flat labels aligned with ``batch.ids.values``.
         max_length: maximum row length, or None for no limit.
         truncation: ``prompt``, ``response`` or ``drop`` (see `BuildConfig.truncation`).
+        next_token: the labels are next-token targets (a causal model shifts them: position i is
+            predicted from the tokens before it), so a label on a row's first position is never
+            scored and a row trained only there has nothing to train (token-classification tags
+            are not shifted).
     """
     starts = batch.ids.offsets[:-1]
     p_len = batch.prompt_len
@@ -74,7 +83,13 @@ def assemble(
     out_labels = labels[index]
     trained = row_sums(out_labels != IGNORE_INDEX, row_offsets)
 
-    accepted = trained > 0
+    scored = trained
+    if next_token:  # a row's first label predicts nothing (e.g. --max-length 1 keeping one response token)
+        nonempty = np.flatnonzero(np.diff(row_offsets) > 0)
+        first_trained = np.zeros(n_rows, dtype=np.int64)
+        first_trained[nonempty] = out_labels[row_offsets[nonempty]] != IGNORE_INDEX
+        scored = trained - first_trained
+    accepted = scored > 0
     if batch.invalid:
         accepted[list(batch.invalid)] = False
     for row in np.flatnonzero(~accepted).tolist():

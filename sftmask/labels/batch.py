@@ -157,7 +157,10 @@ def run_stages(table: pa.RecordBatch, job: Job) -> StageResults:
             encoded.invalid[row][1] + "; fix the record or pass --on-error skip", table.column(LINE_COLUMN)[row].as_py()
         )
     labels = STRATEGIES[config.strategy].build_labels(encoded)
-    assembled = assemble(encoded, labels, max_length=config.max_length, truncation=config.truncation)
+    next_token = "lm_targets" in config.kind.provides  # token-classification tags are not shifted
+    assembled = assemble(
+        encoded, labels, max_length=config.max_length, truncation=config.truncation, next_token=next_token
+    )
     return StageResults(encoded, assembled, extra)
 
 
@@ -249,7 +252,7 @@ def reject_message(config: BuildConfig, encoded: EncodedBatch, row: int, reason:
         return encoded.invalid[row][1]
     messages = {
         reasons.TOO_LONG: f"longer than --max-length {config.max_length} with --truncation drop",
-        reasons.NO_TRAINABLE: "no token left to train on (empty response, or truncated away)",
+        reasons.NO_TRAINABLE: "no token left to train on (empty response, or truncated away; a row's first token is never predicted)",
     }
     return messages.get(reason, reason)
 

@@ -52,7 +52,7 @@ def test_plain_view_of_a_known_record_is_exact(tmp_path: Path, mistral_path: Pat
         "  [masked]  <s>· x· x· x· x· x·␣\n"
         "  [trained] y\n"
         f"record 2 ({data}:3): rejected (no-trainable-tokens): no token left to train on (empty response, or "
-        "truncated away)\n"
+        "truncated away; a row's first token is never predicted)\n"
     )
 
 
