@@ -157,7 +157,8 @@ def _distribution(values: npt.NDArray[Any], *, integer: bool = True) -> dict[str
 def _length_histogram(lengths: IntArray) -> dict[str, list[Any]]:
     top = int(lengths.max()) if len(lengths) else 0
     width = max(1, math.ceil((top + 1) / HISTOGRAM_BINS))
-    return _histogram(lengths, np.arange(HISTOGRAM_BINS + 1, dtype=np.int64) * width)
+    bins = math.ceil((top + 1) / width)  # fewer than HISTOGRAM_BINS for rows of under 10 tokens: none past the longest
+    return _histogram(lengths, np.arange(bins + 1, dtype=np.int64) * width)
 
 
 def _histogram(values: npt.NDArray[Any], edges: npt.NDArray[Any]) -> dict[str, list[Any]]:

@@ -439,3 +439,14 @@ def test_stats_on_a_shard_without_labels(built: Path, tmp_path: Path) -> None:
         "not a shard `sftmask build` wrote (run `sftmask validate` on the directory)\n"
     )
     assert "column 'labels' is missing" in run("validate", str(out)).stdout
+
+
+@pytest.mark.parametrize(
+    ("longest", "edges"), [(5, [0, 1, 2, 3, 4, 5, 6]), (9, list(range(11))), (31, [0, 4, 8, 12, 16, 20, 24, 28, 32])]
+)
+def test_the_length_histogram_has_no_bins_past_the_longest_row(longest: int, edges: list[int]) -> None:
+    """Rows of at most 5 tokens drew ten bins, 0-0 to 9-9, four of them past the longest."""
+    from sftmask.report.stats import _length_histogram
+
+    histogram = _length_histogram(np.array([1, 3, longest], dtype=np.int64))
+    assert histogram["edges"] == edges and sum(histogram["counts"]) == 3 and histogram["counts"][-1] == 1
