@@ -79,9 +79,9 @@ class DataKind(ABC, Generic[OptionsT]):
     """Per-token signals its encoder fills in `EncodedBatch`; a strategy applies when its needs
     are a subset."""
     options_select: ClassVar[bool] = False
+    """Giving one of the kind's own options picks this kind (when the strategy applies to it)."""
     default_strategy: ClassVar[str] = "response-only"
     """The strategy a build of this kind uses when `--data-kind` names it and no `--strategy` is given."""
-    """Giving one of the kind's own options picks this kind (when the strategy applies to it)."""
 
     @classmethod
     def own_options(cls) -> list[str]:
