@@ -183,7 +183,8 @@ class RecordReader(RecordChecks):
                 None if (v := record.get(name)) is None else json_text(v) for name in self.optional_object_fields
             ]
         except (TypeError, ValueError) as exc:
-            bad = next(n for n in [*self.object_fields, *self.optional_object_fields] if _no_json(record.get(n)))
+            fields = [*self.object_fields, *self.optional_object_fields]
+            bad = next((n for n in fields if _no_json(record.get(n))), fields[0])
             return f"field {bad!r} holds a value with no JSON form: {exc}"
         return objects, optional
 
