@@ -187,13 +187,18 @@ def _timeouts(url: str) -> dict[str, Any]:
     return options
 
 
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """`exc` and the exceptions behind it, each one's cause (or else its context) next."""
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def _missing_module(exc: BaseException) -> str | None:
     """The top-level name of the module whose import failed behind `exc` (``aiohttp``), if any."""
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in _chain(exc):
         if isinstance(seen, ModuleNotFoundError) and seen.name:
             return seen.name.split(".", 1)[0]
-        seen = seen.__cause__ or seen.__context__
     return None
 
 
@@ -364,21 +369,19 @@ _CANNOT_CONNECT = frozenset(
 def _connection_problem(exc: BaseException | None) -> BaseException | None:
     """The connection failure or timeout in `exc`'s chain, if any (fsspec's HTTP filesystem turns
     "connection refused" into FileNotFoundError)."""
-    while exc is not None:
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        if isinstance(exc, TimeoutError) or names & _CONNECTION_ERRORS:
-            return exc
-        exc = exc.__cause__ or exc.__context__
+    for seen in _chain(exc):
+        names = {cls.__name__ for cls in type(seen).__mro__}
+        if isinstance(seen, TimeoutError) or names & _CONNECTION_ERRORS:
+            return seen
     return None
 
 
 def _http_status(exc: BaseException | None) -> str | None:
     """What an HTTP server answered other than 404, from aiohttp's error in `exc`'s chain."""
-    while exc is not None:
-        status = getattr(exc, "status", None)
-        if type(exc).__name__ == "ClientResponseError" and isinstance(status, int) and status != 404:
-            return f"the server answered HTTP {status} {getattr(exc, 'message', '') or ''}".rstrip()
-        exc = exc.__cause__ or exc.__context__
+    for seen in _chain(exc):
+        status = getattr(seen, "status", None)
+        if type(seen).__name__ == "ClientResponseError" and isinstance(status, int) and status != 404:
+            return f"the server answered HTTP {status} {getattr(seen, 'message', '') or ''}".rstrip()
     return None
 
 
@@ -391,11 +394,9 @@ def read_failure(exc: BaseException) -> str:
     text (its type when it has none)."""
     from fsspec.exceptions import FSTimeoutError
 
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in _chain(exc):
         if isinstance(seen, FSTimeoutError) or type(seen).__name__ in _READ_TIMEOUTS:
             return f"no data for {READ_SECONDS} s: the connection stalled ({_first_line(seen.__cause__ or seen)})"
-        seen = seen.__cause__ or seen.__context__
     return str(exc).strip() or type(exc).__name__
 
 
