@@ -165,7 +165,7 @@ def resolve_labels(config: WordsOptions, files: list[InputFile] | None, scan: Sc
     if len(strings) != len(values):
         raise ConfigError(
             f"tags in --tags-field {config.resolved_tags_field!r} mix strings ({strings[0]!r}, ...) and other "
-            f"values ({_shown(min((v for v in values if not isinstance(v, str)), key=repr))}); "
+            f"values ({json.dumps(min((v for v in values if not isinstance(v, str)), key=repr))}); "
             "pass --label-names so integer tags and names share one id space"
         )
     log.warning(
@@ -558,11 +558,3 @@ class Words(DataKind[WordsOptions]):
             f"{', '.join(given)} only apply to word-labelled data (--data-kind words), which strategy "
             f"{config.strategy!r} does not read; use --strategy first-subtoken"
         )
-
-
-def _shown(value: Any) -> str:
-    """A tag as its JSON text (or its repr, for what JSON has no form for)."""
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
