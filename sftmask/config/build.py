@@ -59,10 +59,16 @@ class BuildConfig(BuildOptions):
         return DATA_KINDS[self.resolved_data_kind]
 
     @property
+    def next_token_labels(self) -> bool:
+        """Whether labels are next-token targets (language-modelling data: token ids that a causal
+        model's trainer shifts), not tags a token is classified by."""
+        return "lm_targets" in self.kind.provides
+
+    @property
     def writes_assistant_masks(self) -> bool:
         """Whether rows get an `assistant_masks` column: language-modelling data (labels are token
         ids, not tags), unpacked (a packed row's labels already carry the masking)."""
-        return self.assistant_masks and "lm_targets" in self.kind.provides and self.pack_length is None
+        return self.assistant_masks and self.next_token_labels and self.pack_length is None
 
     @property
     def resolved_data_kind(self) -> str:

@@ -157,9 +157,8 @@ def run_stages(table: pa.RecordBatch, job: Job) -> StageResults:
             encoded.invalid[row][1] + "; fix the record or pass --on-error skip", table.column(LINE_COLUMN)[row].as_py()
         )
     labels = STRATEGIES[config.strategy].build_labels(encoded)
-    next_token = "lm_targets" in config.kind.provides  # token-classification tags are not shifted
     assembled = assemble(
-        encoded, labels, max_length=config.max_length, truncation=config.truncation, next_token=next_token
+        encoded, labels, max_length=config.max_length, truncation=config.truncation, next_token=config.next_token_labels
     )
     return StageResults(encoded, assembled, extra)
 
